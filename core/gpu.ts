@@ -1,0 +1,98 @@
+/**
+ * Device acquisition: the adapter's real limits are requested (the defaults are far lower), GPU
+ * errors and device loss are captured and re-thrown at the next sync point with their message.
+ * @module
+ */
+import { DeviceError, NoAdapterError, OutOfMemoryError } from "./errors.ts";
+
+/** A WebGPU device with what tempo needs to know about it. */
+export interface Gpu {
+  /** The device. */
+  device: GPUDevice;
+  /** Adapter description, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)". */
+  description: string;
+  /** True on a software adapter (llvmpipe / lavapipe): kernels pick variants by this. */
+  isSoftware: boolean;
+  /** Whether `shader-f16` is available. */
+  hasF16: boolean;
+  /** Largest storage binding in bytes. */
+  maxBinding: number;
+  /** Alignment of storage-buffer binding offsets. */
+  storageAlign: number;
+  /** Alignment of uniform-buffer dynamic offsets. */
+  uniformAlign: number;
+  /** Errors captured asynchronously; thrown by `checkErrors`. */
+  errors: Error[];
+}
+
+/** Options for `acquireGpu`. */
+export interface AcquireOptions {
+  /** Power preference passed to `requestAdapter`. */
+  powerPreference?: GPUPowerPreference;
+}
+
+const LIMIT_NAMES = [
+  "maxBufferSize",
+  "maxStorageBufferBindingSize",
+  "maxComputeWorkgroupStorageSize",
+  "maxComputeInvocationsPerWorkgroup",
+  "maxComputeWorkgroupSizeX",
+  "maxComputeWorkgroupSizeY",
+  "maxComputeWorkgroupSizeZ",
+  "maxComputeWorkgroupsPerDimension",
+  "maxStorageBuffersPerShaderStage",
+  "maxBindGroups",
+  "maxUniformBufferBindingSize",
+] as const;
+
+/** Acquire an adapter and a device with the adapter's full limits. Throws NoAdapterError. */
+export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
+  const nav = globalThis.navigator as Navigator & { gpu?: GPU };
+  if (!nav?.gpu) throw new NoAdapterError("this runtime has no navigator.gpu");
+  const adapter = await nav.gpu.requestAdapter({ powerPreference: options.powerPreference });
+  if (!adapter) throw new NoAdapterError("navigator.gpu.requestAdapter() returned null");
+  const requiredLimits: Record<string, number> = {};
+  for (const name of LIMIT_NAMES) {
+    const v = adapter.limits[name];
+    if (typeof v === "number") requiredLimits[name] = v;
+  }
+  const features: GPUFeatureName[] = [];
+  if (adapter.features.has("shader-f16")) features.push("shader-f16");
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures: features });
+  const info = adapter.info;
+  const description = info.description || info.device || info.vendor || "unknown adapter";
+  const isSoftware =
+    (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ===
+      true || /llvmpipe|lavapipe|swiftshader|software/i.test(description);
+  const gpu: Gpu = {
+    device,
+    description,
+    isSoftware,
+    hasF16: features.includes("shader-f16"),
+    maxBinding: device.limits.maxStorageBufferBindingSize,
+    storageAlign: device.limits.minStorageBufferOffsetAlignment,
+    uniformAlign: device.limits.minUniformBufferOffsetAlignment,
+    errors: [],
+  };
+  device.addEventListener("uncapturederror", (ev) => {
+    const e = (ev as GPUUncapturedErrorEvent).error;
+    if (e instanceof GPUOutOfMemoryError) {
+      gpu.errors.push(new OutOfMemoryError("device", 0, 0, undefined, e.message));
+    } else gpu.errors.push(new DeviceError(e.message));
+  });
+  device.lost.then((info) => {
+    if (info.reason !== "destroyed") {
+      gpu.errors.push(new DeviceError(`device lost: ${info.message}`));
+    }
+  });
+  return gpu;
+}
+
+/** Throw the first GPU error captured since the last check, if any. */
+export function checkErrors(gpu: Gpu): void {
+  const e = gpu.errors.shift();
+  if (e) {
+    gpu.errors.length = 0;
+    throw e;
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * Test helpers: one shared GPU per test process, seeded inputs, tolerance checks.
+ * @module
+ */
+import { Allocator } from "./allocator.ts";
+import type { DType } from "./dtype.ts";
+import { Encoder } from "./encoder.ts";
+import { acquireGpu, type Gpu } from "./gpu.ts";
+import type { Category, Tensor } from "./tensor.ts";
+
+let shared: Promise<Gpu> | null = null;
+
+/** The process-wide test GPU (software adapter in CI). */
+export function testGpu(): Promise<Gpu> {
+  return shared ??= acquireGpu();
+}
+
+/** A GPU, an allocator on it and an encoder, for one test. */
+export interface GpuFixture {
+  /** The GPU. */
+  gpu: Gpu;
+  /** A fresh allocator. */
+  alloc: Allocator;
+  /** A fresh encoder. */
+  enc: Encoder;
+  /** Allocate and upload host data. */
+  upload(
+    data: ArrayLike<number>,
+    shape: readonly number[],
+    dtype?: DType,
+    category?: Category,
+  ): Tensor;
+  /** Read back as f32. */
+  readF32(t: Tensor): Promise<Float32Array>;
+  /** Read back as u32. */
+  readU32(t: Tensor): Promise<Uint32Array>;
+  /** Read back as i32. */
+  readI32(t: Tensor): Promise<Int32Array>;
+}
+
+/** Make a fixture on the shared test GPU. */
+export async function gpuFixture(): Promise<GpuFixture> {
+  const gpu = await testGpu();
+  const alloc = new Allocator({ device: gpu.device });
+  const enc = new Encoder(gpu);
+  return {
+    gpu,
+    alloc,
+    enc,
+    upload(data, shape, dtype = "f32", category = "workspace") {
+      const t = alloc.alloc(shape, dtype, category, "upload");
+      const arr = dtype === "f32"
+        ? Float32Array.from(data)
+        : dtype === "i32"
+        ? Int32Array.from(data)
+        : Uint32Array.from(data);
+      enc.write(t, arr);
+      return t;
+    },
+    readF32: (t) => enc.readF32(t),
+    readU32: async (t) => new Uint32Array(await enc.read(t)),
+    readI32: async (t) => new Int32Array(await enc.read(t)),
+  };
+}
+
+/** Options that GPU tests need: WebGPU keeps resources and ops alive across tests. */
+export const GPU_TEST = { sanitizeOps: false, sanitizeResources: false } as const;
+
+/** A seeded PRNG (mulberry32) returning floats in [0, 1). */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** `n` seeded values uniform in [lo, hi). */
+export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float64Array {
+  const r = rng(seed);
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * r();
+  return out;
+}
+
+/** `n` seeded standard normal values (Box-Muller). */
+export function randn(n: number, seed: number, scale = 1): Float64Array {
+  const r = rng(seed);
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const u = Math.max(r(), 1e-12), v = r();
+    const m = Math.sqrt(-2 * Math.log(u));
+    out[i] = scale * m * Math.cos(2 * Math.PI * v);
+    if (i + 1 < n) out[i + 1] = scale * m * Math.sin(2 * Math.PI * v);
+  }
+  return out;
+}
+
+/**
+ * Assert |a - b| <= atol + rtol * |b| elementwise; the message names the worst element.
+ * Returns the max absolute error.
+ */
+export function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  atol: number,
+  rtol = 0,
+  what = "values",
+): number {
+  if (actual.length !== expected.length) {
+    throw new Error(`${what}: length ${actual.length} != expected ${expected.length}`);
+  }
+  let worst = -1, worstExcess = 0, maxErr = 0;
+  for (let i = 0; i < actual.length; i++) {
+    const a = actual[i], b = expected[i];
+    const err = Math.abs(a - b);
+    if (!(err <= atol + rtol * Math.abs(b))) {
+      const excess = Number.isNaN(err) ? Infinity : err - (atol + rtol * Math.abs(b));
+      if (worst < 0 || excess > worstExcess) {
+        worst = i;
+        worstExcess = excess;
+      }
+    }
+    if (err > maxErr || Number.isNaN(err)) maxErr = Number.isNaN(err) ? Infinity : err;
+  }
+  if (worst >= 0) {
+    throw new Error(
+      `${what}: element ${worst}: got ${actual[worst]}, expected ${expected[worst]} ` +
+        `(atol ${atol}, rtol ${rtol}, max abs err ${maxErr})`,
+    );
+  }
+  return maxErr;
+}
