@@ -1,0 +1,104 @@
+/**
+ * `meta.json`, written beside a prepared dataset's shards: which tokenizer made them and how many
+ * tokens each split has, so a training run can check that the data matches its model.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { DatasetError } from "./errors.ts";
+import type { Tokenizer } from "./tokenizer.ts";
+
+/** Format tag of meta.json. */
+export const DATASET_META_FORMAT = "tempo-dataset/1";
+/** File name of the metadata inside a dataset folder. */
+export const DATASET_META_FILE = "meta.json";
+
+/** Contents of meta.json. Shard names are relative to the dataset folder. */
+export interface DatasetMeta {
+  /** Always DATASET_META_FORMAT. */
+  format: typeof DATASET_META_FORMAT;
+  /** What the text was, e.g. "moby-dick" or "prepare". */
+  source: string;
+  /** Tokenizer name (see tokenizerByName). */
+  tokenizer: string;
+  /** Tokenizer vocabulary size. */
+  vocabSize: number;
+  /** The id written after each document. */
+  eotId: number;
+  /** Train shard file name. */
+  train: string;
+  /** Validation shard file name, or null. */
+  val: string | null;
+  /** Tokens in the train shard. */
+  trainTokens: number;
+  /** Tokens in the validation shard. */
+  valTokens: number;
+  /** Validation fraction used for the split. */
+  valFraction: number;
+  /** Documents written. */
+  documents: number;
+}
+
+/** A dataset folder resolved to absolute-or-given shard paths. */
+export interface Dataset {
+  /** The metadata. */
+  meta: DatasetMeta;
+  /** Train shard path. */
+  train: string;
+  /** Validation shard path, or null. */
+  val: string | null;
+}
+
+/** Writes meta.json atomically (temp file + rename). */
+export function writeDatasetMeta(dir: string, meta: DatasetMeta): void {
+  const path = join(dir, DATASET_META_FILE);
+  const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  Deno.writeTextFileSync(tmp, JSON.stringify(meta, null, 2) + "\n");
+  Deno.renameSync(tmp, path);
+}
+
+/**
+ * Reads a dataset folder's meta.json. With a tokenizer, checks that the data was made by it.
+ * Throws a DatasetError when the folder is not a prepared dataset or does not match.
+ */
+export function loadDataset(dir: string, tokenizer?: Tokenizer): Dataset {
+  const path = join(dir, DATASET_META_FILE);
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new DatasetError(
+        `${dir} is not a prepared dataset (no ${DATASET_META_FILE}). Create one with ` +
+          `\`tempo prepare <text files or folders> --out ${dir}\`, or pass shard files directly.`,
+      );
+    }
+    throw e;
+  }
+  let meta: DatasetMeta;
+  try {
+    meta = JSON.parse(text);
+  } catch {
+    throw new DatasetError(`${path} is not valid JSON. Re-create the dataset with tempo prepare.`);
+  }
+  if (meta?.format !== DATASET_META_FORMAT || typeof meta.train !== "string") {
+    throw new DatasetError(
+      `${path} is not a ${DATASET_META_FORMAT} file. Re-create the dataset with tempo prepare.`,
+    );
+  }
+  if (
+    tokenizer && (meta.tokenizer !== tokenizer.name || meta.vocabSize !== tokenizer.vocabSize)
+  ) {
+    throw new DatasetError(
+      `Dataset ${dir} was tokenized with "${meta.tokenizer}" (V=${meta.vocabSize}) but this run ` +
+        `uses "${tokenizer.name}" (V=${tokenizer.vocabSize}). Re-run prepare with ` +
+        `--tokenizer ${tokenizer.name}, or use a model that matches the data.`,
+    );
+  }
+  return {
+    meta,
+    train: join(dir, meta.train),
+    val: meta.val === null ? null : join(dir, meta.val),
+  };
+}
