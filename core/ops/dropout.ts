@@ -1,0 +1,206 @@
+/**
+ * Dropout with a counter-based mask: forward y = keep ? x / (1 - p) : 0, optionally storing the
+ * keep mask packed as bytes ("u8", 4 per u32 word, byte k of word w = element 4w + k) or bits
+ * ("bit", 32 per word, bit k of word w = element 32w + k); backward reads the stored mask or
+ * regenerates it from (seed, stream) with the same Philox decision (`rng.ts`), bit-exactly.
+ * Mask bits past element n - 1 in the last word are 0. One invocation per mask word (no atomics).
+ * Flat shapes: n elements (e.g. N*C activations or B*NH*T*T attention probabilities).
+ * @module
+ */
+import type { Bindable, Encoder } from "../encoder.ts";
+import { groups1d, type KernelSpec, LINEAR_INDEX } from "../kernel.ts";
+import type { Tensor } from "../tensor.ts";
+import { bytesOf } from "../dtype.ts";
+import { DROPOUT_KEEP_WGSL, keepThreshold } from "./rng.ts";
+
+/** How a keep mask is packed into u32 words. */
+export type MaskDtype = "u8" | "bit";
+
+/** Where backward gets the keep decisions: a stored mask, or the forward's RNG coordinates. */
+export type DropoutSource = { mask: Tensor; maskDtype: MaskDtype } | {
+  seed: number;
+  stream: number;
+};
+
+const WG = 64;
+type Src = "rng" | MaskDtype;
+type Dst = "none" | MaskDtype;
+
+const specs = new Map<string, KernelSpec>();
+const wordElems = new Map<KernelSpec, number>();
+
+/** Elements per invocation (= per mask word) of a dropout kernel. */
+function perWord(spec: KernelSpec): number {
+  return wordElems.get(spec)!;
+}
+
+/** The kernel for a keep source, an optional mask output, and in-place (x aliased to y). */
+function specOf(src: Src, dst: Dst, inPlace: boolean): KernelSpec {
+  const key = `${src}|${dst}|${inPlace}`;
+  const hit = specs.get(key);
+  if (hit) return hit;
+  const g = src === "bit" || dst === "bit" ? 32 : 4; // elements per invocation (= per mask word)
+  const bindings: KernelSpec["bindings"][number][] = [];
+  if (!inPlace) bindings.push({ name: "x", type: "f32" });
+  bindings.push({ name: "y", type: "f32", write: true });
+  if (src !== "rng") bindings.push({ name: "mask", type: "u32" });
+  if (dst !== "none") bindings.push({ name: "mask", type: "u32", write: true });
+  const keep = src === "rng"
+    ? "dropout_keep(u.base + e, u.stream, u.seed, u.threshold)"
+    : src === "u8"
+    ? "((bits >> (8u * k)) & 0xffu) != 0u"
+    : "((bits >> k) & 1u) != 0u";
+  const spec: KernelSpec = {
+    name: `dropout_${src}_${dst}${inPlace ? "_inplace" : ""}`,
+    bindings,
+    uniforms: [["n", "u32"], ["base", "u32"], ["seed", "u32"], ["stream", "u32"], [
+      "threshold",
+      "u32",
+    ], ["scale", "f32"]],
+    workgroupSize: [WG],
+    prelude: src === "rng" ? DROPOUT_KEEP_WGSL : undefined,
+    body: `${LINEAR_INDEX}
+  if (i >= (u.n + ${g - 1}u) / ${g}u) { return; }
+  let e0 = i * ${g}u;
+  let cnt = min(${g}u, u.n - e0);
+  ${src === "rng" ? "" : "let bits = mask[i];"}
+  var packed = 0u;
+  for (var k = 0u; k < cnt; k++) {
+    let e = e0 + k;
+    let keep = ${keep};
+    y[e] = select(0.0, ${inPlace ? "y" : "x"}[e] * u.scale, keep);
+    ${dst === "none" ? "" : `packed |= select(0u, 1u, keep) << (${dst === "u8" ? "8u * k" : "k"});`}
+  }
+  ${dst === "none" ? "_ = packed;" : "mask[i] = packed;"}`,
+  };
+  specs.set(key, spec);
+  wordElems.set(spec, g);
+  return spec;
+}
+
+function checkF32(op: string, name: string, t: Tensor, n: number): void {
+  if (t.dtype !== "f32") throw new Error(`${op}: ${name} must be f32, got ${t}`);
+  if (t.size < n) throw new Error(`${op}: ${name} ${t} has fewer than ${n} elements`);
+}
+
+function checkMask(op: string, mask: Tensor, dt: MaskDtype, n: number): void {
+  if ((mask.dtype === "u8" || mask.dtype === "bit") && mask.dtype !== dt) {
+    throw new Error(`${op}: mask ${mask} does not match maskDtype '${dt}'`);
+  }
+  if (mask.bytes < bytesOf(dt, n)) {
+    throw new Error(`${op}: mask ${mask} is smaller than ${n} '${dt}' elements`);
+  }
+}
+
+/** One pass over elements [0, n) in chunks that fit a binding, with aligned offsets. */
+function run(
+  op: string,
+  enc: Encoder,
+  spec: KernelSpec,
+  n: number,
+  tensors: { x: Tensor | null; y: Tensor; mask: Tensor | null },
+  maskDtype: MaskDtype,
+  uniforms: { seed: number; stream: number; threshold: number; scale: number },
+  maxBindingBytes: number | undefined,
+): void {
+  const gpu = enc.gpu;
+  if (!gpu || n === 0) return;
+  const g = perWord(spec);
+  const maxBytes = Math.min(maxBindingBytes ?? gpu.maxBinding, gpu.maxBinding);
+  const unit = 8 * gpu.storageAlign; // elements: f32, u8 and bit offsets all aligned
+  const perChunk = n * 4 <= maxBytes ? n : Math.floor(maxBytes / 4 / unit) * unit;
+  if (perChunk < 1) throw new Error(`${op}: maxBindingBytes ${maxBytes} is too small to chunk`);
+  for (let start = 0; start < n; start += perChunk) {
+    const count = Math.min(perChunk, n - start);
+    const whole = count === n;
+    const f32 = (t: Tensor): Bindable =>
+      whole ? t : { tensor: t, offset: 4 * start, size: 4 * count };
+    const bindings: Record<string, Bindable> = { y: f32(tensors.y) };
+    if (tensors.x) bindings.x = f32(tensors.x);
+    if (tensors.mask) {
+      bindings.mask = whole ? tensors.mask : {
+        tensor: tensors.mask,
+        offset: bytesOf(maskDtype, start),
+        size: bytesOf(maskDtype, count),
+      };
+    }
+    enc.dispatch(
+      spec,
+      bindings,
+      { n: count, base: start, ...uniforms },
+      groups1d(Math.ceil(count / g), WG),
+    );
+  }
+}
+
+/**
+ * Dropout forward: y = keep ? x / (1 - p) : 0 over n elements, keep decided by
+ * `dropoutKeep(i, stream, seed, keepThreshold(p))`. With `mask`, also stores the keep mask
+ * (1 = kept) packed per `maskDtype` (default: the mask's dtype, else "bit"). p = 0 copies (mask
+ * all ones). `y` may alias `x`.
+ * @param y [n] f32 output
+ * @param x [n] f32 input
+ * @param mask [n] "u8" or "bit" (or u32 words of that packing) output, or null
+ * @param maxBindingBytes largest binding (default gpu.maxBinding); tests lower it to force chunks
+ */
+export function dropoutForward(
+  enc: Encoder,
+  y: Tensor,
+  x: Tensor,
+  n: number,
+  p: number,
+  seed: number,
+  stream: number,
+  mask: Tensor | null = null,
+  maskDtype?: MaskDtype,
+  maxBindingBytes?: number,
+): void {
+  const op = "dropoutForward";
+  checkF32(op, "y", y, n);
+  checkF32(op, "x", x, n);
+  const threshold = keepThreshold(p);
+  const dt: MaskDtype = maskDtype ?? (mask?.dtype === "u8" ? "u8" : "bit");
+  if (mask) checkMask(op, mask, dt, n);
+  const inPlace = y === x;
+  if (p === 0 && inPlace && !mask) return;
+  const spec = specOf("rng", mask ? dt : "none", inPlace);
+  const u = { seed: seed >>> 0, stream: stream >>> 0, threshold, scale: 1 / (1 - p) };
+  run(op, enc, spec, n, { x: inPlace ? null : x, y, mask }, dt, u, maxBindingBytes);
+}
+
+/**
+ * Dropout backward: dx = keep ? dy / (1 - p) : 0, keep read from the stored mask or regenerated
+ * from (seed, stream); both give the forward's decisions bit-exactly. `dx` may alias `dy`.
+ * @param dx [n] f32 output
+ * @param dy [n] f32 upstream gradient
+ * @param source `{ mask: [n] u8|bit, maskDtype }` or `{ seed, stream }` of the forward
+ * @param maxBindingBytes largest binding (default gpu.maxBinding); tests lower it to force chunks
+ */
+export function dropoutBackward(
+  enc: Encoder,
+  dx: Tensor,
+  dy: Tensor,
+  n: number,
+  p: number,
+  source: DropoutSource,
+  maxBindingBytes?: number,
+): void {
+  const op = "dropoutBackward";
+  checkF32(op, "dx", dx, n);
+  checkF32(op, "dy", dy, n);
+  const threshold = keepThreshold(p);
+  const inPlace = dx === dy;
+  const scale = 1 / (1 - p);
+  const x = inPlace ? null : dy;
+  if ("mask" in source) {
+    checkMask(op, source.mask, source.maskDtype, n);
+    const spec = specOf(source.maskDtype, "none", inPlace);
+    const u = { seed: 0, stream: 0, threshold, scale };
+    run(op, enc, spec, n, { x, y: dx, mask: source.mask }, source.maskDtype, u, maxBindingBytes);
+  } else {
+    if (p === 0 && inPlace) return;
+    const spec = specOf("rng", "none", inPlace);
+    const u = { seed: source.seed >>> 0, stream: source.stream >>> 0, threshold, scale };
+    run(op, enc, spec, n, { x, y: dx, mask: null }, "bit", u, maxBindingBytes);
+  }
+}
