@@ -1,0 +1,169 @@
+/**
+ * Embedding lookup and its deterministic backward. Token, position and token-type embeddings are
+ * summed by calling `embeddingForward` three times (the 2nd and 3rd with `accumulate`); position
+ * ids are t for every (b, t). The table may exceed one storage binding (GPT-2's [50257, 768] f32 is
+ * 154 MB > 128 MiB): both directions chunk it over vocab rows inside the op.
+ *
+ * Backward has no float atomics: token ids come from the host, so the host builds the inverse
+ * index (`buildGatherIndex`) and each table row sums its positions in a fixed order.
+ * @module
+ */
+import type { Encoder } from "../encoder.ts";
+import { groups1d, type KernelSpec, LINEAR_INDEX } from "../kernel.ts";
+import type { Tensor } from "../tensor.ts";
+import { chunksOf, gatherInto, needF32, needI32 } from "./rows.ts";
+
+/**
+ * out[n, :] = table[ids[n], :] (or += when `accumulate`) for n < N. Ids outside [0, V) give a
+ * zero row (add nothing when accumulating).
+ * @param out [N, C] f32 (N = B*T)
+ * @param table [V, C] f32
+ * @param ids [N] i32
+ * @param maxBindingBytes override of the binding limit, to force chunking in tests
+ */
+export function embeddingForward(
+  enc: Encoder,
+  out: Tensor,
+  table: Tensor,
+  ids: Tensor,
+  N: number,
+  C: number,
+  accumulate = false,
+  maxBindingBytes?: number,
+): void {
+  gatherInto(enc, out, table, ids, N, C, accumulate, maxBindingBytes, "embeddingForward");
+}
+
+/** The inverse of an id list, grouped by id (host side; upload each array as an i32 tensor). */
+export interface GatherIndex {
+  /** [U] distinct ids >= 0, ascending. */
+  unique: Int32Array;
+  /** [U+1] group u is order[starts[u] .. starts[u+1]). */
+  starts: Int32Array;
+  /** [N'] positions n grouped by id, ascending within a group (N' = N minus negative ids). */
+  order: Int32Array;
+}
+
+/**
+ * Group the positions of `ids` by id (counting sort, O(N + max id)). Negative ids (padding) are
+ * left out, so they get no gradient.
+ * @param ids [N] token ids
+ */
+export function buildGatherIndex(ids: Int32Array): GatherIndex {
+  let maxId = -1;
+  for (const id of ids) if (id > maxId) maxId = id;
+  const counts = new Int32Array(maxId + 2);
+  for (const id of ids) if (id >= 0) counts[id + 1]++;
+  let U = 0;
+  for (let v = 1; v <= maxId + 1; v++) if (counts[v] > 0) U++;
+  const unique = new Int32Array(U), starts = new Int32Array(U + 1);
+  const next = new Int32Array(maxId + 1); // write cursor per id
+  let u = 0, at = 0;
+  for (let v = 0; v <= maxId; v++) {
+    const k = counts[v + 1];
+    if (k === 0) continue;
+    unique[u] = v;
+    starts[u] = at;
+    next[v] = at;
+    at += k;
+    u++;
+  }
+  starts[U] = at;
+  const order = new Int32Array(at);
+  for (let n = 0; n < ids.length; n++) {
+    const id = ids[n];
+    if (id >= 0) order[next[id]++] = n;
+  }
+  return { unique, starts, order };
+}
+
+const WG = 256;
+
+const BACKWARD: KernelSpec = {
+  name: "embedding_backward",
+  bindings: [
+    { name: "dtable", type: "f32", write: true },
+    { name: "dout", type: "f32" },
+    { name: "unique", type: "i32" },
+    { name: "starts", type: "i32" },
+    { name: "order", type: "i32" },
+  ],
+  uniforms: [
+    ["U", "u32"],
+    ["C", "u32"],
+    ["tBase", "u32"],
+    ["v0", "i32"], // table rows [v0, v1) are bound in this chunk
+    ["v1", "i32"],
+    ["dBase", "u32"],
+    ["p0", "i32"], // dout rows [p0, p1) are bound in this chunk
+    ["p1", "i32"],
+  ],
+  workgroupSize: [WG],
+  body: `${LINEAR_INDEX}
+  if (i >= u.U * u.C) { return; }
+  let g = i / u.C;
+  let c = i - g * u.C;
+  let id = unique[g];
+  if (id < u.v0 || id >= u.v1) { return; }
+  var s = 0.0;
+  let end = starts[g + 1u];
+  for (var k = starts[g]; k < end; k++) {
+    let p = order[k];
+    if (p >= u.p1) { break; }
+    if (p >= u.p0) { s += dout[u.dBase + u32(p - u.p0) * u.C + c]; }
+  }
+  let o = u.tBase + u32(id - u.v0) * u.C + c;
+  dtable[o] = dtable[o] + s;`,
+};
+
+/**
+ * dtable[unique[u], :] += sum of dout[p, :] over p in order[starts[u] .. starts[u+1]), summed in
+ * that (ascending) order: deterministic, no atomics. Ids outside [0, V) are skipped. When dout
+ * exceeds one binding, each chunk of dout rows adds its partial sum, chunks in ascending order.
+ * @param dtable [V, C] f32, accumulated into (zero it first for a fresh gradient)
+ * @param dout [N, C] f32
+ * @param unique [U] i32 (from `buildGatherIndex`)
+ * @param starts [U+1] i32
+ * @param order [N'] i32
+ * @param maxBindingBytes override of the binding limit, to force chunking in tests
+ */
+export function embeddingBackward(
+  enc: Encoder,
+  dtable: Tensor,
+  dout: Tensor,
+  unique: Tensor,
+  starts: Tensor,
+  order: Tensor,
+  U: number,
+  C: number,
+  maxBindingBytes?: number,
+): void {
+  const op = "embeddingBackward";
+  if (!Number.isInteger(C) || C < 1) throw new Error(`${op}: bad C=${C}`);
+  if (dtable.size % C !== 0) throw new Error(`${op}: ${dtable} is not [V, ${C}]`);
+  if (dout.size % C !== 0) throw new Error(`${op}: ${dout} is not [N, ${C}]`);
+  needF32(op, "dtable", dtable, 0);
+  needF32(op, "dout", dout, 0);
+  needI32(op, "unique", unique, U, enc.gpu);
+  needI32(op, "starts", starts, U + 1, enc.gpu);
+  needI32(op, "order", order, 0, enc.gpu);
+  const gpu = enc.gpu;
+  if (!gpu || U === 0 || dtable.size === 0 || dout.size === 0) return;
+  const V = dtable.size / C, N = dout.size / C;
+  const tChunks = chunksOf(gpu, dtable, V * C, C, maxBindingBytes);
+  const dChunks = chunksOf(gpu, dout, N * C, C, maxBindingBytes);
+  for (const tc of tChunks) {
+    for (const dc of dChunks) {
+      enc.dispatch(BACKWARD, { dtable: tc.range, dout: dc.range, unique, starts, order }, {
+        U,
+        C,
+        tBase: tc.base,
+        v0: tc.first,
+        v1: tc.first + tc.count,
+        dBase: dc.base,
+        p0: dc.first,
+        p1: dc.first + dc.count,
+      }, groups1d(U * C, WG));
+    }
+  }
+}

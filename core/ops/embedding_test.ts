@@ -1,0 +1,105 @@
+import { assertClose, GPU_TEST, gpuFixture, randomArray, rng } from "../testing.ts";
+import { buildGatherIndex, embeddingBackward, embeddingForward } from "./embedding.ts";
+import { embeddingBackwardRef, embeddingForwardRef } from "./embedding_ref.ts";
+
+// Odd shapes: V vocab rows, C columns, B*T = N rows, P position rows, 2 token types.
+const V = 53, C = 21, B = 3, T = 13, N = B * T, P = 17;
+// 1024-byte bindings force 9-row chunks (rows of 84 bytes, unaligned offsets).
+const SMALL_BINDING = 1024;
+
+function tokenIds(seed: number): Int32Array {
+  const r = rng(seed);
+  // Skewed: ids 0..4 repeat often (like frequent tokens), a few are out of range.
+  const ids = Int32Array.from({ length: N }, () => Math.floor(r() ** 3 * V));
+  ids[5] = -1;
+  ids[11] = V;
+  ids[30] = V - 1;
+  return ids;
+}
+
+function bitsEqual(a: Float32Array, b: Float32Array, what: string): void {
+  const ua = new Uint32Array(a.buffer), ub = new Uint32Array(b.buffer);
+  for (let i = 0; i < ua.length; i++) {
+    if (ua[i] !== ub[i]) throw new Error(`${what}: element ${i} differs between runs`);
+  }
+}
+
+Deno.test("buildGatherIndex groups positions by ascending id, skipping negatives", () => {
+  const idx = buildGatherIndex(Int32Array.from([4, 1, -1, 4, 0, 1, 4]));
+  const got = JSON.stringify([[...idx.unique], [...idx.starts], [...idx.order]]);
+  const want = JSON.stringify([[0, 1, 4], [0, 1, 3, 6], [4, 1, 5, 0, 3, 6]]);
+  if (got !== want) throw new Error(`buildGatherIndex: ${got} != ${want}`);
+  const empty = buildGatherIndex(new Int32Array([-1, -1]));
+  if (empty.unique.length !== 0 || empty.starts.length !== 1 || empty.order.length !== 0) {
+    throw new Error("buildGatherIndex of padding only is not empty");
+  }
+});
+
+Deno.test({ name: "embeddingForward: token + position + type sum", ...GPU_TEST }, async () => {
+  const f = await gpuFixture();
+  const tok = Float32Array.from(randomArray(V * C, 1));
+  const pos = Float32Array.from(randomArray(P * C, 2));
+  const typ = Float32Array.from(randomArray(2 * C, 3));
+  const ids = tokenIds(4);
+  const posIds = Int32Array.from({ length: N }, (_, n) => n % T);
+  const typeIds = Int32Array.from({ length: N }, (_, n) => (n % T) > 6 ? 1 : 0);
+  const tt = f.upload(tok, [V, C]), tp = f.upload(pos, [P, C]), ty = f.upload(typ, [2, C]);
+  const ti = f.upload(ids, [N], "i32"), tpi = f.upload(posIds, [N], "i32");
+  const tyi = f.upload(typeIds, [N], "i32");
+  const expected = embeddingForwardRef(
+    typ,
+    typeIds,
+    C,
+    embeddingForwardRef(pos, posIds, C, embeddingForwardRef(tok, ids, C)),
+  );
+  for (const maxBinding of [undefined, SMALL_BINDING]) {
+    const out = f.upload(randomArray(N * C, 5, 7, 8), [N, C]); // garbage must be overwritten
+    embeddingForward(f.enc, out, tt, ti, N, C, false, maxBinding);
+    embeddingForward(f.enc, out, tp, tpi, N, C, true, maxBinding);
+    embeddingForward(f.enc, out, ty, tyi, N, C, true, maxBinding);
+    // Two f32 additions of values in [-1, 1].
+    assertClose(await f.readF32(out), expected, 3e-7, 0, `forward maxBinding=${maxBinding}`);
+  }
+});
+
+Deno.test(
+  { name: "embeddingBackward: grouped sums, chunked, deterministic", ...GPU_TEST },
+  async () => {
+    const f = await gpuFixture();
+    const ids = tokenIds(6);
+    const dout = Float32Array.from(randomArray(N * C, 7));
+    const dtable0 = Float32Array.from(randomArray(V * C, 8));
+    const idx = buildGatherIndex(ids);
+    const U = idx.unique.length;
+    const tu = f.upload(idx.unique, [U], "i32"), ts = f.upload(idx.starts, [U + 1], "i32");
+    const to = f.upload(idx.order, [idx.order.length], "i32");
+    const td = f.upload(dout, [N, C]);
+    const expected = embeddingBackwardRef(dtable0, dout, ids, C);
+    const runs: Float32Array[] = [];
+    for (const maxBinding of [undefined, SMALL_BINDING, SMALL_BINDING]) {
+      const dtable = f.upload(dtable0, [V, C]);
+      embeddingBackward(f.enc, dtable, td, tu, ts, to, U, C, maxBinding);
+      const got = await f.readF32(dtable);
+      // Up to ~N f32 additions of values in [-1, 1] (id 0 repeats most): f32 rounding, |sum| < 20.
+      assertClose(got, expected, 2e-5, 0, `backward maxBinding=${maxBinding}`);
+      runs.push(got);
+    }
+    bitsEqual(runs[1], runs[2], "chunked backward run twice");
+    // Position embeddings: ids = t for every (b, t): each row sums B rows of dout.
+    const posIds = Int32Array.from({ length: N }, (_, n) => n % T);
+    const pidx = buildGatherIndex(posIds);
+    const dpos = f.upload(new Float32Array(P * C), [P, C]);
+    embeddingBackward(
+      f.enc,
+      dpos,
+      td,
+      f.upload(pidx.unique, [T], "i32"),
+      f.upload(pidx.starts, [T + 1], "i32"),
+      f.upload(pidx.order, [N], "i32"),
+      T,
+      C,
+    );
+    const want = embeddingBackwardRef(new Float64Array(P * C), dout, posIds, C);
+    assertClose(await f.readF32(dpos), want, 1e-6, 0, "position backward");
+  },
+);
