@@ -1,0 +1,182 @@
+/**
+ * Fused softmax cross-entropy over rows of logits [N, V]: per-row losses, and the gradient written
+ * over the logits in place (no second [N, V] buffer). One workgroup per row loops over V (odd V
+ * such as 50257 is fine); logits larger than one binding are chunked over rows inside the op.
+ * `meanLoss` averages the losses over the counted targets deterministically in one workgroup.
+ * @module
+ */
+import type { Encoder } from "../encoder.ts";
+import { groups1d, type KernelSpec } from "../kernel.ts";
+import type { Tensor } from "../tensor.ts";
+import { chunksOf, needF32, needI32 } from "./rows.ts";
+
+const WG = 256;
+
+const CROSS_ENTROPY: KernelSpec = {
+  name: "cross_entropy",
+  bindings: [
+    { name: "logits", type: "f32", write: true },
+    { name: "targets", type: "i32" },
+    { name: "losses", type: "f32", write: true },
+  ],
+  uniforms: [
+    ["rows", "u32"], // rows in this chunk
+    ["V", "u32"],
+    ["base", "u32"], // element index of the chunk's first row in the logits binding
+    ["row0", "u32"], // global index of the chunk's first row
+    ["scale", "f32"],
+  ],
+  workgroupSize: [WG],
+  prelude: `var<workgroup> red_m: array<f32, ${WG}>;
+var<workgroup> red_s: array<f32, ${WG}>;
+const LOWEST: f32 = -3.4028234e38;`,
+  body: `let row = wid.x + wid.y * nwg.x;
+  if (row >= u.rows) { return; }
+  let n = u.row0 + row;
+  let base = u.base + row * u.V;
+  let t = targets[n];
+  let valid = t >= 0 && u32(t) < u.V;
+  var xt = 0.0;
+  if (lidx == 0u && valid) { xt = logits[base + u32(t)]; } // read before anyone overwrites it
+  // Online max and sum of exp over this thread's strided columns (ignored rows skip the loop).
+  let len = select(0u, u.V, valid);
+  var m = LOWEST;
+  var s = 0.0;
+  for (var j = lidx; j < len; j += WG_X) {
+    let x = logits[base + j];
+    if (x > m) { s = s * exp(m - x) + 1.0; m = x; } else { s += exp(x - m); }
+  }
+  red_m[lidx] = m;
+  red_s[lidx] = s;
+  workgroupBarrier();
+  for (var h = WG_X / 2u; h > 0u; h >>= 1u) {
+    if (lidx < h) {
+      let m1 = red_m[lidx];
+      let m2 = red_m[lidx + h];
+      let mm = max(m1, m2);
+      red_s[lidx] = red_s[lidx] * exp(m1 - mm) + red_s[lidx + h] * exp(m2 - mm);
+      red_m[lidx] = mm;
+    }
+    workgroupBarrier();
+  }
+  let mx = red_m[0];
+  let sum = red_s[0];
+  if (lidx == 0u) {
+    var loss = 0.0;
+    if (valid) { loss = mx + log(sum) - xt; }
+    if (t >= 0 && !valid) { loss = bitcast<f32>(0x7fc00000u); } // target >= V: NaN, loudly
+    losses[n] = loss;
+  }
+  // Gradient over the logits: scale * (softmax - onehot); zero for ignored rows.
+  let k = u.scale / sum;
+  for (var j = lidx; j < u.V; j += WG_X) {
+    var g = 0.0;
+    if (valid) {
+      g = exp(logits[base + j] - mx) * k;
+      if (j == u32(t)) { g -= u.scale; }
+    }
+    logits[base + j] = g;
+  }`,
+};
+
+/**
+ * For each row n < N with 0 <= targets[n] < V: losses[n] = logsumexp(logits[n, :]) -
+ * logits[n, targets[n]], and logits[n, :] is OVERWRITTEN with the gradient
+ * gradScale * (softmax(logits[n, :]) - onehot(targets[n])). Rows with a negative target (-1 =
+ * ignore): loss 0 and a zero gradient row. A target >= V is a caller bug: its loss is NaN.
+ * Per row: a fixed-order (strided, then tree) reduction, so results are deterministic.
+ * @param losses [N] f32
+ * @param logits [N, V] f32, overwritten with dlogits
+ * @param targets [N] i32
+ * @param gradScale multiplier of the gradient, normally 1 / count of targets >= 0 (`lossScale`)
+ * @param maxBindingBytes override of the binding limit, to force chunking in tests
+ */
+export function crossEntropy(
+  enc: Encoder,
+  losses: Tensor,
+  logits: Tensor,
+  targets: Tensor,
+  N: number,
+  V: number,
+  gradScale: number,
+  maxBindingBytes?: number,
+): void {
+  const op = "crossEntropy";
+  if (!Number.isInteger(V) || V < 1) throw new Error(`${op}: bad V=${V}`);
+  needF32(op, "losses", losses, N);
+  needF32(op, "logits", logits, N * V);
+  needI32(op, "targets", targets, N, enc.gpu);
+  if (enc.gpu && 4 * N > enc.gpu.maxBinding) throw new Error(`${op}: N=${N} rows unsupported`);
+  const gpu = enc.gpu;
+  if (!gpu || N === 0) return;
+  for (const ch of chunksOf(gpu, logits, N * V, V, maxBindingBytes)) {
+    enc.dispatch(CROSS_ENTROPY, { logits: ch.range, targets, losses }, {
+      rows: ch.count,
+      V,
+      base: ch.base,
+      row0: ch.first,
+      scale: gradScale,
+    }, groups1d(ch.count, 1));
+  }
+}
+
+/** The usual gradScale: 1 / (number of targets >= 0), or 0 when there are none. */
+export function lossScale(targets: Int32Array): number {
+  let count = 0;
+  for (const t of targets) if (t >= 0) count++;
+  return count > 0 ? 1 / count : 0;
+}
+
+const MEAN_LOSS: KernelSpec = {
+  name: "mean_loss",
+  bindings: [
+    { name: "out", type: "f32", write: true },
+    { name: "losses", type: "f32" },
+    { name: "targets", type: "i32" },
+  ],
+  uniforms: [["n", "u32"]],
+  workgroupSize: [WG],
+  prelude: `var<workgroup> red_s: array<f32, ${WG}>;
+var<workgroup> red_c: array<u32, ${WG}>;`,
+  body: `var s = 0.0;
+  var c = 0u;
+  for (var i = lidx; i < u.n; i += WG_X) {
+    if (targets[i] >= 0) { s += losses[i]; c += 1u; }
+  }
+  red_s[lidx] = s;
+  red_c[lidx] = c;
+  workgroupBarrier();
+  for (var h = WG_X / 2u; h > 0u; h >>= 1u) {
+    if (lidx < h) {
+      red_s[lidx] += red_s[lidx + h];
+      red_c[lidx] += red_c[lidx + h];
+    }
+    workgroupBarrier();
+  }
+  if (lidx == 0u) {
+    let count = red_c[0];
+    out[0] = select(0.0, red_s[0] / f32(count), count > 0u);
+    out[1] = f32(count);
+  }`,
+};
+
+/**
+ * out[0] = sum of losses[n] over n < N with targets[n] >= 0, divided by their count (0 when there
+ * are none); out[1] = that count as f32. One workgroup, fixed-order tree: deterministic.
+ * @param out [2] f32
+ * @param losses [N] f32
+ * @param targets [N] i32
+ */
+export function meanLoss(
+  enc: Encoder,
+  out: Tensor,
+  losses: Tensor,
+  targets: Tensor,
+  N: number,
+): void {
+  const op = "meanLoss";
+  needF32(op, "out", out, 2);
+  needF32(op, "losses", losses, N);
+  needI32(op, "targets", targets, N, enc.gpu);
+  enc.dispatch(MEAN_LOSS, { out, losses, targets }, { n: N }, [1, 1, 1]);
+}
