@@ -1,0 +1,60 @@
+import { assertClose, GPU_TEST, gpuFixture, randn } from "../testing.ts";
+import { adamw, type AdamWParams } from "./adamw.ts";
+import { adamwRef } from "./adamw_ref.ts";
+
+const n = 1001; // odd, not a multiple of the workgroup
+const STEPS = 6;
+
+Deno.test(
+  { name: "adamw matches the reference over 6 steps, whole and chunked", ...GPU_TEST },
+  async () => {
+    const f = await gpuFixture();
+    const p0 = Float32Array.from(randn(n, 1));
+    const grads = Array.from({ length: STEPS }, (_, s) => Float32Array.from(randn(n, 10 + s, 2)));
+    // [norm, clip factor]: adamw reads the last element by default.
+    const gradScale = f.upload([123, 0.37], [2]);
+    const base = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 };
+    const refP = Float64Array.from(p0), refM = new Float64Array(n), refV = new Float64Array(n);
+    for (let s = 0; s < STEPS; s++) {
+      adamwRef(
+        refP,
+        grads[s],
+        refM,
+        refV,
+        { ...base, step: s + 1 },
+        0.37,
+      );
+    }
+    // 1024-byte bindings: chunks of 193 elements at unaligned element offsets.
+    for (const maxBinding of [undefined, 1024]) {
+      const param = f.upload(p0, [n], "f32", "param");
+      const m = f.upload(new Float32Array(n), [n], "f32", "optimizer");
+      const v = f.upload(new Float32Array(n), [n], "f32", "optimizer");
+      const grad = f.upload(grads[0], [n], "f32", "grad");
+      for (let s = 0; s < STEPS; s++) {
+        if (s > 0) f.enc.write(grad, grads[s]);
+        const hp: AdamWParams = { ...base, step: s + 1 };
+        adamw(f.enc, param, grad, m, v, n, hp, gradScale, maxBinding);
+      }
+      // Params ~N(0,1) move by ~lr per step; f32 rounding of p, m, v over 6 steps.
+      assertClose(await f.readF32(param), refP, 1e-6, 1e-6, `param maxBinding=${maxBinding}`);
+      assertClose(await f.readF32(m), refM, 1e-7, 1e-5, `m maxBinding=${maxBinding}`);
+      assertClose(await f.readF32(v), refV, 1e-8, 1e-5, `v maxBinding=${maxBinding}`);
+    }
+  },
+);
+
+Deno.test({ name: "adamw: explicit gradScale index, no weight decay", ...GPU_TEST }, async () => {
+  const f = await gpuFixture();
+  const N = 37;
+  const p0 = Float32Array.from(randn(N, 3)), g = Float32Array.from(randn(N, 4));
+  const param = f.upload(p0, [N]), grad = f.upload(g, [N]);
+  const m = f.upload(new Float32Array(N), [N]), v = f.upload(new Float32Array(N), [N]);
+  const hp = { lr: 3e-3, beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0, step: 1 };
+  adamw(f.enc, param, grad, m, v, N, hp, f.upload([2.5, 7], [2]), undefined, 0);
+  const refP = Float64Array.from(p0), refM = new Float64Array(N), refV = new Float64Array(N);
+  adamwRef(refP, g, refM, refV, hp, 2.5);
+  assertClose(await f.readF32(param), refP, 1e-6, 1e-6, "param with gradScale[0]");
+  // Adam is nearly invariant to the gradient's scale, but m is not: it shows the index used.
+  assertClose(await f.readF32(m), refM, 1e-7, 1e-5, "m with gradScale[0]");
+});

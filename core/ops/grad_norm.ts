@@ -1,0 +1,115 @@
+/**
+ * Global gradient L2 norm over a list of tensors, and the clip factor, without a host sync.
+ * Pass 1: each workgroup sums the squares of a fixed block of ELEMS_PER_GROUP elements of one
+ * tensor into one partial (in scratch). Pass 2: one workgroup sums all partials in a fixed order.
+ * Both passes are fixed-order (strided, then tree), so the result is deterministic. Blocks never
+ * straddle a binding chunk (chunks are whole blocks), so the scratch size depends only on the sizes.
+ * Clipping is PyTorch's clip_grad_norm_: factor = min(1, maxNorm / (norm + 1e-6)).
+ * @module
+ */
+import type { Encoder } from "../encoder.ts";
+import { groups1d, type KernelSpec } from "../kernel.ts";
+import type { Tensor } from "../tensor.ts";
+import { chunksOf, needF32 } from "./rows.ts";
+
+const WG = 256;
+const PER_THREAD = 16;
+/** Elements each workgroup of the first pass reduces to one partial sum. */
+export const ELEMS_PER_GROUP = WG * PER_THREAD;
+
+function partialsOf(t: Tensor): number {
+  return Math.ceil(t.size / ELEMS_PER_GROUP);
+}
+
+/** Bytes of the f32 scratch `globalGradNorm` needs for these tensors (one partial per block). */
+export function gradNormScratchBytes(tensors: readonly Tensor[]): number {
+  let p = 0;
+  for (const t of tensors) p += partialsOf(t);
+  return 4 * p;
+}
+
+const TREE = `for (var h = WG_X / 2u; h > 0u; h >>= 1u) {
+    if (lidx < h) { red[lidx] += red[lidx + h]; }
+    workgroupBarrier();
+  }`;
+
+const SUM_SQUARES: KernelSpec = {
+  name: "grad_norm_partials",
+  bindings: [{ name: "x", type: "f32" }, { name: "partials", type: "f32", write: true }],
+  uniforms: [["n", "u32"], ["base", "u32"], ["groups", "u32"], ["p0", "u32"]],
+  workgroupSize: [WG],
+  prelude: `var<workgroup> red: array<f32, ${WG}>;`,
+  body: `let g = wid.x + wid.y * nwg.x;
+  if (g >= u.groups) { return; }
+  var s = 0.0;
+  let start = g * ${ELEMS_PER_GROUP}u + lidx;
+  for (var k = 0u; k < ${PER_THREAD}u; k++) {
+    let j = start + k * WG_X;
+    if (j < u.n) { let a = x[u.base + j]; s += a * a; }
+  }
+  red[lidx] = s;
+  workgroupBarrier();
+  ${TREE}
+  if (lidx == 0u) { partials[u.p0 + g] = red[0]; }`,
+};
+
+const FINISH: KernelSpec = {
+  name: "grad_norm_finish",
+  bindings: [{ name: "partials", type: "f32" }, { name: "out", type: "f32", write: true }],
+  uniforms: [["count", "u32"], ["maxNorm", "f32"]],
+  workgroupSize: [WG],
+  prelude: `var<workgroup> red: array<f32, ${WG}>;`,
+  body: `var s = 0.0;
+  for (var i = lidx; i < u.count; i += WG_X) { s += partials[i]; }
+  red[lidx] = s;
+  workgroupBarrier();
+  ${TREE}
+  if (lidx == 0u) {
+    let norm = sqrt(red[0]);
+    out[0] = norm;
+    out[1] = select(1.0, min(1.0, u.maxNorm / (norm + 1e-6)), u.maxNorm > 0.0);
+  }`,
+};
+
+/**
+ * out[0] = sqrt(sum over all tensors of sum of squares); out[1] = clip factor
+ * min(1, maxNorm / (norm + 1e-6)), or 1 when maxNorm <= 0 or is not finite (no clipping).
+ * Pass `out` as adamw's gradScale: adamw reads its last element (the clip factor) by default.
+ * @param out [2] f32
+ * @param scratch f32, at least `gradNormScratchBytes(grads)` bytes
+ * @param grads the gradient tensors, f32, any shapes
+ * @param maxBindingBytes override of the binding limit, to force chunking in tests
+ */
+export function globalGradNorm(
+  enc: Encoder,
+  out: Tensor,
+  scratch: Tensor,
+  grads: readonly Tensor[],
+  maxNorm: number,
+  maxBindingBytes?: number,
+): void {
+  const op = "globalGradNorm";
+  needF32(op, "out", out, 2);
+  const total = gradNormScratchBytes(grads) / 4;
+  needF32(op, "scratch", scratch, total);
+  grads.forEach((t, i) => needF32(op, `grads[${i}]`, t, 0));
+  const gpu = enc.gpu;
+  if (!gpu) return;
+  if (4 * total > gpu.maxBinding) throw new Error(`${op}: ${total} partials exceed one binding`);
+  let p0 = 0;
+  for (const t of grads) {
+    if (t.size === 0) continue;
+    for (const ch of chunksOf(gpu, t, t.size, ELEMS_PER_GROUP, maxBindingBytes)) {
+      const n = Math.min(ch.count * ELEMS_PER_GROUP, t.size - ch.first * ELEMS_PER_GROUP);
+      enc.dispatch(SUM_SQUARES, { x: ch.range, partials: scratch }, {
+        n,
+        base: ch.base,
+        groups: ch.count,
+        p0: p0 + ch.first,
+      }, groups1d(ch.count, 1));
+    }
+    p0 += partialsOf(t);
+  }
+  const clip = Number.isFinite(maxNorm) && maxNorm > 0 ? maxNorm : 0;
+  enc.dispatch(FINISH, { partials: scratch, out }, { count: total, maxNorm: clip }, [1, 1, 1]);
+}

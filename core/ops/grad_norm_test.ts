@@ -1,0 +1,82 @@
+import type { Tensor } from "../tensor.ts";
+import { assertClose, GPU_TEST, gpuFixture, randn } from "../testing.ts";
+import { adamw } from "./adamw.ts";
+import { adamwRef } from "./adamw_ref.ts";
+import { ELEMS_PER_GROUP, globalGradNorm, gradNormScratchBytes } from "./grad_norm.ts";
+import { globalGradNormRef } from "./grad_norm_ref.ts";
+
+// Odd sizes around the 4096-element block, an empty tensor, and one spanning 4 blocks.
+const SIZES = [1, 4095, 0, 4097, 13001, 37];
+// Two blocks per binding: the 13001-element tensor is bound in two chunks.
+const SMALL_BINDING = 2 * 4 * ELEMS_PER_GROUP + 256;
+
+function bitsEqual(a: Float32Array, b: Float32Array, what: string): void {
+  const ua = new Uint32Array(a.buffer), ub = new Uint32Array(b.buffer);
+  for (let i = 0; i < ua.length; i++) {
+    if (ua[i] !== ub[i]) throw new Error(`${what}: element ${i} differs between runs`);
+  }
+}
+
+Deno.test("gradNormScratchBytes: one f32 partial per started block of each tensor", () => {
+  const t = (size: number) => ({ size }) as Tensor;
+  const got = gradNormScratchBytes(SIZES.map(t));
+  if (got !== 4 * (1 + 1 + 0 + 2 + 4 + 1)) throw new Error(`scratch bytes ${got}`);
+});
+
+Deno.test(
+  { name: "globalGradNorm: norm and clip factor, chunked, deterministic", ...GPU_TEST },
+  async () => {
+    const f = await gpuFixture();
+    const host = SIZES.map((n, i) => Float32Array.from(randn(n, 20 + i, 0.1)));
+    // (Deno 2.9.6 panics on a zero-byte writeBuffer: the empty tensor is allocated, not uploaded.)
+    const grads = host.map((h) =>
+      h.length === 0 ? f.alloc.alloc([0], "f32", "grad", "empty") : f.upload(h, [h.length], "f32")
+    );
+    const scratch = f.alloc.alloc([gradNormScratchBytes(grads) / 4], "f32", "workspace", "scratch");
+    const runs: Float32Array[] = [];
+    for (
+      const [maxNorm, maxBinding] of [
+        [1, undefined],
+        [1, SMALL_BINDING],
+        [1, SMALL_BINDING],
+        [1e6, undefined],
+        [0, undefined],
+        [Infinity, undefined],
+      ]
+    ) {
+      const out = f.upload([7, 7], [2]);
+      globalGradNorm(f.enc, out, scratch, grads, maxNorm!, maxBinding);
+      const got = await f.readF32(out);
+      // ~21k squares summed in f32 (fixed-order blocks, then a tree): relative error ~1e-6.
+      assertClose(
+        got,
+        globalGradNormRef(host, maxNorm!),
+        0,
+        2e-6,
+        `maxNorm=${maxNorm} ${maxBinding}`,
+      );
+      runs.push(got);
+    }
+    if (!(runs[0][1] < 0.2)) throw new Error(`clip factor ${runs[0][1]} should clip (norm ~14.6)`);
+    bitsEqual(runs[0], runs[1], "whole vs chunked"); // blocks never straddle chunks: same order
+    bitsEqual(runs[1], runs[2], "chunked run twice");
+  },
+);
+
+Deno.test({ name: "globalGradNorm output feeds adamw's gradScale", ...GPU_TEST }, async () => {
+  const f = await gpuFixture();
+  const n = 37;
+  const g = Float32Array.from(randn(n, 5, 3)), p0 = Float32Array.from(randn(n, 6));
+  const grad = f.upload(g, [n]), param = f.upload(p0, [n]);
+  const m = f.upload(new Float32Array(n), [n]), v = f.upload(new Float32Array(n), [n]);
+  const out = f.upload([0, 0], [2]);
+  const scratch = f.alloc.alloc([1], "f32", "workspace", "scratch");
+  globalGradNorm(f.enc, out, scratch, [grad], 2);
+  const hp = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step: 1 };
+  adamw(f.enc, param, grad, m, v, n, hp, out);
+  const [, factor] = globalGradNormRef([g], 2);
+  const refP = Float64Array.from(p0), refM = new Float64Array(n), refV = new Float64Array(n);
+  adamwRef(refP, g, refM, refV, hp, factor);
+  assertClose(await f.readF32(m), refM, 1e-7, 1e-5, "m uses the clip factor");
+  assertClose(await f.readF32(param), refP, 1e-6, 1e-6, "param");
+});
