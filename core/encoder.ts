@@ -98,7 +98,13 @@ export class Encoder {
   copy(src: Tensor, dst: Tensor, bytes = src.bytes, srcOffset = 0, dstOffset = 0): void {
     if (!this.gpu) return;
     this.#endPass();
-    this.#commandEncoder().copyBufferToBuffer(src.gpu, srcOffset, dst.gpu, dstOffset, bytes);
+    this.#commandEncoder().copyBufferToBuffer(
+      src.gpu,
+      src.offset + srcOffset,
+      dst.gpu,
+      dst.offset + dstOffset,
+      bytes,
+    );
   }
 
   /**
@@ -109,7 +115,13 @@ export class Encoder {
     const gpu = this.gpu;
     if (!gpu) return;
     if (this.#encoder) this.submit();
-    gpu.device.queue.writeBuffer(t.gpu, byteOffset, data.buffer, data.byteOffset, data.byteLength);
+    gpu.device.queue.writeBuffer(
+      t.gpu,
+      t.offset + byteOffset,
+      data.buffer,
+      data.byteOffset,
+      data.byteLength,
+    );
   }
 
   /** Submit what was recorded. Does not wait. */
@@ -143,7 +155,7 @@ export class Encoder {
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
     this.#endPass();
-    this.#commandEncoder().copyBufferToBuffer(t.gpu, byteOffset, staging, 0, bytes);
+    this.#commandEncoder().copyBufferToBuffer(t.gpu, t.offset + byteOffset, staging, 0, bytes);
     this.submit();
     await staging.mapAsync(GPUMapMode.READ, 0, cls);
     const out = staging.getMappedRange(0, bytes).slice(0);
@@ -207,8 +219,10 @@ export class Encoder {
     const resources: GPUBufferBinding[] = spec.bindings.map((b) => {
       const x = bindings[b.name];
       if (!x) throw new Error(`kernel '${spec.name}': binding '${b.name}' not given`);
-      if ("tensor" in x) return { buffer: x.tensor.gpu, offset: x.offset, size: x.size };
-      return { buffer: x.gpu, offset: 0, size: Math.max(4, x.bytes) };
+      if ("tensor" in x) {
+        return { buffer: x.tensor.gpu, offset: x.tensor.offset + x.offset, size: x.size };
+      }
+      return { buffer: x.gpu, offset: x.offset, size: Math.max(4, x.bytes) };
     });
     let key = spec.name;
     for (const r of resources) key += `|${bufferId(r.buffer)}:${r.offset}:${r.size}`;

@@ -39,6 +39,8 @@ export class Tensor {
     readonly label: string,
     /** The buffer, or null in planning mode. It may be larger than `bytes` (pooled size class). */
     readonly buffer: GPUBuffer | null,
+    /** Byte offset into the buffer (non-zero only for views). */
+    readonly offset = 0,
   ) {
     this.size = numel(shape);
     this.bytes = bytesOf(dtype, this.size);
@@ -54,4 +56,25 @@ export class Tensor {
   toString(): string {
     return `[${this.shape.join(",")}] ${this.dtype} ${this.category} '${this.label}'`;
   }
+}
+
+/** Alignment of view offsets: WebGPU's largest allowed minStorageBufferOffsetAlignment. */
+export const VIEW_ALIGN = 256;
+
+/**
+ * A view of `shape` starting `elemOffset` elements into `t` (f32/i32/u32 only). Views share the
+ * buffer and are not accounted (the allocator already counts `t`). The byte offset must be a
+ * multiple of 256 (storage binding alignment): choose chunk sizes accordingly.
+ */
+export function view(t: Tensor, elemOffset: number, shape: readonly number[]): Tensor {
+  if (t.dtype !== "f32" && t.dtype !== "i32" && t.dtype !== "u32") {
+    throw new Error(`view of packed tensor ${t} is not supported`);
+  }
+  const offset = t.offset + 4 * elemOffset;
+  if (offset % VIEW_ALIGN !== 0) {
+    throw new Error(`view of ${t} at element ${elemOffset}: byte offset ${offset} is not 256-aligned`);
+  }
+  const v = new Tensor(shape, t.dtype, t.category, `${t.label}[${elemOffset}..]`, t.buffer, offset);
+  if (4 * elemOffset + v.bytes > t.bytes) throw new Error(`view out of range of ${t}`);
+  return v;
 }

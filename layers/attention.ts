@@ -1,0 +1,168 @@
+/**
+ * Multi-head self-attention core, between the QKV projection and the output projection:
+ *   qkv [B,T,3C] -> Q,K,V [B,NH,T,HS] -> S = Q K^T [B,NH,T,T] -> P = softmax(S/sqrt(HS) + masks)
+ *   -> P~ = dropout(P) -> ctx = P~ V [B,NH,T,HS] -> out [B,T,C]
+ * Baseline keeps Q, K, V, P, the dropout mask and P~. Tempo keeps Q, K, V, P and the mask (none
+ * when regenerated) and recomputes P~ in backward; softmax backward uses only P.
+ * @module
+ */
+import { bytesOf } from "../core/dtype.ts";
+import { dropoutBackward, dropoutForward } from "../core/ops/dropout.ts";
+import { joinHeads, mergeHeads, splitHeads, splitHeadsOf } from "../core/ops/heads.ts";
+import { matmul } from "../core/ops/matmul.ts";
+import { softmaxBackward, softmaxForward } from "../core/ops/softmax.ts";
+import { dropoutStream, type StepContext } from "../core/step.ts";
+import type { Tensor } from "../core/tensor.ts";
+import { maskDtype } from "./dropout.ts";
+import { drop, type Layer, type LayerMemory, need, type SavedSpec } from "./layer.ts";
+import type { MaskStorage } from "./tempo_options.ts";
+
+/** Shapes and switches of an attention layer. */
+export interface AttentionShape {
+  /** B batch. */
+  B: number;
+  /** T sequence length. */
+  T: number;
+  /** NH heads. */
+  NH: number;
+  /** HS head size. */
+  HS: number;
+}
+
+/**
+ * Attention core. Inputs: [qkv [B,T,3C], padMask (i32 [B*T], 1 real / 0 pad) or absent].
+ * Output [B,T,C]. Gradient only for qkv.
+ */
+export class Attention implements Layer {
+  #q: Tensor | null = null;
+  #k: Tensor | null = null;
+  #v: Tensor | null = null;
+  #p: Tensor | null = null;
+  #pd: Tensor | null = null;
+  #mask: Tensor | null = null;
+  #stream = 0;
+
+  constructor(
+    readonly name: string,
+    readonly shape: AttentionShape,
+    /** Dropout probability on P. */
+    readonly p: number,
+    /** Dropout RNG site. */
+    readonly site: number,
+    /** Causal (GPT-2) or bidirectional. */
+    readonly causal: boolean,
+    /** Tempo variant. */
+    readonly tempo: boolean,
+    readonly masks: MaskStorage,
+  ) {}
+
+  memory(): LayerMemory {
+    const { B, T, NH, HS } = this.shape;
+    const heads = [B, NH, T, HS], scores = [B, NH, T, T];
+    const hb = bytesOf("f32", B * NH * T * HS), sb = bytesOf("f32", B * NH * T * T);
+    const dt = maskDtype(this.masks);
+    const drops = this.p > 0;
+    const saves: SavedSpec[] = [
+      { name: "Q", shape: heads, dtype: "f32", of: "own" },
+      { name: "K", shape: heads, dtype: "f32", of: "own" },
+      { name: "V", shape: heads, dtype: "f32", of: "own" },
+      { name: "P", shape: scores, dtype: "f32", of: "own" },
+    ];
+    if (drops && dt) saves.push({ name: "mask", shape: scores, dtype: dt, of: "own" });
+    if (drops && !this.tempo) saves.push({ name: "Pdrop", shape: scores, dtype: "f32", of: "own" });
+    const maskBytes = drops && dt ? bytesOf(dt, B * NH * T * T) : 0;
+    const out = bytesOf("f32", B * T * NH * HS);
+    return {
+      saves,
+      output: { shape: [B, T, NH * HS], dtype: "f32" },
+      // q,k,v + S/P + P~ + mask + ctx + out, all live at once before ctx (and P~ for Tempo) go.
+      forwardPeak: 3 * hb + sb + (drops ? sb : 0) + maskBytes + hb + out,
+      // dctx, dv, one [B,NH,T,T] buffer (P~ then dP then dS), dq, dk, dqkv.
+      backwardPeak: 4 * hb + sb + 3 * out,
+      noGrad: [1],
+    };
+  }
+
+  forward(ctx: StepContext, inputs: readonly Tensor[]): Tensor {
+    const [qkv, pad] = inputs;
+    const { B, T, NH, HS } = this.shape;
+    const a = ctx.alloc, enc = ctx.enc, L = this.name;
+    const BH = B * NH, n = BH * T * T;
+    const cat = ctx.training ? "activation" : "workspace";
+    const q = a.alloc([B, NH, T, HS], "f32", cat, `${L}.Q`);
+    const k = a.alloc([B, NH, T, HS], "f32", cat, `${L}.K`);
+    const v = a.alloc([B, NH, T, HS], "f32", cat, `${L}.V`);
+    splitHeads(enc, q, k, v, qkv, B, T, NH, HS);
+    const P = a.alloc([B, NH, T, T], "f32", cat, `${L}.P`); // S, then P in place
+    matmul(enc, P, q, k, T, T, HS, { transB: true, batch: BH });
+    softmaxForward(enc, P, P, BH * T, T, {
+      scale: 1 / Math.sqrt(HS),
+      causal: this.causal,
+      T,
+      padMask: pad ?? null,
+      rowsPerBatch: NH * T,
+    });
+    const drops = this.p > 0 && ctx.training;
+    let pd = P, mask: Tensor | null = null;
+    if (drops) {
+      const dt = maskDtype(this.masks);
+      pd = a.alloc([B, NH, T, T], "f32", this.tempo ? "workspace" : "activation", `${L}.Pdrop`);
+      mask = dt ? a.alloc([n], dt, "activation", `${L}.mask`) : null;
+      this.#stream = dropoutStream(ctx, this.site);
+      dropoutForward(enc, pd, P, n, this.p, ctx.seed, this.#stream, mask, dt ?? undefined);
+    }
+    const c4 = a.alloc([B, NH, T, HS], "f32", "workspace", `${L}.ctx`);
+    matmul(enc, c4, pd, v, T, HS, T, { batch: BH });
+    const out = a.alloc([B, T, NH * HS], "f32", "workspace", `${L}.out`);
+    mergeHeads(enc, out, c4, B, T, NH, HS);
+    a.release(c4);
+    if (!ctx.training) {
+      drop(ctx, q, k, v, P);
+      return out;
+    }
+    if (drops && this.tempo) {
+      a.release(pd);
+      pd = P;
+    }
+    this.#q = q, this.#k = k, this.#v = v, this.#p = P, this.#mask = mask;
+    this.#pd = pd === P ? null : pd;
+    return out;
+  }
+
+  backward(ctx: StepContext, dout: Tensor): (Tensor | null)[] {
+    const { B, T, NH, HS } = this.shape;
+    const a = ctx.alloc, enc = ctx.enc, L = this.name;
+    const BH = B * NH, n = BH * T * T;
+    const q = need(this.#q, L, "Q"), k = need(this.#k, L, "K"), v = need(this.#v, L, "V");
+    const P = need(this.#p, L, "P");
+    const drops = this.p > 0;
+    const dt = maskDtype(this.masks);
+    const source = this.#mask && dt
+      ? { mask: this.#mask, maskDtype: dt }
+      : { seed: ctx.seed, stream: this.#stream };
+    const dc = a.alloc([B, NH, T, HS], "f32", "workspace", `${L}.dctx`);
+    splitHeadsOf(enc, dc, dout, B, T, NH, HS);
+    const dv = a.alloc([B, NH, T, HS], "f32", "workspace", `${L}.dV`);
+    const buf = a.alloc([B, NH, T, T], "f32", "workspace", `${L}.dP`);
+    let pd = P;
+    if (drops && this.#pd) pd = this.#pd;
+    else if (drops) {
+      dropoutBackward(enc, buf, P, n, this.p, source); // recompute P~ = mask * P / keep
+      pd = buf;
+    }
+    matmul(enc, dv, pd, dc, T, HS, T, { transA: true, batch: BH }); // dV = P~^T dC
+    matmul(enc, buf, dc, v, T, T, HS, { transB: true, batch: BH }); // dP~ = dC V^T
+    if (drops) dropoutBackward(enc, buf, buf, n, this.p, source); // dP = mask * dP~ / keep
+    softmaxBackward(enc, buf, buf, P, BH * T, T, 1 / Math.sqrt(HS)); // dS (scale folded in)
+    const dq = a.alloc([B, NH, T, HS], "f32", "workspace", `${L}.dQ`);
+    const dk = a.alloc([B, NH, T, HS], "f32", "workspace", `${L}.dK`);
+    matmul(enc, dq, buf, k, T, HS, T, { batch: BH }); // dQ = dS K
+    matmul(enc, dk, buf, q, T, HS, T, { transA: true, batch: BH }); // dK = dS^T Q
+    const dqkv = a.alloc([B, T, 3 * NH * HS], "f32", "workspace", `${L}.dqkv`);
+    joinHeads(enc, dqkv, dq, dk, dv, B, T, NH, HS);
+    drop(ctx, dc, dv, buf, dq, dk);
+    drop(ctx, q, k, v, P, this.#pd, this.#mask);
+    this.#q = this.#k = this.#v = this.#p = this.#pd = this.#mask = null;
+    return [dqkv, null];
+  }
+}

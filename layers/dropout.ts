@@ -1,0 +1,78 @@
+/**
+ * Dropout: y = keep ? x / (1 - p) : 0. Keeps its mask as bytes or bits, or nothing at all when the
+ * mask is regenerated from the counter RNG (seed, step stream, site) in backward.
+ * @module
+ */
+import { bytesOf, type DType } from "../core/dtype.ts";
+import { dropoutBackward, dropoutForward } from "../core/ops/dropout.ts";
+import { dropoutStream, type StepContext } from "../core/step.ts";
+import type { Tensor } from "../core/tensor.ts";
+import { drop, type Layer, type LayerMemory, type SavedSpec } from "./layer.ts";
+import type { MaskStorage } from "./tempo_options.ts";
+
+/** Mask dtype for a storage mode, or null when regenerated. */
+export function maskDtype(masks: MaskStorage): "u8" | "bit" | null {
+  return masks === "bytes" ? "u8" : masks === "bits" ? "bit" : null;
+}
+
+/** Dropout over `shape` at probability p, at RNG site `site`. */
+export class Dropout implements Layer {
+  #mask: Tensor | null = null;
+  #stream = 0;
+  readonly #n: number;
+
+  constructor(
+    readonly name: string,
+    readonly shape: readonly number[],
+    readonly p: number,
+    readonly site: number,
+    readonly masks: MaskStorage,
+  ) {
+    this.#n = shape.reduce((a, b) => a * b, 1);
+  }
+
+  /** Whether the layer does anything (p > 0). In evaluation it never does. */
+  get active(): boolean {
+    return this.p > 0;
+  }
+
+  memory(): LayerMemory {
+    const saves: SavedSpec[] = [];
+    const dt = maskDtype(this.masks);
+    if (this.active && dt) saves.push({ name: "mask", shape: [this.#n], dtype: dt, of: "own" });
+    const out = this.active ? bytesOf("f32", this.#n) : 0;
+    const maskBytes = this.active && dt ? bytesOf(dt as DType, this.#n) : 0;
+    return {
+      saves,
+      output: { shape: this.shape, dtype: "f32" },
+      forwardPeak: out + maskBytes,
+      backwardPeak: out,
+      forwardAlias: !this.active,
+      backwardAlias: !this.active,
+    };
+  }
+
+  forward(ctx: StepContext, [x]: readonly Tensor[]): Tensor {
+    if (!this.active || !ctx.training) return ctx.alloc.retain(x);
+    const y = ctx.alloc.alloc(this.shape, "f32", "workspace", `${this.name}.y`);
+    const dt = maskDtype(this.masks);
+    this.#stream = dropoutStream(ctx, this.site);
+    const mask = dt ? ctx.alloc.alloc([this.#n], dt, "activation", `${this.name}.mask`) : null;
+    dropoutForward(ctx.enc, y, x, this.#n, this.p, ctx.seed, this.#stream, mask, dt ?? undefined);
+    this.#mask = mask;
+    return y;
+  }
+
+  backward(ctx: StepContext, dy: Tensor): (Tensor | null)[] {
+    if (!this.active) return [ctx.alloc.retain(dy)];
+    const dx = ctx.alloc.alloc(this.shape, "f32", "workspace", `${this.name}.dx`);
+    const dt = maskDtype(this.masks);
+    const source = this.#mask && dt
+      ? { mask: this.#mask, maskDtype: dt }
+      : { seed: ctx.seed, stream: this.#stream };
+    dropoutBackward(ctx.enc, dx, dy, this.#n, this.p, source);
+    drop(ctx, this.#mask);
+    this.#mask = null;
+    return [dx];
+  }
+}

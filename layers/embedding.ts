@@ -1,0 +1,73 @@
+/**
+ * Input embeddings: out[N,C] = wte[ids] + wpe[positions] (+ wtt[types]). Keeps nothing: the ids
+ * are batch data. Backward adds into the tables' gradients, deterministically, through the gather
+ * indices built on the host.
+ * @module
+ */
+import { bytesOf } from "../core/dtype.ts";
+import { embeddingBackward, embeddingForward } from "../core/ops/embedding.ts";
+import type { StepContext } from "../core/step.ts";
+import type { Tensor } from "../core/tensor.ts";
+import type { BatchTensors, GatherIndexTensors } from "./batch_tensors.ts";
+import type { Layer, LayerMemory } from "./layer.ts";
+import type { Param, ParamStore } from "./params.ts";
+
+/** Token + position (+ token-type) embeddings. */
+export class Embeddings implements Layer {
+  /** wte [V,C] (tied to the LM head). */
+  readonly wte: Param;
+  /** wpe [maxT,C]. */
+  readonly wpe: Param;
+  /** wtt [types,C], or null. */
+  readonly wtt: Param | null;
+
+  constructor(
+    readonly name: string,
+    params: ParamStore,
+    /** N = B*T rows. */
+    readonly rows: number,
+    readonly vocab: number,
+    readonly positions: number,
+    readonly types: number,
+    /** C. */
+    readonly channels: number,
+    readonly std: number,
+    /** The current batch's tensors. */
+    readonly batch: () => BatchTensors,
+  ) {
+    const C = channels;
+    this.wte = params.create(`${name}.word`, [vocab, C], { kind: "normal", std }, true);
+    this.wpe = params.create(`${name}.position`, [positions, C], { kind: "normal", std }, true);
+    this.wtt = types > 0
+      ? params.create(`${name}.token_type`, [types, C], { kind: "normal", std }, true)
+      : null;
+  }
+
+  memory(): LayerMemory {
+    return {
+      saves: [],
+      output: { shape: [this.rows, this.channels], dtype: "f32" },
+      forwardPeak: bytesOf("f32", this.rows * this.channels),
+      backwardPeak: 0,
+    };
+  }
+
+  forward(ctx: StepContext): Tensor {
+    const b = this.batch(), N = this.rows, C = this.channels, enc = ctx.enc;
+    const out = ctx.alloc.alloc([N, C], "f32", "workspace", `${this.name}.out`);
+    embeddingForward(enc, out, this.wte.value, b.ids, N, C);
+    embeddingForward(enc, out, this.wpe.value, b.positions, N, C, true);
+    if (this.wtt && b.types) embeddingForward(enc, out, this.wtt.value, b.types, N, C, true);
+    return out;
+  }
+
+  backward(ctx: StepContext, dy: Tensor): (Tensor | null)[] {
+    const b = this.batch();
+    const back = (p: Param, ix: GatherIndexTensors) =>
+      embeddingBackward(ctx.enc, p.grad, dy, ix.unique, ix.starts, ix.order, ix.count, this.channels);
+    back(this.wte, b.idsIndex);
+    back(this.wpe, b.positionsIndex);
+    if (this.wtt && b.typesIndex) back(this.wtt, b.typesIndex);
+    return [];
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * Row gather for the MLM head: out[M,C] = h[positions[m], :]. Backward scatters into a zeroed
+ * [N,C] gradient. Keeps nothing (positions are batch data).
+ * @module
+ */
+import { bytesOf } from "../core/dtype.ts";
+import { fill } from "../core/ops/elementwise.ts";
+import { gatherRows, scatterRowsAdd } from "../core/ops/rows.ts";
+import type { StepContext } from "../core/step.ts";
+import type { Tensor } from "../core/tensor.ts";
+import type { BatchTensors } from "./batch_tensors.ts";
+import { type Layer, type LayerMemory, need } from "./layer.ts";
+
+/** Gathers M of N rows. */
+export class GatherRows implements Layer {
+  constructor(
+    readonly name: string,
+    /** N source rows. */
+    readonly rows: number,
+    /** M gathered rows. */
+    readonly picked: number,
+    /** C. */
+    readonly channels: number,
+    readonly batch: () => BatchTensors,
+  ) {}
+
+  memory(): LayerMemory {
+    return {
+      saves: [],
+      output: { shape: [this.picked, this.channels], dtype: "f32" },
+      forwardPeak: bytesOf("f32", this.picked * this.channels),
+      backwardPeak: bytesOf("f32", this.rows * this.channels),
+    };
+  }
+
+  forward(ctx: StepContext, [h]: readonly Tensor[]): Tensor {
+    const pos = need(this.batch().maskedPositions, this.name, "maskedPositions");
+    const out = ctx.alloc.alloc([this.picked, this.channels], "f32", "workspace", `${this.name}.out`);
+    gatherRows(ctx.enc, out, h, pos, this.picked, this.channels);
+    return out;
+  }
+
+  backward(ctx: StepContext, dy: Tensor): (Tensor | null)[] {
+    const pos = need(this.batch().maskedPositions, this.name, "maskedPositions");
+    const dh = ctx.alloc.alloc([this.rows, this.channels], "f32", "workspace", `${this.name}.dh`);
+    fill(ctx.enc, dh, 0);
+    scatterRowsAdd(ctx.enc, dh, dy, pos, this.picked, this.channels);
+    return [dh];
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Linear: y[N,out] = x[N,in] W^T + b, W stored [out,in]. Keeps its input x for dW.
+ * @module
+ */
+import { bytesOf } from "../core/dtype.ts";
+import { addBias, sumRows } from "../core/ops/bias.ts";
+import { matmul } from "../core/ops/matmul.ts";
+import type { StepContext } from "../core/step.ts";
+import type { Tensor } from "../core/tensor.ts";
+import { drop, keep, type Layer, type LayerMemory, need } from "./layer.ts";
+import type { Param, ParamStore } from "./params.ts";
+
+/** Options of a Linear layer. */
+export interface LinearOptions {
+  /** Has a bias (default true). */
+  bias?: boolean;
+  /** Init std of the weight (default 0.02). */
+  std?: number;
+}
+
+/** A fully connected layer over N rows. */
+export class Linear implements Layer {
+  /** W [out,in]. */
+  readonly weight: Param;
+  /** b [out], or null. */
+  readonly bias: Param | null;
+  #x: Tensor | null = null;
+
+  constructor(
+    readonly name: string,
+    params: ParamStore,
+    /** N: rows (B*T, or M for the MLM head). */
+    readonly rows: number,
+    /** Input features. */
+    readonly inF: number,
+    /** Output features. */
+    readonly outF: number,
+    options: LinearOptions = {},
+  ) {
+    this.weight = params.create(`${name}.weight`, [outF, inF], {
+      kind: "normal",
+      std: options.std ?? 0.02,
+    }, true);
+    this.bias = options.bias === false
+      ? null
+      : params.create(`${name}.bias`, [outF], { kind: "zeros" }, false);
+  }
+
+  memory(): LayerMemory {
+    return {
+      saves: [{ name: "x", shape: [this.rows, this.inF], dtype: "f32", of: "input" }],
+      output: { shape: [this.rows, this.outF], dtype: "f32" },
+      forwardPeak: bytesOf("f32", this.rows * this.outF),
+      backwardPeak: bytesOf("f32", this.rows * this.inF),
+    };
+  }
+
+  forward(ctx: StepContext, [x]: readonly Tensor[]): Tensor {
+    const { rows: N, inF, outF } = this;
+    const y = ctx.alloc.alloc([N, outF], "f32", "workspace", `${this.name}.y`); // [N,out]
+    matmul(ctx.enc, y, x, this.weight.value, N, outF, inF, { transB: true });
+    if (this.bias) addBias(ctx.enc, y, this.bias.value, N, outF);
+    if (ctx.training) this.#x = keep(ctx, x);
+    return y;
+  }
+
+  backward(ctx: StepContext, dy: Tensor): (Tensor | null)[] {
+    const { rows: N, inF, outF } = this;
+    const x = need(this.#x, this.name, "x");
+    const dx = ctx.alloc.alloc([N, inF], "f32", "workspace", `${this.name}.dx`); // [N,in]
+    matmul(ctx.enc, dx, dy, this.weight.value, N, inF, outF); // dy[N,out] W[out,in]
+    matmul(ctx.enc, this.weight.grad, dy, x, outF, inF, N, { transA: true, beta: 1 }); // dy^T x
+    if (this.bias) sumRows(ctx.enc, this.bias.grad, dy, N, outF, 1);
+    drop(ctx, x);
+    this.#x = null;
+    return [dx];
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * Tied LM/MLM output and loss: logits[R,V] = h[R,C] W^T (+ bias) with W the word embedding [V,C],
+ * then softmax-cross-entropy against the targets. The [R,V] logits never exist whole: rows are
+ * processed in chunks, and in training each chunk's gradient (which overwrites its logits) is
+ * immediately turned into dh and the weight gradients. So this layer keeps only dh [R,C] for
+ * backward, and its forward writes the mean loss into a persistent [2] tensor (mean, count).
+ * @module
+ */
+import { bytesOf } from "../core/dtype.ts";
+import { addBias, sumRows } from "../core/ops/bias.ts";
+import { crossEntropy, meanLoss } from "../core/ops/cross_entropy.ts";
+import { matmul } from "../core/ops/matmul.ts";
+import type { StepContext } from "../core/step.ts";
+import { type Tensor, view } from "../core/tensor.ts";
+import type { BatchTensors } from "./batch_tensors.ts";
+import { type Layer, type LayerMemory, need } from "./layer.ts";
+import type { Param, ParamStore } from "./params.ts";
+
+/** Bytes of one chunk of logits at most. */
+export const LOGITS_CHUNK_BYTES = 32 << 20;
+
+/** Rows per logits chunk: all rows if they fit, else a multiple of 64 (binding alignment). */
+export function logitsChunkRows(rows: number, vocab: number): number {
+  if (rows * vocab * 4 <= LOGITS_CHUNK_BYTES) return rows;
+  return Math.max(64, Math.floor(LOGITS_CHUNK_BYTES / (vocab * 4) / 64) * 64);
+}
+
+/** Output projection tied to the word embeddings, plus the fused cross-entropy loss. */
+export class LMLoss implements Layer {
+  /** Output bias [V] (BERT/RoBERTa), or null (GPT-2). */
+  readonly bias: Param | null;
+  #dh: Tensor | null = null;
+
+  constructor(
+    readonly name: string,
+    params: ParamStore,
+    /** R rows (N for causal LM, M for MLM). */
+    readonly rows: number,
+    readonly channels: number,
+    /** The tied word embedding W [V,C]. */
+    readonly weight: Param,
+    withBias: boolean,
+    /** Persistent [2] f32 output: mean loss, target count. */
+    readonly lossOut: Tensor,
+    readonly batch: () => BatchTensors,
+  ) {
+    const V = weight.shape[0];
+    this.bias = withBias ? params.create(`${name}.bias`, [V], { kind: "zeros" }, false) : null;
+  }
+
+  memory(): LayerMemory {
+    const R = this.rows, C = this.channels, V = this.weight.shape[0];
+    const chunk = logitsChunkRows(R, V);
+    return {
+      saves: [{ name: "dh", shape: [R, C], dtype: "f32", of: "own" }],
+      output: { shape: [2], dtype: "f32" },
+      forwardPeak: bytesOf("f32", R * C) + bytesOf("f32", R) + bytesOf("f32", chunk * V),
+      backwardPeak: 0,
+      outputPersistent: true,
+      gradFromSave: "dh",
+    };
+  }
+
+  forward(ctx: StepContext, [h]: readonly Tensor[]): Tensor {
+    const R = this.rows, C = this.channels, V = this.weight.shape[0];
+    const a = ctx.alloc, enc = ctx.enc, b = this.batch();
+    const W = this.weight;
+    const chunk = logitsChunkRows(R, V);
+    const dh = ctx.training ? a.alloc([R, C], "f32", "activation", `${this.name}.dh`) : null;
+    const losses = a.alloc([R], "f32", "workspace", `${this.name}.losses`); // [R]
+    const logits = a.alloc([chunk, V], "f32", "workspace", `${this.name}.logits`); // [chunk,V]
+    const scale = ctx.lossScale / Math.max(1, b.targetCount);
+    for (let r0 = 0; r0 < R; r0 += chunk) {
+      const r = Math.min(chunk, R - r0);
+      const lg = r === chunk ? logits : view(logits, 0, [r, V]);
+      const hc = view(h, r0 * C, [r, C]);
+      matmul(enc, lg, hc, W.value, r, V, C, { transB: true });
+      if (this.bias) addBias(enc, lg, this.bias.value, r, V);
+      crossEntropy(enc, view(losses, r0, [r]), lg, view(b.targets, r0, [r]), r, V, scale);
+      if (dh) { // lg now holds dlogits
+        matmul(enc, view(dh, r0 * C, [r, C]), lg, W.value, r, C, V);
+        matmul(enc, W.grad, lg, hc, V, C, r, { transA: true, beta: 1 });
+        if (this.bias) sumRows(enc, this.bias.grad, lg, r, V, 1);
+      }
+    }
+    meanLoss(enc, this.lossOut, losses, b.targets, R);
+    a.release(logits);
+    a.release(losses);
+    this.#dh = dh;
+    return a.retain(this.lossOut);
+  }
+
+  backward(ctx: StepContext): (Tensor | null)[] {
+    const dh = need(this.#dh, this.name, "dh");
+    ctx.alloc.recategorize(dh, "workspace");
+    this.#dh = null;
+    return [dh];
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * Residual add: y = a + b. Keeps nothing; its gradient flows unchanged to both inputs.
+ * @module
+ */
+import { bytesOf } from "../core/dtype.ts";
+import { add } from "../core/ops/elementwise.ts";
+import type { StepContext } from "../core/step.ts";
+import type { Tensor } from "../core/tensor.ts";
+import type { Layer, LayerMemory } from "./layer.ts";
+
+/** y[shape] = a + b. */
+export class Residual implements Layer {
+  constructor(readonly name: string, readonly shape: readonly number[]) {}
+
+  memory(): LayerMemory {
+    const n = this.shape.reduce((a, b) => a * b, 1);
+    return {
+      saves: [],
+      output: { shape: this.shape, dtype: "f32" },
+      forwardPeak: bytesOf("f32", n),
+      backwardPeak: 0,
+      backwardAlias: true,
+    };
+  }
+
+  forward(ctx: StepContext, [a, b]: readonly Tensor[]): Tensor {
+    const y = ctx.alloc.alloc(this.shape, "f32", "workspace", `${this.name}.y`);
+    add(ctx.enc, y, a, b);
+    return y;
+  }
+
+  backward(ctx: StepContext, dy: Tensor): (Tensor | null)[] {
+    // Both inputs receive dy itself: one more reference each, no copy.
+    ctx.alloc.retain(dy);
+    ctx.alloc.retain(dy);
+    return [dy, dy];
+  }
+}

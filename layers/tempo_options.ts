@@ -1,0 +1,78 @@
+/**
+ * The Tempo switches: which optimized layers are on, and how masks are kept for backward.
+ * @module
+ */
+import { TempoError } from "../core/errors.ts";
+
+/** How dropout and GELU-branch masks are kept for backward. */
+export type MaskStorage = "bytes" | "bits" | "regen";
+
+/** The Tempo switches. */
+export interface TempoOptions {
+  /** Tempo GELU: keep the output + a branch mask instead of the input. */
+  gelu: boolean;
+  /** Tempo LayerNorm: keep the output + rstd instead of the input + mean + rstd. */
+  layernorm: boolean;
+  /** Tempo attention: drop the dropout output P~ and recompute it in backward. */
+  attention: boolean;
+  /**
+   * bytes: one byte per element (the paper); bits: packed 32 per u32 word; regen: dropout masks
+   * are regenerated from the counter RNG (0 bytes) and the GELU branch mask is packed to bits.
+   */
+  masks: MaskStorage;
+}
+
+/** The paper's baseline: no Tempo layer, byte masks. */
+export const BASELINE: TempoOptions = {
+  gelu: false,
+  layernorm: false,
+  attention: false,
+  masks: "bytes",
+};
+
+/** Every Tempo layer on, masks regenerated (dropout) or packed to bits (GELU branch). */
+export const ALL_TEMPO: TempoOptions = {
+  gelu: true,
+  layernorm: true,
+  attention: true,
+  masks: "regen",
+};
+
+/** The Tempo layer kinds. */
+export const TEMPO_LAYERS = ["gelu", "layernorm", "attention"] as const;
+
+/**
+ * Parse `--tempo` (all | none | comma list of gelu,layernorm,attention) and `--masks`
+ * (bytes | bits | regen). Without `masks`, Tempo-on runs default to regen and none to bytes.
+ */
+export function parseTempo(spec: string, masks?: string): TempoOptions {
+  const s = spec.trim().toLowerCase();
+  let on: string[];
+  if (s === "all") on = [...TEMPO_LAYERS];
+  else if (s === "none" || s === "") on = [];
+  else on = s.split(",").map((x) => x.trim()).filter(Boolean);
+  for (const x of on) {
+    if (!(TEMPO_LAYERS as readonly string[]).includes(x)) {
+      throw new TempoError(
+        `unknown Tempo layer '${x}' in --tempo ${spec}`,
+        "use all, none, or a comma list of gelu,layernorm,attention",
+      );
+    }
+  }
+  const m = masks ?? (on.length > 0 ? "regen" : "bytes");
+  if (!["bytes", "bits", "regen"].includes(m)) {
+    throw new TempoError(`unknown --masks '${m}'`, "use bytes, bits or regen");
+  }
+  return {
+    gelu: on.includes("gelu"),
+    layernorm: on.includes("layernorm"),
+    attention: on.includes("attention"),
+    masks: m as MaskStorage,
+  };
+}
+
+/** `gelu,layernorm/bits`-style label of a switch set. */
+export function tempoLabel(t: TempoOptions): string {
+  const on = TEMPO_LAYERS.filter((k) => t[k]);
+  return `${on.length === 3 ? "all" : on.length === 0 ? "none" : on.join(",")}/${t.masks}`;
+}

@@ -1,0 +1,195 @@
+/**
+ * Model configurations and named presets. Shapes: C hidden, NH heads, HS = C / NH, F = 4C
+ * (unless `ffn` says otherwise), V vocabulary, L layers, maxT positions.
+ * @module
+ */
+import { TempoError } from "../core/errors.ts";
+
+/** Architecture family. */
+export type Arch = "bert" | "gpt2" | "roberta";
+
+/** A transformer configuration. */
+export interface ModelConfig {
+  /** Preset or user name. */
+  name: string;
+  /** bert: post-LN encoder + MLM head; roberta: same, dynamic masking, no NSP; gpt2: pre-LN causal LM. */
+  arch: Arch;
+  /** Tokenizer the vocabulary belongs to: gpt2 | bert | roberta | bytes. */
+  tokenizer: string;
+  /** V: vocabulary size. */
+  vocabSize: number;
+  /** Positions (the largest sequence length). */
+  maxPositions: number;
+  /** L: number of blocks. */
+  layers: number;
+  /** C: hidden size. */
+  hidden: number;
+  /** NH: attention heads (C must be divisible by NH). */
+  heads: number;
+  /** F: feed-forward width (4C for every preset). */
+  ffn: number;
+  /** Token types (segments); 0 for GPT-2. */
+  typeVocabSize: number;
+  /** Dropout probability on embeddings, attention probabilities and residual branches. */
+  dropout: number;
+  /** LayerNorm epsilon. */
+  layerNormEps: number;
+  /** Std of the normal initialisation. */
+  initStd: number;
+}
+
+const BERT_BASE: ModelConfig = {
+  name: "bert-base",
+  arch: "bert",
+  tokenizer: "bert",
+  vocabSize: 30522,
+  maxPositions: 512,
+  layers: 12,
+  hidden: 768,
+  heads: 12,
+  ffn: 3072,
+  typeVocabSize: 2,
+  dropout: 0.1,
+  layerNormEps: 1e-12,
+  initStd: 0.02,
+};
+
+const GPT2: ModelConfig = {
+  name: "gpt2",
+  arch: "gpt2",
+  tokenizer: "gpt2",
+  vocabSize: 50257,
+  maxPositions: 1024,
+  layers: 12,
+  hidden: 768,
+  heads: 12,
+  ffn: 3072,
+  typeVocabSize: 0,
+  dropout: 0.1,
+  layerNormEps: 1e-5,
+  initStd: 0.02,
+};
+
+const ROBERTA_BASE: ModelConfig = {
+  ...BERT_BASE,
+  name: "roberta-base",
+  arch: "roberta",
+  tokenizer: "roberta",
+  vocabSize: 50265,
+  maxPositions: 514,
+  typeVocabSize: 1,
+  layerNormEps: 1e-5,
+};
+
+/** Named presets. The tiny ones are for tests and the default demo. */
+export const PRESETS: Readonly<Record<string, ModelConfig>> = {
+  "bert-base": BERT_BASE,
+  "bert-large": { ...BERT_BASE, name: "bert-large", layers: 24, hidden: 1024, heads: 16, ffn: 4096 },
+  "roberta-base": ROBERTA_BASE,
+  "roberta-large": {
+    ...ROBERTA_BASE,
+    name: "roberta-large",
+    layers: 24,
+    hidden: 1024,
+    heads: 16,
+    ffn: 4096,
+  },
+  "gpt2": GPT2,
+  "gpt2-medium": { ...GPT2, name: "gpt2-medium", layers: 24, hidden: 1024, heads: 16, ffn: 4096 },
+  "bert-tiny": {
+    ...BERT_BASE,
+    name: "bert-tiny",
+    tokenizer: "bert",
+    layers: 2,
+    hidden: 64,
+    heads: 4,
+    ffn: 256,
+    maxPositions: 128,
+  },
+  "gpt2-tiny": {
+    ...GPT2,
+    name: "gpt2-tiny",
+    tokenizer: "bytes",
+    vocabSize: 260,
+    layers: 2,
+    hidden: 64,
+    heads: 4,
+    ffn: 256,
+    maxPositions: 128,
+  },
+  "roberta-tiny": {
+    ...ROBERTA_BASE,
+    name: "roberta-tiny",
+    tokenizer: "bytes",
+    vocabSize: 260,
+    layers: 2,
+    hidden: 64,
+    heads: 4,
+    ffn: 256,
+    maxPositions: 130,
+  },
+};
+
+const KEYS = Object.keys(BERT_BASE) as (keyof ModelConfig)[];
+
+/**
+ * Resolve a preset name, or a preset plus overrides (e.g. from a JSON config file). Unknown keys
+ * and inconsistent values are rejected with a message that names them.
+ */
+export function resolveConfig(
+  preset: string,
+  overrides: Record<string, unknown> = {},
+): ModelConfig {
+  const base = PRESETS[preset];
+  if (!base) {
+    throw new TempoError(
+      `unknown model '${preset}'`,
+      `choose one of: ${Object.keys(PRESETS).join(", ")}`,
+    );
+  }
+  for (const k of Object.keys(overrides)) {
+    if (!(KEYS as string[]).includes(k)) {
+      throw new TempoError(`unknown config key '${k}'`, `valid keys: ${KEYS.join(", ")}`);
+    }
+  }
+  const cfg = { ...base, ...overrides } as ModelConfig;
+  validateConfig(cfg);
+  return cfg;
+}
+
+/** Throw a TempoError naming the first inconsistent field. */
+export function validateConfig(cfg: ModelConfig): void {
+  const ints: (keyof ModelConfig)[] = [
+    "vocabSize",
+    "maxPositions",
+    "layers",
+    "hidden",
+    "heads",
+    "ffn",
+  ];
+  for (const k of ints) {
+    const v = cfg[k];
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
+      throw new TempoError(`config '${k}' must be a positive integer, got ${v}`);
+    }
+  }
+  if (!["bert", "gpt2", "roberta"].includes(cfg.arch)) {
+    throw new TempoError(`config 'arch' must be bert, gpt2 or roberta, got ${cfg.arch}`);
+  }
+  if (cfg.hidden % cfg.heads !== 0) {
+    throw new TempoError(`hidden ${cfg.hidden} is not divisible by heads ${cfg.heads}`);
+  }
+  if (!(cfg.dropout >= 0 && cfg.dropout < 1)) {
+    throw new TempoError(`dropout must be in [0, 1), got ${cfg.dropout}`);
+  }
+}
+
+/** Parameter count of a config (weights and biases; tied LM head counted once). */
+export function parameterCount(cfg: ModelConfig): number {
+  const C = cfg.hidden, F = cfg.ffn, V = cfg.vocabSize;
+  const emb = V * C + cfg.maxPositions * C + cfg.typeVocabSize * C;
+  const block = 3 * C * C + 3 * C + C * C + C + C * F + F + F * C + C + 4 * C;
+  const head = cfg.arch === "gpt2" ? 2 * C : C * C + C + 2 * C + V;
+  const embLn = cfg.arch === "gpt2" ? 0 : 2 * C;
+  return emb + embLn + cfg.layers * block + head;
+}

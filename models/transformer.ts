@@ -1,0 +1,303 @@
+/**
+ * BERT / RoBERTa (post-LN encoder, tied MLM head at masked positions) and GPT-2 (pre-LN, causal,
+ * tanh GELU, tied LM head), built from layers as a flat node list. The model is built for a fixed
+ * batch B and sequence length T, so that every buffer's size is known before the first step.
+ * @module
+ */
+import type { Allocator } from "../core/allocator.ts";
+import type { Encoder } from "../core/encoder.ts";
+import { TempoError } from "../core/errors.ts";
+import { buildGatherIndex } from "../core/ops/embedding.ts";
+import type { StepContext } from "../core/step.ts";
+import type { Tensor } from "../core/tensor.ts";
+import type { TokenBatch } from "../core/train/batch.ts";
+import type { Model } from "../core/train/model.ts";
+import { Attention } from "../layers/attention.ts";
+import type { BatchTensors, GatherIndexTensors } from "../layers/batch_tensors.ts";
+import { Dropout } from "../layers/dropout.ts";
+import { Embeddings } from "../layers/embedding.ts";
+import { GatherRows } from "../layers/gather.ts";
+import { Gelu } from "../layers/gelu.ts";
+import { LayerNorm } from "../layers/layernorm.ts";
+import { Linear } from "../layers/linear.ts";
+import { LMLoss } from "../layers/lm_loss.ts";
+import { type Param, ParamStore } from "../layers/params.ts";
+import { Residual } from "../layers/residual.ts";
+import type { TempoOptions } from "../layers/tempo_options.ts";
+import type { ModelConfig } from "./config.ts";
+import { Graph, type Node } from "./graph.ts";
+
+/** Run shapes a model is built for. */
+export interface RunShape {
+  /** B. */
+  batch: number;
+  /** T. */
+  seqLen: number;
+}
+
+/** Masked positions per sequence of an MLM batch: ceil(0.15 T) (fixed, so memory is constant). */
+export function maskedPerSeq(T: number): number {
+  return Math.ceil(0.15 * T);
+}
+
+/** Names of the batch tensors the graph reads from outside. */
+const EXTERNALS = ["pad"];
+
+/** A transformer built for (B, T) with the given Tempo switches. */
+export class Transformer implements Model {
+  /** All parameters. */
+  readonly store: ParamStore;
+  /** The node list (forward order). */
+  readonly graph: Graph;
+  /** Persistent [2] loss output. */
+  readonly loss: Tensor;
+  /** The LayerNorms (for the gamma guard and reports). */
+  readonly layerNorms: LayerNorm[] = [];
+  /** R: rows the loss is computed over (N for GPT-2, M for MLM). */
+  readonly lossRows: number;
+  #batch: BatchTensors | null = null;
+
+  constructor(
+    readonly config: ModelConfig,
+    readonly shape: RunShape,
+    readonly tempo: TempoOptions,
+    readonly alloc: Allocator,
+  ) {
+    const cfg = config, B = shape.batch, T = shape.seqLen;
+    if (!(Number.isInteger(B) && B >= 1)) throw new TempoError(`batch size must be >= 1, got ${B}`);
+    if (!(Number.isInteger(T) && T >= 2)) throw new TempoError(`sequence length must be >= 2, got ${T}`);
+    if (T > cfg.maxPositions) {
+      throw new TempoError(
+        `--seq-len ${T} exceeds ${cfg.name}'s ${cfg.maxPositions} positions`,
+        `use --seq-len ${cfg.maxPositions} or less`,
+      );
+    }
+    const C = cfg.hidden, NH = cfg.heads, HS = C / NH, F = cfg.ffn, N = B * T;
+    const gpt = cfg.arch === "gpt2";
+    const p = cfg.dropout, masks = tempo.masks;
+    const form = gpt ? "tanh" : "erf";
+    const store = this.store = new ParamStore(alloc);
+    this.loss = alloc.alloc([2], "f32", "workspace", "loss");
+    const batch = () => {
+      if (!this.#batch) throw new Error("no batch uploaded");
+      return this.#batch;
+    };
+    const nodes: Node[] = [];
+    let site = 0;
+    const ln = (name: string, rows: number) => {
+      const l = new LayerNorm(name, store, rows, C, cfg.layerNormEps, tempo.layernorm);
+      this.layerNorms.push(l);
+      return l;
+    };
+    const drop = (name: string, shape: number[]) => new Dropout(name, shape, p, site++, masks);
+    const emb = new Embeddings(
+      "embeddings",
+      store,
+      N,
+      cfg.vocabSize,
+      cfg.maxPositions,
+      cfg.typeVocabSize,
+      C,
+      cfg.initStd,
+      batch,
+    );
+    nodes.push({ layer: emb, inputs: [], output: "emb" });
+    let x = "emb";
+    if (!gpt) {
+      nodes.push({ layer: ln("embeddings.ln", N), inputs: [x], output: "emb.ln" });
+      x = "emb.ln";
+    }
+    nodes.push({ layer: drop("embeddings.dropout", [N, C]), inputs: [x], output: "h0" });
+    x = "h0";
+    const residStd = gpt ? cfg.initStd / Math.sqrt(2 * cfg.layers) : cfg.initStd;
+    for (let l = 0; l < cfg.layers; l++) {
+      const b = `block${l}`;
+      const n = (layer: Node["layer"], inputs: string[], out: string) => {
+        nodes.push({ layer, inputs, output: `${b}.${out}` });
+        return `${b}.${out}`;
+      };
+      const attn = new Attention(`${b}.attn`, { B, T, NH, HS }, p, site++, gpt, tempo.attention, masks);
+      const lin = (name: string, i: number, o: number, std = cfg.initStd) =>
+        new Linear(`${b}.${name}`, store, N, i, o, { std });
+      if (gpt) {
+        const h1 = n(ln(`${b}.ln1`, N), [x], "ln1");
+        const qkv = n(lin("attn.qkv", C, 3 * C), [h1], "qkv");
+        const a = n(attn, [qkv, "pad"], "attn");
+        const o = n(lin("attn.proj", C, C, residStd), [a], "proj");
+        const od = n(drop(`${b}.attn.dropout`, [N, C]), [o], "proj.drop");
+        const x1 = n(new Residual(`${b}.res1`, [N, C]), [x, od], "res1");
+        const h2 = n(ln(`${b}.ln2`, N), [x1], "ln2");
+        const u = n(lin("ffn.fc1", C, F), [h2], "fc1");
+        const g = n(new Gelu(`${b}.gelu`, [N, F], form, tempo.gelu, masks), [u], "gelu");
+        const f = n(lin("ffn.fc2", F, C, residStd), [g], "fc2");
+        const fd = n(drop(`${b}.ffn.dropout`, [N, C]), [f], "fc2.drop");
+        x = n(new Residual(`${b}.res2`, [N, C]), [x1, fd], "out");
+      } else {
+        const qkv = n(lin("attn.qkv", C, 3 * C), [x], "qkv");
+        const a = n(attn, [qkv, "pad"], "attn");
+        const o = n(lin("attn.proj", C, C), [a], "proj");
+        const od = n(drop(`${b}.attn.dropout`, [N, C]), [o], "proj.drop");
+        const s1 = n(new Residual(`${b}.res1`, [N, C]), [x, od], "res1");
+        const y1 = n(ln(`${b}.ln1`, N), [s1], "ln1");
+        const u = n(lin("ffn.fc1", C, F), [y1], "fc1");
+        const g = n(new Gelu(`${b}.gelu`, [N, F], form, tempo.gelu, masks), [u], "gelu");
+        const f = n(lin("ffn.fc2", F, C), [g], "fc2");
+        const fd = n(drop(`${b}.ffn.dropout`, [N, C]), [f], "fc2.drop");
+        const s2 = n(new Residual(`${b}.res2`, [N, C]), [y1, fd], "res2");
+        x = n(ln(`${b}.ln2`, N), [s2], "out");
+      }
+    }
+    if (gpt) {
+      this.lossRows = N;
+      nodes.push({ layer: ln("ln_f", N), inputs: [x], output: "ln_f" });
+      const head = new LMLoss("lm_head", store, N, C, emb.wte, false, this.loss, batch);
+      nodes.push({ layer: head, inputs: ["ln_f"], output: "loss" });
+    } else {
+      const M = B * maskedPerSeq(T);
+      this.lossRows = M;
+      nodes.push({ layer: new GatherRows("mlm.gather", N, M, C, batch), inputs: [x], output: "mlm.x" });
+      const dense = new Linear("mlm.dense", store, M, C, C, { std: cfg.initStd });
+      nodes.push({ layer: dense, inputs: ["mlm.x"], output: "mlm.dense" });
+      nodes.push({
+        layer: new Gelu("mlm.gelu", [M, C], form, tempo.gelu, masks),
+        inputs: ["mlm.dense"],
+        output: "mlm.gelu",
+      });
+      nodes.push({ layer: ln("mlm.ln", M), inputs: ["mlm.gelu"], output: "mlm.ln" });
+      const head = new LMLoss("mlm.decoder", store, M, C, emb.wte, true, this.loss, batch);
+      nodes.push({ layer: head, inputs: ["mlm.ln"], output: "loss" });
+    }
+    if (site > 1024) throw new TempoError(`too many dropout sites (${site})`);
+    this.graph = new Graph(nodes, EXTERNALS);
+  }
+
+  /** Parameters with their gradients. */
+  get params(): readonly Param[] {
+    return this.store.list;
+  }
+
+  /** Initialise parameters (seeded) on the device. */
+  initialize(enc: Encoder, seed: number): void {
+    this.store.initialize(enc, seed);
+  }
+
+  /** Byte sizes of the per-step batch tensors, in allocation order (for the planner). */
+  batchTensorShapes(): { label: string; shape: number[] }[] {
+    const N = this.shape.batch * this.shape.seqLen, gpt = this.config.arch === "gpt2";
+    const R = this.lossRows;
+    const idx = (l: string) => [
+      { label: `${l}.unique`, shape: [N] },
+      { label: `${l}.starts`, shape: [N + 1] },
+      { label: `${l}.order`, shape: [N] },
+    ];
+    const out = [
+      { label: "batch.ids", shape: [N] },
+      { label: "batch.positions", shape: [N] },
+      ...(this.config.typeVocabSize > 0 ? [{ label: "batch.types", shape: [N] }] : []),
+      ...(gpt ? [] : [{ label: "batch.pad", shape: [N] }]),
+      { label: "batch.targets", shape: [R] },
+      ...(gpt ? [] : [{ label: "batch.maskedPositions", shape: [R] }]),
+      ...idx("batch.ids.index"),
+      ...idx("batch.positions.index"),
+      ...(this.config.typeVocabSize > 0 ? idx("batch.types.index") : []),
+    ];
+    return out;
+  }
+
+  forward(ctx: StepContext, batch: TokenBatch): void {
+    this.#batch = this.#upload(ctx, batch);
+    this.graph.forward(ctx, { pad: this.#batch.padMask });
+    if (!ctx.training) {
+      this.graph.release(ctx);
+      this.#releaseBatch(ctx);
+    }
+  }
+
+  backward(ctx: StepContext): void {
+    this.graph.backward(ctx);
+    this.#releaseBatch(ctx);
+  }
+
+  #upload(ctx: StepContext, batch: TokenBatch): BatchTensors {
+    const cfg = this.config, B = this.shape.batch, T = this.shape.seqLen, N = B * T;
+    if (batch.B !== B || batch.T !== T || batch.inputIds.length !== N) {
+      throw new TempoError(`batch is ${batch.B}x${batch.T}, the model was built for ${B}x${T}`);
+    }
+    const gpt = cfg.arch === "gpt2";
+    const a = ctx.alloc, enc = ctx.enc;
+    const up = (label: string, data: Int32Array, n = data.length) => {
+      const t = a.alloc([n], "i32", "workspace", label);
+      enc.write(t, data);
+      return t;
+    };
+    const upIndex = (label: string, ids: Int32Array): GatherIndexTensors => {
+      const ix = buildGatherIndex(ids);
+      return {
+        unique: up(`${label}.unique`, padTo(ix.unique, N)),
+        starts: up(`${label}.starts`, padTo(ix.starts, N + 1)),
+        order: up(`${label}.order`, ix.order),
+        count: ix.unique.length,
+      };
+    };
+    for (const id of batch.inputIds) {
+      if (id < 0 || id >= cfg.vocabSize) {
+        throw new TempoError(
+          `token id ${id} is outside ${cfg.name}'s vocabulary of ${cfg.vocabSize}`,
+          "the data was tokenized for another vocabulary: re-run `tempo prepare` with this model's tokenizer",
+        );
+      }
+    }
+    const positions = new Int32Array(N);
+    for (let i = 0; i < N; i++) positions[i] = i % T;
+    const types = cfg.typeVocabSize > 0 ? (batch.tokenTypeIds ?? new Int32Array(N)) : null;
+    let targets: Int32Array;
+    if (gpt) {
+      if (!batch.targets) throw new TempoError("GPT-2 batches need targets");
+      targets = batch.targets;
+    } else {
+      if (!batch.maskedPositions || !batch.maskedLabels) {
+        throw new TempoError(`${cfg.arch} batches need masked positions and labels`);
+      }
+      if (batch.maskedLabels.length !== this.lossRows) {
+        throw new TempoError(
+          `batch has ${batch.maskedLabels.length} masked positions, expected ${this.lossRows}`,
+        );
+      }
+      targets = batch.maskedLabels;
+    }
+    let count = 0;
+    for (const t of targets) if (t >= 0) count++;
+    const t: BatchTensors = {
+      ids: up("batch.ids", batch.inputIds),
+      positions: up("batch.positions", positions),
+      types: types ? up("batch.types", types) : null,
+      padMask: gpt ? null : up("batch.pad", batch.attentionMask ?? new Int32Array(N).fill(1)),
+      targets: up("batch.targets", targets),
+      maskedPositions: gpt ? null : up("batch.maskedPositions", batch.maskedPositions!),
+      idsIndex: upIndex("batch.ids.index", batch.inputIds),
+      positionsIndex: upIndex("batch.positions.index", positions),
+      typesIndex: types ? upIndex("batch.types.index", types) : null,
+      targetCount: count,
+    };
+    return t;
+  }
+
+  #releaseBatch(ctx: StepContext): void {
+    const b = this.#batch;
+    if (!b) return;
+    const r = (t: Tensor | null) => t && ctx.alloc.release(t);
+    const ri = (ix: GatherIndexTensors | null) => {
+      if (ix) r(ix.unique), r(ix.starts), r(ix.order);
+    };
+    r(b.ids), r(b.positions), r(b.types), r(b.padMask), r(b.targets), r(b.maskedPositions);
+    ri(b.idsIndex), ri(b.positionsIndex), ri(b.typesIndex);
+    this.#batch = null;
+  }
+}
+
+function padTo(a: Int32Array, n: number): Int32Array {
+  if (a.length === n) return a;
+  const out = new Int32Array(n);
+  out.set(a);
+  return out;
+}
