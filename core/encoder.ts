@@ -111,14 +111,14 @@ export class Encoder {
    * Upload host data into `t` at a byte offset. Pending work is submitted first, because a queue
    * write runs before any command buffer submitted after it.
    */
-  write(t: Tensor, data: ArrayBufferView<ArrayBuffer>, byteOffset = 0): void {
+  write(t: Tensor, data: ArrayBufferView, byteOffset = 0): void {
     const gpu = this.gpu;
     if (!gpu) return;
     if (this.#encoder) this.submit();
     gpu.device.queue.writeBuffer(
       t.gpu,
       t.offset + byteOffset,
-      data.buffer,
+      data.buffer as ArrayBuffer,
       data.byteOffset,
       data.byteLength,
     );

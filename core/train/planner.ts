@@ -6,7 +6,7 @@
  * equal, to the byte, to the allocator's measured peak of a real step.
  * @module
  */
-import { type ByCategory, totalOf, zeroByCategory } from "../allocator.ts";
+import { type ByCategory, totalOf } from "../allocator.ts";
 import { bytesOf, type DType, numel } from "../dtype.ts";
 import type { Category } from "../tensor.ts";
 
