@@ -1,0 +1,335 @@
+/**
+ * LayerNorm over rows (baseline: backward keeps the input x, mean and rstd). R rows of C channels
+ * (R = N = B*T tokens, C hidden): y = gamma * xhat + beta, xhat = (x - mean) * rstd,
+ * rstd = 1 / sqrt(var + eps) with the biased variance (two passes over the row).
+ *
+ * Row kernels run one workgroup per row and reduce in workgroup memory (fixed tree order); the
+ * parameter gradients are a column kernel, one invocation per channel looping over the rows in
+ * order (no atomics, no scratch): deterministic. Operands larger than one storage binding are
+ * split into chunks of whole rows (multiples of storageAlign / 4 rows, so every offset aligns).
+ * @module
+ */
+import type { Bindable, Encoder } from "../encoder.ts";
+import type { Gpu } from "../gpu.ts";
+import { groups1d, type KernelSpec } from "../kernel.ts";
+import type { Tensor } from "../tensor.ts";
+
+/** Threads per row workgroup (a power of two, a multiple of 8 for the software adapter's lanes). */
+export const LN_ROW_WG = 128;
+/** Threads per column workgroup. */
+export const LN_COL_WG = 64;
+
+/**
+ * WGSL prelude of the row kernels: `row_index(wid, nwg)` and deterministic workgroup sums
+ * `wg_sum(v, lidx)` (f32) and `wg_sum2(v, lidx)` (vec2f). Call them from uniform control flow.
+ */
+export const LN_ROW_PRELUDE = `
+var<workgroup> red: array<vec2f, WG_X>;
+fn row_index(wid: vec3u, nwg: vec3u) -> u32 { return wid.x + wid.y * nwg.x; }
+fn wg_sum2(v: vec2f, lidx: u32) -> vec2f {
+  red[lidx] = v;
+  workgroupBarrier();
+  for (var s = WG_X / 2u; s > 0u; s >>= 1u) {
+    if (lidx < s) { red[lidx] += red[lidx + s]; }
+    workgroupBarrier();
+  }
+  let total = red[0];
+  workgroupBarrier();
+  return total;
+}
+fn wg_sum(v: f32, lidx: u32) -> f32 { return wg_sum2(vec2f(v, 0.0), lidx).x; }
+`;
+
+/** A chunk of rows [first, first + count) of a [R, C] problem. */
+export interface RowChunk {
+  /** First row. */
+  first: number;
+  /** Rows in the chunk. */
+  count: number;
+  /** Whether the chunk is the whole problem (bind whole tensors). */
+  whole: boolean;
+}
+
+/**
+ * Chunks of whole rows such that a [rows, C] f32 range fits `maxBindingBytes` (default
+ * gpu.maxBinding); chunk starts are multiples of storageAlign / 4 rows, so [rows, C] and [rows]
+ * f32 ranges both start aligned.
+ */
+export function rowChunks(
+  op: string,
+  gpu: Gpu,
+  R: number,
+  C: number,
+  maxBindingBytes?: number,
+): RowChunk[] {
+  const maxBytes = Math.min(maxBindingBytes ?? gpu.maxBinding, gpu.maxBinding);
+  if (R * C * 4 <= maxBytes) return [{ first: 0, count: R, whole: true }];
+  const unit = gpu.storageAlign / 4;
+  const per = Math.floor(maxBytes / (4 * C) / unit) * unit;
+  if (per < 1) {
+    throw new Error(
+      `${op}: ${unit} rows of ${C} channels do not fit a binding of ${maxBytes} bytes; unsupported`,
+    );
+  }
+  const out: RowChunk[] = [];
+  for (let first = 0; first < R; first += per) {
+    out.push({ first, count: Math.min(per, R - first), whole: false });
+  }
+  return out;
+}
+
+/** The binding of rows [chunk.first, +count) of a tensor with `width` f32 per row. */
+export function rowRange(t: Tensor, chunk: RowChunk, width: number): Bindable {
+  if (chunk.whole) return t;
+  return { tensor: t, offset: 4 * chunk.first * width, size: 4 * chunk.count * width };
+}
+
+/** Throw unless `t` is f32 with at least `n` elements. */
+export function needF32(op: string, name: string, t: Tensor, n: number): void {
+  if (t.dtype !== "f32") throw new Error(`${op}: ${name} must be f32, got ${t}`);
+  if (t.size < n) throw new Error(`${op}: ${name} ${t} has fewer than ${n} elements`);
+}
+
+const cache = new Map<string, KernelSpec>();
+function cached(key: string, make: () => KernelSpec): KernelSpec {
+  let s = cache.get(key);
+  if (!s) cache.set(key, s = make());
+  return s;
+}
+
+function forwardSpec(withMean: boolean, inPlace: boolean): KernelSpec {
+  return cached(`fwd|${withMean}|${inPlace}`, () => {
+    const X = inPlace ? "y" : "x";
+    return {
+      name: `layernorm_fwd${withMean ? "_mean" : ""}${inPlace ? "_inplace" : ""}`,
+      bindings: [
+        ...(inPlace ? [] : [{ name: "x", type: "f32" as const }]),
+        { name: "gamma", type: "f32" },
+        { name: "beta", type: "f32" },
+        { name: "y", type: "f32", write: true },
+        { name: "rstd", type: "f32", write: true },
+        ...(withMean ? [{ name: "mean", type: "f32" as const, write: true }] : []),
+      ],
+      uniforms: [["R", "u32"], ["C", "u32"], ["eps", "f32"]],
+      workgroupSize: [LN_ROW_WG],
+      prelude: LN_ROW_PRELUDE,
+      body: `
+  let row = row_index(wid, nwg);
+  if (row >= u.R) { return; }
+  let off = row * u.C;
+  var s = 0.0;
+  for (var c = lidx; c < u.C; c += WG_X) { s += ${X}[off + c]; }
+  let mu = wg_sum(s, lidx) / f32(u.C);
+  var v = 0.0;
+  for (var c = lidx; c < u.C; c += WG_X) { let d = ${X}[off + c] - mu; v += d * d; }
+  let rs = inverseSqrt(wg_sum(v, lidx) / f32(u.C) + u.eps);
+  if (lidx == 0u) {
+    rstd[row] = rs;
+    ${withMean ? "mean[row] = mu;" : ""}
+  }
+  for (var c = lidx; c < u.C; c += WG_X) {
+    y[off + c] = (${X}[off + c] - mu) * rs * gamma[c] + beta[c];
+  }`,
+    };
+  });
+}
+
+/**
+ * The backward row kernel: dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),
+ * dxhat = dy * gamma, with `xhatOf` a WGSL expression of `off + c`, `c` and `row` (baseline:
+ * from x, mean, rstd; Tempo: from y, beta, gamma). `dx` may alias `dy` (inPlace).
+ */
+export function backwardRowSpec(
+  name: string,
+  sources: KernelSpec["bindings"],
+  xhatOf: string,
+  prelude: string,
+  inPlace: boolean,
+): KernelSpec {
+  return cached(`bwdrow|${name}|${inPlace}`, () => ({
+    name: `${name}${inPlace ? "_inplace" : ""}`,
+    bindings: [
+      ...(inPlace ? [] : [{ name: "dy", type: "f32" as const }]),
+      ...sources,
+      { name: "gamma", type: "f32" },
+      { name: "rstd", type: "f32" },
+      { name: inPlace ? "dy" : "dx", type: "f32", write: true },
+    ],
+    uniforms: [["R", "u32"], ["C", "u32"]],
+    workgroupSize: [LN_ROW_WG],
+    prelude: LN_ROW_PRELUDE + prelude,
+    body: `
+  let row = row_index(wid, nwg);
+  if (row >= u.R) { return; }
+  let off = row * u.C;
+  let rs = rstd[row];
+  var a = vec2f(0.0);
+  for (var c = lidx; c < u.C; c += WG_X) {
+    let g = dy[off + c] * gamma[c];
+    a += vec2f(g, g * (${xhatOf}));
+  }
+  let t = wg_sum2(a, lidx) / f32(u.C);
+  for (var c = lidx; c < u.C; c += WG_X) {
+    let g = dy[off + c] * gamma[c];
+    ${inPlace ? "dy" : "dx"}[off + c] = rs * (g - t.x - (${xhatOf}) * t.y);
+  }`,
+  }));
+}
+
+/**
+ * The parameter-gradient column kernel: dgamma[c] += sum_r dy[r,c] * xhat[r,c],
+ * dbeta[c] += sum_r dy[r,c], rows in order; `xhatOf` a WGSL expression of `r * u.C + c`, `c`, `r`.
+ */
+export function backwardColSpec(
+  name: string,
+  sources: KernelSpec["bindings"],
+  xhatOf: string,
+  prelude: string,
+): KernelSpec {
+  return cached(`bwdcol|${name}`, () => ({
+    name,
+    bindings: [
+      { name: "dy", type: "f32" },
+      ...sources,
+      { name: "dgamma", type: "f32", write: true },
+      { name: "dbeta", type: "f32", write: true },
+    ],
+    uniforms: [["R", "u32"], ["C", "u32"]],
+    workgroupSize: [LN_COL_WG],
+    prelude,
+    body: `
+  let c = gid.x;
+  if (c >= u.C) { return; }
+  var sg = 0.0;
+  var sb = 0.0;
+  for (var r = 0u; r < u.R; r++) {
+    let off = r * u.C;
+    let d = dy[off + c];
+    sg += d * (${xhatOf});
+    sb += d;
+  }
+  dgamma[c] += sg;
+  dbeta[c] += sb;`,
+  }));
+}
+
+const BASE_SOURCES: KernelSpec["bindings"] = [
+  { name: "x", type: "f32" },
+  { name: "mean", type: "f32" },
+];
+const BASE_ROW_XHAT = "(x[off + c] - mean[row]) * rs";
+const BASE_COL_XHAT = "(x[off + c] - mean[r]) * rstd[r]";
+const BASE_COL_SOURCES: KernelSpec["bindings"] = [...BASE_SOURCES, { name: "rstd", type: "f32" }];
+
+/**
+ * LayerNorm forward over R rows of C channels. `y` may alias `x` (in place).
+ * @param y [R, C] f32 output
+ * @param mean [R] f32 output, or null when not needed (Tempo keeps only rstd)
+ * @param rstd [R] f32 output, 1 / sqrt(var + eps)
+ * @param x [R, C] f32 input
+ * @param gamma [C] f32 scale
+ * @param beta [C] f32 shift
+ * @param maxBindingBytes largest binding (default gpu.maxBinding); tests lower it to force chunks
+ */
+export function layernormForward(
+  enc: Encoder,
+  y: Tensor,
+  mean: Tensor | null,
+  rstd: Tensor,
+  x: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
+  R: number,
+  C: number,
+  eps: number,
+  maxBindingBytes?: number,
+): void {
+  const op = "layernormForward";
+  needF32(op, "y", y, R * C);
+  needF32(op, "x", x, R * C);
+  needF32(op, "rstd", rstd, R);
+  if (mean) needF32(op, "mean", mean, R);
+  needF32(op, "gamma", gamma, C);
+  needF32(op, "beta", beta, C);
+  const gpu = enc.gpu;
+  if (!gpu || R === 0) return;
+  const inPlace = y === x;
+  const spec = forwardSpec(mean !== null, inPlace);
+  for (const ch of rowChunks(op, gpu, R, C, maxBindingBytes)) {
+    const b: Record<string, Bindable> = {
+      gamma,
+      beta,
+      y: rowRange(y, ch, C),
+      rstd: rowRange(rstd, ch, 1),
+    };
+    if (!inPlace) b.x = rowRange(x, ch, C);
+    if (mean) b.mean = rowRange(mean, ch, 1);
+    enc.dispatch(spec, b, { R: ch.count, C, eps }, groups1d(ch.count, 1));
+  }
+}
+
+/**
+ * LayerNorm backward from the input (baseline). dx is written; dgamma and dbeta are ACCUMULATED
+ * (+=) in a fixed row order. `dx` may alias `dy` (in place: the parameter gradients are taken
+ * first).
+ * @param dx [R, C] f32 output
+ * @param dgamma [C] f32 accumulated
+ * @param dbeta [C] f32 accumulated
+ * @param dy [R, C] f32 upstream gradient
+ * @param x [R, C] f32 forward input
+ * @param mean [R] f32 forward mean
+ * @param rstd [R] f32 forward rstd
+ * @param gamma [C] f32 scale
+ * @param maxBindingBytes largest binding (default gpu.maxBinding); tests lower it to force chunks
+ */
+export function layernormBackward(
+  enc: Encoder,
+  dx: Tensor,
+  dgamma: Tensor,
+  dbeta: Tensor,
+  dy: Tensor,
+  x: Tensor,
+  mean: Tensor,
+  rstd: Tensor,
+  gamma: Tensor,
+  R: number,
+  C: number,
+  maxBindingBytes?: number,
+): void {
+  const op = "layernormBackward";
+  for (const [name, t, n] of [["dx", dx, R * C], ["dy", dy, R * C], ["x", x, R * C]] as const) {
+    needF32(op, name, t, n);
+  }
+  needF32(op, "mean", mean, R);
+  needF32(op, "rstd", rstd, R);
+  for (const [name, t] of [["dgamma", dgamma], ["dbeta", dbeta], ["gamma", gamma]] as const) {
+    needF32(op, name, t, C);
+  }
+  if (dx === x) throw new Error(`${op}: dx aliasing x is unsupported`);
+  const gpu = enc.gpu;
+  if (!gpu || R === 0) return;
+  const inPlace = dx === dy;
+  const col = backwardColSpec("layernorm_bwd_params", BASE_COL_SOURCES, BASE_COL_XHAT, "");
+  const row = backwardRowSpec("layernorm_bwd_dx", BASE_SOURCES, BASE_ROW_XHAT, "", inPlace);
+  const chunks = rowChunks(op, gpu, R, C, maxBindingBytes);
+  for (const ch of chunks) {
+    const b = { dy: rowRange(dy, ch, C), x: rowRange(x, ch, C), mean: rowRange(mean, ch, 1) };
+    enc.dispatch(
+      col,
+      { ...b, rstd: rowRange(rstd, ch, 1), dgamma, dbeta },
+      { R: ch.count, C },
+      groups1d(C, LN_COL_WG),
+    );
+  }
+  for (const ch of chunks) {
+    const b: Record<string, Bindable> = {
+      dy: rowRange(dy, ch, C),
+      x: rowRange(x, ch, C),
+      mean: rowRange(mean, ch, 1),
+      rstd: rowRange(rstd, ch, 1),
+      gamma,
+    };
+    if (!inPlace) b.dx = rowRange(dx, ch, C);
+    enc.dispatch(row, b, { R: ch.count, C }, groups1d(ch.count, 1));
+  }
+}

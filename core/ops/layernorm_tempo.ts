@@ -1,0 +1,145 @@
+/**
+ * Tempo LayerNorm backward: from the output y (kept anyway by the next layer) and rstd [R] only.
+ * Each kernel rebuilds xhat = (y - beta) / gamma per element (no [R, C] temporary), then applies
+ * the baseline formulas (`layernorm.ts`). R rows (N = B*T tokens) of C channels.
+ *
+ * |gamma| tiny makes xhat unrecoverable: the division uses sign(g) * max(|g|, 1e-12) (sign(0) =
+ * +1), so no inf/NaN arises, but the gradients of such channels are wrong; the layer detects this
+ * on the GPU with `minAbsGammaFlag` and keeps the input x instead (baseline backward).
+ * The forward is the baseline `layernormForward` with mean = null.
+ * @module
+ */
+import type { Bindable, Encoder } from "../encoder.ts";
+import { groups1d, type KernelSpec } from "../kernel.ts";
+import type { Tensor } from "../tensor.ts";
+import {
+  backwardColSpec,
+  backwardRowSpec,
+  LN_COL_WG,
+  needF32,
+  rowChunks,
+  rowRange,
+} from "./layernorm.ts";
+
+/** Smallest |gamma| the Tempo backward divides by. */
+export const TEMPO_GAMMA_CLAMP = 1e-12;
+
+const SAFE_GAMMA_WGSL = `
+fn safe_gamma(g: f32) -> f32 { return select(-1.0, 1.0, g >= 0.0) * max(abs(g), ${TEMPO_GAMMA_CLAMP}); }
+`;
+
+const SOURCES: KernelSpec["bindings"] = [{ name: "y", type: "f32" }, { name: "beta", type: "f32" }];
+const ROW_XHAT = "(y[off + c] - beta[c]) / safe_gamma(gamma[c])";
+
+const FLAG_WG = 128;
+const FLAG: KernelSpec = {
+  name: "layernorm_min_abs_gamma_flag",
+  bindings: [{ name: "gamma", type: "f32" }, { name: "flag", type: "u32", write: true }],
+  uniforms: [["C", "u32"], ["threshold", "f32"]],
+  workgroupSize: [FLAG_WG],
+  prelude: "var<workgroup> hit: array<u32, WG_X>;",
+  body: `
+  var h = 0u;
+  for (var c = lidx; c < u.C; c += WG_X) {
+    if (!(abs(gamma[c]) >= u.threshold)) { h = 1u; }
+  }
+  hit[lidx] = h;
+  workgroupBarrier();
+  for (var s = WG_X / 2u; s > 0u; s >>= 1u) {
+    if (lidx < s) { hit[lidx] = max(hit[lidx], hit[lidx + s]); }
+    workgroupBarrier();
+  }
+  if (lidx == 0u) { flag[0] = hit[0]; }`,
+};
+
+/**
+ * Tempo LayerNorm backward. dx is written; dgamma and dbeta are ACCUMULATED (+=) in a fixed row
+ * order. `dx` may alias `dy` (the parameter gradients are taken first).
+ * @param dx [R, C] f32 output
+ * @param dgamma [C] f32 accumulated
+ * @param dbeta [C] f32 accumulated
+ * @param dy [R, C] f32 upstream gradient
+ * @param y [R, C] f32 forward output
+ * @param rstd [R] f32 forward rstd
+ * @param gamma [C] f32 scale
+ * @param beta [C] f32 shift
+ * @param maxBindingBytes largest binding (default gpu.maxBinding); tests lower it to force chunks
+ */
+export function layernormTempoBackward(
+  enc: Encoder,
+  dx: Tensor,
+  dgamma: Tensor,
+  dbeta: Tensor,
+  dy: Tensor,
+  y: Tensor,
+  rstd: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
+  R: number,
+  C: number,
+  maxBindingBytes?: number,
+): void {
+  const op = "layernormTempoBackward";
+  for (const [name, t] of [["dx", dx], ["dy", dy], ["y", y]] as const) needF32(op, name, t, R * C);
+  needF32(op, "rstd", rstd, R);
+  for (const [n, t] of [["dgamma", dgamma], ["dbeta", dbeta], ["gamma", gamma], ["beta", beta]]) {
+    needF32(op, n as string, t as Tensor, C);
+  }
+  if (dx === y) throw new Error(`${op}: dx aliasing y is unsupported`);
+  const gpu = enc.gpu;
+  if (!gpu || R === 0) return;
+  const inPlace = dx === dy;
+  const col = backwardColSpec(
+    "layernorm_tempo_bwd_params",
+    [...SOURCES, { name: "gamma", type: "f32" }],
+    ROW_XHAT,
+    SAFE_GAMMA_WGSL,
+  );
+  const row = backwardRowSpec(
+    "layernorm_tempo_bwd_dx",
+    SOURCES,
+    ROW_XHAT,
+    SAFE_GAMMA_WGSL,
+    inPlace,
+  );
+  const chunks = rowChunks(op, gpu, R, C, maxBindingBytes);
+  for (const ch of chunks) {
+    enc.dispatch(
+      col,
+      { dy: rowRange(dy, ch, C), y: rowRange(y, ch, C), beta, gamma, dgamma, dbeta },
+      { R: ch.count, C },
+      groups1d(C, LN_COL_WG),
+    );
+  }
+  for (const ch of chunks) {
+    const b: Record<string, Bindable> = {
+      dy: rowRange(dy, ch, C),
+      y: rowRange(y, ch, C),
+      beta,
+      gamma,
+      rstd: rowRange(rstd, ch, 1),
+    };
+    if (!inPlace) b.dx = rowRange(dx, ch, C);
+    enc.dispatch(row, b, { R: ch.count, C }, groups1d(ch.count, 1));
+  }
+}
+
+/**
+ * flag[0] (u32) = 1 if any |gamma_c| < threshold (or is NaN), else 0: lets the layer detect on the
+ * GPU that Tempo's xhat = (y - beta) / gamma is unrecoverable and keep x instead.
+ * @param flag [>= 1] u32 output
+ * @param gamma [C] f32 scale
+ */
+export function minAbsGammaFlag(
+  enc: Encoder,
+  flag: Tensor,
+  gamma: Tensor,
+  C: number,
+  threshold: number,
+): void {
+  const op = "minAbsGammaFlag";
+  needF32(op, "gamma", gamma, C);
+  if (flag.dtype !== "u32" && flag.dtype !== "i32") throw new Error(`${op}: flag must be u32`);
+  if (flag.size < 1) throw new Error(`${op}: flag ${flag} is empty`);
+  enc.dispatch(FLAG, { gamma, flag }, { C, threshold }, [1, 1, 1]);
+}
