@@ -34,7 +34,7 @@ export function bertVocab(): string[] {
 /** The uncased BERT WordPiece tokenizer. */
 export class BertTokenizer implements Tokenizer {
   /** Registry name. */
-  readonly name = "bert" as const;
+  readonly name: "bert" = "bert";
   /** V = 30522. */
   readonly vocabSize: number;
   /** [PAD] = 0. */

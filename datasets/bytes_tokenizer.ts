@@ -16,9 +16,9 @@ const SPECIAL_TEXT = ["<pad>", "<s>", "</s>", "<mask>"];
 /** The bytes tokenizer (see the module doc for the ids). */
 export class BytesTokenizer implements Tokenizer {
   /** Registry name. */
-  readonly name = "bytes" as const;
+  readonly name: "bytes" = "bytes";
   /** V = 260. */
-  readonly vocabSize = BYTES_VOCAB_SIZE;
+  readonly vocabSize: number = BYTES_VOCAB_SIZE;
   /** `<pad>` = 256. */
   readonly padId = 256;
   /** `<s>` = 257. */

@@ -29,7 +29,13 @@ export class EpochOrder {
   #perm: Int32Array | null = null;
   #permEpoch = -1;
 
-  /** @param count Items per epoch (>= 1). @param seed Shuffle seed. @param shuffle Permute? */
+  /**
+   * Starts at epoch 0, cursor 0.
+   *
+   * @param count Items per epoch (>= 1).
+   * @param seed Shuffle seed.
+   * @param shuffle Permute each epoch (else visit 0..count-1 in order).
+   */
   constructor(count: number, seed: number, shuffle: boolean) {
     if (!Number.isInteger(count) || count < 1) {
       throw new RangeError(`EpochOrder needs at least one item, got ${count}`);

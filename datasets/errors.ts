@@ -7,7 +7,11 @@
 
 /** Bad input to a dataset function; the message says what was wrong and what to do about it. */
 export class DatasetError extends Error {
-  /** @param message What was wrong, then what to do about it. */
+  /**
+   * Makes the error.
+   *
+   * @param message What was wrong, then what to do about it.
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "DatasetError";

@@ -30,11 +30,11 @@ export function gpt2DecodeUnchecked(ids: Iterable<number>): string {
 /** The GPT-2 tokenizer. Byte-level, so it never needs an unknown token. */
 export class Gpt2Tokenizer implements Tokenizer {
   /** Registry name. */
-  readonly name = "gpt2" as const;
+  readonly name: "gpt2" = "gpt2";
   /** V = 50257. */
-  readonly vocabSize = GPT2_VOCAB_SIZE;
+  readonly vocabSize: number = GPT2_VOCAB_SIZE;
   /** `<|endoftext|>`. */
-  readonly eotId = GPT2_EOT_ID;
+  readonly eotId: number = GPT2_EOT_ID;
   /** Only `<|endoftext|>`. */
   readonly specialIds: readonly number[] = [GPT2_EOT_ID];
 

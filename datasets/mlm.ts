@@ -62,7 +62,13 @@ export class Masker {
   readonly #isSpecial: Uint8Array;
   #candidates = new Int32Array(0);
 
-  /** @param maskProb Fraction of candidate tokens to predict, in (0, 1). */
+  /**
+   * Prepares a masker for rows of up to any length.
+   *
+   * @param specials The MLM ids and V.
+   * @param maskProb Fraction of candidate tokens to predict, in (0, 1).
+   * @param maskedPerSeq Slots per row (at most this many positions are masked).
+   */
   constructor(specials: MlmSpecials, maskProb: number, maskedPerSeq: number) {
     if (!(maskProb > 0 && maskProb < 1)) {
       throw new DatasetError(

@@ -38,7 +38,11 @@ export function mixSeed(...parts: number[]): number {
 export class Rng {
   #state: number;
 
-  /** @param seed Any integer; it is reduced to 32 bits. */
+  /**
+   * Starts a generator.
+   *
+   * @param seed Any integer; it is reduced to 32 bits.
+   */
   constructor(seed: number) {
     this.#state = seed >>> 0;
   }

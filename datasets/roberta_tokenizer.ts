@@ -18,15 +18,15 @@ import type { Tokenizer } from "./tokenizer.ts";
 /** Number of RoBERTa specials placed before the GPT-2 ids. */
 export const ROBERTA_OFFSET = 5;
 /** RoBERTa's vocabulary size under this mapping: 5 + 50256. */
-export const ROBERTA_VOCAB_SIZE = ROBERTA_OFFSET + GPT2_EOT_ID;
+export const ROBERTA_VOCAB_SIZE: number = ROBERTA_OFFSET + GPT2_EOT_ID;
 const SPECIAL_TEXT = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"];
 
 /** The RoBERTa tokenizer (see the module doc for the id mapping). */
 export class RobertaTokenizer implements Tokenizer {
   /** Registry name. */
-  readonly name = "roberta" as const;
+  readonly name: "roberta" = "roberta";
   /** V = 50261. */
-  readonly vocabSize = ROBERTA_VOCAB_SIZE;
+  readonly vocabSize: number = ROBERTA_VOCAB_SIZE;
   /** `<s>` = 0, the sequence start. */
   readonly clsId = 0;
   /** `<pad>` = 1. */

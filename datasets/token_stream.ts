@@ -31,7 +31,11 @@ export function checkRange(start: number, count: number, length: number): void {
 export class ArrayTokenStream implements TokenStream {
   readonly #tokens: Int32Array;
 
-  /** @param tokens The ids; when vocabSize is given each must be in [0, vocabSize). */
+  /**
+   * Copies the tokens.
+   *
+   * @param tokens The ids; when vocabSize is given each must be in [0, vocabSize).
+   */
   constructor(tokens: ArrayLike<number>, vocabSize?: number) {
     if (vocabSize !== undefined) checkIds(tokens, vocabSize, "token array");
     this.#tokens = Int32Array.from(tokens);
@@ -59,7 +63,11 @@ export class ConcatTokenStream implements TokenStream {
   /** N, the total length. */
   readonly length: number;
 
-  /** @param parts Streams in order; this stream closes them on close(). */
+  /**
+   * Joins streams.
+   *
+   * @param parts Streams in order; this stream closes them on close().
+   */
   constructor(parts: TokenStream[]) {
     this.#parts = parts;
     let n = 0;
