@@ -72,7 +72,9 @@ export function view(t: Tensor, elemOffset: number, shape: readonly number[]): T
   }
   const offset = t.offset + 4 * elemOffset;
   if (offset % VIEW_ALIGN !== 0) {
-    throw new Error(`view of ${t} at element ${elemOffset}: byte offset ${offset} is not 256-aligned`);
+    throw new Error(
+      `view of ${t} at element ${elemOffset}: byte offset ${offset} is not 256-aligned`,
+    );
   }
   const v = new Tensor(shape, t.dtype, t.category, `${t.label}[${elemOffset}..]`, t.buffer, offset);
   if (4 * elemOffset + v.bytes > t.bytes) throw new Error(`view out of range of ${t}`);

@@ -162,7 +162,13 @@ export class Attention implements Layer {
     joinHeads(enc, dqkv, dq, dk, dv, B, T, NH, HS);
     drop(ctx, dc, dv, buf, dq, dk);
     drop(ctx, q, k, v, P, this.#pd, this.#mask);
-    this.#q = this.#k = this.#v = this.#p = this.#pd = this.#mask = null;
+    this.#q =
+      this.#k =
+      this.#v =
+      this.#p =
+      this.#pd =
+      this.#mask =
+        null;
     return [dqkv, null];
   }
 }

@@ -64,7 +64,16 @@ export class Embeddings implements Layer {
   backward(ctx: StepContext, dy: Tensor): (Tensor | null)[] {
     const b = this.batch();
     const back = (p: Param, ix: GatherIndexTensors) =>
-      embeddingBackward(ctx.enc, p.grad, dy, ix.unique, ix.starts, ix.order, ix.count, this.channels);
+      embeddingBackward(
+        ctx.enc,
+        p.grad,
+        dy,
+        ix.unique,
+        ix.starts,
+        ix.order,
+        ix.count,
+        this.channels,
+      );
     back(this.wte, b.idsIndex);
     back(this.wpe, b.positionsIndex);
     if (this.wtt && b.typesIndex) back(this.wtt, b.typesIndex);

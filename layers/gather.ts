@@ -35,7 +35,12 @@ export class GatherRows implements Layer {
 
   forward(ctx: StepContext, [h]: readonly Tensor[]): Tensor {
     const pos = need(this.batch().maskedPositions, this.name, "maskedPositions");
-    const out = ctx.alloc.alloc([this.picked, this.channels], "f32", "workspace", `${this.name}.out`);
+    const out = ctx.alloc.alloc(
+      [this.picked, this.channels],
+      "f32",
+      "workspace",
+      `${this.name}.out`,
+    );
     gatherRows(ctx.enc, out, h, pos, this.picked, this.channels);
     return out;
   }

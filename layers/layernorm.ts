@@ -100,13 +100,29 @@ export class LayerNorm implements Layer {
     const dx = ctx.alloc.alloc([N, C], "f32", "workspace", `${this.name}.dx`); // [N,C]
     const g = this.gamma, b = this.beta;
     if (this.#y) {
-      layernormTempoBackward(ctx.enc, dx, g.grad, b.grad, dy, this.#y, rstd, g.value, b.value, N, C);
+      layernormTempoBackward(
+        ctx.enc,
+        dx,
+        g.grad,
+        b.grad,
+        dy,
+        this.#y,
+        rstd,
+        g.value,
+        b.value,
+        N,
+        C,
+      );
     } else {
       const x = need(this.#x, this.name, "x"), mean = need(this.#mean, this.name, "mean");
       layernormBackward(ctx.enc, dx, g.grad, b.grad, dy, x, mean, rstd, g.value, N, C);
     }
     drop(ctx, this.#x, this.#y, this.#mean, rstd);
-    this.#x = this.#y = this.#mean = this.#rstd = null;
+    this.#x =
+      this.#y =
+      this.#mean =
+      this.#rstd =
+        null;
     return [dx];
   }
 }

@@ -84,7 +84,14 @@ const ROBERTA_BASE: ModelConfig = {
 /** Named presets. The tiny ones are for tests and the default demo. */
 export const PRESETS: Readonly<Record<string, ModelConfig>> = {
   "bert-base": BERT_BASE,
-  "bert-large": { ...BERT_BASE, name: "bert-large", layers: 24, hidden: 1024, heads: 16, ffn: 4096 },
+  "bert-large": {
+    ...BERT_BASE,
+    name: "bert-large",
+    layers: 24,
+    hidden: 1024,
+    heads: 16,
+    ffn: 4096,
+  },
   "roberta-base": ROBERTA_BASE,
   "roberta-large": {
     ...ROBERTA_BASE,

@@ -65,7 +65,9 @@ export class Transformer implements Model {
   ) {
     const cfg = config, B = shape.batch, T = shape.seqLen;
     if (!(Number.isInteger(B) && B >= 1)) throw new TempoError(`batch size must be >= 1, got ${B}`);
-    if (!(Number.isInteger(T) && T >= 2)) throw new TempoError(`sequence length must be >= 2, got ${T}`);
+    if (!(Number.isInteger(T) && T >= 2)) {
+      throw new TempoError(`sequence length must be >= 2, got ${T}`);
+    }
     if (T > cfg.maxPositions) {
       throw new TempoError(
         `--seq-len ${T} exceeds ${cfg.name}'s ${cfg.maxPositions} positions`,
@@ -116,7 +118,15 @@ export class Transformer implements Model {
         nodes.push({ layer, inputs, output: `${b}.${out}` });
         return `${b}.${out}`;
       };
-      const attn = new Attention(`${b}.attn`, { B, T, NH, HS }, p, site++, gpt, tempo.attention, masks);
+      const attn = new Attention(
+        `${b}.attn`,
+        { B, T, NH, HS },
+        p,
+        site++,
+        gpt,
+        tempo.attention,
+        masks,
+      );
       const lin = (name: string, i: number, o: number, std = cfg.initStd) =>
         new Linear(`${b}.${name}`, store, N, i, o, { std });
       if (gpt) {
@@ -155,7 +165,11 @@ export class Transformer implements Model {
     } else {
       const M = B * maskedPerSeq(T);
       this.lossRows = M;
-      nodes.push({ layer: new GatherRows("mlm.gather", N, M, C, batch), inputs: [x], output: "mlm.x" });
+      nodes.push({
+        layer: new GatherRows("mlm.gather", N, M, C, batch),
+        inputs: [x],
+        output: "mlm.x",
+      });
       const dense = new Linear("mlm.dense", store, M, C, C, { std: cfg.initStd });
       nodes.push({ layer: dense, inputs: ["mlm.x"], output: "mlm.dense" });
       nodes.push({

@@ -6,7 +6,9 @@ Deno.test("safetensors: round trip with metadata; truncated file is rejected", (
   const bytes = encodeSafetensors({ a, b }, { step: "3" });
   const back = decodeSafetensors(bytes);
   if (back.metadata.step !== "3") throw new Error("metadata");
-  if (JSON.stringify([...back.tensors.a.data]) !== JSON.stringify([...a.data])) throw new Error("a");
+  if (JSON.stringify([...back.tensors.a.data]) !== JSON.stringify([...a.data])) {
+    throw new Error("a");
+  }
   if (back.tensors.b.data[0] !== -7 || back.tensors.a.shape[1] !== 3) throw new Error("b");
   let threw = false;
   try {
