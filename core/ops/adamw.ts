@@ -9,10 +9,10 @@
  * The bias corrections and the step size are computed on the host in f64 (step is 1-based).
  * @module
  */
-import type { Encoder } from "../encoder.ts";
-import { groups1d, type KernelSpec, LINEAR_INDEX } from "../kernel.ts";
+import type { Encoder, TensorRange } from "../encoder.ts";
+import { groups1d, type KernelSpec } from "../kernel.ts";
 import type { Tensor } from "../tensor.ts";
-import { chunksOf, needF32 } from "./rows.ts";
+import { chunksOf, elementRange, needF32, rowType } from "./rows.ts";
 
 /** Hyperparameters of one AdamW step. */
 export interface AdamWParams {
@@ -30,42 +30,54 @@ export interface AdamWParams {
   step: number;
 }
 
-const WG = 256;
+const WG = 64;
 
-const ADAMW: KernelSpec = {
-  name: "adamw",
-  bindings: [
-    { name: "param", type: "f32", write: true },
-    { name: "grad", type: "f32" },
-    { name: "m", type: "f32", write: true },
-    { name: "v", type: "f32", write: true },
-    { name: "gscale", type: "f32" },
-  ],
-  uniforms: [
-    ["n", "u32"],
-    ["base", "u32"],
-    ["scaleIndex", "u32"],
-    ["decay", "f32"], // 1 - lr * weightDecay
-    ["omb1", "f32"], // 1 - beta1
-    ["beta2", "f32"],
-    ["omb2", "f32"], // 1 - beta2
-    ["stepSize", "f32"], // lr / (1 - beta1^step)
-    ["bc2Sqrt", "f32"], // sqrt(1 - beta2^step)
-    ["eps", "f32"],
-  ],
-  workgroupSize: [WG],
-  body: `${LINEAR_INDEX}
-  if (i >= u.n) { return; }
-  let k = u.base + i;
-  let g = grad[k] * gscale[u.scaleIndex];
-  let p = param[k] * u.decay;
-  let mm = m[k] + u.omb1 * (g - m[k]);
-  let vv = v[k] * u.beta2 + u.omb2 * g * g;
-  m[k] = mm;
-  v[k] = vv;
-  let denom = sqrt(vv) / u.bc2Sqrt + u.eps;
-  param[k] = p - u.stepSize * (mm / denom);`,
-};
+function adamwSpec(vec4: boolean): KernelSpec {
+  const { T, suffix } = rowType(vec4);
+  return {
+    name: `adamw_${suffix}`,
+    bindings: [
+      { name: "param", type: T, write: true },
+      { name: "grad", type: T },
+      { name: "m", type: T, write: true },
+      { name: "v", type: T, write: true },
+      { name: "gscale", type: "f32" },
+    ],
+    uniforms: [
+      ["n", "u32"], // elements of type T in this dispatch
+      ["base", "u32"], // in elements of type T
+      ["scaleIndex", "u32"],
+      ["decay", "f32"], // 1 - lr * weightDecay
+      ["omb1", "f32"], // 1 - beta1
+      ["beta2", "f32"],
+      ["omb2", "f32"], // 1 - beta2
+      ["stepSize", "f32"], // lr / (1 - beta1^step)
+      ["bc2Sqrt", "f32"], // sqrt(1 - beta2^step)
+      ["eps", "f32"],
+    ],
+    workgroupSize: [WG],
+    body: `let g0 = (wid.x + wid.y * nwg.x) * ${PER_THREAD}u;
+  let sc = gscale[u.scaleIndex];
+  for (var r = 0u; r < ${PER_THREAD}u; r++) {
+    let j = (g0 + r) * WG_X + lidx;
+    if (j >= u.n) { return; }
+    let k = u.base + j;
+    let g = grad[k] * sc;
+    let p = param[k] * u.decay;
+    let m0 = m[k];
+    let mm = m0 + u.omb1 * (g - m0);
+    let vv = v[k] * u.beta2 + u.omb2 * g * g;
+    m[k] = mm;
+    v[k] = vv;
+    let denom = sqrt(vv) / u.bc2Sqrt + u.eps;
+    param[k] = p - u.stepSize * (mm / denom);
+  }`,
+  };
+}
+
+/** Elements of type T per invocation (amortises per-invocation cost on the software adapter). */
+const PER_THREAD = 4;
+const ADAMW = [adamwSpec(false), adamwSpec(true)];
 
 /**
  * One AdamW step over n elements (see the module doc for the exact order of operations).
@@ -114,14 +126,30 @@ export function adamw(
     bc2Sqrt: Math.sqrt(1 - hp.beta2 ** hp.step),
     eps: hp.eps,
   };
+  // vec4 over the first 4*floor(n/4) elements, chunked; then the 0..3 tail elements as f32.
   // The four tensors have the same layout, so one chunking (of param) applies to all of them.
-  for (const ch of chunksOf(gpu, param, n, 1, maxBindingBytes)) {
-    const bind = (t: Tensor) => ({ ...ch.range, tensor: t });
+  const n4 = Math.floor(n / 4);
+  const bindAll = (range: TensorRange) => {
+    const b = (t: Tensor) => ({ ...range, tensor: t });
+    return { param: b(param), grad: b(grad), m: b(m), v: b(v), gscale: gradScale };
+  };
+  if (n4 > 0) {
+    for (const ch of chunksOf(gpu, param, 4 * n4, 4, maxBindingBytes)) {
+      enc.dispatch(
+        ADAMW[1],
+        bindAll(ch.range),
+        { ...uniforms, n: ch.count, base: ch.base / 4 },
+        groups1d(ch.count, WG * PER_THREAD),
+      );
+    }
+  }
+  if (n > 4 * n4) {
+    const tail = elementRange(gpu, param, 4 * n4, n - 4 * n4);
     enc.dispatch(
-      ADAMW,
-      { param: bind(param), grad: bind(grad), m: bind(m), v: bind(v), gscale: gradScale },
-      { ...uniforms, n: ch.count, base: ch.base },
-      groups1d(ch.count, WG),
+      ADAMW[0],
+      bindAll(tail.range),
+      { ...uniforms, n: n - 4 * n4, base: tail.base },
+      [1, 1, 1],
     );
   }
 }

@@ -44,17 +44,21 @@ Deno.test(
   },
 );
 
-Deno.test({ name: "adamw: explicit gradScale index, no weight decay", ...GPU_TEST }, async () => {
-  const f = await gpuFixture();
-  const N = 37;
-  const p0 = Float32Array.from(randn(N, 3)), g = Float32Array.from(randn(N, 4));
-  const param = f.upload(p0, [N]), grad = f.upload(g, [N]);
-  const m = f.upload(new Float32Array(N), [N]), v = f.upload(new Float32Array(N), [N]);
-  const hp = { lr: 3e-3, beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0, step: 1 };
-  adamw(f.enc, param, grad, m, v, N, hp, f.upload([2.5, 7], [2]), undefined, 0);
-  const refP = Float64Array.from(p0), refM = new Float64Array(N), refV = new Float64Array(N);
-  adamwRef(refP, g, refM, refV, hp, 2.5);
-  assertClose(await f.readF32(param), refP, 1e-6, 1e-6, "param with gradScale[0]");
-  // Adam is nearly invariant to the gradient's scale, but m is not: it shows the index used.
-  assertClose(await f.readF32(m), refM, 1e-7, 1e-5, "m with gradScale[0]");
-});
+for (const N of [37, 3]) {
+  Deno.test(
+    { name: `adamw n=${N}: explicit gradScale index, no weight decay`, ...GPU_TEST },
+    async () => {
+      const f = await gpuFixture();
+      const p0 = Float32Array.from(randn(N, 3)), g = Float32Array.from(randn(N, 4));
+      const param = f.upload(p0, [N]), grad = f.upload(g, [N]);
+      const m = f.upload(new Float32Array(N), [N]), v = f.upload(new Float32Array(N), [N]);
+      const hp = { lr: 3e-3, beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0, step: 1 };
+      adamw(f.enc, param, grad, m, v, N, hp, f.upload([2.5, 7], [2]), undefined, 0);
+      const refP = Float64Array.from(p0), refM = new Float64Array(N), refV = new Float64Array(N);
+      adamwRef(refP, g, refM, refV, hp, 2.5);
+      assertClose(await f.readF32(param), refP, 1e-6, 1e-6, "param with gradScale[0]");
+      // Adam is nearly invariant to the gradient's scale, but m is not: it shows the index used.
+      assertClose(await f.readF32(m), refM, 1e-7, 1e-5, "m with gradScale[0]");
+    },
+  );
+}

@@ -9,9 +9,9 @@
  * @module
  */
 import type { Encoder } from "../encoder.ts";
-import { groups1d, type KernelSpec, LINEAR_INDEX } from "../kernel.ts";
+import { groups1d, type KernelSpec } from "../kernel.ts";
 import type { Tensor } from "../tensor.ts";
-import { chunksOf, gatherInto, needF32, needI32 } from "./rows.ts";
+import { chunksOf, gatherInto, needF32, needI32, rowType, useVec4 } from "./rows.ts";
 
 /**
  * out[n, :] = table[ids[n], :] (or += when `accumulate`) for n < N. Ids outside [0, V) give a
@@ -77,44 +77,48 @@ export function buildGatherIndex(ids: Int32Array): GatherIndex {
   return { unique, starts, order };
 }
 
-const WG = 256;
-
-const BACKWARD: KernelSpec = {
-  name: "embedding_backward",
-  bindings: [
-    { name: "dtable", type: "f32", write: true },
-    { name: "dout", type: "f32" },
-    { name: "unique", type: "i32" },
-    { name: "starts", type: "i32" },
-    { name: "order", type: "i32" },
-  ],
-  uniforms: [
-    ["U", "u32"],
-    ["C", "u32"],
-    ["tBase", "u32"],
-    ["v0", "i32"], // table rows [v0, v1) are bound in this chunk
-    ["v1", "i32"],
-    ["dBase", "u32"],
-    ["p0", "i32"], // dout rows [p0, p1) are bound in this chunk
-    ["p1", "i32"],
-  ],
-  workgroupSize: [WG],
-  body: `${LINEAR_INDEX}
-  if (i >= u.U * u.C) { return; }
-  let g = i / u.C;
-  let c = i - g * u.C;
+function backwardSpec(vec4: boolean): KernelSpec {
+  const { T, zero, suffix } = rowType(vec4);
+  return {
+    name: `embedding_backward_${suffix}`,
+    bindings: [
+      { name: "dtable", type: T, write: true },
+      { name: "dout", type: T },
+      { name: "unique", type: "i32" },
+      { name: "starts", type: "i32" },
+      { name: "order", type: "i32" },
+    ],
+    uniforms: [
+      ["U", "u32"],
+      ["W", "u32"], // row width in elements of type T
+      ["tBase", "u32"], // in elements of type T
+      ["v0", "i32"], // table rows [v0, v1) are bound in this chunk
+      ["v1", "i32"],
+      ["dBase", "u32"],
+      ["p0", "i32"], // dout rows [p0, p1) are bound in this chunk
+      ["p1", "i32"],
+    ],
+    workgroupSize: [64],
+    body: `let g = wid.x + wid.y * nwg.x;
+  if (g >= u.U) { return; }
   let id = unique[g];
   if (id < u.v0 || id >= u.v1) { return; }
-  var s = 0.0;
-  let end = starts[g + 1u];
-  for (var k = starts[g]; k < end; k++) {
-    let p = order[k];
-    if (p >= u.p1) { break; }
-    if (p >= u.p0) { s += dout[u.dBase + u32(p - u.p0) * u.C + c]; }
-  }
-  let o = u.tBase + u32(id - u.v0) * u.C + c;
-  dtable[o] = dtable[o] + s;`,
-};
+  let b = starts[g];
+  let e = starts[g + 1u];
+  let o = u.tBase + u32(id - u.v0) * u.W;
+  for (var c = lidx; c < u.W; c += WG_X) {
+    var s = ${zero};
+    for (var k = b; k < e; k++) {
+      let p = order[k];
+      if (p >= u.p1) { break; }
+      if (p >= u.p0) { s += dout[u.dBase + u32(p - u.p0) * u.W + c]; }
+    }
+    dtable[o + c] = dtable[o + c] + s;
+  }`,
+  };
+}
+
+const BACKWARD = [backwardSpec(false), backwardSpec(true)];
 
 /**
  * dtable[unique[u], :] += sum of dout[p, :] over p in order[starts[u] .. starts[u+1]), summed in
@@ -150,20 +154,27 @@ export function embeddingBackward(
   const gpu = enc.gpu;
   if (!gpu || U === 0 || dtable.size === 0 || dout.size === 0) return;
   const V = dtable.size / C, N = dout.size / C;
+  const w = useVec4(gpu, C) ? 4 : 1;
   const tChunks = chunksOf(gpu, dtable, V * C, C, maxBindingBytes);
   const dChunks = chunksOf(gpu, dout, N * C, C, maxBindingBytes);
   for (const tc of tChunks) {
     for (const dc of dChunks) {
-      enc.dispatch(BACKWARD, { dtable: tc.range, dout: dc.range, unique, starts, order }, {
+      enc.dispatch(BACKWARD[w === 4 ? 1 : 0], {
+        dtable: tc.range,
+        dout: dc.range,
+        unique,
+        starts,
+        order,
+      }, {
         U,
-        C,
-        tBase: tc.base,
+        W: C / w,
+        tBase: tc.base / w,
         v0: tc.first,
         v1: tc.first + tc.count,
-        dBase: dc.base,
+        dBase: dc.base / w,
         p0: dc.first,
         p1: dc.first + dc.count,
-      }, groups1d(U * C, WG));
+      }, groups1d(U, 1));
     }
   }
 }

@@ -2,9 +2,11 @@ import { assertClose, GPU_TEST, gpuFixture, randomArray, rng } from "../testing.
 import { buildGatherIndex, embeddingBackward, embeddingForward } from "./embedding.ts";
 import { embeddingBackwardRef, embeddingForwardRef } from "./embedding_ref.ts";
 
-// Odd shapes: V vocab rows, C columns, B*T = N rows, P position rows, 2 token types.
-const V = 53, C = 21, B = 3, T = 13, N = B * T, P = 17;
-// 1024-byte bindings force 9-row chunks (rows of 84 bytes, unaligned offsets).
+// Odd shapes: V vocab rows, B*T = N rows, P position rows, 2 token types; C = 21 runs the f32
+// kernels, C = 24 the vec4 ones.
+const V = 53, B = 3, T = 13, N = B * T, P = 17;
+const WIDTHS = [21, 24];
+// 1024-byte bindings force 8- or 9-row chunks (unaligned row offsets).
 const SMALL_BINDING = 1024;
 
 function tokenIds(seed: number): Int32Array {
@@ -35,36 +37,35 @@ Deno.test("buildGatherIndex groups positions by ascending id, skipping negatives
   }
 });
 
-Deno.test({ name: "embeddingForward: token + position + type sum", ...GPU_TEST }, async () => {
-  const f = await gpuFixture();
-  const tok = Float32Array.from(randomArray(V * C, 1));
-  const pos = Float32Array.from(randomArray(P * C, 2));
-  const typ = Float32Array.from(randomArray(2 * C, 3));
-  const ids = tokenIds(4);
-  const posIds = Int32Array.from({ length: N }, (_, n) => n % T);
-  const typeIds = Int32Array.from({ length: N }, (_, n) => (n % T) > 6 ? 1 : 0);
-  const tt = f.upload(tok, [V, C]), tp = f.upload(pos, [P, C]), ty = f.upload(typ, [2, C]);
-  const ti = f.upload(ids, [N], "i32"), tpi = f.upload(posIds, [N], "i32");
-  const tyi = f.upload(typeIds, [N], "i32");
-  const expected = embeddingForwardRef(
-    typ,
-    typeIds,
-    C,
-    embeddingForwardRef(pos, posIds, C, embeddingForwardRef(tok, ids, C)),
-  );
-  for (const maxBinding of [undefined, SMALL_BINDING]) {
-    const out = f.upload(randomArray(N * C, 5, 7, 8), [N, C]); // garbage must be overwritten
-    embeddingForward(f.enc, out, tt, ti, N, C, false, maxBinding);
-    embeddingForward(f.enc, out, tp, tpi, N, C, true, maxBinding);
-    embeddingForward(f.enc, out, ty, tyi, N, C, true, maxBinding);
-    // Two f32 additions of values in [-1, 1].
-    assertClose(await f.readF32(out), expected, 3e-7, 0, `forward maxBinding=${maxBinding}`);
-  }
-});
+for (const C of WIDTHS) {
+  Deno.test({ name: `embeddingForward C=${C}: token + position + type`, ...GPU_TEST }, async () => {
+    const f = await gpuFixture();
+    const tok = Float32Array.from(randomArray(V * C, 1));
+    const pos = Float32Array.from(randomArray(P * C, 2));
+    const typ = Float32Array.from(randomArray(2 * C, 3));
+    const ids = tokenIds(4);
+    const posIds = Int32Array.from({ length: N }, (_, n) => n % T);
+    const typeIds = Int32Array.from({ length: N }, (_, n) => (n % T) > 6 ? 1 : 0);
+    const tt = f.upload(tok, [V, C]), tp = f.upload(pos, [P, C]), ty = f.upload(typ, [2, C]);
+    const ti = f.upload(ids, [N], "i32"), tpi = f.upload(posIds, [N], "i32");
+    const tyi = f.upload(typeIds, [N], "i32");
+    const expected = embeddingForwardRef(
+      typ,
+      typeIds,
+      C,
+      embeddingForwardRef(pos, posIds, C, embeddingForwardRef(tok, ids, C)),
+    );
+    for (const maxBinding of [undefined, SMALL_BINDING]) {
+      const out = f.upload(randomArray(N * C, 5, 7, 8), [N, C]); // garbage must be overwritten
+      embeddingForward(f.enc, out, tt, ti, N, C, false, maxBinding);
+      embeddingForward(f.enc, out, tp, tpi, N, C, true, maxBinding);
+      embeddingForward(f.enc, out, ty, tyi, N, C, true, maxBinding);
+      // Two f32 additions of values in [-1, 1].
+      assertClose(await f.readF32(out), expected, 3e-7, 0, `forward maxBinding=${maxBinding}`);
+    }
+  });
 
-Deno.test(
-  { name: "embeddingBackward: grouped sums, chunked, deterministic", ...GPU_TEST },
-  async () => {
+  Deno.test({ name: `embeddingBackward C=${C}: grouped sums, chunks`, ...GPU_TEST }, async () => {
     const f = await gpuFixture();
     const ids = tokenIds(6);
     const dout = Float32Array.from(randomArray(N * C, 7));
@@ -101,5 +102,5 @@ Deno.test(
     );
     const want = embeddingBackwardRef(new Float64Array(P * C), dout, posIds, C);
     assertClose(await f.readF32(dpos), want, 1e-6, 0, "position backward");
-  },
-);
+  });
+}

@@ -10,7 +10,7 @@
 import type { Encoder } from "../encoder.ts";
 import { groups1d, type KernelSpec } from "../kernel.ts";
 import type { Tensor } from "../tensor.ts";
-import { chunksOf, needF32 } from "./rows.ts";
+import { chunksOf, needF32, widenTo16 } from "./rows.ts";
 
 const WG = 256;
 const PER_THREAD = 16;
@@ -35,17 +35,24 @@ const TREE = `for (var h = WG_X / 2u; h > 0u; h >>= 1u) {
 
 const SUM_SQUARES: KernelSpec = {
   name: "grad_norm_partials",
-  bindings: [{ name: "x", type: "f32" }, { name: "partials", type: "f32", write: true }],
-  uniforms: [["n", "u32"], ["base", "u32"], ["groups", "u32"], ["p0", "u32"]],
+  bindings: [{ name: "x", type: "vec4<f32>" }, { name: "partials", type: "f32", write: true }],
+  uniforms: [["n", "u32"], ["base4", "u32"], ["groups", "u32"], ["p0", "u32"]],
   workgroupSize: [WG],
   prelude: `var<workgroup> red: array<f32, ${WG}>;`,
   body: `let g = wid.x + wid.y * nwg.x;
   if (g >= u.groups) { return; }
+  // n elements = full vec4s, then a partial one whose lanes past n are dropped (select, so that
+  // whatever lies past the tensor, even NaN, cannot leak in).
+  let nv = (u.n + 3u) / 4u;
+  let rem = u.n % 4u;
   var s = 0.0;
-  let start = g * ${ELEMS_PER_GROUP}u + lidx;
-  for (var k = 0u; k < ${PER_THREAD}u; k++) {
-    let j = start + k * WG_X;
-    if (j < u.n) { let a = x[u.base + j]; s += a * a; }
+  for (var k = 0u; k < ${PER_THREAD / 4}u; k++) {
+    let j = (g * ${PER_THREAD / 4}u + k) * WG_X + lidx;
+    if (j < nv) {
+      var a = x[u.base4 + j];
+      if (j == nv - 1u && rem != 0u) { a = select(vec4<f32>(), a, vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(rem)); }
+      s += dot(a, a);
+    }
   }
   red[lidx] = s;
   workgroupBarrier();
@@ -101,9 +108,9 @@ export function globalGradNorm(
     if (t.size === 0) continue;
     for (const ch of chunksOf(gpu, t, t.size, ELEMS_PER_GROUP, maxBindingBytes)) {
       const n = Math.min(ch.count * ELEMS_PER_GROUP, t.size - ch.first * ELEMS_PER_GROUP);
-      enc.dispatch(SUM_SQUARES, { x: ch.range, partials: scratch }, {
+      enc.dispatch(SUM_SQUARES, { x: widenTo16(ch.range), partials: scratch }, {
         n,
-        base: ch.base,
+        base4: ch.base / 4,
         groups: ch.count,
         p0: p0 + ch.first,
       }, groups1d(ch.count, 1));

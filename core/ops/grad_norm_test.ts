@@ -80,3 +80,18 @@ Deno.test({ name: "globalGradNorm output feeds adamw's gradScale", ...GPU_TEST }
   assertClose(await f.readF32(m), refM, 1e-7, 1e-5, "m uses the clip factor");
   assertClose(await f.readF32(param), refP, 1e-6, 1e-6, "param");
 });
+
+Deno.test({ name: "globalGradNorm ignores NaN past a tensor's end", ...GPU_TEST }, async () => {
+  const f = await gpuFixture();
+  // A pooled buffer first filled with NaN, then reused by a tensor of 4097 (= 4 * 1024 + 1)
+  // elements: the last vec4 read covers 3 NaN words past the end.
+  const nan = f.upload(new Float32Array(4100).fill(NaN), [4100]);
+  f.alloc.release(nan);
+  const host = Float32Array.from(randn(4097, 8));
+  const g = f.upload(host, [4097]);
+  if (g.buffer !== nan.buffer) throw new Error("test setup: the pooled buffer was not reused");
+  const out = f.upload([0, 0], [2]);
+  const scratch = f.alloc.alloc([2], "f32", "workspace", "scratch");
+  globalGradNorm(f.enc, out, scratch, [g], 0);
+  assertClose(await f.readF32(out), globalGradNormRef([host], 0), 0, 2e-6, "norm");
+});

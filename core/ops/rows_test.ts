@@ -2,9 +2,10 @@ import { assertClose, GPU_TEST, gpuFixture, randomArray, rng } from "../testing.
 import { gatherRows, scatterRowsAdd } from "./rows.ts";
 import { gatherRowsRef, scatterRowsAddRef } from "./rows_ref.ts";
 
-// Odd shapes: N rows of x, M gathered rows, C columns (not multiples of any workgroup size).
-const N = 37, M = 23, C = 19;
-// 1024-byte bindings force 10-row chunks of x, dx, out and dout (rows of 76 bytes, unaligned).
+// Odd shapes: N rows of x, M gathered rows; C = 19 runs the f32 kernels, C = 20 the vec4 ones.
+const N = 37, M = 23;
+const WIDTHS = [19, 20];
+// 1024-byte bindings force 9- or 10-row chunks of x, dx, out and dout (unaligned row offsets).
 const SMALL_BINDING = 1024;
 
 function positionsWithRepeats(seed: number): Int32Array {
@@ -23,9 +24,8 @@ function bitsEqual(a: Float32Array, b: Float32Array, what: string): void {
   }
 }
 
-Deno.test(
-  { name: "gatherRows matches the reference, whole and chunked", ...GPU_TEST },
-  async () => {
+for (const C of WIDTHS) {
+  Deno.test({ name: `gatherRows C=${C}: whole and chunked`, ...GPU_TEST }, async () => {
     const f = await gpuFixture();
     const x = Float32Array.from(randomArray(N * C, 1));
     const pos = positionsWithRepeats(2);
@@ -37,12 +37,9 @@ Deno.test(
       // A gather copies f32 values: exact.
       assertClose(await f.readF32(out), expected, 0, 0, `gather maxBinding=${maxBinding}`);
     }
-  },
-);
+  });
 
-Deno.test(
-  { name: "scatterRowsAdd: repeats, padding, chunks, determinism", ...GPU_TEST },
-  async () => {
+  Deno.test({ name: `scatterRowsAdd C=${C}: repeats, padding, chunks`, ...GPU_TEST }, async () => {
     const f = await gpuFixture();
     const dx0 = randomArray(N * C, 4), dout = randomArray(M * C, 5);
     const pos = positionsWithRepeats(6);
@@ -58,5 +55,5 @@ Deno.test(
       runs.push(got);
     }
     bitsEqual(runs[1], runs[2], "chunked scatter run twice");
-  },
-);
+  });
+}
