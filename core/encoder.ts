@@ -113,7 +113,7 @@ export class Encoder {
    */
   write(t: Tensor, data: ArrayBufferView, byteOffset = 0): void {
     const gpu = this.gpu;
-    if (!gpu) return;
+    if (!gpu || data.byteLength === 0) return; // Deno crashes on a zero-byte writeBuffer
     if (this.#encoder) this.submit();
     gpu.device.queue.writeBuffer(
       t.gpu,
