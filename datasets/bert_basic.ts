@@ -1,12 +1,12 @@
 /**
  * BERT's "basic tokenizer" (as in Google's and Hugging Face's BasicTokenizer), uncased: drop
- * control characters, split on whitespace, put every CJK ideograph and every punctuation
+ * control, format, private-use and unassigned characters, split on whitespace, put every CJK ideograph and every punctuation
  * character in a word of its own, lowercase and strip accents (NFD minus combining marks).
  *
  * @module
  */
 
-const CONTROL = /^[\p{Cc}\p{Cf}]$/u;
+const CONTROL = /^\p{C}$/u; // Cc, Cf, Cs, Co, Cn: dropped, as in BERT.
 const SPACE = /^\p{Zs}$/u;
 const PUNCT = /^\p{P}$/u;
 const MARKS = /\p{Mn}/gu;
@@ -66,7 +66,7 @@ export function bertBasicTokenize(text: string): string[] {
     if (cls === 1 || cls === 4) {
       if (word) finishWord(word, out);
       word = "";
-      if (cls === 4) out.push(ch);
+      if (cls === 4) finishWord(ch, out); // NFD maps compatibility ideographs to unified ones.
     } else word += ch;
   }
   if (word) finishWord(word, out);

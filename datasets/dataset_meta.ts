@@ -7,6 +7,7 @@
 
 import { join } from "node:path";
 import { DatasetError } from "./errors.ts";
+import { inspectShard } from "./shard_format.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 
 /** Format tag of meta.json. */
@@ -59,8 +60,9 @@ export function writeDatasetMeta(dir: string, meta: DatasetMeta): void {
 }
 
 /**
- * Reads a dataset folder's meta.json. With a tokenizer, checks that the data was made by it.
- * Throws a DatasetError when the folder is not a prepared dataset or does not match.
+ * Reads a dataset folder's meta.json and checks its shards' headers against it (so a missing,
+ * damaged or half-replaced shard is reported here). With a tokenizer, also checks that the data
+ * was made by it. Throws a DatasetError when the folder is not a usable prepared dataset.
  */
 export function loadDataset(dir: string, tokenizer?: Tokenizer): Dataset {
   const path = join(dir, DATASET_META_FILE);
@@ -96,9 +98,17 @@ export function loadDataset(dir: string, tokenizer?: Tokenizer): Dataset {
         `--tokenizer ${tokenizer.name}, or use a model that matches the data.`,
     );
   }
-  return {
-    meta,
-    train: join(dir, meta.train),
-    val: meta.val === null ? null : join(dir, meta.val),
-  };
+  const train = join(dir, meta.train);
+  const val = meta.val === null ? null : join(dir, meta.val);
+  for (const [path, expected] of [[train, meta.trainTokens], [val, meta.valTokens]] as const) {
+    if (path === null) continue;
+    const tokens = inspectShard(path).tokens;
+    if (tokens !== expected) {
+      throw new DatasetError(
+        `Shard ${path} has ${tokens} tokens but ${DATASET_META_FILE} says ${expected}: the ` +
+          `dataset in ${dir} is inconsistent (an interrupted prepare?). Re-run tempo prepare.`,
+      );
+    }
+  }
+  return { meta, train, val };
 }
