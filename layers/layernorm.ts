@@ -7,6 +7,7 @@
  * @module
  */
 import { bytesOf } from "../core/dtype.ts";
+import type { Encoder } from "../core/encoder.ts";
 import { layernormBackward, layernormForward } from "../core/ops/layernorm.ts";
 import { layernormTempoBackward } from "../core/ops/layernorm_tempo.ts";
 import type { StepContext } from "../core/step.ts";
@@ -43,6 +44,17 @@ export class LayerNorm implements Layer {
   ) {
     this.gamma = params.create(`${name}.weight`, [channels], { kind: "ones" }, false);
     this.beta = params.create(`${name}.bias`, [channels], { kind: "zeros" }, false);
+  }
+
+  /**
+   * Read gamma and set `guarded` when any |gamma| < GAMMA_GUARD (Tempo only; a GPU read, so call
+   * it at sync points: before training and between logged steps). Returns `guarded`.
+   */
+  async checkGuard(enc: Encoder): Promise<boolean> {
+    if (!this.tempo || enc.planning) return this.guarded;
+    const g = await enc.readF32(this.gamma.value);
+    this.guarded = g.some((v) => !(Math.abs(v) >= GAMMA_GUARD));
+    return this.guarded;
   }
 
   /** Whether this call path is Tempo's (Tempo and not guarded). */
