@@ -10,7 +10,7 @@ import { maxBatchCommand, memoryCommand } from "./memory.ts";
 import { prepareCommand } from "./prepare.ts";
 import { pretrainCommand } from "./pretrain.ts";
 import { selfcheckCommand } from "./selfcheck.ts";
-// sweep: see cli/sweep.ts
+import { sweepCommand } from "./sweep.ts";
 
 /** The program with all its commands. */
 export function program() {
@@ -25,7 +25,8 @@ export function program() {
     .addCommand(prepareCommand())
     .addCommand(memoryCommand())
     .addCommand(maxBatchCommand())
-    .addCommand(selfcheckCommand());
+    .addCommand(selfcheckCommand())
+    .addCommand(sweepCommand());
 }
 
 /** Run the CLI with `args`; returns the exit code. */

@@ -1,0 +1,531 @@
+/**
+ * `tempo sweep`: a grid of pretraining runs (models x sequence lengths x Tempo configurations x
+ * mask storages x batch sizes), one after another in this process, each through `pretrain()`.
+ * Writes runs.csv, runs.jsonl, peak_memory.svg and throughput.svg, and prints a table.
+ * @module
+ */
+import { Command, Option } from "@commander-js/extra-typings";
+import Table from "cli-table3";
+import pc from "picocolors";
+import { OutOfMemoryError, TempoError } from "../core/errors.ts";
+import { type MaskStorage, parseTempo, tempoLabel } from "../layers/tempo_options.ts";
+import { resolveConfig } from "../models/config.ts";
+import { planModel } from "../models/plan.ts";
+import { peakMemoryChart, throughputChart } from "./charts.ts";
+import { formatBytes, parseBytes, parseFloatFlag, parseIntFlag, parseIntList } from "./format.ts";
+import { pretrain, type PretrainOptions } from "./pretrain.ts";
+
+/** What became of one run. `oom` and `over-budget` are results; only `failed` is an error. */
+export type RunStatus = "ok" | "over-budget" | "oom" | "failed";
+
+/** One run of a sweep: a line of runs.jsonl and a row of runs.csv. */
+export interface SweepRecord {
+  /** Model preset. */
+  model: string;
+  /** Tempo label (`tempoLabel`), e.g. `gelu,layernorm/bits`. */
+  tempo: string;
+  /** Mask storage. */
+  masks: MaskStorage;
+  /** Sequences per micro-batch. */
+  batchSize: number;
+  /** Tokens per sequence. */
+  seqLen: number;
+  /** Optimizer steps asked for. */
+  steps: number;
+  /** What became of the run. */
+  status: RunStatus;
+  /** Loss of the last step (null unless ok). */
+  finalLoss: number | null;
+  /** Validation loss at the end, when the data has a validation split (null otherwise). */
+  valLoss: number | null;
+  /** Mean milliseconds per optimizer step, the first (compiling) step excluded. */
+  msPerStep: number | null;
+  /** Mean tokens per second, the first step excluded. */
+  tokensPerSec: number | null;
+  /** Measured peak of live bytes (the allocator's accounting). */
+  peakBytes: number | null;
+  /** Peak predicted by the analytic planner (`planModel`), or null when planning failed. */
+  predictedPeakBytes: number | null;
+  /** First line of the error of an `oom` or `failed` run, else null. */
+  error: string | null;
+}
+
+/** Columns of runs.csv, in order. */
+export const CSV_COLUMNS: readonly (keyof SweepRecord)[] = [
+  "model",
+  "tempo",
+  "masks",
+  "batchSize",
+  "seqLen",
+  "steps",
+  "status",
+  "finalLoss",
+  "valLoss",
+  "msPerStep",
+  "tokensPerSec",
+  "peakBytes",
+  "predictedPeakBytes",
+  "error",
+];
+
+/** A sweep: the grid, the per-run training settings, and the budget. */
+export interface SweepOptions {
+  /** Model presets. */
+  models: string[];
+  /** Tempo specs (all | none | comma list of gelu,layernorm,attention). */
+  tempos: string[];
+  /** Mask storages; `[undefined]` uses each spec's default (regen with Tempo, bytes without). */
+  masks: (MaskStorage | undefined)[];
+  /** Batch sizes. */
+  batchSizes: number[];
+  /** Sequence lengths. */
+  seqLens: number[];
+  /** Optimizer steps per run. */
+  steps: number;
+  /** Peak learning rate. */
+  lr: number;
+  /** Warmup steps. */
+  warmup: number;
+  /** Seed of every run. */
+  seed: number;
+  /** `--data` of pretrain (default: embedded Moby Dick). */
+  data?: string;
+  /** Shard layout of .bin files. */
+  format: "auto" | "llmc" | "nanogpt";
+  /** Dropout override (default: the preset's). */
+  dropout?: number;
+  /** Micro-batches per optimizer step. */
+  gradAccum: number;
+  /** Batches of the final validation (when the data has a validation split). */
+  valSteps: number;
+  /** Bytes: runs planned above it are skipped, runs that exceed it while training are `oom`. */
+  memoryBudget?: number;
+}
+
+/** One point of the grid. */
+export interface SweepJob {
+  /** Model preset. */
+  model: string;
+  /** The spec as given, for pretrain's `--tempo`. */
+  tempoSpec: string;
+  /** Mask storage as given (undefined: the spec's default). */
+  masks: MaskStorage | undefined;
+  /** Tempo label of spec and masks. */
+  tempo: string;
+  /** Mask storage in effect. */
+  resolvedMasks: MaskStorage;
+  /** Sequences per micro-batch. */
+  batchSize: number;
+  /** Tokens per sequence. */
+  seqLen: number;
+}
+
+/** Trains one run and returns pretrain's summary record (injectable for tests). */
+export type TrainFn = (o: PretrainOptions) => Promise<Record<string, unknown>>;
+
+/** Callbacks and substitutes of `runSweep`. */
+export interface SweepHooks {
+  /** Runs one job; default `pretrain`. */
+  train?: TrainFn;
+  /** Called before each job (index from 0). */
+  onStart?: (job: SweepJob, index: number, total: number) => void;
+  /** Called with each finished record. */
+  onRecord?: (record: SweepRecord, index: number, total: number) => void | Promise<void>;
+}
+
+/** Split `--tempo` values on `;` (each value may also be one spec); empty parts are dropped. */
+export function splitTempoSpecs(values: string[]): string[] {
+  return values.flatMap((v) => v.split(";")).map((s) => s.trim()).filter(Boolean);
+}
+
+/**
+ * Expand the grid in the order model, sequence length, Tempo configuration, masks, batch size.
+ * Validates every model and spec first (a TempoError names the bad one); configurations that
+ * resolve to the same label (`all` and `gelu,layernorm,attention`) run once.
+ */
+export function sweepJobs(o: SweepOptions): SweepJob[] {
+  for (const m of o.models) resolveConfig(m);
+  const configs: {
+    spec: string;
+    masks: MaskStorage | undefined;
+    label: string;
+    resolved: MaskStorage;
+  }[] = [];
+  const seen = new Set<string>();
+  for (const spec of o.tempos) {
+    for (const masks of o.masks) {
+      const t = parseTempo(spec, masks);
+      const label = tempoLabel(t);
+      if (seen.has(label)) continue;
+      seen.add(label);
+      configs.push({ spec, masks, label, resolved: t.masks });
+    }
+  }
+  const jobs: SweepJob[] = [];
+  for (const model of unique(o.models)) {
+    for (const seqLen of unique(o.seqLens)) {
+      for (const c of configs) {
+        for (const batchSize of unique(o.batchSizes)) {
+          jobs.push({
+            model,
+            tempoSpec: c.spec,
+            masks: c.masks,
+            tempo: c.label,
+            resolvedMasks: c.resolved,
+            batchSize,
+            seqLen,
+          });
+        }
+      }
+    }
+  }
+  return jobs;
+}
+
+const unique = <T>(xs: T[]): T[] => [...new Set(xs)];
+
+/** How an error ends a run: out of memory (ours, the device's, or pretrain's rewording) or not. */
+export function classifyError(e: unknown): { status: "oom" | "failed"; error: string } {
+  const message = e instanceof Error ? e.message : String(e);
+  const oom = e instanceof OutOfMemoryError ||
+    (e instanceof TempoError && message.startsWith("--batch-size does not fit in --memory-limit"));
+  return { status: oom ? "oom" : "failed", error: message.split("\n")[0] };
+}
+
+/** Pretrain's options for one job, quiet, without checkpoints or JSONL. */
+export function pretrainOptions(o: SweepOptions, job: SweepJob): PretrainOptions {
+  return {
+    model: job.model,
+    tempo: job.tempoSpec,
+    masks: job.masks,
+    batchSize: job.batchSize,
+    gradAccum: o.gradAccum,
+    seqLen: job.seqLen,
+    steps: o.steps,
+    lr: o.lr,
+    warmup: o.warmup,
+    schedule: "cosine",
+    minLr: undefined,
+    weightDecay: 0.01,
+    gradClip: 1,
+    dropout: o.dropout,
+    seed: o.seed,
+    data: o.data,
+    format: o.format,
+    valEvery: 0,
+    valSteps: o.valSteps,
+    logEvery: Math.max(1, o.steps),
+    out: undefined,
+    saveEvery: 0,
+    resume: undefined,
+    memoryLimit: o.memoryBudget !== undefined ? String(o.memoryBudget) : undefined,
+    json: undefined,
+    quiet: true,
+  };
+}
+
+const num = (v: unknown): number | null => typeof v === "number" && Number.isFinite(v) ? v : null;
+
+/** Run the grid, one job after another; never throws for a job (its record says what happened). */
+export async function runSweep(o: SweepOptions, hooks: SweepHooks = {}): Promise<SweepRecord[]> {
+  const jobs = sweepJobs(o);
+  const train = hooks.train ?? pretrain;
+  const records: SweepRecord[] = [];
+  for (const [i, job] of jobs.entries()) {
+    hooks.onStart?.(job, i, jobs.length);
+    const record: SweepRecord = {
+      model: job.model,
+      tempo: job.tempo,
+      masks: job.resolvedMasks,
+      batchSize: job.batchSize,
+      seqLen: job.seqLen,
+      steps: o.steps,
+      status: "ok",
+      finalLoss: null,
+      valLoss: null,
+      msPerStep: null,
+      tokensPerSec: null,
+      peakBytes: null,
+      predictedPeakBytes: null,
+      error: null,
+    };
+    try {
+      const cfg = resolveConfig(job.model, o.dropout !== undefined ? { dropout: o.dropout } : {});
+      const tempo = parseTempo(job.tempoSpec, job.masks);
+      record.predictedPeakBytes =
+        planModel(cfg, { batch: job.batchSize, seqLen: job.seqLen }, tempo).peakBytes;
+    } catch (e) {
+      Object.assign(record, classifyError(e));
+    }
+    if (
+      record.status === "ok" && o.memoryBudget !== undefined &&
+      record.predictedPeakBytes !== null && record.predictedPeakBytes > o.memoryBudget
+    ) record.status = "over-budget";
+    if (record.status === "ok") {
+      try {
+        const s = await releasingDevices(() => silently(() => train(pretrainOptions(o, job))));
+        record.finalLoss = num(s.finalLoss);
+        record.valLoss = num(s.valLoss);
+        record.msPerStep = num(s.msPerStep);
+        record.tokensPerSec = num(s.tokensPerSec);
+        record.peakBytes = num(s.peakBytes);
+      } catch (e) {
+        Object.assign(record, classifyError(e));
+      }
+    }
+    records.push(record);
+    await hooks.onRecord?.(record, i, jobs.length);
+  }
+  return records;
+}
+
+/** Run `fn` with console.log muted (pretrain prints its summary even when quiet). */
+async function silently<T>(fn: () => Promise<T>): Promise<T> {
+  const log = console.log;
+  console.log = () => {};
+  try {
+    return await fn();
+  } finally {
+    console.log = log;
+  }
+}
+
+/**
+ * Run `fn` and destroy every GPU device it requested, so that the buffers of one run are freed
+ * before the next one starts (pretrain acquires its own device and does not release it).
+ */
+async function releasingDevices<T>(fn: () => Promise<T>): Promise<T> {
+  const gpu = (globalThis.navigator as Navigator & { gpu?: GPU })?.gpu;
+  if (!gpu) return await fn();
+  const devices: GPUDevice[] = [];
+  const requestAdapter = gpu.requestAdapter;
+  const own = Object.getOwnPropertyDescriptor(gpu, "requestAdapter");
+  const wrap = async (options?: GPURequestAdapterOptions) => {
+    const adapter = await requestAdapter.call(gpu, options);
+    if (adapter) {
+      const requestDevice = adapter.requestDevice;
+      Object.defineProperty(adapter, "requestDevice", {
+        configurable: true,
+        value: async (d?: GPUDeviceDescriptor) => {
+          const device = await requestDevice.call(adapter, d);
+          devices.push(device);
+          return device;
+        },
+      });
+    }
+    return adapter;
+  };
+  Object.defineProperty(gpu, "requestAdapter", { configurable: true, writable: true, value: wrap });
+  try {
+    return await fn();
+  } finally {
+    if (own) Object.defineProperty(gpu, "requestAdapter", own);
+    else delete (gpu as unknown as Record<string, unknown>).requestAdapter;
+    for (const d of devices) d.destroy();
+  }
+}
+
+const csvCell = (v: unknown): string => {
+  const s = v === null || v === undefined ? "" : String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+};
+
+/** runs.csv: a header and one row per record (RFC 4180 quoting; empty cells for null). */
+export function toCsv(records: SweepRecord[]): string {
+  const lines = [CSV_COLUMNS.join(",")];
+  for (const r of records) lines.push(CSV_COLUMNS.map((c) => csvCell(r[c])).join(","));
+  return lines.join("\n") + "\n";
+}
+
+/** runs.jsonl: one JSON object per record. */
+export function toJsonl(records: SweepRecord[]): string {
+  return records.map((r) => JSON.stringify(r) + "\n").join("");
+}
+
+/** Files a sweep writes into its folder. */
+export const SWEEP_FILES = ["runs.csv", "runs.jsonl", "peak_memory.svg", "throughput.svg"] as const;
+
+/** Write runs.csv, runs.jsonl and the two charts into `dir` (created if missing). */
+export async function writeSweep(
+  dir: string,
+  records: SweepRecord[],
+  budgetBytes?: number,
+): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(`${dir}/runs.csv`, toCsv(records));
+  await Deno.writeTextFile(`${dir}/runs.jsonl`, toJsonl(records));
+  await Deno.writeTextFile(
+    `${dir}/peak_memory.svg`,
+    await peakMemoryChart(records, { budgetBytes }),
+  );
+  await Deno.writeTextFile(`${dir}/throughput.svg`, await throughputChart(records));
+}
+
+const STATUS_COLOR: Record<RunStatus, (s: string) => string> = {
+  ok: pc.green,
+  "over-budget": pc.yellow,
+  oom: pc.yellow,
+  failed: pc.red,
+};
+
+const fixed = (v: number | null, digits: number) => v === null ? "-" : v.toFixed(digits);
+const bytes = (v: number | null) => v === null ? "-" : formatBytes(v);
+
+/** The terminal table of a sweep. */
+export function sweepTable(records: SweepRecord[]): string {
+  const t = new Table({
+    style: pc.isColorSupported ? undefined : { head: [], border: [] },
+    chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" },
+    head: [
+      "model",
+      "tempo",
+      "batch",
+      "seq",
+      "status",
+      "loss",
+      "ms/step",
+      "tokens/s",
+      "peak",
+      "predicted",
+    ],
+  });
+  for (const r of records) {
+    t.push([
+      r.model,
+      r.tempo,
+      r.batchSize,
+      r.seqLen,
+      STATUS_COLOR[r.status](r.status),
+      fixed(r.finalLoss, 4),
+      fixed(r.msPerStep, 1),
+      r.tokensPerSec === null ? "-" : Math.round(r.tokensPerSec).toLocaleString("en-US"),
+      bytes(r.peakBytes),
+      bytes(r.predictedPeakBytes),
+    ]);
+  }
+  return t.toString();
+}
+
+/** One progress line of a finished record (stderr). */
+function progressLine(r: SweepRecord, i: number, total: number): string {
+  const what = `[${i + 1}/${total}] ${r.model} ${r.tempo} b${r.batchSize} seq ${r.seqLen}`;
+  const detail = r.status === "ok"
+    ? `${fixed(r.msPerStep, 1)} ms/step, peak ${bytes(r.peakBytes)}`
+    : r.status === "over-budget"
+    ? `predicted ${bytes(r.predictedPeakBytes)}`
+    : r.error ?? "";
+  return `${what}: ${STATUS_COLOR[r.status](r.status)} ${pc.dim(detail)}`;
+}
+
+const collectTempo = (v: string, prev: string[]) => [...prev, ...splitTempoSpecs([v])];
+
+const parseMasksList = (v: string): MaskStorage[] =>
+  v.split(",").map((m) => m.trim()).filter(Boolean).map((m) => {
+    if (!["bytes", "bits", "regen"].includes(m)) {
+      throw new TempoError(`--masks: unknown mask storage '${m}'`, "use bytes, bits or regen");
+    }
+    return m as MaskStorage;
+  });
+
+const parseModels = (v: string): string[] => v.split(",").map((m) => m.trim()).filter(Boolean);
+
+/** The `sweep` command. */
+export function sweepCommand() {
+  return new Command("sweep")
+    .description(
+      "train a grid of configurations one after another; write runs.csv, runs.jsonl and SVG charts",
+    )
+    .requiredOption(
+      "--out <dir>",
+      "folder for runs.csv, runs.jsonl, peak_memory.svg, throughput.svg",
+    )
+    .option("--models <list>", "comma list of presets", parseModels, ["gpt2-tiny"])
+    .option(
+      "--tempo <specs>",
+      "Tempo configurations, repeatable or ';'-separated, each all | none | comma list " +
+        "(default: none;all)",
+      collectTempo,
+      [] as string[],
+    )
+    .option(
+      "--masks <list>",
+      "comma list of bytes | bits | regen (default: regen with Tempo, bytes without)",
+      parseMasksList,
+    )
+    .option("--batch-sizes <list>", "comma list of batch sizes", parseIntList("batch-sizes"), [
+      4,
+      8,
+      16,
+    ])
+    .option("--seq-lens <list>", "comma list of sequence lengths", parseIntList("seq-lens"), [64])
+    .option("--steps <n>", "optimizer steps per run", parseIntFlag("steps"), 20)
+    .option("--lr <x>", "peak learning rate", parseFloatFlag("lr", 0, 10), 2e-3)
+    .option("--warmup <n>", "warmup steps", parseIntFlag("warmup", 0), 2)
+    .option("--seed <n>", "seed of every run", parseIntFlag("seed", 0), 1337)
+    .option("--data <path>", "as for pretrain; default: embedded Moby Dick")
+    .addOption(
+      new Option("--format <fmt>", "shard layout of .bin files").choices(
+        ["auto", "llmc", "nanogpt"] as const,
+      ).default("auto" as const),
+    )
+    .option(
+      "--dropout <p>",
+      "dropout probability (default: the preset's)",
+      parseFloatFlag("dropout", 0, 0.99),
+    )
+    .option("--grad-accum <n>", "micro-batches per optimizer step", parseIntFlag("grad-accum"), 1)
+    .option("--val-steps <n>", "batches of the final validation", parseIntFlag("val-steps"), 1)
+    .option(
+      "--memory-budget <size>",
+      "skip runs planned above it (over-budget); runs exceeding it while training are oom",
+    )
+    .option("--json", "print the JSONL records to stdout instead of the table")
+    .action(async (o) => {
+      const budget = o.memoryBudget !== undefined
+        ? parseBytes(o.memoryBudget, "--memory-budget")
+        : undefined;
+      const options: SweepOptions = {
+        models: o.models,
+        tempos: o.tempo.length > 0 ? o.tempo : ["none", "all"],
+        masks: o.masks && o.masks.length > 0 ? o.masks : [undefined],
+        batchSizes: o.batchSizes,
+        seqLens: o.seqLens,
+        steps: o.steps,
+        lr: o.lr,
+        warmup: o.warmup,
+        seed: o.seed,
+        data: o.data,
+        format: o.format,
+        dropout: o.dropout,
+        gradAccum: o.gradAccum,
+        valSteps: o.valSteps,
+        memoryBudget: budget,
+      };
+      // runs.jsonl grows run by run, so that a sweep cut short keeps what it measured.
+      await Deno.mkdir(o.out, { recursive: true });
+      const jsonl = `${o.out}/runs.jsonl`;
+      await Deno.writeTextFile(jsonl, "");
+      const records = await runSweep(options, {
+        onRecord: async (r, i, n) => {
+          console.error(progressLine(r, i, n));
+          await Deno.writeTextFile(jsonl, toJsonl([r]), { append: true });
+        },
+      });
+      await writeSweep(o.out, records, budget);
+      if (o.json) { for (const r of records) console.log(JSON.stringify(r)); }
+      else {
+        console.log(sweepTable(records));
+        console.log(pc.dim(`wrote ${SWEEP_FILES.map((f) => `${o.out}/${f}`).join(", ")}`));
+      }
+      const failed = records.filter((r) => r.status === "failed");
+      if (failed.length > 0) {
+        throw new TempoError(
+          `${failed.length} of ${records.length} runs failed; first: ${failed[0].model} ` +
+            `${failed[0].tempo} b${failed[0].batchSize} seq ${failed[0].seqLen}: ${
+              failed[0].error
+            }`,
+          `see ${o.out}/runs.jsonl`,
+        );
+      }
+    });
+}
