@@ -1,0 +1,328 @@
+/**
+ * Tempo GELU: forward keeps the output y (FFN2 needs it anyway) and one branch bit per element,
+ * m = [x >= x_min]; backward recovers x from (y, m) by Newton's method on gelu(x) = y and applies
+ * the exact derivative. Flat shapes: n elements (N*4C in the FFN). Masks pack as in dropout:
+ * "u8" (byte k of word w = element 4w + k) or "bit" (bit k of word w = element 32w + k); one
+ * invocation per mask word (no atomics), mask bits past n - 1 are 0.
+ *
+ * Inversion (per element, f32): start on the branch given by m from the parabola at the minimum,
+ * x0 = x_min +/- sqrt((max(y, y_min) - y_min) / 0.2161); on the right branch with y > 1 from
+ * x0 = y (gelu(x) ~ x there); on the left branch with y > -0.12 from the tail asymptote
+ * -y ~ phi(x), x0 = min(parabola, -sqrt(-2 (ln(-y) + ln sqrt(2 pi)))) (ln(-y) clamped at -y >=
+ * 1e-30). Then `GELU_TEMPO_STEPS` Newton steps x -= (gelu(x) - y) / gelu'(x), skipped where
+ * |gelu'(x)| <= 1e-30, each clamped back onto the branch (x >= x_min when m = 1, else <= x_min).
+ * @module
+ */
+import type { Bindable, Encoder } from "../encoder.ts";
+import { bytesOf } from "../dtype.ts";
+import { groups1d, type KernelSpec, LINEAR_INDEX } from "../kernel.ts";
+import type { Tensor } from "../tensor.ts";
+import { GELU_WGSL, type GeluForm } from "./gelu.ts";
+
+/** Branch-mask packing. */
+export type GeluMaskDtype = "u8" | "bit";
+
+/** Minimum of each GELU form: x_min, y_min = gelu(x_min) (checked in f64 by the tests). */
+export const GELU_MIN: Record<GeluForm, { x: number; y: number }> = {
+  erf: { x: -0.7517915, y: -0.1699712 },
+  tanh: { x: -0.7524614, y: -0.1700408 },
+};
+
+/**
+ * Taylor expansion of gelu around c = f32(x_min) (the mask threshold: m = [x >= c]):
+ * gelu(c + d) = y0 + a[0] d + a[1] d^2 + ... + a[7] d^8 for |d| <= GELU_TEMPO_RADIUS (truncation
+ * < 3e-12). Coefficients from mpmath at 50 digits; the tests check them against the reference.
+ */
+export const GELU_TEMPO_POLY: Record<GeluForm, { c: number; y0: number; a: readonly number[] }> = {
+  erf: {
+    c: -0.7517915368080139,
+    y0: -0.16997120747990363,
+    a: [
+      -5.22731210458e-9,
+      0.215746991453,
+      0.129428327884,
+      -0.00454991771852,
+      -0.0228016464805,
+      -0.00246192059332,
+      0.00277452563618,
+      0.000567403574521,
+    ],
+  },
+  tanh: {
+    c: -0.7524614334106445,
+    y0: -0.17004075057125402,
+    a: [
+      -4.88057699095e-9,
+      0.215200041118,
+      0.129172815558,
+      -0.00394571208837,
+      -0.0227888964277,
+      -0.00276988828037,
+      0.0028117584346,
+      0.000657632434338,
+    ],
+  },
+};
+
+/** Half-width of the window around x_min where forward and backward use the Taylor polynomial. */
+export const GELU_TEMPO_RADIUS = 0.125;
+/** Backward solves the polynomial when y - y_min < this (roots |d| < 0.123 on both branches). */
+export const GELU_TEMPO_POLY_Y = 0.003;
+
+/** Curvature constant of the starting parabola: gelu(x) ~ y_min + 0.2161 (x - x_min)^2. */
+export const GELU_PARABOLA = 0.2161;
+
+/** Newton steps of the backward's inversion (see the test for the measured gradient error). */
+export const GELU_TEMPO_STEPS = 4;
+
+function lit(v: number): string {
+  const s = String(v);
+  return /[.e]/.test(s) ? s : `${s}.0`;
+}
+
+/**
+ * WGSL of one form: `gelu_<f>_t(x)` (forward: the polynomial near x_min, else `gelu_<f>`),
+ * `gelu_<f>_lnneg(x)` = ln(-gelu(x)) and `gelu_<f>_dlnneg(x)` its derivative (x < 0, no
+ * underflow), `gelu_<f>_inverse(y, right, steps)` -> (x, gelu'(x)). Needs GELU_WGSL.
+ */
+export function geluTempoWgsl(form: GeluForm): string {
+  const f = form;
+  const { c, y0, a } = GELU_TEMPO_POLY[form];
+  const hi = Math.fround(y0), lo = Math.fround(y0 - hi);
+  const horner = (cs: readonly number[]) =>
+    cs.slice(0, -1).map((v) => `${lit(v)} + d * (`).join("") + lit(cs[cs.length - 1]) +
+    ")".repeat(cs.length - 1);
+  const lnneg = form === "erf"
+    ? `let z = -x * 0.70710678118654752;
+  let t = 1.0 / (1.0 + 0.5 * z);
+  return log(-x) + log(0.5 * t) + erfc_poly(t) - z * z;`
+    : `let a = 0.79788456080286536 * (x + 0.044715 * x * x * x);
+  return log(-x) + 2.0 * a - log(1.0 + exp(2.0 * a));`;
+  const dlnneg = form === "erf"
+    ? `let z = -x * 0.70710678118654752;
+  let t = 1.0 / (1.0 + 0.5 * z);
+  return 1.0 / x + 0.79788456080286536 / (t * exp(erfc_poly(t)));`
+    : `let a = 0.79788456080286536 * (x + 0.044715 * x * x * x);
+  return 1.0 / x + 2.0 / (1.0 + exp(2.0 * a)) * 0.79788456080286536 * (1.0 + 0.134145 * x * x);`;
+  // Left start, a point left of the root (log-Newton then rises monotonically): erf, Mills'
+  // inequality -y <= phi(u); tanh, -y <= u exp(2a) gives u^3 <= (-ln(-y) - 1) / (2k 0.044715).
+  const leftU = form === "erf"
+    ? "sqrt(max(-2.0 * (l + 0.91893853320467274), 0.0))"
+    : "pow(max(-l - 1.0, 1e-6) / 0.0713560259, 1.0 / 3.0)";
+  return `
+fn gelu_${f}_q(d: f32) -> f32 { return d * (${horner(a)}); }
+fn gelu_${f}_dq(d: f32) -> f32 { return ${horner(a.map((v, k) => (k + 1) * v))}; }
+fn gelu_${f}_t(x: f32) -> f32 {
+  let d = x - ${lit(c)};
+  if (abs(d) <= ${lit(GELU_TEMPO_RADIUS)}) { return ${lit(hi)} + (${lit(lo)} + gelu_${f}_q(d)); }
+  return gelu_${f}(x);
+}
+fn gelu_${f}_lnneg(x: f32) -> f32 {
+  ${lnneg}
+}
+fn gelu_${f}_dlnneg(x: f32) -> f32 {
+  ${dlnneg}
+}
+fn gelu_${f}_inverse(y: f32, right: bool, steps: u32) -> vec2f {
+  let c = ${lit(c)};
+  let r = (y - ${lit(hi)}) - ${lit(lo)};
+  if (r < ${lit(GELU_TEMPO_POLY_Y)}) {
+    let rr = max(r, 0.0);
+    var d = select(-1.0, 1.0, right) * sqrt(rr / ${lit(a[1])});
+    for (var k = 0u; k < 3u; k++) {
+      let dq = gelu_${f}_dq(d);
+      if (abs(dq) > 1e-30) { d = d - (gelu_${f}_q(d) - rr) / dq; }
+      d = select(min(d, 0.0), max(d, 0.0), right);
+    }
+    return vec2f(c + d, gelu_${f}_dq(d));
+  }
+  var x: f32;
+  if (right) {
+    x = select(c + sqrt(r / ${lit(GELU_PARABOLA)}), y, y > 1.0);
+    for (var k = 0u; k < steps; k++) {
+      let g = gelu_${f}_grad(x);
+      if (abs(g) > 1e-30) { x = x - (gelu_${f}_t(x) - y) / g; }
+      x = max(x, c);
+    }
+  } else {
+    let l = log(max(-y, 1e-30));
+    x = -${leftU};
+    if (y <= -0.115) { x = max(x, c - sqrt(r / 0.13)); }
+    x = min(x, c);
+    for (var k = 0u; k < steps; k++) {
+      let g = gelu_${f}_dlnneg(x);
+      if (g > 1e-30) { x = x - (gelu_${f}_lnneg(x) - l) / g; }
+      x = min(x, c);
+    }
+  }
+  return vec2f(x, gelu_${f}_grad(x));
+}
+`;
+}
+
+const WG = 64;
+const cache = new Map<string, { spec: KernelSpec; g: number }>();
+
+function specOf(kind: "fwd" | "bwd", form: GeluForm, dt: GeluMaskDtype, inPlace: boolean) {
+  const key = `${kind}|${form}|${dt}|${inPlace}`;
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const g = dt === "bit" ? 32 : 4;
+  const shift = dt === "bit" ? "k" : "8u * k";
+  const xmin = lit(GELU_TEMPO_POLY[form].c);
+  const spec: KernelSpec = kind === "fwd"
+    ? {
+      name: `gelu_tempo_fwd_${form}_${dt}${inPlace ? "_inplace" : ""}`,
+      bindings: [
+        ...(inPlace ? [] : [{ name: "x", type: "f32" as const }]),
+        { name: "y", type: "f32", write: true },
+        { name: "mask", type: "u32", write: true },
+      ],
+      uniforms: [["n", "u32"]],
+      workgroupSize: [WG],
+      prelude: GELU_WGSL + geluTempoWgsl(form),
+      body: `${LINEAR_INDEX}
+  if (i >= (u.n + ${g - 1}u) / ${g}u) { return; }
+  let e0 = i * ${g}u;
+  let cnt = min(${g}u, u.n - e0);
+  var packed = 0u;
+  for (var k = 0u; k < cnt; k++) {
+    let v = ${inPlace ? "y" : "x"}[e0 + k];
+    y[e0 + k] = gelu_${form}_t(v);
+    packed |= select(0u, 1u, v >= ${xmin}) << (${shift});
+  }
+  mask[i] = packed;`,
+    }
+    : {
+      name: `gelu_tempo_bwd_${form}_${dt}${inPlace ? "_inplace" : ""}`,
+      bindings: [
+        ...(inPlace ? [] : [{ name: "dy", type: "f32" as const }]),
+        { name: "y", type: "f32" },
+        { name: "mask", type: "u32" },
+        { name: "dx", type: "f32", write: true },
+      ],
+      uniforms: [["n", "u32"], ["steps", "u32"]],
+      workgroupSize: [WG],
+      prelude: GELU_WGSL + geluTempoWgsl(form),
+      body: `${LINEAR_INDEX}
+  if (i >= (u.n + ${g - 1}u) / ${g}u) { return; }
+  let e0 = i * ${g}u;
+  let cnt = min(${g}u, u.n - e0);
+  let bits = mask[i];
+  for (var k = 0u; k < cnt; k++) {
+    let e = e0 + k;
+    let right = ((bits >> (${shift})) & ${dt === "bit" ? "1u" : "0xffu"}) != 0u;
+    let xg = gelu_${form}_inverse(y[e], right, u.steps);
+    dx[e] = ${inPlace ? "dx" : "dy"}[e] * xg.y;
+  }`,
+    };
+  const out = { spec, g };
+  cache.set(key, out);
+  return out;
+}
+
+function needF32(op: string, name: string, t: Tensor, n: number): void {
+  if (t.dtype !== "f32") throw new Error(`${op}: ${name} must be f32, got ${t}`);
+  if (t.size < n) throw new Error(`${op}: ${name} ${t} has fewer than ${n} elements`);
+}
+
+function needMask(op: string, mask: Tensor, dt: GeluMaskDtype, n: number): void {
+  if ((mask.dtype === "u8" || mask.dtype === "bit") && mask.dtype !== dt) {
+    throw new Error(`${op}: mask ${mask} does not match maskDtype '${dt}'`);
+  }
+  if (mask.bytes < bytesOf(dt, n)) {
+    throw new Error(`${op}: mask ${mask} is smaller than ${n} '${dt}'`);
+  }
+}
+
+/** Dispatch over n elements in chunks (multiples of 8 * storageAlign elements: aligned offsets). */
+function run(
+  enc: Encoder,
+  k: { spec: KernelSpec; g: number },
+  f32s: Record<string, Tensor>,
+  mask: Tensor,
+  dt: GeluMaskDtype,
+  n: number,
+  uniforms: Record<string, number>,
+  maxBindingBytes?: number,
+): void {
+  const gpu = enc.gpu;
+  if (!gpu || n === 0) return;
+  const maxBytes = Math.min(maxBindingBytes ?? gpu.maxBinding, gpu.maxBinding);
+  const unit = 8 * gpu.storageAlign;
+  const per = 4 * n <= maxBytes ? n : Math.floor(maxBytes / 4 / unit) * unit;
+  if (per < 1) throw new Error(`${k.spec.name}: maxBindingBytes ${maxBytes} is too small to chunk`);
+  for (let start = 0; start < n; start += per) {
+    const count = Math.min(per, n - start), whole = count === n;
+    const b: Record<string, Bindable> = {
+      mask: whole ? mask : {
+        tensor: mask,
+        offset: bytesOf(dt, start),
+        size: bytesOf(dt, count),
+      },
+    };
+    for (const [name, t] of Object.entries(f32s)) {
+      b[name] = whole ? t : { tensor: t, offset: 4 * start, size: 4 * count };
+    }
+    enc.dispatch(k.spec, b, { n: count, ...uniforms }, groups1d(Math.ceil(count / k.g), WG));
+  }
+}
+
+/**
+ * Tempo GELU forward: y = gelu(x) and the branch mask m = [x >= x_min] packed per `maskDtype`.
+ * `y` may alias `x`.
+ * @param y [n] f32 output
+ * @param mask [n] u8|bit output
+ * @param x [n] f32 input
+ * @param maxBindingBytes largest binding (default gpu.maxBinding); tests lower it to force chunks
+ */
+export function geluTempoForward(
+  enc: Encoder,
+  y: Tensor,
+  mask: Tensor,
+  x: Tensor,
+  n: number,
+  form: GeluForm,
+  maskDtype: GeluMaskDtype,
+  maxBindingBytes?: number,
+): void {
+  const op = "geluTempoForward";
+  needF32(op, "y", y, n);
+  needF32(op, "x", x, n);
+  needMask(op, mask, maskDtype, n);
+  const inPlace = y === x;
+  const k = specOf("fwd", form, maskDtype, inPlace);
+  run(enc, k, inPlace ? { y } : { x, y }, mask, maskDtype, n, {}, maxBindingBytes);
+}
+
+/**
+ * Tempo GELU backward: dx = dy * gelu'(x) with x recovered from (y, mask) by Newton's method.
+ * `dx` may alias `dy`.
+ * @param dx [n] f32 output
+ * @param dy [n] f32 upstream gradient
+ * @param y [n] f32 forward output
+ * @param mask [n] u8|bit branch mask of the forward
+ * @param maxBindingBytes largest binding (default gpu.maxBinding); tests lower it to force chunks
+ * @param steps Newton steps (default GELU_TEMPO_STEPS)
+ */
+export function geluTempoBackward(
+  enc: Encoder,
+  dx: Tensor,
+  dy: Tensor,
+  y: Tensor,
+  mask: Tensor,
+  n: number,
+  form: GeluForm,
+  maskDtype: GeluMaskDtype,
+  maxBindingBytes?: number,
+  steps: number = GELU_TEMPO_STEPS,
+): void {
+  const op = "geluTempoBackward";
+  for (const [name, t] of [["dx", dx], ["dy", dy], ["y", y]] as const) needF32(op, name, t, n);
+  needMask(op, mask, maskDtype, n);
+  if (dx === y) throw new Error(`${op}: dx aliasing y is unsupported`);
+  const inPlace = dx === dy;
+  const k = specOf("bwd", form, maskDtype, inPlace);
+  const f32s: Record<string, Tensor> = inPlace ? { y, dx } : { dy, y, dx };
+  run(enc, k, f32s, mask, maskDtype, n, { steps }, maxBindingBytes);
+}

@@ -1,0 +1,192 @@
+import { assertClose, GPU_TEST, gpuFixture, randn } from "../testing.ts";
+import type { GeluForm } from "./gelu.ts";
+import { geluGradRef, geluRef } from "./gelu_ref.ts";
+import {
+  GELU_MIN,
+  GELU_TEMPO_POLY,
+  GELU_TEMPO_RADIUS,
+  GELU_TEMPO_STEPS,
+  type GeluMaskDtype,
+  geluTempoBackward,
+  geluTempoForward,
+} from "./gelu_tempo.ts";
+import {
+  geluInverseRef,
+  geluTempoBackwardRef,
+  geluTempoMaskRef,
+  geluTempoPolyRef,
+} from "./gelu_tempo_ref.ts";
+import { packMaskRef } from "./dropout_ref.ts";
+
+const FORMS: GeluForm[] = ["erf", "tanh"];
+
+/** The minimum of gelu in f64: bisection on the sign of gelu'. */
+function minimumOf(form: GeluForm): number {
+  let a = -1, b = -0.5;
+  for (let k = 0; k < 200; k++) {
+    const m = (a + b) / 2;
+    if (geluGradRef(m, form) < 0) a = m;
+    else b = m;
+  }
+  return (a + b) / 2;
+}
+
+/** x grid: [-8, 8] step 1e-4 (160001 points), x_min +/- 0.01 step 1e-6, as f32. */
+function fineGrid(form: GeluForm): Float64Array {
+  const xs: number[] = [];
+  for (let i = 0; i <= 160000; i++) xs.push(-8 + i * 1e-4);
+  for (let i = -10000; i <= 10000; i++) xs.push(GELU_MIN[form].x + i * 1e-6);
+  return Float64Array.from(xs, Math.fround);
+}
+
+Deno.test("gelu minima and the Taylor window match the f64 reference", () => {
+  for (const form of FORMS) {
+    const xm = minimumOf(form), ym = geluRef(xm, form);
+    // The published 7-digit constants.
+    assertClose([GELU_MIN[form].x, GELU_MIN[form].y], [xm, ym], 5e-8, 0, `x_min, y_min ${form}`);
+    const { c, y0, a } = GELU_TEMPO_POLY[form];
+    if (c !== Math.fround(xm)) throw new Error(`c ${c} != f32(x_min) ${Math.fround(xm)} (${form})`);
+    assertClose([y0], [geluRef(c, form)], 1e-16, 0, `y0 ${form}`);
+    assertClose(
+      [2 * a[1]],
+      [(geluGradRef(c + 1e-5, form) - geluGradRef(c - 1e-5, form)) / 2e-5],
+      1e-8,
+      0,
+      "a2",
+    );
+    for (let d = -GELU_TEMPO_RADIUS; d <= GELU_TEMPO_RADIUS; d += 1 / 1024) {
+      const [q, dq] = geluTempoPolyRef(d, form);
+      // Truncation after d^8: value 2e-12, derivative 1.3e-10 at the window's edge.
+      assertClose([y0 + q], [geluRef(c + d, form)], 1e-11, 0, `poly ${d} ${form}`);
+      assertClose([dq], [geluGradRef(c + d, form)], 5e-10, 0, `poly' ${d} ${form}`);
+    }
+  }
+});
+
+Deno.test("gelu tempo reference inversion (f64) recovers the exact derivative", () => {
+  for (const form of FORMS) {
+    let worst = 0;
+    for (const x of fineGrid(form).filter((_, i) => i % 7 === 0)) {
+      const [, g] = geluInverseRef(geluRef(x, form), x >= GELU_TEMPO_POLY[form].c, form);
+      worst = Math.max(worst, Math.abs(g - geluGradRef(x, form)));
+    }
+    // f64: limited by the inverse's conditioning at x_min (sqrt of 1e-17) and the 4 steps.
+    if (!(worst <= 1e-7)) throw new Error(`f64 inversion error ${worst} (${form})`);
+  }
+});
+
+Deno.test("gelu tempo reference backward matches central differences of the forward (f64)", () => {
+  const x = Float64Array.from([-7, -4.2, -2, -1.1, -0.9, -0.76, -0.74, -0.5, 0, 0.3, 1.5, 6]);
+  const dy = randn(x.length, 3), h = 1e-6;
+  for (const form of FORMS) {
+    const y = x.map((v) => geluRef(v, form)), m = geluTempoMaskRef(x, form);
+    const fd = x.map((v, i) => dy[i] * (geluRef(v + h, form) - geluRef(v - h, form)) / (2 * h));
+    assertClose(geluTempoBackwardRef(dy, y, m, form), fd, 1e-7, 1e-6, `FD ${form}`);
+  }
+});
+
+// The input-gradient error floor: near x_min, y = gelu(x) stored in f32 is off by up to half an
+// ulp (7.45e-9 at |y| ~ 0.17), and the inverse there is a square root: the recovered x is off by
+// up to sqrt(7.45e-9 / 0.2157) = 1.9e-4, so gelu'(x) by up to 0.43 * 1.9e-4 = 8.0e-5. Elsewhere
+// the error is below 1e-6. Measured on the software adapter, 4 Newton steps, dy = 1, on the grid
+// below: erf 7.98e-5 (at x = -0.75161), tanh 8.01e-5 (x = -0.75228); away from |x - x_min| < 0.02,
+// erf 6.2e-7, tanh 4.6e-7 (3 steps: tanh 2.1e-5; 2 steps: 2e-3).
+Deno.test({
+  name: "gelu tempo on the GPU: input-gradient error <= 1e-4 on a fine grid",
+  ...GPU_TEST,
+}, async () => {
+  const f = await gpuFixture();
+  for (const form of FORMS) {
+    const x = fineGrid(form), n = x.length;
+    const tx = f.upload(x, [n]), y = f.alloc.alloc([n], "f32", "workspace", "y");
+    const mask = f.alloc.alloc([n], "bit", "workspace", "mask");
+    geluTempoForward(f.enc, y, mask, tx, n, form, "bit");
+    const yGot = await f.readF32(y);
+    assertClose(yGot, x.map((v) => geluRef(v, form)), 1e-6, 1e-6, `tempo forward y ${form}`);
+    const one = f.upload(new Float64Array(n).fill(1), [n]);
+    const dx = f.alloc.alloc([n], "f32", "workspace", "dx");
+    geluTempoBackward(f.enc, dx, one, y, mask, n, form, "bit");
+    const got = await f.readF32(dx);
+    let worst = 0, at = 0, far = 0;
+    for (let i = 0; i < n; i++) {
+      const e = Math.abs(got[i] - geluGradRef(x[i], form));
+      if (!(e <= worst)) [worst, at] = [e, x[i]];
+      if (Math.abs(x[i] - GELU_MIN[form].x) > 0.02) far = Math.max(far, e);
+    }
+    console.log(
+      `gelu tempo ${form}, ${GELU_TEMPO_STEPS} steps: max |dx - gelu'(x)| ${
+        worst.toExponential(3)
+      } at x = ${at}; away from x_min ${far.toExponential(2)}`,
+    );
+    if (!(worst <= 1e-4)) {
+      throw new Error(`${form}: gradient error ${worst} at x = ${at} exceeds 1e-4`);
+    }
+    if (!(far <= 2e-6)) {
+      throw new Error(`${form}: gradient error ${far} away from x_min exceeds 2e-6`);
+    }
+  }
+});
+
+Deno.test(
+  { name: "gelu tempo: masks u8/bit, extremes, random dy, in place, chunked", ...GPU_TEST },
+  async () => {
+    const f = await gpuFixture();
+    const extremes = [
+      -1e4,
+      -100,
+      -30,
+      -13.5,
+      -9.7,
+      -6,
+      0,
+      -0,
+      1e-30,
+      30,
+      1e4,
+      GELU_MIN.erf.x,
+      GELU_MIN.tanh.x,
+    ];
+    const x = Float64Array.from([...extremes, ...randn(5001, 4, 2)], Math.fround), n = x.length;
+    const dy = randn(n, 5), tx = f.upload(x, [n]), tdy = f.upload(dy, [n]);
+    for (const form of FORMS) {
+      const want = geluTempoMaskRef(x, form);
+      const exact = x.map((v, i) => dy[i] * geluGradRef(v, form));
+      let first: Float32Array | null = null;
+      for (const dt of ["u8", "bit"] as GeluMaskDtype[]) {
+        for (const maxBinding of [undefined, 8192]) {
+          const y = f.alloc.alloc([n], "f32", "workspace", "y"),
+            mask = f.alloc.alloc([n], dt, "workspace", "m");
+          geluTempoForward(f.enc, y, mask, tx, n, form, dt, maxBinding);
+          const words = await f.readU32(mask), ref = packMaskRef(want, dt);
+          for (let w = 0; w < ref.length; w++) {
+            if (words[w] !== ref[w]) {
+              throw new Error(
+                `${form} ${dt} mask word ${w}: ${words[w]} != ${ref[w]}`,
+              );
+            }
+          }
+          const dx = f.alloc.alloc([n], "f32", "workspace", "dx");
+          geluTempoBackward(f.enc, dx, tdy, y, mask, n, form, dt, maxBinding);
+          const got = await f.readF32(dx);
+          if (!got.every(Number.isFinite)) throw new Error(`${form}: non-finite gradient`);
+          // |dy| <= ~4: 4e-4 abs.
+          assertClose(got, exact, 4e-4, 0, `${form} ${dt} dx vs exact`);
+          assertClose(
+            got,
+            geluTempoBackwardRef(dy, await f.readF32(y), want, form),
+            4e-4,
+            0,
+            `${form} vs ref`,
+          );
+          if (first) assertClose(got, first, 0, 0, `${form} ${dt} ${maxBinding} same bits`);
+          else first = got;
+          // In place: y over x, dx over dy.
+          const t = f.upload(x, [n]), g = f.upload(dy, [n]);
+          geluTempoForward(f.enc, t, mask, t, n, form, dt, maxBinding);
+          geluTempoBackward(f.enc, g, g, t, mask, n, form, dt, maxBinding);
+          assertClose(await f.readF32(g), got, 0, 0, `${form} in place`);
+        }
+      }
+    }
+  },
+);
