@@ -29,7 +29,8 @@ Deno.test({ name: "GELU layers: GPU vs reference, Tempo vs baseline, declared me
     for (const masks of ["bytes", "bits", "regen"] as MaskStorage[]) {
       const tempo = new Gelu("gelu", SHAPE, form, true, masks);
       const t = await runLayer(f, tempo, [], {}, [{ data: x, shape: SHAPE }], dy);
-      assertClose(t.y, b.y, 0, 0, `${form}/${masks} tempo y == baseline y`);
+      // Same GELU function in both kernels; the compiler may round one ulp differently.
+      assertClose(t.y, b.y, 1e-6, 1e-6, `${form}/${masks} tempo y vs baseline y`);
       assertClose(t.dxs[0]!, b.dxs[0]!, 1e-4, 1e-4, `${form}/${masks} tempo dx vs baseline`);
       assertMemoryMatches(`${form}/${masks} tempo`, tempo.memory(), t);
       const mask = masks === "bytes" ? 4 * Math.ceil(N / 4) : 4 * Math.ceil(N / 32);

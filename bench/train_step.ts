@@ -1,0 +1,98 @@
+/**
+ * Training-step benchmark: ms/step, tokens/s and model FLOP/s for a tiny config and a
+ * bert-base-shaped one (fewer layers), Tempo off and on at the same batch, side by side in one
+ * run, plus a matmul of the FFN shape at the same token count for the adapter's reference rate.
+ * Run: deno run -A bench/train_step.ts [--layers 2] [--steps 5]
+ * @module
+ */
+import { Allocator } from "../core/allocator.ts";
+import { Encoder } from "../core/encoder.ts";
+import { acquireGpu, type Gpu } from "../core/gpu.ts";
+import { matmul } from "../core/ops/matmul.ts";
+import { Trainer } from "../core/train/trainer.ts";
+import { ALL_TEMPO, BASELINE, type TempoOptions, tempoLabel } from "../layers/tempo_options.ts";
+import { type ModelConfig, resolveConfig } from "../models/config.ts";
+import { syntheticSource, trainDefaults } from "../models/plan.ts";
+import { maskedPerSeq, Transformer } from "../models/transformer.ts";
+
+/** Model FLOPs of one training step (forward + backward = 3x forward; matmuls only). */
+export function stepFlops(cfg: ModelConfig, B: number, T: number): number {
+  const C = cfg.hidden, F = cfg.ffn, N = B * T, L = cfg.layers;
+  const block = 2 * N * C * 3 * C + 2 * N * C * C + 2 * 2 * N * C * F + 2 * 2 * B * T * T * C;
+  const R = cfg.arch === "gpt2" ? N : B * maskedPerSeq(T);
+  const head = 2 * R * C * cfg.vocabSize + (cfg.arch === "gpt2" ? 0 : 2 * R * C * C);
+  return 3 * (L * block + head);
+}
+
+async function timeStep(gpu: Gpu, cfg: ModelConfig, B: number, T: number, tempo: TempoOptions, steps: number) {
+  const alloc = new Allocator({ device: gpu.device });
+  const enc = new Encoder(gpu);
+  const shape = { batch: B, seqLen: T };
+  const model = new Transformer(cfg, shape, tempo, alloc);
+  model.initialize(enc, 1);
+  const trainer = new Trainer(model, alloc, enc, trainDefaults(shape));
+  const src = syntheticSource(cfg, shape);
+  await trainer.step(src); // compile kernels, warm the pools
+  await enc.sync();
+  const times: number[] = [];
+  let peak = 0;
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    const r = await trainer.step(src);
+    times.push(performance.now() - t0);
+    peak = r.memory.peak;
+  }
+  alloc.trim();
+  times.sort((a, b) => a - b);
+  return { ms: times[Math.floor(times.length / 2)], peak };
+}
+
+async function matmulRate(gpu: Gpu, M: number, N: number, K: number): Promise<number> {
+  const alloc = new Allocator({ device: gpu.device });
+  const enc = new Encoder(gpu);
+  const a = alloc.alloc([M, K], "f32", "workspace", "a"), b = alloc.alloc([N, K], "f32", "workspace", "b");
+  const c = alloc.alloc([M, N], "f32", "workspace", "c");
+  matmul(enc, c, a, b, M, N, K, { transB: true });
+  await enc.sync();
+  const reps = 3, t0 = performance.now();
+  for (let i = 0; i < reps; i++) matmul(enc, c, a, b, M, N, K, { transB: true });
+  await enc.sync();
+  const s = (performance.now() - t0) / 1000 / reps;
+  alloc.trim();
+  return (2 * M * N * K) / s / 1e9;
+}
+
+/** Run the benchmark and print a table. */
+export async function main(args: string[] = []): Promise<void> {
+  const arg = (k: string, d: number) => {
+    const i = args.indexOf(`--${k}`);
+    return i >= 0 ? Number(args[i + 1]) : d;
+  };
+  const steps = arg("steps", 5), layers = arg("layers", 2);
+  const gpu = await acquireGpu();
+  console.log(`adapter: ${gpu.description}; median of ${steps} steps after one warm-up step`);
+  const cases: [ModelConfig, number, number][] = [
+    [resolveConfig("gpt2-tiny"), 8, 64],
+    [resolveConfig("bert-base", { layers, vocabSize: 30522 }), 4, 128],
+  ];
+  for (const [cfg, B, T] of cases) {
+    const flops = stepFlops(cfg, B, T);
+    const rate = await matmulRate(gpu, B * T, cfg.ffn, cfg.hidden);
+    console.log(`\n${cfg.name} (L=${cfg.layers}, C=${cfg.hidden}), B=${B}, T=${T}: ${(flops / 1e9).toFixed(2)} GFLOP/step; ` +
+      `matmul NT ${B * T}x${cfg.ffn}x${cfg.hidden}: ${rate.toFixed(1)} GFLOP/s`);
+    const rows: { label: string; ms: number; peak: number }[] = [];
+    for (const t of [BASELINE, ALL_TEMPO]) {
+      const r = await timeStep(gpu, cfg, B, T, t, steps);
+      rows.push({ label: tempoLabel(t), ...r });
+      const gf = flops / (r.ms / 1000) / 1e9;
+      console.log(
+        `  ${tempoLabel(t).padEnd(12)} ${r.ms.toFixed(1).padStart(8)} ms/step  ${Math.round((B * T * 1000) / r.ms).toString().padStart(7)} tok/s  ` +
+          `${gf.toFixed(1).padStart(6)} GFLOP/s (${((100 * gf) / rate).toFixed(0)}% of matmul)  peak ${(r.peak / 2 ** 20).toFixed(1)} MiB`,
+      );
+    }
+    console.log(`  Tempo overhead at the same batch: ${((rows[1].ms / rows[0].ms - 1) * 100).toFixed(1)}%; ` +
+      `peak ${(rows[0].peak / rows[1].peak).toFixed(2)}x lower`);
+  }
+}
+
+if (import.meta.main) await main(Deno.args);
