@@ -66,7 +66,7 @@ Deno.test("gelu minima and the Taylor window match the f64 reference", () => {
 Deno.test("gelu tempo reference inversion (f64) recovers the exact derivative", () => {
   for (const form of FORMS) {
     let worst = 0;
-    for (const x of fineGrid(form).filter((_, i) => i % 7 === 0)) {
+    for (const x of fineGrid(form).filter((_, i) => i % 17 === 0)) {
       const [, g] = geluInverseRef(geluRef(x, form), x >= GELU_TEMPO_POLY[form].c, form);
       worst = Math.max(worst, Math.abs(g - geluGradRef(x, form)));
     }

@@ -198,7 +198,7 @@ export function backwardColSpec(
     workgroupSize: [LN_COL_WG],
     prelude,
     body: `
-  let c = gid.x;
+  let c = gid.x + gid.y * nwg.x * WG_X;
   if (c >= u.C) { return; }
   var sg = 0.0;
   var sb = 0.0;
