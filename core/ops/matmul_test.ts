@@ -1,0 +1,189 @@
+import { Encoder } from "../encoder.ts";
+import { assertClose, GPU_TEST, type GpuFixture, gpuFixture, randomArray } from "../testing.ts";
+import { matmul, type MatmulOptions, type MatmulVariant } from "./matmul.ts";
+import { matmulRef } from "./matmul_ref.ts";
+
+// Tolerances: inputs uniform in [-1, 1] (rounded to f32 before the f64 reference), K <= 300, so
+// f32 accumulation error stays below ~1e-5; a missing or wrong term is off by ~0.1 or more.
+const ATOL = 3e-5, RTOL = 1e-5;
+
+interface Case {
+  M: number;
+  N: number;
+  K: number;
+  opts: MatmulOptions;
+  /** Old contents of C: "random" (checked by beta 1) or "nan" (beta 0 must ignore it). */
+  c0?: "random" | "nan";
+}
+
+const f32 = (x: ArrayLike<number>) => Float64Array.from(Float32Array.from(x));
+
+/** Run one case on the GPU and compare all of C (gaps between batch strides included). */
+async function check(f: GpuFixture, c: Case, seed: number, what: string): Promise<number> {
+  const { M, N, K, opts } = c;
+  const batch = opts.batch ?? 1;
+  const sA = opts.strideA ?? M * K, sB = opts.strideB ?? K * N, sC = opts.strideC ?? M * N;
+  const nA = (batch - 1) * sA + M * K, nB = (batch - 1) * sB + K * N;
+  const nC = (batch - 1) * sC + M * N + 3; // 3 trailing elements must stay untouched
+  const a = f32(randomArray(nA, seed)), b = f32(randomArray(nB, seed + 1));
+  const c0 = c.c0 === "nan" ? new Float64Array(nC).fill(NaN) : f32(randomArray(nC, seed + 2));
+  const A = f.upload(a, [nA]), B = f.upload(b, [nB]), C = f.upload(c0, [nC]);
+  matmul(f.enc, C, A, B, M, N, K, opts);
+  const got = await f.readF32(C);
+  const want = matmulRef(c0, a, b, M, N, K, opts);
+  // Untouched gaps keep their old values (NaN compares as NaN only to itself: fill with 0 first).
+  const g = Float64Array.from(got, (v, i) => (Number.isNaN(v) && Number.isNaN(want[i]) ? 0 : v));
+  const w = want.map((v) => (Number.isNaN(v) ? 0 : v));
+  for (let i = 0; i < nC; i++) {
+    if (Number.isNaN(got[i]) !== Number.isNaN(want[i])) {
+      throw new Error(`${what}: element ${i}: got ${got[i]}, expected ${want[i]}`);
+    }
+  }
+  for (const t of [A, B, C]) f.alloc.release(t);
+  return assertClose(g, w, ATOL, RTOL, what);
+}
+
+const T = { transA: true }, NT = { transB: true }, TT = { transA: true, transB: true };
+
+// Each layout at odd sizes (scalar loads), at multiples of 4 (vec4 loads), and mixed (vec4 along
+// m / n with odd K). M or N > 128 spans several blocked workgroups; > 64 several tiles.
+const LAYOUT_CASES: [string, Case][] = [
+  ["NT odd", { M: 37, N: 29, K: 19, opts: NT }],
+  ["NT vec4", { M: 52, N: 140, K: 24, opts: NT }],
+  ["NN odd", { M: 37, N: 29, K: 19, opts: {} }],
+  ["NN vec4", { M: 133, N: 36, K: 24, opts: {} }],
+  ["NN odd K", { M: 33, N: 20, K: 13, opts: {} }],
+  ["TN odd", { M: 37, N: 29, K: 19, opts: T }],
+  ["TN vec4, odd K", { M: 132, N: 20, K: 13, opts: T }],
+  ["TT odd", { M: 37, N: 29, K: 19, opts: TT }],
+  ["TT vec4", { M: 52, N: 36, K: 24, opts: TT }],
+];
+
+for (const variant of ["blocked", "tiled"] as MatmulVariant[]) {
+  Deno.test(
+    { name: `matmul ${variant}: every layout, odd and vec4 sizes`, ...GPU_TEST },
+    async () => {
+      const f = await gpuFixture();
+      let seed = 10;
+      for (const [what, c] of LAYOUT_CASES) {
+        await check(f, { ...c, opts: { ...c.opts, variant } }, seed += 3, `${variant} ${what}`);
+      }
+    },
+  );
+
+  Deno.test({
+    name: `matmul ${variant}: batch strides, broadcast B, alpha, beta 1, beta 0 over NaN`,
+    ...GPU_TEST,
+  }, async () => {
+    const f = await gpuFixture();
+    // Strided batch (gaps in C must stay untouched), broadcast B, alpha and accumulation.
+    await check(
+      f,
+      {
+        M: 20,
+        N: 12,
+        K: 8,
+        opts: {
+          transB: true,
+          batch: 3,
+          strideA: 20 * 8 + 4,
+          strideB: 0,
+          strideC: 20 * 12 + 7,
+          alpha: 0.5,
+          beta: 1,
+          variant,
+        },
+      },
+      100,
+      `${variant} NT batched beta 1`,
+    );
+    // Odd strides (scalar loads), beta 0 over a NaN-filled C.
+    await check(
+      f,
+      {
+        M: 9,
+        N: 12,
+        K: 7,
+        c0: "nan",
+        opts: { batch: 2, strideA: 9 * 7 + 1, strideB: 7 * 12 + 5, alpha: -2, variant },
+      },
+      200,
+      `${variant} NN batched beta 0 NaN`,
+    );
+    // The attention form: P^T dC batched over B*NH (TN), beta 0 over NaN.
+    await check(
+      f,
+      {
+        M: 12,
+        N: 8,
+        K: 12,
+        c0: "nan",
+        opts: { transA: true, batch: 4, variant },
+      },
+      300,
+      `${variant} TN batched`,
+    );
+  });
+}
+
+Deno.test({ name: "matmul: operands over maxBindingBytes are chunked", ...GPU_TEST }, async () => {
+  const f = await gpuFixture();
+  const cases: [string, Case][] = [
+    // LM-head form: B = Wte [N,K] too big (split over n), C too big (split over m).
+    ["NT split n, m", { M: 19, N: 300, K: 40, opts: { transB: true, maxBindingBytes: 8192 } }],
+    // Weight-gradient form: A stored [K,M] and B [K,N] too big (split over k, accumulating).
+    ["TN split k", {
+      M: 24,
+      N: 20,
+      K: 301,
+      opts: { transA: true, alpha: 2, beta: 1, maxBindingBytes: 8192 },
+    }],
+    // dx = dlogits Wte form: A [M,K] split over m, B [K,N] split over k; beta 0 over NaN.
+    ["NN split m, k", {
+      M: 30,
+      N: 36,
+      K: 201,
+      c0: "nan",
+      opts: { maxBindingBytes: 8192 },
+    }],
+    // Batched: the batch is split first.
+    ["NT batched split", {
+      M: 12,
+      N: 16,
+      K: 32,
+      opts: { transB: true, batch: 5, strideB: 0, maxBindingBytes: 2048 },
+    }],
+  ];
+  let seed = 400;
+  for (const variant of ["blocked", "tiled"] as MatmulVariant[]) {
+    for (const [what, c] of cases) {
+      const before = f.enc.dispatches;
+      await check(f, { ...c, opts: { ...c.opts, variant } }, seed += 3, `${variant} ${what}`);
+      if (f.enc.dispatches - before < 2) throw new Error(`${variant} ${what}: was not chunked`);
+    }
+  }
+});
+
+Deno.test({ name: "matmul: argument errors and planning mode", ...GPU_TEST }, async () => {
+  const f = await gpuFixture();
+  const A = f.alloc.alloc([6], "f32", "workspace", "A");
+  const B = f.alloc.alloc([6], "f32", "workspace", "B");
+  const C = f.alloc.alloc([4], "f32", "workspace", "C");
+  const throws = (fn: () => void, what: string) => {
+    try {
+      fn();
+    } catch {
+      return;
+    }
+    throw new Error(`expected an error: ${what}`);
+  };
+  throws(() => matmul(f.enc, C, A, B, 2, 2, 3, { beta: 0.5 }), "beta 0.5");
+  throws(() => matmul(f.enc, C, A, B, 2, 2, 4), "A too small");
+  throws(() => matmul(f.enc, C, A, B, 2, 2, 3, { batch: 2, strideA: 0, strideB: 0 }), "C small");
+  throws(() => matmul(f.enc, C, A, B, 2, 2, 0), "K = 0");
+  throws(() => matmul(f.enc, A, A, B, 2, 3, 1), "C aliases A");
+  const plan = new Encoder(null);
+  matmul(plan, C, A, B, 2, 2, 3);
+  if (plan.dispatches !== 0) throw new Error("planning mode dispatched");
+  throws(() => matmul(plan, C, A, B, 2, 2, 4), "planning mode still validates");
+});
