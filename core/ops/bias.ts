@@ -1,0 +1,124 @@
+/**
+ * Bias ops of a Linear layer: the forward add y[rows,n] += bias[n], and the bias gradient
+ * out[n] = sum over rows of dy[rows,n] (one invocation per column, rows in order: deterministic).
+ * Tensors larger than one storage binding are processed in row chunks bound through TensorRange.
+ * Ops never allocate: outputs are the caller's.
+ * @module
+ */
+import type { Encoder, TensorRange } from "../encoder.ts";
+import { groups1d, type KernelSpec, LINEAR_INDEX } from "../kernel.ts";
+import type { Tensor } from "../tensor.ts";
+
+const WG = 256;
+const COLS_WG = 64;
+
+const ADD_BIAS: KernelSpec = {
+  name: "add_bias",
+  bindings: [{ name: "y", type: "f32", write: true }, { name: "bias", type: "f32" }],
+  uniforms: [["count", "u32"], ["n", "u32"], ["off", "u32"]],
+  workgroupSize: [WG],
+  body: `${LINEAR_INDEX}
+  if (i >= u.count) { return; }
+  y[u.off + i] += bias[i % u.n];`,
+};
+
+const SUM_ROWS: KernelSpec = {
+  name: "sum_rows",
+  bindings: [{ name: "x", type: "f32" }, { name: "out", type: "f32", write: true }],
+  uniforms: [["rows", "u32"], ["n", "u32"], ["off", "u32"], ["beta", "f32"]],
+  workgroupSize: [COLS_WG],
+  body: `${LINEAR_INDEX}
+  if (i >= u.n) { return; }
+  var s = 0.0;
+  for (var r = 0u; r < u.rows; r++) { s += x[u.off + r * u.n + i]; }
+  out[i] = s + select(0.0, out[i], u.beta != 0.0);`,
+};
+
+/** Options of the bias ops. */
+export interface BiasOptions {
+  /** Largest storage binding in bytes (default gpu.maxBinding); tests lower it to force chunking. */
+  maxBindingBytes?: number;
+}
+
+function check(op: string, rows: number, n: number, big: Tensor, small: Tensor): void {
+  for (const [name, v] of [["rows", rows], ["n", n]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`${op}: ${name} must be an integer >= 1`);
+  }
+  for (const t of [big, small]) {
+    if (t.dtype !== "f32") throw new Error(`${op}: only f32 is supported, got ${t}`);
+  }
+  if (big.size < rows * n) throw new Error(`${op}: ${big} has fewer than ${rows}x${n} elements`);
+  if (small.size < n) throw new Error(`${op}: ${small} has fewer than ${n} elements`);
+}
+
+/**
+ * Row chunks of a [rows, n] tensor that fit one binding: [first row, row count, range, element
+ * offset of the first row inside the range].
+ */
+function rowChunks(
+  enc: Encoder,
+  t: Tensor,
+  rows: number,
+  n: number,
+  opts: BiasOptions,
+  op: string,
+): [number, number, TensorRange, number][] {
+  const gpu = enc.gpu!;
+  const alignEl = Math.max(1, gpu.storageAlign / 4);
+  const maxBytes = Math.min(opts.maxBindingBytes ?? gpu.maxBinding, gpu.maxBinding);
+  const per = Math.floor((Math.floor(maxBytes / 4) - alignEl) / n);
+  if (per < 1) throw new Error(`${op}: one row of ${n} elements exceeds ${maxBytes} bytes`);
+  const out: [number, number, TensorRange, number][] = [];
+  for (let r0 = 0; r0 < rows; r0 += per) {
+    const rc = Math.min(per, rows - r0);
+    const s = r0 * n, base = Math.floor(s / alignEl) * alignEl;
+    out.push([r0, rc, { tensor: t, offset: base * 4, size: (s + rc * n - base) * 4 }, s - base]);
+  }
+  return out;
+}
+
+/**
+ * y[r, c] += bias[c] for r < rows, c < n, in place.
+ * @param y [rows, n] activations (e.g. a Linear output [N, out])
+ * @param bias [n]
+ */
+export function addBias(
+  enc: Encoder,
+  y: Tensor,
+  bias: Tensor,
+  rows: number,
+  n: number,
+  opts: BiasOptions = {},
+): void {
+  check("addBias", rows, n, y, bias);
+  if (!enc.gpu) return;
+  for (const [, rc, range, off] of rowChunks(enc, y, rows, n, opts, "addBias")) {
+    const count = rc * n;
+    enc.dispatch(ADD_BIAS, { y: range, bias }, { count, n, off }, groups1d(count, WG));
+  }
+}
+
+/**
+ * out[c] = sum over r < rows of x[r, c] (+ out[c] when beta is 1): the bias gradient. Rows are
+ * added in order by one invocation per column (deterministic; no atomics).
+ * @param out [n]; with beta 0 its old contents are ignored (even NaN)
+ * @param x [rows, n] (e.g. dy [N, out])
+ * @param beta 0 or 1
+ */
+export function sumRows(
+  enc: Encoder,
+  out: Tensor,
+  x: Tensor,
+  rows: number,
+  n: number,
+  beta = 0,
+  opts: BiasOptions = {},
+): void {
+  check("sumRows", rows, n, x, out);
+  if (beta !== 0 && beta !== 1) throw new Error(`sumRows: beta must be 0 or 1, got ${beta}`);
+  if (!enc.gpu) return;
+  for (const [r0, rc, range, off] of rowChunks(enc, x, rows, n, opts, "sumRows")) {
+    const b = r0 === 0 ? beta : 1;
+    enc.dispatch(SUM_ROWS, { x: range, out }, { rows: rc, n, off, beta: b }, groups1d(n, COLS_WG));
+  }
+}

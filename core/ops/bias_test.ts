@@ -1,0 +1,85 @@
+import { Encoder } from "../encoder.ts";
+import { assertClose, GPU_TEST, gpuFixture, randomArray } from "../testing.ts";
+import { addBias, sumRows } from "./bias.ts";
+import { addBiasRef, sumRowsRef } from "./bias_ref.ts";
+
+// Tolerances: values uniform in [-1, 1] (rounded to f32 before the f64 reference); addBias is one
+// f32 add (1e-6); sumRows adds <= 301 rows in f32 (error well below 1e-4; a lost row is ~0.5).
+const f32 = (x: ArrayLike<number>) => Float64Array.from(Float32Array.from(x));
+
+// [rows, n, maxBindingBytes]: odd sizes; the last forces row chunks at unaligned row offsets.
+const SHAPES: [number, number, number | undefined][] = [
+  [1, 1, undefined],
+  [37, 29, undefined],
+  [301, 7, 1024],
+];
+
+Deno.test({ name: "addBias matches the reference, chunked or not", ...GPU_TEST }, async () => {
+  const f = await gpuFixture();
+  let seed = 1;
+  for (const [rows, n, maxBindingBytes] of SHAPES) {
+    const y = f32(randomArray(rows * n, seed++)), b = f32(randomArray(n, seed++));
+    const ty = f.upload(y, [rows, n]), tb = f.upload(b, [n]);
+    const before = f.enc.dispatches;
+    addBias(f.enc, ty, tb, rows, n, { maxBindingBytes });
+    const what = `addBias ${rows}x${n}`;
+    assertClose(await f.readF32(ty), addBiasRef(y, b, rows, n), 1e-6, 1e-6, what);
+    if (maxBindingBytes && f.enc.dispatches - before < 2) throw new Error(`${what}: not chunked`);
+  }
+});
+
+Deno.test(
+  { name: "sumRows matches the reference: beta 0 over NaN, beta 1", ...GPU_TEST },
+  async () => {
+    const f = await gpuFixture();
+    let seed = 100;
+    for (const [rows, n, maxBindingBytes] of SHAPES) {
+      const x = f32(randomArray(rows * n, seed++)), prev = f32(randomArray(n, seed++));
+      const tx = f.upload(x, [rows, n]);
+      const out = f.upload(new Float64Array(n).fill(NaN), [n]);
+      const before = f.enc.dispatches;
+      sumRows(f.enc, out, tx, rows, n, 0, { maxBindingBytes });
+      const what = `sumRows ${rows}x${n}`;
+      const got0 = await f.readF32(out);
+      assertClose(got0, sumRowsRef(x, rows, n, prev, 0), 1e-4, 1e-5, `${what} beta 0`);
+      if (maxBindingBytes && f.enc.dispatches - before < 2) throw new Error(`${what}: not chunked`);
+      f.enc.write(out, Float32Array.from(prev));
+      sumRows(f.enc, out, tx, rows, n, 1, { maxBindingBytes });
+      assertClose(
+        await f.readF32(out),
+        sumRowsRef(x, rows, n, prev, 1),
+        1e-4,
+        1e-5,
+        `${what} beta 1`,
+      );
+      // Deterministic: the same inputs give the same bits.
+      sumRows(f.enc, out, tx, rows, n, 0, { maxBindingBytes });
+      const again = await f.readF32(out);
+      for (let i = 0; i < n; i++) {
+        if (!Object.is(again[i], got0[i])) throw new Error(`${what}: not deterministic at ${i}`);
+      }
+    }
+  },
+);
+
+Deno.test({ name: "bias ops: argument errors and planning mode", ...GPU_TEST }, async () => {
+  const f = await gpuFixture();
+  const y = f.alloc.alloc([6], "f32", "workspace", "y");
+  const b = f.alloc.alloc([3], "f32", "workspace", "b");
+  const throws = (fn: () => void, what: string) => {
+    try {
+      fn();
+    } catch {
+      return;
+    }
+    throw new Error(`expected an error: ${what}`);
+  };
+  throws(() => addBias(f.enc, y, b, 3, 3), "y too small");
+  throws(() => addBias(f.enc, y, b, 1, 6), "bias too small");
+  throws(() => sumRows(f.enc, b, y, 2, 3, 2), "beta 2");
+  throws(() => sumRows(f.enc, b, y, 0, 3), "rows 0");
+  const plan = new Encoder(null);
+  addBias(plan, y, b, 2, 3);
+  sumRows(plan, b, y, 2, 3, 1);
+  if (plan.dispatches !== 0) throw new Error("planning mode dispatched");
+});
