@@ -40,7 +40,7 @@ export interface SweepRecord {
   valLoss: number | null;
   /** Mean milliseconds per optimizer step, the first (compiling) step excluded. */
   msPerStep: number | null;
-  /** Mean tokens per second, the first step excluded. */
+  /** Tokens per second: tokens per optimizer step over `msPerStep`. */
   tokensPerSec: number | null;
   /** Measured peak of live bytes (the allocator's accounting). */
   peakBytes: number | null;
@@ -71,15 +71,15 @@ export const CSV_COLUMNS: readonly (keyof SweepRecord)[] = [
 /** A sweep: the grid, the per-run training settings, and the budget. */
 export interface SweepOptions {
   /** Model presets. */
-  models: string[];
+  models: readonly string[];
   /** Tempo specs (all | none | comma list of gelu,layernorm,attention). */
-  tempos: string[];
+  tempos: readonly string[];
   /** Mask storages; `[undefined]` uses each spec's default (regen with Tempo, bytes without). */
-  masks: (MaskStorage | undefined)[];
+  masks: readonly (MaskStorage | undefined)[];
   /** Batch sizes. */
-  batchSizes: number[];
+  batchSizes: readonly number[];
   /** Sequence lengths. */
-  seqLens: number[];
+  seqLens: readonly number[];
   /** Optimizer steps per run. */
   steps: number;
   /** Peak learning rate. */
@@ -182,7 +182,7 @@ export function sweepJobs(o: SweepOptions): SweepJob[] {
   return jobs;
 }
 
-const unique = <T>(xs: T[]): T[] => [...new Set(xs)];
+const unique = <T>(xs: readonly T[]): T[] => [...new Set(xs)];
 
 /** How an error ends a run: out of memory (ours, the device's, or pretrain's rewording) or not. */
 export function classifyError(e: unknown): { status: "oom" | "failed"; error: string } {
@@ -267,7 +267,12 @@ export async function runSweep(o: SweepOptions, hooks: SweepHooks = {}): Promise
         record.finalLoss = num(s.finalLoss);
         record.valLoss = num(s.valLoss);
         record.msPerStep = num(s.msPerStep);
-        record.tokensPerSec = num(s.tokensPerSec);
+        // Tokens per step over the mean step time (the mean of per-step rates that the summary
+        // carries is skewed by a step whose completion is timed next to the previous one's).
+        const tokens = job.batchSize * job.seqLen * o.gradAccum;
+        record.tokensPerSec = record.msPerStep !== null && record.msPerStep > 0
+          ? (tokens * 1000) / record.msPerStep
+          : num(s.tokensPerSec);
         record.peakBytes = num(s.peakBytes);
       } catch (e) {
         Object.assign(record, classifyError(e));
@@ -439,25 +444,29 @@ export function sweepCommand() {
       "--out <dir>",
       "folder for runs.csv, runs.jsonl, peak_memory.svg, throughput.svg",
     )
-    .option("--models <list>", "comma list of presets", parseModels, ["gpt2-tiny"])
-    .option(
-      "--tempo <specs>",
-      "Tempo configurations, repeatable or ';'-separated, each all | none | comma list " +
-        "(default: none;all)",
-      collectTempo,
-      [] as string[],
+    .addOption(
+      new Option("--models <list>", "comma list of presets").argParser(parseModels)
+        .default(["gpt2-tiny"], "gpt2-tiny"),
+    )
+    .addOption(
+      new Option(
+        "--tempo <specs>",
+        "Tempo configurations, repeatable or ';'-separated, each all | none | comma list",
+      ).argParser(collectTempo).default([] as string[], "none;all"),
     )
     .option(
       "--masks <list>",
       "comma list of bytes | bits | regen (default: regen with Tempo, bytes without)",
       parseMasksList,
     )
-    .option("--batch-sizes <list>", "comma list of batch sizes", parseIntList("batch-sizes"), [
-      4,
-      8,
-      16,
-    ])
-    .option("--seq-lens <list>", "comma list of sequence lengths", parseIntList("seq-lens"), [64])
+    .addOption(
+      new Option("--batch-sizes <list>", "comma list of batch sizes")
+        .argParser(parseIntList("batch-sizes")).default([4, 8, 16], "4,8,16"),
+    )
+    .addOption(
+      new Option("--seq-lens <list>", "comma list of sequence lengths")
+        .argParser(parseIntList("seq-lens")).default([64], "64"),
+    )
     .option("--steps <n>", "optimizer steps per run", parseIntFlag("steps"), 20)
     .option("--lr <x>", "peak learning rate", parseFloatFlag("lr", 0, 10), 2e-3)
     .option("--warmup <n>", "warmup steps", parseIntFlag("warmup", 0), 2)

@@ -118,6 +118,7 @@ Deno.test("runSweep: an over-budget run is recorded with its prediction and not 
   assert(over.status === "over-budget" && over.tempo === "none/bytes", JSON.stringify(over));
   assert(over.predictedPeakBytes === none && over.peakBytes === null, "prediction kept");
   assert(ok.status === "ok" && ok.finalLoss === 5.5 && ok.predictedPeakBytes === all, "ok run");
+  assert(ok.tokensPerSec === (2 * 16 * 1000) / 3, `tokens/s from ms/step: ${ok.tokensPerSec}`);
 });
 
 Deno.test("runSweep: oom and failed runs are recorded, the sweep goes on", async () => {
@@ -213,7 +214,7 @@ Deno.test({
       );
       for (const r of recs) {
         assert(Number.isFinite(r.finalLoss) && r.finalLoss! > 0, `loss ${r.finalLoss}`);
-        assert(r.tokensPerSec! > 0 && r.msPerStep! > 0, "speed");
+        assert(r.msPerStep! > 0 && r.tokensPerSec === 2 * 16 * 1000 / r.msPerStep!, "speed");
         assert(r.peakBytes! > 0 && r.predictedPeakBytes! > 0, "memory");
       }
       assert(recs[1].peakBytes! < recs[0].peakBytes!, "Tempo lowers the measured peak");
