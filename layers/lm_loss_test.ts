@@ -135,3 +135,10 @@ Deno.test({
   targets[rows - 1] = -1; // an ignored row in the short last chunk, and the last row
   await checkLMLoss(rows, vocab, channels, true, targets, { loss: 1e-5, grad: 1e-7 });
 });
+
+Deno.test({
+  name: "LMLoss with every target ignored: loss 0, count 0, zero gradients",
+  ...GPU_TEST,
+}, async () => {
+  await checkLMLoss(R, V, C, true, new Array(R).fill(-1), { loss: 0, grad: 0 });
+});
