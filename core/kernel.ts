@@ -87,7 +87,11 @@ export function uniformBytesOf(spec: KernelSpec): number {
   return n === 0 ? 0 : Math.ceil((n * 4) / 16) * 16;
 }
 
-const caches = new WeakMap<GPUDevice, Map<KernelSpec, Compiled>>();
+/** Per device: by spec object (fast path), and by generated source (specs built per call). */
+const caches = new WeakMap<
+  GPUDevice,
+  { bySpec: WeakMap<KernelSpec, Compiled>; bySource: Map<string, Compiled> }
+>();
 
 /**
  * The compiled pipeline of `spec` on `gpu`, compiled on first use. Validation errors are reported
@@ -95,12 +99,18 @@ const caches = new WeakMap<GPUDevice, Map<KernelSpec, Compiled>>();
  */
 export function compile(gpu: Gpu, spec: KernelSpec): Compiled {
   let cache = caches.get(gpu.device);
-  if (!cache) caches.set(gpu.device, cache = new Map());
-  const hit = cache.get(spec);
+  if (!cache) caches.set(gpu.device, cache = { bySpec: new WeakMap(), bySource: new Map() });
+  const hit = cache.bySpec.get(spec);
   if (hit) return hit;
+  const code = wgslOf(spec);
+  const same = cache.bySource.get(code);
+  if (same) {
+    cache.bySpec.set(spec, same);
+    return same;
+  }
   const device = gpu.device;
   device.pushErrorScope("validation");
-  const module = device.createShaderModule({ label: spec.name, code: wgslOf(spec) });
+  const module = device.createShaderModule({ label: spec.name, code });
   const entries: GPUBindGroupLayoutEntry[] = spec.bindings.map((b, i) => ({
     binding: i,
     visibility: GPUShaderStage.COMPUTE,
@@ -124,7 +134,8 @@ export function compile(gpu: Gpu, spec: KernelSpec): Compiled {
     if (err) gpu.errors.push(new KernelError(spec.name, err.message));
   });
   const compiled = { pipeline, layout, uniformBytes };
-  cache.set(spec, compiled);
+  cache.bySpec.set(spec, compiled);
+  cache.bySource.set(code, compiled);
   return compiled;
 }
 

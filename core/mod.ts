@@ -1,0 +1,20 @@
+/**
+ * core: the engine, nothing about transformers.
+ * @module
+ */
+export * from "./errors.ts";
+export * from "./dtype.ts";
+export * from "./tensor.ts";
+export * from "./allocator.ts";
+export * from "./gpu.ts";
+export * from "./kernel.ts";
+export * from "./encoder.ts";
+export * from "./step.ts";
+export * from "./train/batch.ts";
+export * from "./train/model.ts";
+export * from "./train/schedule.ts";
+export * from "./train/trainer.ts";
+export * from "./train/loop.ts";
+export * from "./train/checkpoint.ts";
+export * from "./train/safetensors.ts";
+export * from "./train/planner.ts";

@@ -1,0 +1,18 @@
+/**
+ * layers: forward/backward pairs with their kept tensors declared as data; Tempo variants differ
+ * from their baselines only there and in their kernels.
+ * @module
+ */
+export * from "./layer.ts";
+export * from "./params.ts";
+export * from "./tempo_options.ts";
+export * from "./batch_tensors.ts";
+export * from "./linear.ts";
+export * from "./residual.ts";
+export * from "./dropout.ts";
+export * from "./layernorm.ts";
+export * from "./gelu.ts";
+export * from "./attention.ts";
+export * from "./embedding.ts";
+export * from "./gather.ts";
+export * from "./lm_loss.ts";
