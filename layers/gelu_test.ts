@@ -15,7 +15,10 @@ Deno.test("GELU reference gradient matches central finite differences (f64)", ()
   }
 });
 
-Deno.test({ name: "GELU layers: GPU vs reference, Tempo vs baseline, declared memory", ...GPU_TEST }, async () => {
+Deno.test({
+  name: "GELU layers: GPU vs reference, Tempo vs baseline, declared memory",
+  ...GPU_TEST,
+}, async () => {
   const f = await gpuFixture();
   for (const form of ["erf", "tanh"] as GeluForm[]) {
     const x = randn(N, 21, 2), dy = randn(N, 22);

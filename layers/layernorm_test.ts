@@ -7,12 +7,33 @@ import { assertMemoryMatches, finiteDiff, runLayer } from "./testing.ts";
 const R = 5, C = 23, EPS = 1e-5;
 
 Deno.test("LayerNorm reference gradients match central finite differences (f64)", () => {
-  const x = randn(R * C, 1), g = randn(C, 2, 0.5).map((v) => v + 1), b = randn(C, 3), dy = randn(R * C, 4);
+  const x = randn(R * C, 1),
+    g = randn(C, 2, 0.5).map((v) => v + 1),
+    b = randn(C, 3),
+    dy = randn(R * C, 4);
   const fwd = layernormRef(x, g, b, R, C, EPS);
   const ref = layernormBackwardRef(dy, x, fwd.mean, fwd.rstd, g, R, C);
-  assertClose(ref.dx, finiteDiff((v) => layernormRef(v, g, b, R, C, EPS).y, x, dy), 1e-7, 1e-5, "dx");
-  assertClose(ref.dgamma, finiteDiff((v) => layernormRef(x, v, b, R, C, EPS).y, g, dy), 1e-7, 1e-5, "dgamma");
-  assertClose(ref.dbeta, finiteDiff((v) => layernormRef(x, g, v, R, C, EPS).y, b, dy), 1e-7, 1e-5, "dbeta");
+  assertClose(
+    ref.dx,
+    finiteDiff((v) => layernormRef(v, g, b, R, C, EPS).y, x, dy),
+    1e-7,
+    1e-5,
+    "dx",
+  );
+  assertClose(
+    ref.dgamma,
+    finiteDiff((v) => layernormRef(x, v, b, R, C, EPS).y, g, dy),
+    1e-7,
+    1e-5,
+    "dgamma",
+  );
+  assertClose(
+    ref.dbeta,
+    finiteDiff((v) => layernormRef(x, g, v, R, C, EPS).y, b, dy),
+    1e-7,
+    1e-5,
+    "dbeta",
+  );
 });
 
 async function run(tempo: boolean, gamma: Float64Array) {
@@ -27,7 +48,10 @@ async function run(tempo: boolean, gamma: Float64Array) {
   return { out, ln, x, beta, dy, guarded };
 }
 
-Deno.test({ name: "LayerNorm layers: GPU vs reference, Tempo vs baseline, declared memory", ...GPU_TEST }, async () => {
+Deno.test({
+  name: "LayerNorm layers: GPU vs reference, Tempo vs baseline, declared memory",
+  ...GPU_TEST,
+}, async () => {
   const gamma = randn(C, 8, 0.3).map((v) => v + 1);
   const b = await run(false, gamma), t = await run(true, gamma);
   const fwd = layernormRef(b.x, gamma, b.beta, R, C, EPS);
@@ -43,16 +67,23 @@ Deno.test({ name: "LayerNorm layers: GPU vs reference, Tempo vs baseline, declar
   assertMemoryMatches("baseline", b.ln.memory(), b.out);
   assertMemoryMatches("tempo", t.ln.memory(), t.out);
   // Baseline keeps x [R,C] + mean + rstd; Tempo keeps y [R,C] + rstd.
-  if (b.out.savedBytes !== 4 * (R * C + 2 * R)) throw new Error(`baseline saved ${b.out.savedBytes}`);
+  if (b.out.savedBytes !== 4 * (R * C + 2 * R)) {
+    throw new Error(`baseline saved ${b.out.savedBytes}`);
+  }
   if (t.out.savedBytes !== 4 * (R * C + R)) throw new Error(`tempo saved ${t.out.savedBytes}`);
 });
 
-Deno.test({ name: "Tempo LayerNorm with gamma = 0 in one channel: guard keeps the input, gradients finite", ...GPU_TEST }, async () => {
+Deno.test({
+  name: "Tempo LayerNorm with gamma = 0 in one channel: guard keeps the input, gradients finite",
+  ...GPU_TEST,
+}, async () => {
   const gamma = randn(C, 9, 0.3).map((v) => v + 1);
   gamma[4] = 0;
   const t = await run(true, gamma), b = await run(false, gamma);
   if (!t.guarded || !t.ln.guarded) throw new Error("guard not reported");
-  if (t.out.savedBytes !== b.out.savedBytes) throw new Error("guarded layer must keep its input like the baseline");
+  if (t.out.savedBytes !== b.out.savedBytes) {
+    throw new Error("guarded layer must keep its input like the baseline");
+  }
   for (const v of [...t.out.dxs[0]!, ...t.out.grads["ln.weight"]]) {
     if (!Number.isFinite(v)) throw new Error("non-finite gradient");
   }

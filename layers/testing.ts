@@ -87,7 +87,8 @@ export async function runLayer(
   a.release(dyT);
   a.release(y);
   for (const t of ins) if (t) a.release(t);
-  const leaked = a.report().liveTotal - (before.liveTotal - ins.reduce((s, t) => s + (t?.bytes ?? 0), 0));
+  const leaked = a.report().liveTotal -
+    (before.liveTotal - ins.reduce((s, t) => s + (t?.bytes ?? 0), 0));
   return { y: yHost, dxs: dxHost, grads, forwardPeak, backwardPeak, savedBytes: saved, leaked };
 }
 
@@ -99,8 +100,12 @@ export function declaredSavedBytes(m: LayerMemory): number {
 /** Throw unless the measured memory equals the declaration, to the byte. */
 export function assertMemoryMatches(name: string, m: LayerMemory, run: LayerRun): void {
   const problems: string[] = [];
-  if (run.forwardPeak !== m.forwardPeak) problems.push(`forwardPeak ${run.forwardPeak} != declared ${m.forwardPeak}`);
-  if (run.backwardPeak !== m.backwardPeak) problems.push(`backwardPeak ${run.backwardPeak} != declared ${m.backwardPeak}`);
+  if (run.forwardPeak !== m.forwardPeak) {
+    problems.push(`forwardPeak ${run.forwardPeak} != declared ${m.forwardPeak}`);
+  }
+  if (run.backwardPeak !== m.backwardPeak) {
+    problems.push(`backwardPeak ${run.backwardPeak} != declared ${m.backwardPeak}`);
+  }
   const d = declaredSavedBytes(m);
   if (run.savedBytes !== d) problems.push(`saved ${run.savedBytes} != declared ${d}`);
   if (run.leaked !== 0) problems.push(`${run.leaked} bytes still live after backward`);
