@@ -7,7 +7,7 @@ import pc from "picocolors";
 import { Allocator } from "../core/allocator.ts";
 import { Encoder } from "../core/encoder.ts";
 import { OutOfMemoryError, TempoError } from "../core/errors.ts";
-import { acquireGpu } from "../core/gpu.ts";
+import { acquireGpu, type Gpu } from "../core/gpu.ts";
 import { loadCheckpoint } from "../core/train/checkpoint.ts";
 import { runLoop } from "../core/train/loop.ts";
 import type { ScheduleKind } from "../core/train/schedule.ts";
@@ -131,8 +131,20 @@ export function pretrainCommand() {
 /** Options of a pretrain run (the parsed flags). */
 export type PretrainOptions = ReturnType<ReturnType<typeof pretrainCommand>["opts"]>;
 
-/** Run a pretraining job; returns the summary record. */
-export async function pretrain(o: PretrainOptions): Promise<Record<string, unknown>> {
+/**
+ * Run a pretraining job; returns the summary record. Uses `gpu` when given (and leaves it open);
+ * otherwise acquires a device and destroys it at the end.
+ */
+export async function pretrain(o: PretrainOptions, gpuIn?: Gpu): Promise<Record<string, unknown>> {
+  const gpu = gpuIn ?? await acquireGpu();
+  try {
+    return await pretrainOn(gpu, o);
+  } finally {
+    if (!gpuIn) gpu.device.destroy();
+  }
+}
+
+async function pretrainOn(gpu: Gpu, o: PretrainOptions): Promise<Record<string, unknown>> {
   const overrides: Record<string, unknown> = {};
   if (o.dropout !== undefined) overrides.dropout = o.dropout;
   let resumeState: Record<string, unknown> | null = null;
@@ -141,7 +153,6 @@ export async function pretrain(o: PretrainOptions): Promise<Record<string, unkno
   const tempo = parseTempo(o.tempo, o.masks);
   const B = o.batchSize, T = o.seqLen;
   const memoryLimit = o.memoryLimit ? parseBytes(o.memoryLimit, "--memory-limit") : undefined;
-  const gpu = await acquireGpu();
   const alloc = new Allocator({ device: gpu.device, memoryLimit });
   const enc = new Encoder(gpu);
   const data = await openRunData(cfg, {
@@ -254,6 +265,7 @@ function explainOom(
     fit > 0
       ? `the largest batch that fits is --batch-size ${fit} (${tempoLabel(tempo)}, seq ${T})`
       : `even --batch-size 1 does not fit; raise --memory-limit or lower --seq-len`,
+    e,
   );
 }
 

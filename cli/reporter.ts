@@ -26,6 +26,10 @@ export class Reporter {
   #file: Deno.FsFile | null = null;
   #bar: cliProgress.SingleBar | null = null;
   #peak = 0;
+  /** Steps and milliseconds since the last printed line: step times are averaged over the window,
+   * because two steps can complete within one readback poll (~11 ms on the software adapter). */
+  #windowSteps = 0;
+  #windowMs = 0;
   #start = performance.now();
   readonly #tty: boolean;
 
@@ -63,32 +67,39 @@ export class Reporter {
   /** One step's record. */
   step(r: StepRecord): void {
     this.#peak = Math.max(this.#peak, r.memory.peak);
+    this.#windowSteps++;
+    this.#windowMs += r.ms;
     const logged = r.step % this.o.logEvery === 0 || r.step === this.o.steps || r.step === 1;
+    const ms = this.#windowMs / this.#windowSteps;
+    const rate = 1000 / ms;
     if (logged) {
+      this.#windowSteps = 0;
+      this.#windowMs = 0;
       void this.#record({
         step: r.step,
         loss: r.loss,
         lr: r.lr,
         gradNorm: r.gradNorm,
-        ms: r.ms,
-        tokensPerSec: r.tokensPerSec,
-        samplesPerSec: r.samplesPerSec,
+        ms,
+        tokensPerSec: r.tokensPerStep * rate,
+        samplesPerSec: r.samplesPerStep * rate,
         peakBytes: r.memory.peak,
         peakByCategory: r.memory.peakByCategory,
       });
     }
     if (this.o.quiet) return;
     if (logged) {
-      this.#print(
-        `step ${String(r.step).padStart(5)} | loss ${r.loss.toFixed(4)} | lr ${
-          r.lr.toExponential(2)
-        } | ` +
-          `norm ${r.gradNorm.toFixed(3)} | ${r.ms.toFixed(1)} ms | ${
-            Math.round(r.tokensPerSec)
-          } tok/s | ` +
-          `${r.samplesPerSec.toFixed(1)} samples/s | peak ${formatBytes(r.memory.peak)} ` +
-          pc.dim(`(${formatCategories(r.memory.peakByCategory)})`),
-      );
+      const line = [
+        `step ${String(r.step).padStart(5)}`,
+        `loss ${r.loss.toFixed(4)}`,
+        `lr ${r.lr.toExponential(2)}`,
+        `norm ${r.gradNorm.toFixed(3)}`,
+        `${ms.toFixed(1)} ms`,
+        `${Math.round(r.tokensPerStep * rate)} tok/s`,
+        `${(r.samplesPerStep * rate).toFixed(1)} samples/s`,
+        `peak ${formatBytes(r.memory.peak)}`,
+      ].join(" | ");
+      this.#print(`${line} ${pc.dim(`(${formatCategories(r.memory.peakByCategory)})`)}`);
     }
     if (this.#tty) {
       if (!this.#bar) {
@@ -119,7 +130,7 @@ export class Reporter {
     const recs = s.records;
     const steady = recs.length > 2 ? recs.slice(1) : recs; // the first step compiles kernels
     const ms = steady.reduce((a, r) => a + r.ms, 0) / Math.max(1, steady.length);
-    const tps = steady.reduce((a, r) => a + r.tokensPerSec, 0) / Math.max(1, steady.length);
+    const tps = steady.length ? (steady[0].tokensPerStep * 1000) / ms : 0;
     const first = recs[0], last = recs[recs.length - 1];
     const summary = {
       summary: true,
@@ -151,7 +162,7 @@ export class Reporter {
         }`,
       );
     }
-    console.log(lines.join("\n"));
+    if (!this.o.quiet) console.log(lines.join("\n"));
     return summary;
   }
 }

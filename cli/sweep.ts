@@ -188,7 +188,7 @@ const unique = <T>(xs: readonly T[]): T[] => [...new Set(xs)];
 export function classifyError(e: unknown): { status: "oom" | "failed"; error: string } {
   const message = e instanceof Error ? e.message : String(e);
   const oom = e instanceof OutOfMemoryError ||
-    (e instanceof TempoError && message.startsWith("--batch-size does not fit in --memory-limit"));
+    (e instanceof Error && e.cause instanceof OutOfMemoryError);
   return { status: oom ? "oom" : "failed", error: message.split("\n")[0] };
 }
 
@@ -263,16 +263,11 @@ export async function runSweep(o: SweepOptions, hooks: SweepHooks = {}): Promise
     ) record.status = "over-budget";
     if (record.status === "ok") {
       try {
-        const s = await releasingDevices(() => silently(() => train(pretrainOptions(o, job))));
+        const s = await train(pretrainOptions(o, job));
         record.finalLoss = num(s.finalLoss);
         record.valLoss = num(s.valLoss);
         record.msPerStep = num(s.msPerStep);
-        // Tokens per step over the mean step time (the mean of per-step rates that the summary
-        // carries is skewed by a step whose completion is timed next to the previous one's).
-        const tokens = job.batchSize * job.seqLen * o.gradAccum;
-        record.tokensPerSec = record.msPerStep !== null && record.msPerStep > 0
-          ? (tokens * 1000) / record.msPerStep
-          : num(s.tokensPerSec);
+        record.tokensPerSec = num(s.tokensPerSec); // tokens per step over the mean step time
         record.peakBytes = num(s.peakBytes);
       } catch (e) {
         Object.assign(record, classifyError(e));
@@ -282,52 +277,6 @@ export async function runSweep(o: SweepOptions, hooks: SweepHooks = {}): Promise
     await hooks.onRecord?.(record, i, jobs.length);
   }
   return records;
-}
-
-/** Run `fn` with console.log muted (pretrain prints its summary even when quiet). */
-async function silently<T>(fn: () => Promise<T>): Promise<T> {
-  const log = console.log;
-  console.log = () => {};
-  try {
-    return await fn();
-  } finally {
-    console.log = log;
-  }
-}
-
-/**
- * Run `fn` and destroy every GPU device it requested, so that the buffers of one run are freed
- * before the next one starts (pretrain acquires its own device and does not release it).
- */
-async function releasingDevices<T>(fn: () => Promise<T>): Promise<T> {
-  const gpu = (globalThis.navigator as Navigator & { gpu?: GPU })?.gpu;
-  if (!gpu) return await fn();
-  const devices: GPUDevice[] = [];
-  const requestAdapter = gpu.requestAdapter;
-  const own = Object.getOwnPropertyDescriptor(gpu, "requestAdapter");
-  const wrap = async (options?: GPURequestAdapterOptions) => {
-    const adapter = await requestAdapter.call(gpu, options);
-    if (adapter) {
-      const requestDevice = adapter.requestDevice;
-      Object.defineProperty(adapter, "requestDevice", {
-        configurable: true,
-        value: async (d?: GPUDeviceDescriptor) => {
-          const device = await requestDevice.call(adapter, d);
-          devices.push(device);
-          return device;
-        },
-      });
-    }
-    return adapter;
-  };
-  Object.defineProperty(gpu, "requestAdapter", { configurable: true, writable: true, value: wrap });
-  try {
-    return await fn();
-  } finally {
-    if (own) Object.defineProperty(gpu, "requestAdapter", own);
-    else delete (gpu as unknown as Record<string, unknown>).requestAdapter;
-    for (const d of devices) d.destroy();
-  }
 }
 
 const csvCell = (v: unknown): string => {

@@ -7,8 +7,11 @@
 export class TempoError extends Error {
   /** What the user can do about it. */
   readonly hint: string;
-  constructor(message: string, hint = "") {
-    super(hint ? `${message}\n  hint: ${hint}` : message);
+  constructor(message: string, hint = "", cause?: unknown) {
+    super(
+      hint ? `${message}\n  hint: ${hint}` : message,
+      cause === undefined ? undefined : { cause },
+    );
     this.name = "TempoError";
     this.hint = hint;
   }

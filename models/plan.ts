@@ -10,7 +10,7 @@ import { Encoder } from "../core/encoder.ts";
 import { gradNormScratchBytes } from "../core/ops/grad_norm.ts";
 import type { BatchSource, TokenBatch } from "../core/train/batch.ts";
 import { type Plan, planStep } from "../core/train/planner.ts";
-import { Trainer } from "../core/train/trainer.ts";
+import { Trainer, type TrainOptions } from "../core/train/trainer.ts";
 import type { TempoOptions } from "../layers/tempo_options.ts";
 import type { ModelConfig } from "./config.ts";
 import { maskedPerSeq, type RunShape, Transformer } from "./transformer.ts";
@@ -116,7 +116,7 @@ export async function measurePlanned(
 }
 
 /** Optimizer settings for planning and benchmarks. */
-export function trainDefaults(shape: RunShape) {
+export function trainDefaults(shape: RunShape): TrainOptions {
   return {
     schedule: { kind: "constant" as const, lr: 1e-3, minLr: 1e-3, warmup: 0, steps: 1 },
     weightDecay: 0.01,

@@ -51,12 +51,15 @@ export interface StepRecord {
   lr: number;
   /** Global gradient norm before clipping. */
   gradNorm: number;
-  /** Wall time of the step, ms (between completions of consecutive steps). */
+  /**
+   * Wall time of the step, ms (between completions of consecutive steps; average over several
+   * steps: two steps can complete within one readback poll).
+   */
   ms: number;
-  /** Tokens per second. */
-  tokensPerSec: number;
-  /** Samples per second. */
-  samplesPerSec: number;
+  /** Tokens per optimizer step. */
+  tokensPerStep: number;
+  /** Samples per optimizer step. */
+  samplesPerStep: number;
   /** Peak bytes of the step and the split at that peak. */
   memory: MemoryReport;
 }
@@ -169,8 +172,8 @@ export class Trainer {
         lr,
         gradNorm: m[2],
         ms,
-        tokensPerSec: (tokens * 1000) / ms,
-        samplesPerSec: (o.samplesPerMicroBatch * o.gradAccum * 1000) / ms,
+        tokensPerStep: tokens,
+        samplesPerStep: o.samplesPerMicroBatch * o.gradAccum,
         memory,
       };
     })();
