@@ -1,0 +1,115 @@
+import { Allocator } from "../core/allocator.ts";
+import { Encoder } from "../core/encoder.ts";
+import type { Gpu } from "../core/gpu.ts";
+import type { BatchSource } from "../core/train/batch.ts";
+import { Trainer } from "../core/train/trainer.ts";
+import { GPU_TEST, testGpu } from "../core/testing.ts";
+import { CausalLoader } from "../datasets/causal_loader.ts";
+import { defaultCorpus } from "../datasets/default_corpus.ts";
+import { MlmLoader } from "../datasets/mlm_loader.ts";
+import { openShards } from "../datasets/shard_reader.ts";
+import { tokenizerByName } from "../datasets/tokenizer_by_name.ts";
+import { ALL_TEMPO, BASELINE, type TempoOptions } from "../layers/tempo_options.ts";
+import { type ModelConfig, parameterCount, PRESETS, resolveConfig } from "./config.ts";
+import { measurePlanned, trainDefaults } from "./plan.ts";
+import { Transformer } from "./transformer.ts";
+
+const SHAPE = { batch: 2, seqLen: 16 };
+
+async function corpusSource(cfg: ModelConfig, seed: number): Promise<BatchSource> {
+  const tok = tokenizerByName(cfg.tokenizer);
+  const ds = await defaultCorpus(tok);
+  const tokens = openShards(ds.train, { vocabSize: cfg.vocabSize });
+  const B = SHAPE.batch, T = SHAPE.seqLen;
+  return cfg.arch === "gpt2"
+    ? new CausalLoader({ tokens, B, T, seed })
+    : new MlmLoader({ tokens, tokenizer: tok, B, T, seed, masking: cfg.arch === "bert" ? "static" : "dynamic" });
+}
+
+async function train(
+  gpu: Gpu,
+  cfg: ModelConfig,
+  tempo: TempoOptions,
+  steps: number,
+  opts: { seed?: number; lr?: number } = {},
+): Promise<{ losses: number[]; peaks: number[] }> {
+  const alloc = new Allocator({ device: gpu.device });
+  const enc = new Encoder(gpu);
+  const model = new Transformer(cfg, SHAPE, tempo, alloc);
+  model.initialize(enc, opts.seed ?? 1);
+  const lr = opts.lr ?? 3e-3;
+  const trainer = new Trainer(model, alloc, enc, {
+    ...trainDefaults(SHAPE),
+    seed: opts.seed ?? 1,
+    schedule: { kind: "constant", lr, minLr: lr, warmup: 0, steps },
+  });
+  const src = await corpusSource(cfg, opts.seed ?? 1);
+  const losses: number[] = [], peaks: number[] = [];
+  let pending = trainer.step(src);
+  for (let i = 1; i <= steps; i++) {
+    const next = i < steps ? trainer.step(src) : null;
+    const r = await pending;
+    losses.push(r.loss);
+    peaks.push(r.memory.peak);
+    if (next) pending = next;
+  }
+  alloc.trim();
+  return { losses, peaks };
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+Deno.test("presets: parameter count formula equals the parameters the model creates", () => {
+  for (const name of Object.keys(PRESETS)) {
+    const cfg = resolveConfig(name);
+    const model = new Transformer(cfg, { batch: 1, seqLen: 8 }, ALL_TEMPO, new Allocator());
+    if (model.store.count() !== parameterCount(cfg)) {
+      throw new Error(`${name}: ${model.store.count()} != ${parameterCount(cfg)}`);
+    }
+  }
+  let threw = false;
+  try {
+    resolveConfig("gpt2-tiny", { hiden: 3 });
+  } catch (e) {
+    threw = /unknown config key 'hiden'/.test((e as Error).message);
+  }
+  if (!threw) throw new Error("unknown key accepted");
+});
+
+Deno.test({ name: "tiny GPT-2, BERT and RoBERTa: the loss falls on the embedded corpus", ...GPU_TEST }, async () => {
+  const gpu = await testGpu();
+  for (const name of ["gpt2-tiny", "bert-tiny", "roberta-tiny"]) {
+    const { losses } = await train(gpu, resolveConfig(name), ALL_TEMPO, 40);
+    const first = mean(losses.slice(0, 5)), last = mean(losses.slice(-5));
+    if (!(last < first - 0.5)) throw new Error(`${name}: loss ${first.toFixed(3)} -> ${last.toFixed(3)}`);
+  }
+});
+
+Deno.test({ name: "same seed gives identical losses; Tempo on vs off gives the same curve for 60 steps", ...GPU_TEST }, async () => {
+  const gpu = await testGpu();
+  for (const name of ["gpt2-tiny", "bert-tiny"]) {
+    const cfg = resolveConfig(name);
+    const a = await train(gpu, cfg, ALL_TEMPO, 60), b = await train(gpu, cfg, ALL_TEMPO, 60);
+    if (a.losses.some((x, i) => x !== b.losses[i])) throw new Error(`${name}: same seed, different losses`);
+    const base = await train(gpu, cfg, BASELINE, 60);
+    // Tolerance: Tempo recomputes GELU's input by Newton (gradient error <= 1e-4 per element) and
+    // LayerNorm's xhat from its output; over 60 Adam steps the curves may drift apart slightly.
+    const worst = Math.max(...base.losses.map((x, i) => Math.abs(x - a.losses[i])));
+    if (!(worst < 2e-2)) throw new Error(`${name}: Tempo vs baseline losses differ by up to ${worst}`);
+    if (!(Math.max(...a.peaks) < Math.max(...base.peaks))) throw new Error(`${name}: Tempo peak not lower`);
+  }
+});
+
+Deno.test({ name: "planning mode's peak equals a real training step's peak (tiny configs)", ...GPU_TEST }, async () => {
+  const gpu = await testGpu();
+  for (const name of ["gpt2-tiny", "bert-tiny", "roberta-tiny"]) {
+    const cfg = resolveConfig(name);
+    for (const t of [BASELINE, { ...ALL_TEMPO, masks: "bits" as const }, ALL_TEMPO]) {
+      const real = await train(gpu, cfg, t, 2);
+      const planned = await measurePlanned(cfg, SHAPE, t);
+      if (real.peaks[1] !== planned.peakBytes) {
+        throw new Error(`${name} ${JSON.stringify(t)}: GPU peak ${real.peaks[1]}, planned ${planned.peakBytes}`);
+      }
+    }
+  }
+});
