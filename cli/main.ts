@@ -32,7 +32,9 @@ export function program() {
 /** Run the CLI with `args`; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   try {
-    await program().exitOverride().parseAsync(args, { from: "user" });
+    const p = program().exitOverride();
+    for (const c of p.commands) c.exitOverride();
+    await p.parseAsync(args, { from: "user" });
     return 0;
   } catch (e) {
     const err = e as { code?: string; exitCode?: number; message?: string };

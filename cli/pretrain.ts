@@ -34,6 +34,11 @@ const env = (name: string, fallback: string): string => {
   }
 };
 
+/** Parse pretrain flags (with defaults) without running anything. */
+export function parsePretrainArgs(args: string[]): PretrainOptions {
+  return pretrainCommand().exitOverride().action(() => {}).parse(args, { from: "user" }).opts();
+}
+
 /** The `pretrain` command. */
 export function pretrainCommand() {
   return new Command("pretrain")
@@ -116,7 +121,12 @@ export function pretrainCommand() {
       parseIntFlag("save-every", 0),
       0,
     )
-    .option("--resume <dir>", "continue from a checkpoint folder")
+    .option("--resume <dir>", "continue from a checkpoint folder (pass the original run's flags)")
+    .option(
+      "--stop-after <n>",
+      "stop after n steps of this invocation (checkpoint with --out); resume later",
+      parseIntFlag("stop-after"),
+    )
     .option(
       "--memory-limit <size>",
       "fail (naming the largest batch that fits) above this many bytes, e.g. 11GiB",
@@ -214,6 +224,7 @@ async function pretrainOn(gpu: Gpu, o: PretrainOptions): Promise<Record<string, 
   try {
     summary = await runLoop(trainer, data.train, data.val, {
       steps: o.steps,
+      stopAt: o.stopAfter !== undefined ? trainer.stepsDone + o.stopAfter : undefined,
       valEvery: o.valEvery > 0 ? o.valEvery : (data.val ? o.steps : 0),
       valSteps: o.valSteps,
       saveEvery: o.saveEvery,

@@ -9,8 +9,10 @@ import type { StepRecord, Trainer } from "./trainer.ts";
 
 /** Loop settings. */
 export interface LoopOptions {
-  /** Stop after this many optimizer steps in total (counting resumed ones). */
+  /** The run's total optimizer steps (counting resumed ones; the schedule spans them). */
   steps: number;
+  /** Stop early once this many steps are done (a checkpoint is saved there); default `steps`. */
+  stopAt?: number;
   /** Evaluate every this many steps (0 = never). */
   valEvery: number;
   /** Batches per evaluation. */
@@ -72,21 +74,22 @@ export async function runLoop(
     options.onStep?.(r);
   };
   trainer.resetTimer();
-  while (trainer.stepsDone < options.steps) {
+  const end = Math.min(options.steps, options.stopAt ?? options.steps);
+  while (trainer.stepsDone < end) {
     const next = trainer.step(source);
     await settle();
     pending = next;
     const s = trainer.stepsDone;
     const needsSync = (options.valEvery > 0 && s % options.valEvery === 0) ||
-      (options.saveEvery > 0 && s % options.saveEvery === 0) || s === options.steps;
+      (options.saveEvery > 0 && s % options.saveEvery === 0) || s === end;
     if (needsSync) {
       await settle();
-      if (val && options.valEvery > 0 && (s % options.valEvery === 0 || s === options.steps)) {
+      if (val && options.valEvery > 0 && (s % options.valEvery === 0 || s === end)) {
         const loss = await trainer.evaluate(val, options.valSteps);
         evals.push({ step: s, loss });
         options.onEval?.(s, loss);
       }
-      if (options.saveEvery > 0 && s % options.saveEvery === 0 || s === options.steps) await save();
+      if ((options.saveEvery > 0 && s % options.saveEvery === 0) || s === end) await save();
     }
   }
   await settle();

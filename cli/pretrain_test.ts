@@ -1,0 +1,128 @@
+import { TempoError } from "../core/errors.ts";
+import { GPU_TEST, testGpu } from "../core/testing.ts";
+import { writeShard } from "../datasets/shard.ts";
+import { encodeShardHeader } from "../datasets/shard_format.ts";
+import { main } from "./main.ts";
+import { parsePretrainArgs, pretrain } from "./pretrain.ts";
+
+const TINY = [
+  "--model",
+  "gpt2-tiny",
+  "--batch-size",
+  "2",
+  "--seq-len",
+  "16",
+  "--log-every",
+  "1",
+  "--quiet",
+];
+
+async function run(args: string[]) {
+  return await pretrain(parsePretrainArgs([...TINY, ...args]), await testGpu());
+}
+
+async function losses(jsonl: string): Promise<Map<number, number>> {
+  const out = new Map<number, number>();
+  for (const line of (await Deno.readTextFile(jsonl)).trim().split("\n")) {
+    const r = JSON.parse(line);
+    if (typeof r.loss === "number" && !r.summary) out.set(r.step, r.loss);
+  }
+  return out;
+}
+
+async function expectError(args: string[], pattern: RegExp): Promise<void> {
+  let err: unknown;
+  try {
+    await run(args);
+  } catch (e) {
+    err = e;
+  }
+  const msg = err instanceof Error ? err.message : String(err);
+  if (!pattern.test(msg)) {
+    throw new Error(`args ${args.join(" ")}: expected ${pattern}, got: ${msg}`);
+  }
+}
+
+Deno.test({
+  name: "pretrain: resume from a checkpoint continues exactly like an uninterrupted run",
+  ...GPU_TEST,
+}, async () => {
+  const dir = await Deno.makeTempDir();
+  const common = ["--steps", "8", "--seed", "5", "--dropout", "0.1"];
+  await run([...common, "--json", `${dir}/full.jsonl`]);
+  await run([...common, "--out", `${dir}/ckpt`, "--stop-after", "4", "--json", `${dir}/a.jsonl`]);
+  const state = JSON.parse(await Deno.readTextFile(`${dir}/ckpt/state.json`));
+  if (state.step !== 4) throw new Error(`checkpoint at step ${state.step}`);
+  await run([...common, "--resume", `${dir}/ckpt`, "--json", `${dir}/b.jsonl`]);
+  const full = await losses(`${dir}/full.jsonl`), b = await losses(`${dir}/b.jsonl`);
+  for (let s = 5; s <= 8; s++) {
+    if (full.get(s) !== b.get(s)) {
+      throw new Error(`step ${s}: resumed ${b.get(s)} vs uninterrupted ${full.get(s)}`);
+    }
+  }
+  const a = await losses(`${dir}/a.jsonl`);
+  for (let s = 1; s <= 4; s++) {
+    if (full.get(s) !== a.get(s)) throw new Error(`step ${s} before the stop`);
+  }
+  const summary = JSON.parse(
+    (await Deno.readTextFile(`${dir}/full.jsonl`)).trim().split("\n").at(-1)!,
+  );
+  for (const k of ["summary", "finalLoss", "tokensPerSec", "peakBytes"]) {
+    if (!(k in summary)) throw new Error(`summary lacks ${k}`);
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test({ name: "pretrain: bad data gives clear errors", ...GPU_TEST }, async () => {
+  const dir = await Deno.makeTempDir();
+  await expectError(["--data", `${dir}/nope.bin`], /no such file or folder/);
+  // Truncated: the header promises more tokens than the file holds.
+  const truncated = new Uint8Array(1024 + 10);
+  truncated.set(encodeShardHeader(1, 100));
+  await Deno.writeFile(`${dir}/truncated.bin`, truncated);
+  await expectError(
+    ["--data", `${dir}/truncated.bin`, "--format", "llmc"],
+    /truncated|too short|expected/i,
+  );
+  const wrong = new Uint8Array(2048);
+  new DataView(wrong.buffer).setInt32(0, 12345, true);
+  await Deno.writeFile(`${dir}/wrong.bin`, wrong);
+  await expectError(["--data", `${dir}/wrong.bin`, "--format", "llmc"], /magic/i);
+  writeShard(`${dir}/big_ids.bin`, Array.from({ length: 500 }, (_, i) => i % 300), {
+    vocabSize: 65536,
+  });
+  await expectError(["--data", `${dir}/big_ids.bin`], /300|vocab/i);
+  await Deno.writeFile(`${dir}/empty.bin`, encodeShardHeader(1, 0));
+  await expectError(["--data", `${dir}/empty.bin`], /empty|no tokens|too short|0 tokens/i);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test({ name: "pretrain: bad flags and limits give clear errors", ...GPU_TEST }, async () => {
+  await expectError(["--seq-len", "256"], /exceeds gpt2-tiny's 128 positions/);
+  await expectError(
+    ["--batch-size", "64", "--memory-limit", "4MiB"],
+    /largest batch that fits is --batch-size \d+/,
+  );
+  await expectError(
+    ["--batch-size", "1", "--memory-limit", "100KiB"],
+    /even --batch-size 1 does not fit/,
+  );
+  await expectError(["--tempo", "gelu,softmax"], /unknown Tempo layer 'softmax'/);
+  await expectError(["--resume", "/nonexistent/ckpt"], /no checkpoint/);
+  await expectError(["--memory-limit", "lots"], /is not a size/);
+  let threw = false;
+  try {
+    parsePretrainArgs(["--batch-size", "0"]);
+  } catch (e) {
+    threw = e instanceof TempoError && /--batch-size must be an integer >= 1/.test(e.message);
+  }
+  if (!threw) throw new Error("--batch-size 0 accepted");
+  const err = console.error;
+  console.error = () => {};
+  try {
+    if (await main(["pretrain", "--masks", "nibbles"]) === 0) throw new Error("bad --masks exit 0");
+    if (await main(["pretrain", "--lr", "abc"]) === 0) throw new Error("bad --lr exit 0");
+  } finally {
+    console.error = err;
+  }
+});
