@@ -42,7 +42,7 @@ export interface MatmulOptions {
 }
 
 /** Blocked kernel: outputs per invocation along m and n (multiples of 4). */
-const TM = Number(Deno.env.get("TM") ?? 16), TN = Number(Deno.env.get("TN") ?? 16);
+const TM = 16, TN = 16;
 /** Blocked kernel: workgroup 8x8 (SIMD lanes run along x on llvmpipe). */
 const BWG = 8;
 /** Tiled kernel: tile side, k-slice, invocations per side. */
