@@ -16,8 +16,8 @@ import { sweepCommand } from "./sweep.ts";
 export function program() {
   return new Command("tempo")
     .description(
-      "Pretrain BERT, GPT-2 and RoBERTa on the GPU through WebGPU, with the memory-saving layers\n" +
-        "of Tempo (NeurIPS 2022) switchable one by one.",
+      "Pretrain BERT, GPT-2 and RoBERTa on the GPU through WebGPU, with the memory-saving " +
+        "layers of Tempo (NeurIPS 2022) switchable one by one.",
     )
     .version("0.1.0")
     .showHelpAfterError()
