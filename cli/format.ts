@@ -3,6 +3,7 @@
  * @module
  */
 import type { ByCategory } from "../core/allocator.ts";
+import Table from "cli-table3";
 import { TempoError } from "../core/errors.ts";
 import { CATEGORIES } from "../core/tensor.ts";
 
@@ -73,4 +74,18 @@ export function parseFloatFlag(name: string, lo = -Infinity, hi = Infinity): (v:
 /** Parse a comma list of positive integers. */
 export function parseIntList(name: string): (v: string) => number[] {
   return (v: string) => v.split(",").map((x) => parseIntFlag(name)(x.trim()));
+}
+
+/** Whether to colour output: a terminal and no NO_COLOR. */
+export function useColor(): boolean {
+  try {
+    return Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
+  } catch {
+    return false;
+  }
+}
+
+/** A cli-table3 table, plain when output is not coloured. */
+export function table(head: string[]): Table.Table {
+  return new Table(useColor() ? { head } : { head, style: { head: [], border: [] } });
 }

@@ -3,13 +3,12 @@
  * @module
  */
 import { Command, Option } from "@commander-js/extra-typings";
-import Table from "cli-table3";
 import { TempoError } from "../core/errors.ts";
 import { CATEGORIES } from "../core/tensor.ts";
 import { parseTempo, tempoLabel } from "../layers/tempo_options.ts";
 import { resolveConfig } from "../models/config.ts";
 import { maxBatch, planModel } from "../models/plan.ts";
-import { formatBytes, parseBytes, parseIntFlag } from "./format.ts";
+import { formatBytes, parseBytes, parseIntFlag, table } from "./format.ts";
 
 /** The `memory` command. */
 export function memoryCommand() {
@@ -54,15 +53,13 @@ export function memoryCommand() {
         `${cfg.name}, batch ${o.batchSize} x seq ${o.seqLen}, tempo ${tempoLabel(tempo)}: ` +
           `${plan.parameters.toLocaleString("en-US")} parameters`,
       );
-      const cats = new Table({ head: ["category", "at peak", "persistent"] });
+      const cats = table(["category", "at peak", "persistent"]);
       for (const c of CATEGORIES) {
         cats.push([c, formatBytes(plan.peakByCategory[c]), formatBytes(plan.persistent[c])]);
       }
       cats.push(["peak", formatBytes(plan.peakBytes), `at ${plan.peakAt}`]);
       console.log(cats.toString());
-      const layers = new Table({
-        head: ["layer (block 1 shown; all blocks alike)", "saved", "per token"],
-      });
+      const layers = table(["layer (block 1 shown; all blocks alike)", "saved", "per token"]);
       const N = o.batchSize * o.seqLen;
       for (const l of plan.savedByLayer) {
         if (
@@ -126,7 +123,7 @@ export function maxBatchCommand() {
         for (const r of rows) console.log(JSON.stringify(r));
         return;
       }
-      const t = new Table({ head: ["tempo", "max batch", "peak at that batch", "vs first"] });
+      const t = table(["tempo", "max batch", "peak at that batch", "vs first"]);
       for (const r of rows) {
         t.push([
           r.tempo,
