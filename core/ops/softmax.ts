@@ -3,13 +3,17 @@
  * and key-padding masks (masked entries get probability 0; a fully masked row gives zeros, not
  * NaN); backward dS = scale * P * (dP - rowsum(dP * P)), which needs only P (Tempo keeps P, not S).
  * Rows are laid out [B, NH, T] (rows = B*NH*T, query position t = row % T), cols = T keys.
- * One workgroup per row (reductions in workgroup memory, fixed order: deterministic); operands
- * larger than one binding are split into chunks of whole rows with aligned offsets.
+ * Two kernel variants, each with a fixed summation order (deterministic): on real GPUs, and for
+ * long rows, one workgroup per row reducing in workgroup memory; on the software adapter
+ * (llvmpipe runs a workgroup as a fiber, 8 SIMD lanes along x, where barriers and idle lanes are
+ * costly) one invocation per row, no barriers, vec4 loads when cols % 4 == 0, and causal rows only
+ * read keys j <= q. Operands larger than one binding are split into chunks of whole rows with
+ * aligned offsets.
  * @module
  */
 import type { Bindable, Encoder } from "../encoder.ts";
 import type { Gpu } from "../gpu.ts";
-import { groups1d, type KernelSpec } from "../kernel.ts";
+import { groups1d, type KernelSpec, LINEAR_INDEX } from "../kernel.ts";
 import type { Tensor } from "../tensor.ts";
 
 /** Options of `softmaxForward`. */
@@ -32,7 +36,30 @@ export interface SoftmaxOptions {
 }
 
 const WG = 128;
+/** Invocations per workgroup of the row-per-invocation kernels. */
+const ROW_WG = 64;
+/** Longest row the software adapter gives to one invocation (longer: a workgroup per row). */
+const ROW_MAX_COLS = 2048;
 const NEG = "-3.40282347e38";
+
+/**
+ * Kernel variant: "workgroup" (one workgroup per row, for real GPUs and long rows), "row" (one
+ * invocation per row, for the software adapter), or "auto" (row on a software adapter when
+ * cols <= 2048, else workgroup).
+ */
+export type SoftmaxVariant = "auto" | "row" | "workgroup";
+let variant: SoftmaxVariant = "auto";
+
+/** Force a kernel variant of softmaxForward/softmaxBackward (tests, benchmarks); returns the old. */
+export function setSoftmaxVariant(v: SoftmaxVariant): SoftmaxVariant {
+  const old = variant;
+  variant = v;
+  return old;
+}
+
+function useRows(gpu: Gpu, cols: number): boolean {
+  return variant === "row" || (variant === "auto" && gpu.isSoftware && cols <= ROW_MAX_COLS);
+}
 
 const PRELUDE = `
 var<workgroup> red: array<f32, WG_X>;
@@ -142,6 +169,111 @@ function backwardSpec(inPlace: boolean): KernelSpec {
   return s;
 }
 
+/** WGSL horizontal sum (fixed order) of a row-kernel value of width w. */
+function hsum(w: number, v: string): string {
+  return w === 4 ? `((${v}).x + (${v}).y) + ((${v}).z + (${v}).w)` : v;
+}
+
+/**
+ * Forward, one invocation per row; w = 4 reads vec4 (cols % 4 == 0). Pass 1: max over the keys
+ * j < jend (causal: jend = q + 1) not padded; pass 2 writes e = exp(v - max) (0 where masked) and
+ * sums it; pass 3 scales by 1 / sum; keys from jend on are written 0 without reading S.
+ */
+function forwardRowSpec(pad: boolean, inPlace: boolean, w: number): KernelSpec {
+  const key = `fwdrow|${pad}|${inPlace}|${w}`;
+  let s = cache.get(key);
+  if (s) return s;
+  const S = inPlace ? "P" : "S";
+  const T = w === 4 ? "vec4f" : "f32";
+  const B = w === 4 ? "vec4<bool>" : "bool";
+  const type = w === 4 ? "vec4<f32>" as const : "f32" as const;
+  const padAt = (k: number) => `pad[pb + j0 + ${k}u] != 0`;
+  const padTest = w === 4
+    ? `v = v & vec4<bool>(${[0, 1, 2, 3].map(padAt).join(", ")});`
+    : `v = v && ${padAt(0)};`;
+  s = {
+    name: `softmax_fwd_rows${w === 4 ? "_v4" : ""}${pad ? "_pad" : ""}${inPlace ? "_inplace" : ""}`,
+    bindings: [
+      ...(inPlace ? [] : [{ name: "S", type }]),
+      ...(pad ? [{ name: "pad", type: "i32" as const }] : []),
+      { name: "P", type, write: true },
+    ],
+    uniforms: [
+      ["rows", "u32"],
+      ["cols", "u32"],
+      ["rowBase", "u32"],
+      ["T", "u32"],
+      ["rowsPerBatch", "u32"],
+      ["causal", "u32"],
+      ["scale", "f32"],
+    ],
+    workgroupSize: [ROW_WG],
+    prelude: `
+fn keep(j0: u32, jend: u32, pb: u32) -> ${B} {
+  var v = ${w === 4 ? "vec4u(j0) + vec4u(0u, 1u, 2u, 3u) < vec4u(jend)" : "j0 < jend"};
+  ${pad ? padTest : "_ = pb;"}
+  return v;
+}`,
+    body: `${LINEAR_INDEX}
+  if (i >= u.rows) { return; }
+  let grow = u.rowBase + i;
+  let q = grow % u.T;
+  let pb = (grow / u.rowsPerBatch) * u.cols;
+  let jend = select(u.cols, min(u.cols, q + 1u), u.causal != 0u);
+  let n = u.cols / ${w}u;
+  let nv = (jend + ${w - 1}u) / ${w}u;
+  let off = i * n;
+  var m = ${T}(${NEG});
+  for (var k = 0u; k < nv; k++) {
+    m = max(m, select(${T}(${NEG}), u.scale * ${S}[off + k], keep(k * ${w}u, jend, pb)));
+  }
+  let mx = ${w === 4 ? "max(max(m.x, m.y), max(m.z, m.w))" : "m"};
+  var acc = ${T}(0.0);
+  for (var k = 0u; k < nv; k++) {
+    let e = select(${T}(0.0), exp(u.scale * ${S}[off + k] - mx), keep(k * ${w}u, jend, pb));
+    P[off + k] = e;
+    acc += e;
+  }
+  let sum = ${hsum(w, "acc")};
+  let inv = select(1.0 / sum, 0.0, mx == ${NEG});
+  for (var k = 0u; k < nv; k++) { P[off + k] *= inv; }
+  for (var k = nv; k < n; k++) { P[off + k] = ${T}(0.0); }`,
+  };
+  cache.set(key, s);
+  return s;
+}
+
+/** Backward, one invocation per row; w = 4 reads vec4 (cols % 4 == 0). */
+function backwardRowSpec(inPlace: boolean, w: number): KernelSpec {
+  const key = `bwdrow|${inPlace}|${w}`;
+  let s = cache.get(key);
+  if (s) return s;
+  const T = w === 4 ? "vec4f" : "f32";
+  const type = w === 4 ? "vec4<f32>" as const : "f32" as const;
+  s = {
+    name: `softmax_bwd_rows${w === 4 ? "_v4" : ""}${inPlace ? "_inplace" : ""}`,
+    bindings: [
+      { name: "P", type },
+      { name: "dP", type, write: inPlace },
+      ...(inPlace ? [] : [{ name: "dS", type, write: true }]),
+    ],
+    uniforms: [["rows", "u32"], ["cols", "u32"], ["scale", "f32"]],
+    workgroupSize: [ROW_WG],
+    body: `${LINEAR_INDEX}
+  if (i >= u.rows) { return; }
+  let n = u.cols / ${w}u;
+  let off = i * n;
+  var acc = ${T}(0.0);
+  for (var k = 0u; k < n; k++) { acc += dP[off + k] * P[off + k]; }
+  let dot = ${hsum(w, "acc")};
+  for (var k = 0u; k < n; k++) {
+    ${inPlace ? "dP" : "dS"}[off + k] = u.scale * P[off + k] * (dP[off + k] - dot);
+  }`,
+  };
+  cache.set(key, s);
+  return s;
+}
+
 function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
 }
@@ -196,10 +328,16 @@ export function softmaxForward(
   const gpu = enc.gpu;
   if (!gpu || rows === 0) return;
   const inPlace = P === S;
-  const spec = forwardSpec(pad !== null, inPlace);
+  const rowWise = useRows(gpu, cols);
+  const w = rowWise && cols % 4 === 0 ? 4 : 1;
+  const spec = rowWise
+    ? forwardRowSpec(pad !== null, inPlace, w)
+    : forwardSpec(pad !== null, inPlace);
   for (const ch of rowChunks(op, gpu, rows, cols, opts.maxBindingBytes)) {
     const range = (t: Tensor): Bindable =>
-      ch.whole ? t : { tensor: t, offset: 4 * ch.first * cols, size: 4 * ch.count * cols };
+      ch.whole && w === 1
+        ? t
+        : { tensor: t, offset: 4 * ch.first * cols, size: 4 * ch.count * cols };
     const b: Record<string, Bindable> = { P: range(P) };
     if (!inPlace) b.S = range(S);
     if (pad) b.pad = pad;
@@ -211,7 +349,7 @@ export function softmaxForward(
       rowsPerBatch,
       causal: opts.causal ? 1 : 0,
       scale: opts.scale,
-    }, groups1d(ch.count, 1));
+    }, groups1d(ch.count, rowWise ? ROW_WG : 1));
   }
 }
 
@@ -241,12 +379,17 @@ export function softmaxBackward(
   const gpu = enc.gpu;
   if (!gpu || rows === 0) return;
   const inPlace = dS === dP;
-  const spec = backwardSpec(inPlace);
+  const rowWise = useRows(gpu, cols);
+  const w = rowWise && cols % 4 === 0 ? 4 : 1;
+  const spec = rowWise ? backwardRowSpec(inPlace, w) : backwardSpec(inPlace);
   for (const ch of rowChunks(op, gpu, rows, cols, maxBindingBytes)) {
     const range = (t: Tensor): Bindable =>
-      ch.whole ? t : { tensor: t, offset: 4 * ch.first * cols, size: 4 * ch.count * cols };
+      ch.whole && w === 1
+        ? t
+        : { tensor: t, offset: 4 * ch.first * cols, size: 4 * ch.count * cols };
     const b: Record<string, Bindable> = { P: range(P), dP: range(dP) };
     if (!inPlace) b.dS = range(dS);
-    enc.dispatch(spec, b, { rows: ch.count, cols, scale }, groups1d(ch.count, 1));
+    const g = groups1d(ch.count, rowWise ? ROW_WG : 1);
+    enc.dispatch(spec, b, { rows: ch.count, cols, scale }, g);
   }
 }

@@ -1,5 +1,10 @@
 import { assertClose, GPU_TEST, gpuFixture, randn } from "../testing.ts";
-import { softmaxBackward, softmaxForward } from "./softmax.ts";
+import {
+  setSoftmaxVariant,
+  softmaxBackward,
+  softmaxForward,
+  type SoftmaxVariant,
+} from "./softmax.ts";
 import { softmaxBackwardRef, softmaxRef } from "./softmax_ref.ts";
 
 function bitsEqual(a: Float32Array, b: Float32Array, what: string): void {
@@ -9,84 +14,114 @@ function bitsEqual(a: Float32Array, b: Float32Array, what: string): void {
   }
 }
 
+const VARIANTS: SoftmaxVariant[] = ["workgroup", "row"];
+
+/** Run `body` once per forced kernel variant (restoring "auto" after). */
+async function eachVariant(body: (v: SoftmaxVariant) => Promise<void>): Promise<void> {
+  for (const v of VARIANTS) {
+    const old = setSoftmaxVariant(v);
+    try {
+      await body(v);
+    } finally {
+      setSoftmaxVariant(old);
+    }
+  }
+}
+
 // Tolerances: P within 2e-6 abs (probabilities; exp of f32 arguments up to |scale * S| ~ 40);
 // dS within 2e-6 abs + 1e-5 rel.
 Deno.test(
   { name: "softmax forward/backward match the reference: masks, odd sizes", ...GPU_TEST },
   async () => {
     const f = await gpuFixture();
-    // [B, NH, T] rows with causal masks at T = 7, 129; wide rows (cols = 1001, 5 rows, 3 per batch
-    // element) without the causal mask.
-    for (const [B, NH, T, cols] of [[2, 3, 7, 7], [2, 3, 129, 129], [2, 1, 3, 1001]]) {
-      const rows = cols === T ? B * NH * T : 5, n = rows * cols, scale = 1 / Math.sqrt(13);
-      const S = randn(n, T, 6); // |scale * S| up to ~ 8
-      const dP = randn(n, T + 1);
-      // Batch 0: the last 3 keys are pads (and key 0 in the T = 7 case, so causal row t = 0 of
-      // batch 0 is fully masked). Batch 1: all real.
-      const pad = new Int32Array(B * cols).fill(1);
-      for (let j = cols - 3; j < cols; j++) pad[j] = 0;
-      if (T === 7) pad[0] = 0;
-      const tS = f.upload(S, [rows, cols]), tdP = f.upload(dP, [rows, cols]);
-      const tpad = f.upload(pad, [B, cols], "i32");
-      const P = f.alloc.alloc([rows, cols], "f32", "workspace", "P");
-      const dS = f.alloc.alloc([rows, cols], "f32", "workspace", "dS");
-      const combos = cols === T ? [[false, false], [true, false], [false, true], [true, true]] : [
-        [false, false],
-        [false, true],
-      ];
-      for (const [causal, withPad] of combos) {
-        const what = `T=${T} cols=${cols} causal=${causal} pad=${withPad}`;
-        const o = { scale, causal, T, padMask: withPad ? pad : null, rowsPerBatch: NH * T };
-        softmaxForward(f.enc, P, tS, rows, cols, { ...o, padMask: withPad ? tpad : null });
-        const Pref = softmaxRef(S, rows, cols, o);
-        const Pgot = await f.readF32(P);
-        assertClose(Pgot, Pref, 2e-6, 0, `P ${what}`);
-        if (!Pgot.every(Number.isFinite)) throw new Error(`non-finite P ${what}`);
-        softmaxBackward(f.enc, dS, tdP, P, rows, cols, scale);
-        assertClose(
-          await f.readF32(dS),
-          softmaxBackwardRef(dP, Pgot, rows, cols, scale),
-          2e-6,
-          1e-5,
-          `dS ${what}`,
-        );
-        if (T === 7 && causal && withPad) {
-          for (let j = 0; j < cols; j++) {
-            if (Pgot[j] !== 0) {
-              throw new Error("fully masked row not zero");
+    // [B, NH, T] rows with causal masks at T = 7, 12 (vec4 rows), 129; wide rows (cols = 1001,
+    // 5 rows, 3 per batch element) without the causal mask.
+    const cases = [[2, 3, 7, 7], [2, 3, 12, 12], [2, 3, 129, 129], [2, 1, 3, 1001]];
+    await eachVariant(async (variant) => {
+      for (const [B, NH, T, cols] of cases) {
+        const rows = cols === T ? B * NH * T : 5, n = rows * cols, scale = 1 / Math.sqrt(13);
+        const S = randn(n, T, 6); // |scale * S| up to ~ 8
+        const dP = randn(n, T + 1);
+        // Batch 0: the last 3 keys are pads (and key 0 in the T = 7 case, so causal row t = 0 of
+        // batch 0 is fully masked). Batch 1: all real.
+        const pad = new Int32Array(B * cols).fill(1);
+        for (let j = cols - 3; j < cols; j++) pad[j] = 0;
+        if (T === 7) pad[0] = 0;
+        const tS = f.upload(S, [rows, cols]), tdP = f.upload(dP, [rows, cols]);
+        const tpad = f.upload(pad, [B, cols], "i32");
+        const P = f.alloc.alloc([rows, cols], "f32", "workspace", "P");
+        const dS = f.alloc.alloc([rows, cols], "f32", "workspace", "dS");
+        const combos = cols === T ? [[false, false], [true, false], [false, true], [true, true]] : [
+          [false, false],
+          [false, true],
+        ];
+        for (const [causal, withPad] of combos) {
+          const what = `${variant} T=${T} cols=${cols} causal=${causal} pad=${withPad}`;
+          const o = { scale, causal, T, padMask: withPad ? pad : null, rowsPerBatch: NH * T };
+          softmaxForward(f.enc, P, tS, rows, cols, { ...o, padMask: withPad ? tpad : null });
+          const Pref = softmaxRef(S, rows, cols, o);
+          const Pgot = await f.readF32(P);
+          assertClose(Pgot, Pref, 2e-6, 0, `P ${what}`);
+          if (!Pgot.every(Number.isFinite)) throw new Error(`non-finite P ${what}`);
+          softmaxBackward(f.enc, dS, tdP, P, rows, cols, scale);
+          assertClose(
+            await f.readF32(dS),
+            softmaxBackwardRef(dP, Pgot, rows, cols, scale),
+            2e-6,
+            1e-5,
+            `dS ${what}`,
+          );
+          if (T === 7 && causal && withPad) {
+            for (let j = 0; j < cols; j++) {
+              if (Pgot[j] !== 0) {
+                throw new Error("fully masked row not zero");
+              }
             }
           }
         }
       }
-    }
+    });
   },
 );
 
 Deno.test({ name: "softmax: in place, chunked == whole, large scores", ...GPU_TEST }, async () => {
   const f = await gpuFixture();
-  const B = 3, NH = 1, T = 37, rows = B * NH * T, cols = T, n = rows * cols;
-  const S = randn(n, 9, 200); // |S| up to ~ 800: exp overflows without the max shift
-  const dP = randn(n, 10);
-  const pad = new Int32Array(B * cols).fill(1);
-  pad.fill(0, cols, 2 * cols); // batch 1 entirely padding: zero rows
-  const tpad = f.upload(pad, [B, cols], "i32");
-  const o = { scale: 0.125, causal: true, padMask: tpad, rowsPerBatch: NH * T };
-  const tS = f.upload(S, [rows, cols]);
-  const P = f.alloc.alloc([rows, cols], "f32", "workspace", "P");
-  softmaxForward(f.enc, P, tS, rows, cols, o);
-  const whole = await f.readF32(P);
-  assertClose(whole, softmaxRef(S, rows, cols, { ...o, padMask: pad }), 2e-6, 0, "P large scores");
-  // 37 * 4 = 148-byte rows: 64-row aligned chunks under a 10000-byte binding (2 chunks).
-  const inPlace = f.upload(S, [rows, cols]);
-  softmaxForward(f.enc, inPlace, inPlace, rows, cols, { ...o, maxBindingBytes: 10000 });
-  bitsEqual(await f.readF32(inPlace), whole, "in place + chunked forward");
-  const tdP = f.upload(dP, [rows, cols]),
-    dS = f.alloc.alloc([rows, cols], "f32", "workspace", "dS");
-  softmaxBackward(f.enc, dS, tdP, P, rows, cols, 0.125);
-  const dSwhole = await f.readF32(dS);
-  assertClose(dSwhole, softmaxBackwardRef(dP, whole, rows, cols, 0.125), 2e-6, 1e-5, "dS");
-  softmaxBackward(f.enc, tdP, tdP, P, rows, cols, 0.125, 10000);
-  bitsEqual(await f.readF32(tdP), dSwhole, "in place + chunked backward");
+  // T = 37: scalar rows; T = 36: vec4 rows (row variant).
+  await eachVariant(async (variant) => {
+    for (const T of [37, 36]) {
+      const B = 3, NH = 1, rows = B * NH * T, cols = T, n = rows * cols;
+      const what = `${variant} T=${T}`;
+      const S = randn(n, 9, 200); // |S| up to ~ 800: exp overflows without the max shift
+      const dP = randn(n, 10);
+      const pad = new Int32Array(B * cols).fill(1);
+      pad.fill(0, cols, 2 * cols); // batch 1 entirely padding: zero rows
+      const tpad = f.upload(pad, [B, cols], "i32");
+      const o = { scale: 0.125, causal: true, padMask: tpad, rowsPerBatch: NH * T };
+      const tS = f.upload(S, [rows, cols]);
+      const P = f.alloc.alloc([rows, cols], "f32", "workspace", "P");
+      softmaxForward(f.enc, P, tS, rows, cols, o);
+      const whole = await f.readF32(P);
+      assertClose(whole, softmaxRef(S, rows, cols, { ...o, padMask: pad }), 2e-6, 0, `P ${what}`);
+      // 148-byte rows: 64-row aligned chunks under a 10000-byte binding (2 chunks); 144-byte rows:
+      // 16-row chunks (7 chunks).
+      const inPlace = f.upload(S, [rows, cols]);
+      softmaxForward(f.enc, inPlace, inPlace, rows, cols, { ...o, maxBindingBytes: 10000 });
+      bitsEqual(await f.readF32(inPlace), whole, `in place + chunked forward ${what}`);
+      const tdP = f.upload(dP, [rows, cols]),
+        dS = f.alloc.alloc([rows, cols], "f32", "workspace", "dS");
+      softmaxBackward(f.enc, dS, tdP, P, rows, cols, 0.125);
+      const dSwhole = await f.readF32(dS);
+      assertClose(
+        dSwhole,
+        softmaxBackwardRef(dP, whole, rows, cols, 0.125),
+        2e-6,
+        1e-5,
+        `dS ${what}`,
+      );
+      softmaxBackward(f.enc, tdP, tdP, P, rows, cols, 0.125, 10000);
+      bitsEqual(await f.readF32(tdP), dSwhole, `in place + chunked backward ${what}`);
+    }
+  });
 });
 
 Deno.test("softmax reference backward matches central differences of the forward (f64)", () => {

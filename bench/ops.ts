@@ -1,0 +1,266 @@
+/**
+ * Row/column/elementwise kernels of a training step, before and after the software-adapter
+ * variants: ms per call of each kernel at the tiny GPT-2 shapes (B=8, T=64, C=64, NH=4, 2 layers,
+ * V=260: calls per step as in one measured training step) and at bert-base-like shapes (B=4,
+ * T=128, C=768, NH=12, FFN=3072, V=30522), for the "gpu" kernels (one workgroup per row; what
+ * every adapter ran before) and the "auto" choice (on a software adapter, the software variants).
+ * Run: `deno run -A bench/ops.ts [--runs 5] [--target-ms 150] [--only <regexp>]`.
+ *
+ * Method: a kernel is isolated by an encoder that drops every other dispatch of the op (e.g. the
+ * dgamma/dbeta kernel of the LayerNorm backward is timed apart from its dx kernel). Per run, `reps`
+ * calls are recorded into one submit and `submit + onSubmittedWorkDone` is timed; the sync floor
+ * (the same with nothing recorded, ~11 ms on llvmpipe) is subtracted and the rest divided by reps.
+ * reps is calibrated per kernel so a run lasts about --target-ms; the figure is the median over
+ * runs. Kernels are compiled by an untimed warm-up call.
+ * @module
+ */
+import { Allocator } from "../core/allocator.ts";
+import { Encoder } from "../core/encoder.ts";
+import { acquireGpu, type Gpu } from "../core/gpu.ts";
+import type { KernelSpec } from "../core/kernel.ts";
+import type { Tensor } from "../core/tensor.ts";
+import { setSoftmaxVariant, softmaxBackward, softmaxForward } from "../core/ops/softmax.ts";
+
+/** An encoder that records only the dispatches whose kernel name matches `only`. */
+class FilterEncoder extends Encoder {
+  only: RegExp | null = null;
+
+  override dispatch(
+    spec: KernelSpec,
+    bindings: Parameters<Encoder["dispatch"]>[1],
+    uniforms: Record<string, number>,
+    groups: readonly [number, number?, number?],
+  ): void {
+    if (this.only && !this.only.test(spec.name)) return;
+    super.dispatch(spec, bindings, uniforms, groups);
+  }
+}
+
+/** "gpu": the workgroup kernels every adapter ran before; "auto": the adapter's choice. */
+type Mode = "gpu" | "auto";
+
+/** One benchmark case. */
+interface Case {
+  /** Kernel (family) name as reported. */
+  kernel: string;
+  /** Shape label. */
+  shape: string;
+  /** Which preset: tiny (with calls per step) or bert. */
+  preset: "tiny" | "bert";
+  /** Calls per training step (tiny preset). */
+  calls: number;
+  /** Kernel names to keep (others of the op are dropped). */
+  only: RegExp;
+  /** Select the variant of the op's module. */
+  mode(m: Mode): void;
+  /** Allocate and fill inputs; returns the call to time. */
+  setup(ctx: Ctx): (enc: Encoder) => void;
+}
+
+interface Ctx {
+  gpu: Gpu;
+  alloc: Allocator;
+  enc: Encoder;
+  /** A seeded f32 tensor of `n` elements, values ~ N(0, scale^2)-ish, plus `shift`. */
+  f32(n: number, scale?: number, shift?: number): Tensor;
+  /** An i32 tensor. */
+  i32(data: Int32Array): Tensor;
+  /** A u32 tensor of n words filled with pseudo-random bits. */
+  u32(n: number): Tensor;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+}
+
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0);
+}
+
+const softmaxMode = (m: Mode) => setSoftmaxVariant(m === "gpu" ? "workgroup" : "auto");
+
+/** Softmax over rows x cols (causal: GPT-2 attention; pad: BERT with a key-padding mask). */
+function softmaxCases(
+  preset: "tiny" | "bert",
+  rows: number,
+  cols: number,
+  calls: number,
+  causal: boolean,
+): Case[] {
+  const shape = `rows=${rows} cols=${cols}${causal ? " causal" : " pad"}`;
+  const opts = (ctx: Ctx, P: Tensor) => {
+    const B = rows / (cols * (preset === "tiny" ? 4 : 12));
+    const pad = causal ? null : ctx.i32(new Int32Array(B * cols).fill(1));
+    return { scale: 0.25, causal, T: cols, padMask: pad, rowsPerBatch: rows / B, P };
+  };
+  return [
+    {
+      kernel: "softmax_fwd (in place)",
+      shape,
+      preset,
+      calls,
+      only: /^softmax_fwd/,
+      mode: softmaxMode,
+      setup(ctx) {
+        const P = ctx.f32(rows * cols, 2);
+        const o = opts(ctx, P);
+        return (enc) => softmaxForward(enc, P, P, rows, cols, o);
+      },
+    },
+    {
+      kernel: "softmax_bwd (in place)",
+      shape,
+      preset,
+      calls,
+      only: /^softmax_bwd/,
+      mode: softmaxMode,
+      setup(ctx) {
+        const P = ctx.f32(rows * cols, 0.01, 0.01), dP = ctx.f32(rows * cols);
+        return (enc) => softmaxBackward(enc, dP, dP, P, rows, cols, 0.25);
+      },
+    },
+  ];
+}
+
+/** All cases: tiny GPT-2 (calls per step from one measured step), then bert-base-like shapes. */
+export function cases(): Case[] {
+  return [
+    ...softmaxCases("tiny", 2048, 64, 2, true),
+    ...softmaxCases("bert", 4 * 12 * 128, 128, 0, false),
+  ];
+}
+
+/** Time `call` in the given mode: median ms per call (floor subtracted). */
+async function timeCase(
+  ctx: Ctx,
+  enc: FilterEncoder,
+  call: (enc: Encoder) => void,
+  floor: number,
+  runs: number,
+  targetMs: number,
+): Promise<number> {
+  call(enc); // warm-up: compile
+  await enc.sync();
+  let t0 = performance.now();
+  call(enc);
+  await enc.sync();
+  const est = Math.max(0.005, performance.now() - t0 - floor);
+  const reps = Math.max(1, Math.min(2000, Math.round(targetMs / est)));
+  const per: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    for (let i = 0; i < reps; i++) call(enc);
+    t0 = performance.now();
+    await enc.sync();
+    per.push(Math.max(0, performance.now() - t0 - floor) / reps);
+  }
+  void ctx;
+  return median(per);
+}
+
+/** Run the benchmark and print the table; returns ms per call keyed "<kernel> <shape> <mode>". */
+export async function main(args: string[] = []): Promise<Record<string, number>> {
+  const arg = (k: string, d: string) => {
+    const i = args.indexOf(`--${k}`);
+    return i >= 0 ? args[i + 1] : d;
+  };
+  const runs = Number(arg("runs", "5")), targetMs = Number(arg("target-ms", "150"));
+  const only = new RegExp(arg("only", "."));
+  const gpu = await acquireGpu();
+  const alloc = new Allocator({ device: gpu.device });
+  const enc = new FilterEncoder(gpu);
+  const next = lcg(12345);
+  const held: Tensor[] = [];
+  const hold = (t: Tensor) => (held.push(t), t);
+  const ctx: Ctx = {
+    gpu,
+    alloc,
+    enc,
+    f32(n, scale = 1, shift = 0) {
+      const t = hold(alloc.alloc([n], "f32", "workspace", "x"));
+      const d = new Float32Array(n);
+      for (let i = 0; i < n; i++) d[i] = shift + scale * ((next() / 4294967296) * 3.4 - 1.7);
+      enc.write(t, d);
+      return t;
+    },
+    i32(data) {
+      const t = hold(alloc.alloc([data.length], "i32", "workspace", "i"));
+      enc.write(t, data);
+      return t;
+    },
+    u32(n) {
+      const t = hold(alloc.alloc([n], "u32", "workspace", "u"));
+      enc.write(t, Uint32Array.from({ length: n }, () => next()));
+      return t;
+    },
+  };
+  await enc.sync();
+  const floors: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    const t0 = performance.now();
+    await enc.sync();
+    floors.push(performance.now() - t0);
+  }
+  const floor = median(floors);
+  console.log(`adapter: ${gpu.description} (software: ${gpu.isSoftware})`);
+  console.log(
+    `method: reps calls in one submit, timed to onSubmittedWorkDone, minus the sync floor ` +
+      `${floor.toFixed(1)} ms, / reps; median of ${runs} runs of ~${targetMs} ms`,
+  );
+  const results: Record<string, number> = {};
+  const totals = { gpu: 0, auto: 0 };
+  let preset = "";
+  for (const c of cases()) {
+    if (!only.test(`${c.kernel} ${c.shape}`)) continue;
+    if (c.preset !== preset) {
+      preset = c.preset;
+      console.log(
+        preset === "tiny"
+          ? "\ntiny GPT-2 (B=8 T=64 C=64 NH=4 L=2 V=260): ms per call, calls per step"
+          : "\nbert-base-like (B=4 T=128 C=768 NH=12 FFN=3072 V=30522): ms per call",
+      );
+      console.log(
+        `${"kernel".padEnd(34)} ${"shape".padEnd(30)} ${"before".padStart(8)} ${
+          "after".padStart(8)
+        } ${"x".padStart(6)}${preset === "tiny" ? "  calls  step before -> after" : ""}`,
+      );
+    }
+    const ms: Record<Mode, number> = { gpu: 0, auto: 0 };
+    for (const m of ["gpu", "auto"] as const) {
+      c.mode(m);
+      enc.only = c.only;
+      const call = c.setup(ctx);
+      ms[m] = await timeCase(ctx, enc, call, floor, runs, targetMs);
+      enc.only = null;
+      results[`${c.kernel} ${c.shape} ${m}`] = ms[m];
+    }
+    c.mode("auto");
+    let line = `${c.kernel.padEnd(34)} ${c.shape.padEnd(30)} ${ms.gpu.toFixed(3).padStart(8)} ${
+      ms.auto.toFixed(3).padStart(8)
+    } ${(ms.gpu / Math.max(ms.auto, 1e-6)).toFixed(1).padStart(6)}`;
+    if (c.preset === "tiny") {
+      totals.gpu += c.calls * ms.gpu;
+      totals.auto += c.calls * ms.auto;
+      line += `  ${String(c.calls).padStart(5)}  ${(c.calls * ms.gpu).toFixed(2).padStart(6)} -> ${
+        (c.calls * ms.auto).toFixed(2)
+      }`;
+    }
+    console.log(line);
+    await enc.sync();
+    for (const t of held.splice(0)) alloc.release(t);
+    alloc.trim();
+    enc.clearCache();
+  }
+  if (totals.gpu > 0) {
+    console.log(
+      `\ntiny step total of these kernels: ${totals.gpu.toFixed(1)} ms -> ${
+        totals.auto.toFixed(1)
+      } ms (${(totals.gpu / totals.auto).toFixed(1)}x)`,
+    );
+  }
+  return results;
+}
+
+if (import.meta.main) await main(Deno.args);
