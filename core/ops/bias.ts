@@ -22,6 +22,15 @@ const ADD_BIAS: KernelSpec = {
   y[u.off + i] += bias[i % u.n];`,
 };
 
+/** addBias when n % 4 == 0: vec4 loads and stores (on llvmpipe a load costs per lane, not per byte). */
+const ADD_BIAS4: KernelSpec = {
+  name: "add_bias4",
+  bindings: [{ name: "y", type: "vec4<f32>", write: true }, { name: "bias", type: "vec4<f32>" }],
+  uniforms: [["count", "u32"], ["n", "u32"], ["off", "u32"]],
+  workgroupSize: [WG],
+  body: ADD_BIAS.body,
+};
+
 const SUM_ROWS: KernelSpec = {
   name: "sum_rows",
   bindings: [{ name: "x", type: "f32" }, { name: "out", type: "f32", write: true }],
@@ -91,10 +100,15 @@ export function addBias(
   opts: BiasOptions = {},
 ): void {
   check("addBias", rows, n, y, bias);
-  if (!enc.gpu) return;
+  const gpu = enc.gpu;
+  if (!gpu) return;
+  // vec4 when rows are whole vec4s (chunk offsets are then multiples of 4 elements too).
+  const q = n % 4 === 0 && gpu.storageAlign % 16 === 0 ? 4 : 1;
+  const spec = q === 4 ? ADD_BIAS4 : ADD_BIAS;
   for (const [, rc, range, off] of rowChunks(enc, y, rows, n, opts, "addBias")) {
-    const count = rc * n;
-    enc.dispatch(ADD_BIAS, { y: range, bias }, { count, n, off }, groups1d(count, WG));
+    const count = (rc * n) / q;
+    const u = { count, n: n / q, off: off / q };
+    enc.dispatch(spec, { y: range, bias }, u, groups1d(count, WG));
   }
 }
 

@@ -7,11 +7,14 @@ import { addBiasRef, sumRowsRef } from "./bias_ref.ts";
 // f32 add (1e-6); sumRows adds <= 301 rows in f32 (error well below 1e-4; a lost row is ~0.5).
 const f32 = (x: ArrayLike<number>) => Float64Array.from(Float32Array.from(x));
 
-// [rows, n, maxBindingBytes]: odd sizes; the last forces row chunks at unaligned row offsets.
+// [rows, n, maxBindingBytes]: odd sizes, and n % 4 == 0 (the vec4 addBias); a maxBindingBytes
+// forces row chunks starting at offsets that are not binding-aligned.
 const SHAPES: [number, number, number | undefined][] = [
   [1, 1, undefined],
   [37, 29, undefined],
+  [3, 8, undefined],
   [301, 7, 1024],
+  [45, 44, 1024],
 ];
 
 Deno.test({ name: "addBias matches the reference, chunked or not", ...GPU_TEST }, async () => {
