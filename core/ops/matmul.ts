@@ -482,13 +482,13 @@ export function matmul(
       throw new Error(`matmul: ${name} ${t} has ${t.size} elements, needs ${need}`);
     }
   }
-  const gpu = enc.gpu;
-  if (!gpu) return;
   const variant = opts.variant ?? "auto";
-  const blocked = variant === "blocked" || (variant === "auto" && gpu.isSoftware);
-  if (!blocked && variant !== "tiled" && variant !== "auto") {
+  if (variant !== "auto" && variant !== "blocked" && variant !== "tiled") {
     throw new Error(`matmul: unknown variant '${variant}'`);
   }
+  const gpu = enc.gpu;
+  if (!gpu) return;
+  const blocked = variant === "blocked" || (variant === "auto" && gpu.isSoftware);
   // vec4 reads need the vector axis, the batch stride and every chunk origin to be multiples of 4.
   const vecA = blocked && (transA ? M % 4 === 0 : K % 4 === 0) && (batch === 1 || sA % 4 === 0);
   const vecB = blocked && (transB ? K % 4 === 0 : N % 4 === 0) && (batch === 1 || sB % 4 === 0);
