@@ -3,21 +3,66 @@
  * (R = N = B*T tokens, C hidden): y = gamma * xhat + beta, xhat = (x - mean) * rstd,
  * rstd = 1 / sqrt(var + eps) with the biased variance (two passes over the row).
  *
- * Row kernels run one workgroup per row and reduce in workgroup memory (fixed tree order); the
- * parameter gradients are a column kernel, one invocation per channel looping over the rows in
- * order (no atomics, no scratch): deterministic. Operands larger than one storage binding are
- * split into chunks of whole rows (multiples of storageAlign / 4 rows, so every offset aligns).
+ * Row kernels come in two variants, both with a fixed summation order (deterministic): on real
+ * GPUs one workgroup per row reducing in workgroup memory (fixed tree order); on the software
+ * adapter (llvmpipe: a workgroup is a fiber of 8-lane SIMD along x, barriers and idle lanes cost
+ * a lot) one invocation per row with no barriers, reading vec4 when C % 4 == 0. The parameter
+ * gradients are a column kernel, one invocation per channel (software: per 4 channels, vec4)
+ * looping over the rows in order (no atomics, no scratch). Operands larger than one storage
+ * binding are split into chunks of whole rows (multiples of storageAlign / 4 rows, so every
+ * offset aligns).
  * @module
  */
 import type { Bindable, Encoder } from "../encoder.ts";
 import type { Gpu } from "../gpu.ts";
-import { groups1d, type KernelSpec } from "../kernel.ts";
+import { groups1d, type KernelSpec, LINEAR_INDEX } from "../kernel.ts";
 import type { Tensor } from "../tensor.ts";
 
 /** Threads per row workgroup (a power of two, a multiple of 8 for the software adapter's lanes). */
 export const LN_ROW_WG = 128;
 /** Threads per column workgroup. */
 export const LN_COL_WG = 64;
+/** Invocations per workgroup of the row-per-invocation (software) kernels. */
+export const LN_ROWS_WG = 64;
+/** Invocations per workgroup of the vec4 column kernel (8: small C still spreads over cores). */
+export const LN_COL4_WG = 8;
+/** Longest row the software adapter gives to one invocation (longer: a workgroup per row). */
+const ROW_MAX_C = 4096;
+
+/**
+ * Kernel variant of the LayerNorm ops (baseline and Tempo): "workgroup" (one workgroup per row,
+ * scalar column kernel: real GPUs and long rows), "row" (one invocation per row, vec4 column
+ * kernel when C % 4 == 0: the software adapter), or "auto" (row on a software adapter when
+ * C <= 4096, else workgroup).
+ */
+export type LayernormVariant = "auto" | "row" | "workgroup";
+let variant: LayernormVariant = "auto";
+
+/** Force the kernel variant of the LayerNorm ops (tests, benchmarks); returns the previous one. */
+export function setLayernormVariant(v: LayernormVariant): LayernormVariant {
+  const old = variant;
+  variant = v;
+  return old;
+}
+
+/**
+ * Vector width of the software (row-per-invocation) kernels for C channels on `gpu`: 4 (vec4),
+ * 1 (scalar), or 0 when the workgroup kernels are used.
+ */
+export function layernormWidth(gpu: Gpu, C: number): 0 | 1 | 4 {
+  const rows = variant === "row" || (variant === "auto" && gpu.isSoftware && C <= ROW_MAX_C);
+  return !rows ? 0 : C % 4 === 0 ? 4 : 1;
+}
+
+/** WGSL: `hsum(v)`, a fixed-order horizontal sum of a width-w value. */
+function hsum(w: number, v: string): string {
+  return w === 4 ? `(((${v}).x + (${v}).y) + ((${v}).z + (${v}).w))` : `(${v})`;
+}
+
+/** Element type of a [.., C] binding in a width-w kernel. */
+export function elemOf(w: number): "f32" | "vec4<f32>" {
+  return w === 4 ? "vec4<f32>" : "f32";
+}
 
 /**
  * WGSL prelude of the row kernels: `row_index(wid, nwg)` and deterministic workgroup sums
@@ -78,10 +123,18 @@ export function rowChunks(
   return out;
 }
 
-/** The binding of rows [chunk.first, +count) of a tensor with `width` f32 per row. */
-export function rowRange(t: Tensor, chunk: RowChunk, width: number): Bindable {
-  if (chunk.whole) return t;
+/**
+ * The binding of rows [chunk.first, +count) of a tensor with `width` f32 per row; `exact` binds
+ * exactly those bytes even for the whole problem (vec4 bindings: a multiple of 16 bytes).
+ */
+export function rowRange(t: Tensor, chunk: RowChunk, width: number, exact = false): Bindable {
+  if (chunk.whole && !exact) return t;
   return { tensor: t, offset: 4 * chunk.first * width, size: 4 * chunk.count * width };
+}
+
+/** The first n f32 of `t` as a binding (exact size when `exact`, else the whole tensor). */
+export function headRange(t: Tensor, n: number, exact: boolean): Bindable {
+  return exact ? { tensor: t, offset: 0, size: 4 * n } : t;
 }
 
 /** Throw unless `t` is f32 with at least `n` elements. */
@@ -132,6 +185,134 @@ function forwardSpec(withMean: boolean, inPlace: boolean): KernelSpec {
   }`,
     };
   });
+}
+
+/** Forward, one invocation per row, width w (4: vec4 rows and parameters). */
+function forwardRowsSpec(withMean: boolean, inPlace: boolean, w: number): KernelSpec {
+  return cached(`fwdrows|${withMean}|${inPlace}|${w}`, () => {
+    const X = inPlace ? "y" : "x";
+    const T = w === 4 ? "vec4f" : "f32";
+    const type = elemOf(w);
+    return {
+      name: `layernorm_fwd_rows${w === 4 ? "_v4" : ""}${withMean ? "_mean" : ""}${
+        inPlace ? "_inplace" : ""
+      }`,
+      bindings: [
+        ...(inPlace ? [] : [{ name: "x", type }]),
+        { name: "gamma", type },
+        { name: "beta", type },
+        { name: "y", type, write: true },
+        { name: "rstd", type: "f32", write: true },
+        ...(withMean ? [{ name: "mean", type: "f32" as const, write: true }] : []),
+      ],
+      uniforms: [["R", "u32"], ["C", "u32"], ["eps", "f32"]],
+      workgroupSize: [LN_ROWS_WG],
+      body: `${LINEAR_INDEX}
+  if (i >= u.R) { return; }
+  let n = u.C / ${w}u;
+  let off = i * n;
+  var s = ${T}(0.0);
+  for (var c = 0u; c < n; c++) { s += ${X}[off + c]; }
+  let mu = ${hsum(w, "s")} / f32(u.C);
+  var v = ${T}(0.0);
+  for (var c = 0u; c < n; c++) { let d = ${X}[off + c] - mu; v += d * d; }
+  let rs = inverseSqrt(${hsum(w, "v")} / f32(u.C) + u.eps);
+  rstd[i] = rs;
+  ${withMean ? "mean[i] = mu;" : ""}
+  for (var c = 0u; c < n; c++) {
+    y[off + c] = (${X}[off + c] - mu) * rs * gamma[c] + beta[c];
+  }`,
+    };
+  });
+}
+
+/**
+ * The backward row kernel, one invocation per row (software adapter), width w: `sources`,
+ * `xhatOf` and `prelude` as in `backwardRowSpec` but typed for width w ([.., C] bindings vec4
+ * when w = 4; `off + c` and `c` then index vec4s).
+ */
+export function backwardRowsSpec(
+  name: string,
+  sources: KernelSpec["bindings"],
+  xhatOf: string,
+  prelude: string,
+  inPlace: boolean,
+  w: number,
+): KernelSpec {
+  return cached(`bwdrows|${name}|${inPlace}|${w}`, () => {
+    const T = w === 4 ? "vec4f" : "f32";
+    const type = elemOf(w);
+    return {
+      name: `${name}_rows${w === 4 ? "_v4" : ""}${inPlace ? "_inplace" : ""}`,
+      bindings: [
+        ...(inPlace ? [] : [{ name: "dy", type }]),
+        ...sources,
+        { name: "gamma", type },
+        { name: "rstd", type: "f32" },
+        { name: inPlace ? "dy" : "dx", type, write: true },
+      ],
+      uniforms: [["R", "u32"], ["C", "u32"]],
+      workgroupSize: [LN_ROWS_WG],
+      prelude,
+      body: `${LINEAR_INDEX}
+  if (i >= u.R) { return; }
+  let row = i;
+  let n = u.C / ${w}u;
+  let off = row * n;
+  let rs = rstd[row];
+  var a = ${T}(0.0);
+  var b = ${T}(0.0);
+  for (var c = 0u; c < n; c++) {
+    let g = dy[off + c] * gamma[c];
+    a += g;
+    b += g * (${xhatOf});
+  }
+  let t = vec2f(${hsum(w, "a")}, ${hsum(w, "b")}) / f32(u.C);
+  for (var c = 0u; c < n; c++) {
+    let g = dy[off + c] * gamma[c];
+    ${inPlace ? "dy" : "dx"}[off + c] = rs * (g - t.x - (${xhatOf}) * t.y);
+  }`,
+    };
+  });
+}
+
+/**
+ * The parameter-gradient column kernel of width 4: one invocation per 4 channels (vec4), rows in
+ * order, so each channel sums exactly as in `backwardColSpec`. `xhatOf` is a WGSL expression of
+ * `off + c` (vec4 index), `c` and `r`; `sources` typed for vec4.
+ */
+export function backwardCol4Spec(
+  name: string,
+  sources: KernelSpec["bindings"],
+  xhatOf: string,
+  prelude: string,
+): KernelSpec {
+  return cached(`bwdcol4|${name}`, () => ({
+    name: `${name}_v4`,
+    bindings: [
+      { name: "dy", type: "vec4<f32>" },
+      ...sources,
+      { name: "dgamma", type: "vec4<f32>", write: true },
+      { name: "dbeta", type: "vec4<f32>", write: true },
+    ],
+    uniforms: [["R", "u32"], ["C", "u32"]],
+    workgroupSize: [LN_COL4_WG],
+    prelude,
+    body: `${LINEAR_INDEX}
+  let n = u.C / 4u;
+  if (i >= n) { return; }
+  let c = i;
+  var sg = vec4f(0.0);
+  var sb = vec4f(0.0);
+  for (var r = 0u; r < u.R; r++) {
+    let off = r * n;
+    let d = dy[off + c];
+    sg += d * (${xhatOf});
+    sb += d;
+  }
+  dgamma[c] += sg;
+  dbeta[c] += sb;`,
+  }));
 }
 
 /**
@@ -220,6 +401,14 @@ const BASE_SOURCES: KernelSpec["bindings"] = [
 const BASE_ROW_XHAT = "(x[off + c] - mean[row]) * rs";
 const BASE_COL_XHAT = "(x[off + c] - mean[r]) * rstd[r]";
 const BASE_COL_SOURCES: KernelSpec["bindings"] = [...BASE_SOURCES, { name: "rstd", type: "f32" }];
+const BASE_SOURCES4: KernelSpec["bindings"] = [
+  { name: "x", type: "vec4<f32>" },
+  { name: "mean", type: "f32" },
+];
+const BASE_COL_SOURCES4: KernelSpec["bindings"] = [
+  ...BASE_SOURCES4,
+  { name: "rstd", type: "f32" },
+];
 
 /**
  * LayerNorm forward over R rows of C channels. `y` may alias `x` (in place).
@@ -254,17 +443,19 @@ export function layernormForward(
   const gpu = enc.gpu;
   if (!gpu || R === 0) return;
   const inPlace = y === x;
-  const spec = forwardSpec(mean !== null, inPlace);
+  const w = layernormWidth(gpu, C);
+  const spec = w ? forwardRowsSpec(mean !== null, inPlace, w) : forwardSpec(mean !== null, inPlace);
+  const v4 = w === 4;
   for (const ch of rowChunks(op, gpu, R, C, maxBindingBytes)) {
     const b: Record<string, Bindable> = {
-      gamma,
-      beta,
-      y: rowRange(y, ch, C),
+      gamma: headRange(gamma, C, v4),
+      beta: headRange(beta, C, v4),
+      y: rowRange(y, ch, C, v4),
       rstd: rowRange(rstd, ch, 1),
     };
-    if (!inPlace) b.x = rowRange(x, ch, C);
+    if (!inPlace) b.x = rowRange(x, ch, C, v4);
     if (mean) b.mean = rowRange(mean, ch, 1);
-    enc.dispatch(spec, b, { R: ch.count, C, eps }, groups1d(ch.count, 1));
+    enc.dispatch(spec, b, { R: ch.count, C, eps }, groups1d(ch.count, w ? LN_ROWS_WG : 1));
   }
 }
 
@@ -309,27 +500,42 @@ export function layernormBackward(
   const gpu = enc.gpu;
   if (!gpu || R === 0) return;
   const inPlace = dx === dy;
-  const col = backwardColSpec("layernorm_bwd_params", BASE_COL_SOURCES, BASE_COL_XHAT, "");
-  const row = backwardRowSpec("layernorm_bwd_dx", BASE_SOURCES, BASE_ROW_XHAT, "", inPlace);
+  const w = layernormWidth(gpu, C), v4 = w === 4;
+  const col = v4
+    ? backwardCol4Spec("layernorm_bwd_params", BASE_COL_SOURCES4, BASE_COL_XHAT, "")
+    : backwardColSpec("layernorm_bwd_params", BASE_COL_SOURCES, BASE_COL_XHAT, "");
+  const row = w
+    ? backwardRowsSpec(
+      "layernorm_bwd_dx",
+      v4 ? BASE_SOURCES4 : BASE_SOURCES,
+      BASE_ROW_XHAT,
+      "",
+      inPlace,
+      w,
+    )
+    : backwardRowSpec("layernorm_bwd_dx", BASE_SOURCES, BASE_ROW_XHAT, "", inPlace);
   const chunks = rowChunks(op, gpu, R, C, maxBindingBytes);
   for (const ch of chunks) {
-    const b = { dy: rowRange(dy, ch, C), x: rowRange(x, ch, C), mean: rowRange(mean, ch, 1) };
-    enc.dispatch(
-      col,
-      { ...b, rstd: rowRange(rstd, ch, 1), dgamma, dbeta },
-      { R: ch.count, C },
-      groups1d(C, LN_COL_WG),
-    );
+    const b = {
+      dy: rowRange(dy, ch, C, v4),
+      x: rowRange(x, ch, C, v4),
+      mean: rowRange(mean, ch, 1),
+      rstd: rowRange(rstd, ch, 1),
+      dgamma: headRange(dgamma, C, v4),
+      dbeta: headRange(dbeta, C, v4),
+    };
+    const g = v4 ? groups1d(C / 4, LN_COL4_WG) : groups1d(C, LN_COL_WG);
+    enc.dispatch(col, b, { R: ch.count, C }, g);
   }
   for (const ch of chunks) {
     const b: Record<string, Bindable> = {
-      dy: rowRange(dy, ch, C),
-      x: rowRange(x, ch, C),
+      dy: rowRange(dy, ch, C, v4),
+      x: rowRange(x, ch, C, v4),
       mean: rowRange(mean, ch, 1),
       rstd: rowRange(rstd, ch, 1),
-      gamma,
+      gamma: headRange(gamma, C, v4),
     };
-    if (!inPlace) b.dx = rowRange(dx, ch, C);
-    enc.dispatch(row, b, { R: ch.count, C }, groups1d(ch.count, 1));
+    if (!inPlace) b.dx = rowRange(dx, ch, C, v4);
+    enc.dispatch(row, b, { R: ch.count, C }, groups1d(ch.count, w ? LN_ROWS_WG : 1));
   }
 }

@@ -13,9 +13,15 @@ import type { Bindable, Encoder } from "../encoder.ts";
 import { groups1d, type KernelSpec } from "../kernel.ts";
 import type { Tensor } from "../tensor.ts";
 import {
+  backwardCol4Spec,
   backwardColSpec,
   backwardRowSpec,
+  backwardRowsSpec,
+  headRange,
+  layernormWidth,
+  LN_COL4_WG,
   LN_COL_WG,
+  LN_ROWS_WG,
   needF32,
   rowChunks,
   rowRange,
@@ -28,7 +34,18 @@ const SAFE_GAMMA_WGSL = `
 fn safe_gamma(g: f32) -> f32 { return select(-1.0, 1.0, g >= 0.0) * max(abs(g), ${TEMPO_GAMMA_CLAMP}); }
 `;
 
+/** The same clamp on vec4 (the vec4 kernels read gamma as vec4). */
+const SAFE_GAMMA_WGSL4 = `
+fn safe_gamma(g: vec4f) -> vec4f {
+  return select(vec4f(-1.0), vec4f(1.0), g >= vec4f(0.0)) * max(abs(g), vec4f(${TEMPO_GAMMA_CLAMP}));
+}
+`;
+
 const SOURCES: KernelSpec["bindings"] = [{ name: "y", type: "f32" }, { name: "beta", type: "f32" }];
+const SOURCES4: KernelSpec["bindings"] = [
+  { name: "y", type: "vec4<f32>" },
+  { name: "beta", type: "vec4<f32>" },
+];
 const ROW_XHAT = "(y[off + c] - beta[c]) / safe_gamma(gamma[c])";
 
 const FLAG_WG = 128;
@@ -89,38 +106,55 @@ export function layernormTempoBackward(
   const gpu = enc.gpu;
   if (!gpu || R === 0) return;
   const inPlace = dx === dy;
-  const col = backwardColSpec(
-    "layernorm_tempo_bwd_params",
-    [...SOURCES, { name: "gamma", type: "f32" }],
-    ROW_XHAT,
-    SAFE_GAMMA_WGSL,
-  );
-  const row = backwardRowSpec(
-    "layernorm_tempo_bwd_dx",
-    SOURCES,
-    ROW_XHAT,
-    SAFE_GAMMA_WGSL,
-    inPlace,
-  );
+  const w = layernormWidth(gpu, C), v4 = w === 4;
+  const col = v4
+    ? backwardCol4Spec(
+      "layernorm_tempo_bwd_params",
+      [...SOURCES4, { name: "gamma", type: "vec4<f32>" }],
+      ROW_XHAT,
+      SAFE_GAMMA_WGSL4,
+    )
+    : backwardColSpec(
+      "layernorm_tempo_bwd_params",
+      [...SOURCES, { name: "gamma", type: "f32" }],
+      ROW_XHAT,
+      SAFE_GAMMA_WGSL,
+    );
+  const row = w
+    ? backwardRowsSpec(
+      "layernorm_tempo_bwd_dx",
+      v4 ? SOURCES4 : SOURCES,
+      ROW_XHAT,
+      v4 ? SAFE_GAMMA_WGSL4 : SAFE_GAMMA_WGSL,
+      inPlace,
+      w,
+    )
+    : backwardRowSpec("layernorm_tempo_bwd_dx", SOURCES, ROW_XHAT, SAFE_GAMMA_WGSL, inPlace);
+  const params = { gamma: headRange(gamma, C, v4), beta: headRange(beta, C, v4) };
   const chunks = rowChunks(op, gpu, R, C, maxBindingBytes);
   for (const ch of chunks) {
     enc.dispatch(
       col,
-      { dy: rowRange(dy, ch, C), y: rowRange(y, ch, C), beta, gamma, dgamma, dbeta },
+      {
+        dy: rowRange(dy, ch, C, v4),
+        y: rowRange(y, ch, C, v4),
+        ...params,
+        dgamma: headRange(dgamma, C, v4),
+        dbeta: headRange(dbeta, C, v4),
+      },
       { R: ch.count, C },
-      groups1d(C, LN_COL_WG),
+      v4 ? groups1d(C / 4, LN_COL4_WG) : groups1d(C, LN_COL_WG),
     );
   }
   for (const ch of chunks) {
     const b: Record<string, Bindable> = {
-      dy: rowRange(dy, ch, C),
-      y: rowRange(y, ch, C),
-      beta,
-      gamma,
+      dy: rowRange(dy, ch, C, v4),
+      y: rowRange(y, ch, C, v4),
+      ...params,
       rstd: rowRange(rstd, ch, 1),
     };
-    if (!inPlace) b.dx = rowRange(dx, ch, C);
-    enc.dispatch(row, b, { R: ch.count, C }, groups1d(ch.count, 1));
+    if (!inPlace) b.dx = rowRange(dx, ch, C, v4);
+    enc.dispatch(row, b, { R: ch.count, C }, groups1d(ch.count, w ? LN_ROWS_WG : 1));
   }
 }
 

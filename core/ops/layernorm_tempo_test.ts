@@ -1,10 +1,30 @@
 import { assertClose, GPU_TEST, gpuFixture, randn } from "../testing.ts";
-import { layernormBackward, layernormForward } from "./layernorm.ts";
+import {
+  layernormBackward,
+  layernormForward,
+  type LayernormVariant,
+  setLayernormVariant,
+} from "./layernorm.ts";
 import { layernormRef } from "./layernorm_ref.ts";
+
 import { layernormTempoBackwardRef, minAbsGammaFlagRef } from "./layernorm_tempo_ref.ts";
 import { layernormTempoBackward, minAbsGammaFlag } from "./layernorm_tempo.ts";
 
 const EPS = 1e-5;
+
+/** Run `body` once per forced kernel variant (restoring the previous one after). */
+async function eachLayernormVariant(
+  body: (v: LayernormVariant) => Promise<void>,
+): Promise<void> {
+  for (const v of ["workgroup", "row"] as const) {
+    const old = setLayernormVariant(v);
+    try {
+      await body(v);
+    } finally {
+      setLayernormVariant(old);
+    }
+  }
+}
 
 function inputs(R: number, C: number, seed: number) {
   const x = randn(R * C, seed, 2).map((v, i) => v + 3 * Math.sin(Math.floor(i / C)));
@@ -24,67 +44,113 @@ Deno.test({
   const f = await gpuFixture();
   const cases: [number, number, number | undefined][] = [
     [37, 7, undefined],
+    [37, 12, undefined], // vec4 in the row variant
     [5, 1001, undefined],
     [150, 37, 10000], // 64-row chunks: 3 chunks
+    [150, 36, 10000], // vec4, 3 chunks
   ];
-  for (const [R, C, maxBinding] of cases) {
-    const { x, gamma, beta, dy } = inputs(R, C, R + C);
-    const ref = layernormRef(x, gamma, beta, R, C, EPS);
-    const tx = f.upload(x, [R, C]), tg = f.upload(gamma, [C]), tb = f.upload(beta, [C]);
-    const y = f.alloc.alloc([R, C], "f32", "workspace", "y");
-    const mean = f.alloc.alloc([R], "f32", "workspace", "mean");
-    const rstd = f.alloc.alloc([R], "f32", "workspace", "rstd");
-    layernormForward(f.enc, y, mean, rstd, tx, tg, tb, R, C, EPS);
-    const tdy = f.upload(dy, [R, C]);
-    const out = [];
-    for (const tempo of [false, true]) {
-      const dx = f.alloc.alloc([R, C], "f32", "workspace", "dx");
+  await eachLayernormVariant(async (variant) => {
+    for (const [R, C, maxBinding] of cases) {
+      const { x, gamma, beta, dy } = inputs(R, C, R + C);
+      const ref = layernormRef(x, gamma, beta, R, C, EPS);
+      const tx = f.upload(x, [R, C]), tg = f.upload(gamma, [C]), tb = f.upload(beta, [C]);
+      const y = f.alloc.alloc([R, C], "f32", "workspace", "y");
+      const mean = f.alloc.alloc([R], "f32", "workspace", "mean");
+      const rstd = f.alloc.alloc([R], "f32", "workspace", "rstd");
+      layernormForward(f.enc, y, mean, rstd, tx, tg, tb, R, C, EPS);
+      const tdy = f.upload(dy, [R, C]);
+      const out = [];
+      for (const tempo of [false, true]) {
+        const dx = f.alloc.alloc([R, C], "f32", "workspace", "dx");
+        const dgamma = f.upload(new Float64Array(C).fill(0.5), [C]);
+        const dbeta = f.upload(new Float64Array(C).fill(-0.5), [C]);
+        if (tempo) {
+          layernormTempoBackward(f.enc, dx, dgamma, dbeta, tdy, y, rstd, tg, tb, R, C, maxBinding);
+        } else {layernormBackward(
+            f.enc,
+            dx,
+            dgamma,
+            dbeta,
+            tdy,
+            tx,
+            mean,
+            rstd,
+            tg,
+            R,
+            C,
+            maxBinding,
+          );}
+        out.push(await Promise.all([dx, dgamma, dbeta].map((t) => f.readF32(t))));
+      }
+      const what = `${variant} R=${R} C=${C}`;
+      const scale = Math.max(...ref.rstd);
+      assertClose(out[1][0], out[0][0], 5e-5 * scale, 5e-5, `dx tempo vs baseline ${what}`);
+      assertClose(out[1][1], out[0][1], 2e-4, 2e-5, `dgamma tempo vs baseline ${what}`);
+      assertClose(out[1][2], out[0][2], 2e-4, 2e-5, `dbeta tempo vs baseline ${what}`);
+      // And against the f64 Tempo reference fed the f64 forward.
+      const g = layernormTempoBackwardRef(dy, ref.y, ref.rstd, gamma, beta, R, C);
+      assertClose(out[1][0], g.dx, 5e-5 * scale, 5e-5, `dx tempo vs reference ${what}`);
+      assertClose(
+        out[1][1],
+        g.dgamma.map((v) => v + 0.5),
+        2e-4,
+        2e-5,
+        `dgamma vs reference ${what}`,
+      );
+      assertClose(out[1][2], g.dbeta.map((v) => v - 0.5), 2e-4, 2e-5, `dbeta vs reference ${what}`);
+      // In place (dx overwrites dy) gives the same bits.
       const dgamma = f.upload(new Float64Array(C).fill(0.5), [C]);
       const dbeta = f.upload(new Float64Array(C).fill(-0.5), [C]);
-      if (tempo) {
-        layernormTempoBackward(f.enc, dx, dgamma, dbeta, tdy, y, rstd, tg, tb, R, C, maxBinding);
-      } else layernormBackward(f.enc, dx, dgamma, dbeta, tdy, tx, mean, rstd, tg, R, C, maxBinding);
-      out.push(await Promise.all([dx, dgamma, dbeta].map((t) => f.readF32(t))));
+      layernormTempoBackward(f.enc, tdy, dgamma, dbeta, tdy, y, rstd, tg, tb, R, C, maxBinding);
+      assertClose(await f.readF32(tdy), out[1][0], 0, 0, `in place ${what}`);
     }
-    const what = `R=${R} C=${C}`;
-    const scale = Math.max(...ref.rstd);
-    assertClose(out[1][0], out[0][0], 5e-5 * scale, 5e-5, `dx tempo vs baseline ${what}`);
-    assertClose(out[1][1], out[0][1], 2e-4, 2e-5, `dgamma tempo vs baseline ${what}`);
-    assertClose(out[1][2], out[0][2], 2e-4, 2e-5, `dbeta tempo vs baseline ${what}`);
-    // And against the f64 Tempo reference fed the f64 forward.
-    const g = layernormTempoBackwardRef(dy, ref.y, ref.rstd, gamma, beta, R, C);
-    assertClose(out[1][0], g.dx, 5e-5 * scale, 5e-5, `dx tempo vs reference ${what}`);
-    assertClose(out[1][1], g.dgamma.map((v) => v + 0.5), 2e-4, 2e-5, `dgamma vs reference ${what}`);
-    assertClose(out[1][2], g.dbeta.map((v) => v - 0.5), 2e-4, 2e-5, `dbeta vs reference ${what}`);
-    // In place (dx overwrites dy) gives the same bits.
-    const dgamma = f.upload(new Float64Array(C).fill(0.5), [C]);
-    const dbeta = f.upload(new Float64Array(C).fill(-0.5), [C]);
-    layernormTempoBackward(f.enc, tdy, dgamma, dbeta, tdy, y, rstd, tg, tb, R, C, maxBinding);
-    assertClose(await f.readF32(tdy), out[1][0], 0, 0, `in place ${what}`);
-  }
+  });
 });
 
 Deno.test(
   { name: "tempo layernorm: tiny gamma stays finite; minAbsGammaFlag", ...GPU_TEST },
   async () => {
     const f = await gpuFixture();
-    const R = 9, C = 13;
-    const { x, beta, dy } = inputs(R, C, 5);
+    await eachLayernormVariant(async () => {
+      for (const C of [13, 12]) {
+        const R = 9;
+        const { x, beta, dy } = inputs(R, C, 5);
+        const gamma = randn(C, 6).map((v) => 1 + 0.3 * v);
+        gamma[2] = 0;
+        gamma[5] = -1e-30;
+        gamma[11] = 3e-7;
+        const tx = f.upload(x, [R, C]), tg = f.upload(gamma, [C]), tb = f.upload(beta, [C]);
+        const y = f.alloc.alloc([R, C], "f32", "workspace", "y");
+        const rstd = f.alloc.alloc([R], "f32", "workspace", "rstd");
+        layernormForward(f.enc, y, null, rstd, tx, tg, tb, R, C, EPS);
+        const dx = f.alloc.alloc([R, C], "f32", "workspace", "dx");
+        const dgamma = f.upload(new Float64Array(C), [C]),
+          dbeta = f.upload(new Float64Array(C), [C]);
+        layernormTempoBackward(
+          f.enc,
+          dx,
+          dgamma,
+          dbeta,
+          f.upload(dy, [R, C]),
+          y,
+          rstd,
+          tg,
+          tb,
+          R,
+          C,
+        );
+        for (const t of [dx, dgamma, dbeta]) {
+          const v = await f.readF32(t);
+          if (!v.every(Number.isFinite)) throw new Error(`non-finite ${t}`);
+        }
+      }
+    });
+    const C = 13;
     const gamma = randn(C, 6).map((v) => 1 + 0.3 * v);
     gamma[2] = 0;
     gamma[5] = -1e-30;
     gamma[11] = 3e-7;
-    const tx = f.upload(x, [R, C]), tg = f.upload(gamma, [C]), tb = f.upload(beta, [C]);
-    const y = f.alloc.alloc([R, C], "f32", "workspace", "y");
-    const rstd = f.alloc.alloc([R], "f32", "workspace", "rstd");
-    layernormForward(f.enc, y, null, rstd, tx, tg, tb, R, C, EPS);
-    const dx = f.alloc.alloc([R, C], "f32", "workspace", "dx");
-    const dgamma = f.upload(new Float64Array(C), [C]), dbeta = f.upload(new Float64Array(C), [C]);
-    layernormTempoBackward(f.enc, dx, dgamma, dbeta, f.upload(dy, [R, C]), y, rstd, tg, tb, R, C);
-    for (const t of [dx, dgamma, dbeta]) {
-      const v = await f.readF32(t);
-      if (!v.every(Number.isFinite)) throw new Error(`non-finite ${t}`);
-    }
+    const tg = f.upload(gamma, [C]);
     const flag = f.alloc.alloc([1], "u32", "workspace", "flag");
     // 1e-6: gamma[2], [5], [11] are below; 1e-35: only gamma[2] = 0; 0: none.
     for (const [threshold, want] of [[1e-6, 1], [1e-35, 1], [0, 0]]) {

@@ -1,5 +1,10 @@
 import { assertClose, GPU_TEST, gpuFixture, randn } from "../testing.ts";
-import { layernormBackward, layernormForward } from "./layernorm.ts";
+import {
+  layernormBackward,
+  layernormForward,
+  type LayernormVariant,
+  setLayernormVariant,
+} from "./layernorm.ts";
 import { layernormBackwardRef, layernormRef } from "./layernorm_ref.ts";
 
 const EPS = 1e-5;
@@ -8,6 +13,20 @@ function bitsEqual(a: Float32Array, b: Float32Array, what: string): void {
   const ua = new Uint32Array(a.buffer), ub = new Uint32Array(b.buffer);
   for (let i = 0; i < ua.length; i++) {
     if (ua[i] !== ub[i]) throw new Error(`${what}: element ${i}: ${a[i]} != ${b[i]}`);
+  }
+}
+
+/** Run `body` once per forced kernel variant (restoring the previous one after). */
+async function eachLayernormVariant(
+  body: (v: LayernormVariant) => Promise<void>,
+): Promise<void> {
+  for (const v of ["workgroup", "row"] as const) {
+    const old = setLayernormVariant(v);
+    try {
+      await body(v);
+    } finally {
+      setLayernormVariant(old);
+    }
   }
 }
 
@@ -30,39 +49,43 @@ Deno.test(
   { name: "layernorm forward/backward match the reference at odd sizes", ...GPU_TEST },
   async () => {
     const f = await gpuFixture();
-    for (const [R, C] of [[37, 7], [5, 129], [3, 1001], [2, 4096], [1, 8]]) {
-      const { x, gamma, beta, dy } = inputs(R, C, R * 100 + C);
-      const ref = layernormRef(x, gamma, beta, R, C, EPS);
-      const tx = f.upload(x, [R, C]), tg = f.upload(gamma, [C]), tb = f.upload(beta, [C]);
-      const y = f.alloc.alloc([R, C], "f32", "workspace", "y");
-      const mean = f.alloc.alloc([R], "f32", "workspace", "mean");
-      const rstd = f.alloc.alloc([R], "f32", "workspace", "rstd");
-      layernormForward(f.enc, y, mean, rstd, tx, tg, tb, R, C, EPS);
-      const what = `R=${R} C=${C}`;
-      assertClose(await f.readF32(y), ref.y, 2e-5, 2e-5, `y ${what}`);
-      assertClose(await f.readF32(mean), ref.mean, 1e-5, 1e-6, `mean ${what}`);
-      assertClose(await f.readF32(rstd), ref.rstd, 0, 1e-5, `rstd ${what}`);
+    // C % 4 == 0 (12, 4096, 8) takes the vec4 kernels of the row variant.
+    const cases = [[37, 7], [37, 12], [5, 129], [3, 1001], [2, 4096], [1, 8]];
+    await eachLayernormVariant(async (variant) => {
+      for (const [R, C] of cases) {
+        const { x, gamma, beta, dy } = inputs(R, C, R * 100 + C);
+        const ref = layernormRef(x, gamma, beta, R, C, EPS);
+        const tx = f.upload(x, [R, C]), tg = f.upload(gamma, [C]), tb = f.upload(beta, [C]);
+        const y = f.alloc.alloc([R, C], "f32", "workspace", "y");
+        const mean = f.alloc.alloc([R], "f32", "workspace", "mean");
+        const rstd = f.alloc.alloc([R], "f32", "workspace", "rstd");
+        layernormForward(f.enc, y, mean, rstd, tx, tg, tb, R, C, EPS);
+        const what = `${variant} R=${R} C=${C}`;
+        assertClose(await f.readF32(y), ref.y, 2e-5, 2e-5, `y ${what}`);
+        assertClose(await f.readF32(mean), ref.mean, 1e-5, 1e-6, `mean ${what}`);
+        assertClose(await f.readF32(rstd), ref.rstd, 0, 1e-5, `rstd ${what}`);
 
-      const g = layernormBackwardRef(dy, x, ref.mean, ref.rstd, gamma, R, C);
-      const prevG = randn(C, 9), prevB = randn(C, 10);
-      const dgamma = f.upload(prevG, [C]), dbeta = f.upload(prevB, [C]);
-      const tdy = f.upload(dy, [R, C]), dx = f.alloc.alloc([R, C], "f32", "workspace", "dx");
-      layernormBackward(f.enc, dx, dgamma, dbeta, tdy, tx, mean, rstd, tg, R, C);
-      const dxGot = await f.readF32(dx);
-      const scale = Math.max(...ref.rstd);
-      assertClose(dxGot, g.dx, 2e-5 * scale, 2e-5, `dx ${what}`);
-      assertClose(
-        await f.readF32(dgamma),
-        addArrays(prevG, g.dgamma),
-        1e-4,
-        1e-5,
-        `dgamma ${what}`,
-      );
-      assertClose(await f.readF32(dbeta), addArrays(prevB, g.dbeta), 1e-4, 1e-5, `dbeta ${what}`);
-      // In place: dx overwrites dy.
-      layernormBackward(f.enc, tdy, dgamma, dbeta, tdy, tx, mean, rstd, tg, R, C);
-      bitsEqual(await f.readF32(tdy), dxGot, `dx in place ${what}`);
-    }
+        const g = layernormBackwardRef(dy, x, ref.mean, ref.rstd, gamma, R, C);
+        const prevG = randn(C, 9), prevB = randn(C, 10);
+        const dgamma = f.upload(prevG, [C]), dbeta = f.upload(prevB, [C]);
+        const tdy = f.upload(dy, [R, C]), dx = f.alloc.alloc([R, C], "f32", "workspace", "dx");
+        layernormBackward(f.enc, dx, dgamma, dbeta, tdy, tx, mean, rstd, tg, R, C);
+        const dxGot = await f.readF32(dx);
+        const scale = Math.max(...ref.rstd);
+        assertClose(dxGot, g.dx, 2e-5 * scale, 2e-5, `dx ${what}`);
+        assertClose(
+          await f.readF32(dgamma),
+          addArrays(prevG, g.dgamma),
+          1e-4,
+          1e-5,
+          `dgamma ${what}`,
+        );
+        assertClose(await f.readF32(dbeta), addArrays(prevB, g.dbeta), 1e-4, 1e-5, `dbeta ${what}`);
+        // In place: dx overwrites dy.
+        layernormBackward(f.enc, tdy, dgamma, dbeta, tdy, tx, mean, rstd, tg, R, C);
+        bitsEqual(await f.readF32(tdy), dxGot, `dx in place ${what}`);
+      }
+    });
   },
 );
 
@@ -70,31 +93,41 @@ Deno.test(
   { name: "layernorm: chunked == whole, in place, no mean, deterministic", ...GPU_TEST },
   async () => {
     const f = await gpuFixture();
-    const R = 150, C = 37; // 64-row chunks (9472 bytes) under a 10000-byte binding: 3 chunks
-    const { x, gamma, beta, dy } = inputs(R, C, 7);
-    const tx = f.upload(x, [R, C]), tg = f.upload(gamma, [C]), tb = f.upload(beta, [C]);
-    const tdy = f.upload(dy, [R, C]);
-    const runs: Float32Array[][] = [];
-    for (const maxBinding of [undefined, 10000, 10000]) {
-      const y = f.alloc.alloc([R, C], "f32", "workspace", "y");
-      const mean = f.alloc.alloc([R], "f32", "workspace", "mean");
-      const rstd = f.alloc.alloc([R], "f32", "workspace", "rstd");
-      layernormForward(f.enc, y, mean, rstd, tx, tg, tb, R, C, EPS, maxBinding);
-      const dx = f.alloc.alloc([R, C], "f32", "workspace", "dx");
-      const dgamma = f.upload(new Float64Array(C), [C]), dbeta = f.upload(new Float64Array(C), [C]);
-      layernormBackward(f.enc, dx, dgamma, dbeta, tdy, tx, mean, rstd, tg, R, C, maxBinding);
-      runs.push(await Promise.all([y, rstd, dx, dgamma, dbeta].map((t) => f.readF32(t))));
-    }
-    for (let k = 0; k < 3; k++) bitsEqual(runs[0][k], runs[1][k], `chunked vs whole, output ${k}`);
-    for (let k = 0; k < 5; k++) bitsEqual(runs[1][k], runs[2][k], `deterministic, output ${k}`);
-    // Chunks change the grouping of the column sums only.
-    assertClose(runs[1][3], runs[0][3], 1e-5, 1e-6, "dgamma chunked");
-    assertClose(runs[1][4], runs[0][4], 1e-5, 1e-6, "dbeta chunked");
-    // In place without mean.
-    const inPlace = f.upload(x, [R, C]), rstd = f.alloc.alloc([R], "f32", "workspace", "rstd");
-    layernormForward(f.enc, inPlace, null, rstd, inPlace, tg, tb, R, C, EPS, 10000);
-    bitsEqual(await f.readF32(inPlace), runs[0][0], "forward in place");
-    bitsEqual(await f.readF32(rstd), runs[0][1], "rstd without mean");
+    // 64-row chunks (9472 / 9216 bytes) under a 10000-byte binding: 3 chunks; C = 36 is vec4.
+    await eachLayernormVariant(async (variant) => {
+      for (const C of [37, 36]) {
+        const R = 150, what = `${variant} C=${C}`;
+        const { x, gamma, beta, dy } = inputs(R, C, 7);
+        const tx = f.upload(x, [R, C]), tg = f.upload(gamma, [C]), tb = f.upload(beta, [C]);
+        const tdy = f.upload(dy, [R, C]);
+        const runs: Float32Array[][] = [];
+        for (const maxBinding of [undefined, 10000, 10000]) {
+          const y = f.alloc.alloc([R, C], "f32", "workspace", "y");
+          const mean = f.alloc.alloc([R], "f32", "workspace", "mean");
+          const rstd = f.alloc.alloc([R], "f32", "workspace", "rstd");
+          layernormForward(f.enc, y, mean, rstd, tx, tg, tb, R, C, EPS, maxBinding);
+          const dx = f.alloc.alloc([R, C], "f32", "workspace", "dx");
+          const dgamma = f.upload(new Float64Array(C), [C]),
+            dbeta = f.upload(new Float64Array(C), [C]);
+          layernormBackward(f.enc, dx, dgamma, dbeta, tdy, tx, mean, rstd, tg, R, C, maxBinding);
+          runs.push(await Promise.all([y, rstd, dx, dgamma, dbeta].map((t) => f.readF32(t))));
+        }
+        for (let k = 0; k < 3; k++) {
+          bitsEqual(runs[0][k], runs[1][k], `chunked vs whole, output ${k} ${what}`);
+        }
+        for (let k = 0; k < 5; k++) {
+          bitsEqual(runs[1][k], runs[2][k], `deterministic, output ${k} ${what}`);
+        }
+        // Chunks change the grouping of the column sums only.
+        assertClose(runs[1][3], runs[0][3], 1e-5, 1e-6, `dgamma chunked ${what}`);
+        assertClose(runs[1][4], runs[0][4], 1e-5, 1e-6, `dbeta chunked ${what}`);
+        // In place without mean.
+        const inPlace = f.upload(x, [R, C]), rstd = f.alloc.alloc([R], "f32", "workspace", "rstd");
+        layernormForward(f.enc, inPlace, null, rstd, inPlace, tg, tb, R, C, EPS, 10000);
+        bitsEqual(await f.readF32(inPlace), runs[0][0], `forward in place ${what}`);
+        bitsEqual(await f.readF32(rstd), runs[0][1], `rstd without mean ${what}`);
+      }
+    });
   },
 );
 
