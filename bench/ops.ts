@@ -20,6 +20,9 @@ import { acquireGpu, type Gpu } from "../core/gpu.ts";
 import type { KernelSpec } from "../core/kernel.ts";
 import type { Tensor } from "../core/tensor.ts";
 import { setSoftmaxVariant, softmaxBackward, softmaxForward } from "../core/ops/softmax.ts";
+import { layernormBackward, layernormForward, setLayernormVariant } from "../core/ops/layernorm.ts";
+import { layernormTempoBackward } from "../core/ops/layernorm_tempo.ts";
+import { crossEntropy, setCrossEntropyVariant } from "../core/ops/cross_entropy.ts";
 
 /** An encoder that records only the dispatches whose kernel name matches `only`. */
 class FilterEncoder extends Encoder {
@@ -125,11 +128,114 @@ function softmaxCases(
   ];
 }
 
+const layernormMode = (m: Mode) => setLayernormVariant(m === "gpu" ? "workgroup" : "auto");
+
+/** LayerNorm forward (with mean), Tempo backward (dx and params apart), baseline backward. */
+function layernormCases(preset: "tiny" | "bert", R: number, C: number, calls: number): Case[] {
+  const shape = `R=${R} C=${C}`;
+  const common = { shape, preset, mode: layernormMode };
+  const inputs = (ctx: Ctx) => ({
+    x: ctx.f32(R * C, 2, 0.5),
+    y: ctx.f32(R * C),
+    dy: ctx.f32(R * C),
+    dx: ctx.f32(R * C),
+    gamma: ctx.f32(C, 0.2, 1),
+    beta: ctx.f32(C, 0.2),
+    dgamma: ctx.f32(C),
+    dbeta: ctx.f32(C),
+    mean: ctx.f32(R),
+    rstd: ctx.f32(R, 0.1, 1),
+  });
+  const tempo = (only: RegExp, kernel: string): Case => ({
+    kernel,
+    ...common,
+    calls,
+    only,
+    setup(ctx) {
+      const t = inputs(ctx);
+      return (enc) =>
+        layernormTempoBackward(
+          enc,
+          t.dx,
+          t.dgamma,
+          t.dbeta,
+          t.dy,
+          t.y,
+          t.rstd,
+          t.gamma,
+          t.beta,
+          R,
+          C,
+        );
+    },
+  });
+  return [
+    {
+      kernel: "layernorm_fwd_mean",
+      ...common,
+      calls,
+      only: /^layernorm_fwd/,
+      setup(ctx) {
+        const t = inputs(ctx);
+        return (enc) =>
+          layernormForward(enc, t.y, t.mean, t.rstd, t.x, t.gamma, t.beta, R, C, 1e-5);
+      },
+    },
+    tempo(/^layernorm_tempo_bwd_dx/, "layernorm_tempo_bwd_dx"),
+    tempo(/^layernorm_tempo_bwd_params/, "layernorm_tempo_bwd_params"),
+    {
+      kernel: "layernorm_bwd (dx + params)",
+      ...common,
+      calls: 0,
+      only: /^layernorm_bwd/,
+      setup(ctx) {
+        const t = inputs(ctx);
+        return (enc) =>
+          layernormBackward(
+            enc,
+            t.dx,
+            t.dgamma,
+            t.dbeta,
+            t.dy,
+            t.x,
+            t.mean,
+            t.rstd,
+            t.gamma,
+            R,
+            C,
+          );
+      },
+    },
+  ];
+}
+
+/** Cross-entropy over R rows of V logits (gradient written over the logits). */
+function crossEntropyCase(preset: "tiny" | "bert", R: number, V: number, calls: number): Case {
+  return {
+    kernel: "cross_entropy",
+    shape: `R=${R} V=${V}`,
+    preset,
+    calls,
+    only: /^cross_entropy/,
+    mode: (m) => setCrossEntropyVariant(m === "gpu" ? "workgroup" : "auto"),
+    setup(ctx) {
+      const logits = ctx.f32(R * V, 3), losses = ctx.f32(R);
+      const t = Int32Array.from({ length: R }, (_, i) => (i * 7919) % V);
+      const targets = ctx.i32(t);
+      return (enc) => crossEntropy(enc, losses, logits, targets, R, V, 1 / R);
+    },
+  };
+}
+
 /** All cases: tiny GPT-2 (calls per step from one measured step), then bert-base-like shapes. */
 export function cases(): Case[] {
   return [
     ...softmaxCases("tiny", 2048, 64, 2, true),
+    ...layernormCases("tiny", 512, 64, 5),
+    crossEntropyCase("tiny", 512, 260, 1),
     ...softmaxCases("bert", 4 * 12 * 128, 128, 0, false),
+    ...layernormCases("bert", 512, 768, 0),
+    crossEntropyCase("bert", 4 * Math.ceil(0.15 * 128), 30522, 0),
   ];
 }
 

@@ -1,16 +1,109 @@
 /**
  * Fused softmax cross-entropy over rows of logits [N, V]: per-row losses, and the gradient written
- * over the logits in place (no second [N, V] buffer). One workgroup per row loops over V (odd V
- * such as 50257 is fine); logits larger than one binding are chunked over rows inside the op.
+ * over the logits in place (no second [N, V] buffer). On real GPUs (and for very long rows) one
+ * workgroup per row loops over V (odd V such as 50257 is fine); on the software adapter one
+ * invocation per row (no barriers; vec4 when V % 4 == 0) with an online max/sum, so each logit is
+ * read twice and written once. Logits larger than one binding are chunked over rows inside the op.
  * `meanLoss` averages the losses over the counted targets deterministically in one workgroup.
  * @module
  */
 import type { Encoder } from "../encoder.ts";
-import { groups1d, type KernelSpec } from "../kernel.ts";
+import type { Gpu } from "../gpu.ts";
+import { groups1d, type KernelSpec, LINEAR_INDEX } from "../kernel.ts";
 import type { Tensor } from "../tensor.ts";
 import { chunksOf, needF32, needI32 } from "./rows.ts";
 
 const WG = 256;
+/** Invocations per workgroup of the row-per-invocation kernel (small: few rows still spread). */
+const ROW_WG = 16;
+/** Longest row the software adapter gives to one invocation (longer: a workgroup per row). */
+const ROW_MAX_V = 1 << 16;
+
+/**
+ * Kernel variant of crossEntropy: "workgroup" (one workgroup per row: real GPUs, long rows),
+ * "row" (one invocation per row: the software adapter), or "auto" (row on a software adapter
+ * when V <= 65536, else workgroup).
+ */
+export type CrossEntropyVariant = "auto" | "row" | "workgroup";
+let variant: CrossEntropyVariant = "auto";
+
+/** Force the kernel variant of crossEntropy (tests, benchmarks); returns the previous one. */
+export function setCrossEntropyVariant(v: CrossEntropyVariant): CrossEntropyVariant {
+  const old = variant;
+  variant = v;
+  return old;
+}
+
+function useRows(gpu: Gpu, V: number): boolean {
+  return variant === "row" || (variant === "auto" && gpu.isSoftware && V <= ROW_MAX_V);
+}
+
+const rowSpecs = new Map<number, KernelSpec>();
+
+/**
+ * One invocation per row, width w (4: logits read as vec4; needs V % 4 == 0 and base % 4 == 0).
+ * Pass 1: per-component online max and sum of exp (fixed order), combined across components;
+ * pass 2: the gradient scale * (exp(x - max) / sum - onehot).
+ */
+function rowSpec(w: number): KernelSpec {
+  let s = rowSpecs.get(w);
+  if (s) return s;
+  const T = w === 4 ? "vec4f" : "f32";
+  const xtAt = w === 4 ? "logits[e / 4u][e % 4u]" : "logits[e]";
+  const combine = w === 4
+    ? `let mx = max(max(m.x, m.y), max(m.z, m.w));
+  let ss = s * exp(m - mx);
+  let sum = (ss.x + ss.y) + (ss.z + ss.w);`
+    : `let mx = m;
+  let sum = s;`;
+  const onehot = w === 4
+    ? "select(vec4f(0.0), vec4f(u.scale), vec4u(4u * k) + vec4u(0u, 1u, 2u, 3u) == vec4u(tu))"
+    : "select(0.0, u.scale, k == tu)";
+  s = {
+    name: `cross_entropy_rows${w === 4 ? "_v4" : ""}`,
+    bindings: [
+      { name: "logits", type: w === 4 ? "vec4<f32>" : "f32", write: true },
+      { name: "targets", type: "i32" },
+      { name: "losses", type: "f32", write: true },
+    ],
+    uniforms: [["rows", "u32"], ["V", "u32"], ["base", "u32"], ["row0", "u32"], ["scale", "f32"]],
+    workgroupSize: [ROW_WG],
+    prelude: "const LOWEST: f32 = -3.4028234e38;",
+    body: `${LINEAR_INDEX}
+  if (i >= u.rows) { return; }
+  let n = u.row0 + i;
+  let nv = u.V / ${w}u;
+  let base = u.base / ${w}u + i * nv;
+  let t = targets[n];
+  let valid = t >= 0 && u32(t) < u.V;
+  let tu = select(0xffffffffu, u32(t), valid);
+  var xt = 0.0;
+  if (valid) {
+    let e = u.base + i * u.V + tu;
+    xt = ${xtAt};
+  }
+  let len = select(0u, nv, valid);
+  var m = ${T}(LOWEST);
+  var s = ${T}(0.0);
+  for (var k = 0u; k < len; k++) {
+    let x = logits[base + k];
+    let mn = max(m, x);
+    s = s * exp(m - mn) + exp(x - mn);
+    m = mn;
+  }
+  ${combine}
+  var loss = 0.0;
+  if (valid) { loss = mx + log(sum) - xt; }
+  if (t >= 0 && !valid) { loss = bitcast<f32>(0x7fc00000u); } // target >= V: NaN, loudly
+  losses[n] = loss;
+  let kk = select(0.0, u.scale / sum, valid);
+  for (var k = 0u; k < nv; k++) {
+    logits[base + k] = select(${T}(0.0), exp(logits[base + k] - mx) * kk - ${onehot}, valid);
+  }`,
+  };
+  rowSpecs.set(w, s);
+  return s;
+}
 
 const CROSS_ENTROPY: KernelSpec = {
   name: "cross_entropy",
@@ -109,14 +202,17 @@ export function crossEntropy(
   if (enc.gpu && 4 * N > enc.gpu.maxBinding) throw new Error(`${op}: N=${N} rows unsupported`);
   const gpu = enc.gpu;
   if (!gpu || N === 0) return;
+  const rowWise = useRows(gpu, V);
   for (const ch of chunksOf(gpu, logits, N * V, V, maxBindingBytes)) {
-    enc.dispatch(CROSS_ENTROPY, { logits: ch.range, targets, losses }, {
+    // vec4 needs whole vec4s: V % 4 == 0 makes base and the range size multiples of 4 elements.
+    const spec = rowWise ? rowSpec(V % 4 === 0 && ch.base % 4 === 0 ? 4 : 1) : CROSS_ENTROPY;
+    enc.dispatch(spec, { logits: ch.range, targets, losses }, {
       rows: ch.count,
       V,
       base: ch.base,
       row0: ch.first,
       scale: gradScale,
-    }, groups1d(ch.count, 1));
+    }, groups1d(ch.count, rowWise ? ROW_WG : 1));
   }
 }
 

@@ -1,5 +1,11 @@
 import { assertClose, GPU_TEST, gpuFixture, randn, randomArray, rng } from "../testing.ts";
-import { crossEntropy, lossScale, meanLoss } from "./cross_entropy.ts";
+import {
+  crossEntropy,
+  type CrossEntropyVariant,
+  lossScale,
+  meanLoss,
+  setCrossEntropyVariant,
+} from "./cross_entropy.ts";
 import { crossEntropyRef, meanLossRef, scaledLossRef } from "./cross_entropy_ref.ts";
 
 function targetsFor(N: number, V: number, seed: number): Int32Array {
@@ -15,6 +21,18 @@ function logitsFor(N: number, V: number, seed: number): Float32Array {
   const x = Float32Array.from(randn(N * V, seed, 3));
   for (let j = 0; j < V; j++) x[2 * V + j] += 80; // a row of large logits: needs the max shift
   return x;
+}
+
+/** Run `body` once per forced kernel variant (restoring the previous one after). */
+async function eachVariant(body: (v: CrossEntropyVariant) => Promise<void>): Promise<void> {
+  for (const v of ["workgroup", "row"] as const) {
+    const old = setCrossEntropyVariant(v);
+    try {
+      await body(v);
+    } finally {
+      setCrossEntropyVariant(old);
+    }
+  }
 }
 
 function bitsEqual(a: Float32Array, b: Float32Array, what: string): void {
@@ -42,56 +60,72 @@ Deno.test("cross-entropy reference gradient matches central finite differences (
   assertClose(grad, fd, 1e-8, 0, "reference gradient vs finite differences");
 });
 
-for (const [N, V] of [[29, 1031], [23, 7]]) {
+// V % 4 == 0 (1032, 12) takes the vec4 kernel of the row variant.
+for (const [N, V] of [[29, 1031], [23, 7], [29, 1032], [23, 12]]) {
   Deno.test(
     { name: `crossEntropy N=${N} V=${V}: losses, gradient, chunks`, ...GPU_TEST },
-    async () => {
-      const f = await gpuFixture();
-      const x = logitsFor(N, V, N + V);
-      const t = targetsFor(N, V, V);
-      const scale = lossScale(t);
-      const ref = crossEntropyRef(x, t, V, scale);
-      const tt = f.upload(t, [N], "i32");
-      const rowBytes = 4 * V;
-      const runs: Float32Array[] = [];
-      // Whole, then chunks of 3 rows (unaligned row offsets), twice for determinism.
-      for (const maxBinding of [undefined, 3 * rowBytes + 256, 3 * rowBytes + 256]) {
-        const logits = f.upload(x, [N, V]);
-        const losses = f.upload(randomArray(N, 1, 5, 6), [N]); // garbage must be overwritten
-        crossEntropy(f.enc, losses, logits, tt, N, V, scale, maxBinding);
-        const gotLoss = await f.readF32(losses), gotGrad = await f.readF32(logits);
-        // Losses up to ~20 from f32 logits (exact in the reference): f32 exp/log rounding.
-        assertClose(gotLoss, ref.losses, 1e-5, 1e-6, `losses maxBinding=${maxBinding}`);
-        // Gradient entries are scale * (p - onehot), |.| <= scale: f32 rounding of p.
-        assertClose(gotGrad, ref.grad, 1e-6 * scale, 1e-5, `grad maxBinding=${maxBinding}`);
-        runs.push(gotLoss, gotGrad);
-      }
-      bitsEqual(runs[2], runs[4], "losses run twice");
-      bitsEqual(runs[3], runs[5], "gradient run twice");
-      // The GPU gradient also matches central differences of the f64 reference loss, on a sample.
-      const g = runs[1];
-      const r = rng(3);
-      for (let k = 0; k < 20; k++) {
-        const i = Math.floor(r() * N * V);
-        const h = 1e-4;
-        const xp = Float64Array.from(x), xm = Float64Array.from(x);
-        xp[i] += h;
-        xm[i] -= h;
-        const fd = (scaledLossRef(xp, t, V, scale) - scaledLossRef(xm, t, V, scale)) / (2 * h);
-        assertClose([g[i]], [fd], 1e-6 * scale + 1e-9, 1e-4, `finite difference at ${i}`);
-      }
-    },
+    () =>
+      eachVariant(async (variant) => {
+        const f = await gpuFixture();
+        const x = logitsFor(N, V, N + V);
+        const t = targetsFor(N, V, V);
+        const scale = lossScale(t);
+        const ref = crossEntropyRef(x, t, V, scale);
+        const tt = f.upload(t, [N], "i32");
+        const rowBytes = 4 * V;
+        const runs: Float32Array[] = [];
+        // Whole, then chunks of 3 rows (unaligned row offsets), twice for determinism.
+        for (const maxBinding of [undefined, 3 * rowBytes + 256, 3 * rowBytes + 256]) {
+          const logits = f.upload(x, [N, V]);
+          const losses = f.upload(randomArray(N, 1, 5, 6), [N]); // garbage must be overwritten
+          crossEntropy(f.enc, losses, logits, tt, N, V, scale, maxBinding);
+          const gotLoss = await f.readF32(losses), gotGrad = await f.readF32(logits);
+          // Losses up to ~20 from f32 logits (exact in the reference): f32 exp/log rounding.
+          const what = `${variant} maxBinding=${maxBinding}`;
+          assertClose(gotLoss, ref.losses, 1e-5, 1e-6, `losses ${what}`);
+          // Gradient entries are scale * (p - onehot), |.| <= scale: f32 rounding of p.
+          assertClose(gotGrad, ref.grad, 1e-6 * scale, 1e-5, `grad ${what}`);
+          runs.push(gotLoss, gotGrad);
+        }
+        bitsEqual(runs[2], runs[4], "losses run twice");
+        bitsEqual(runs[3], runs[5], "gradient run twice");
+        // The GPU gradient also matches central differences of the f64 reference loss, on a sample.
+        const g = runs[1];
+        const r = rng(3);
+        for (let k = 0; k < 20; k++) {
+          const i = Math.floor(r() * N * V);
+          const h = 1e-4;
+          const xp = Float64Array.from(x), xm = Float64Array.from(x);
+          xp[i] += h;
+          xm[i] -= h;
+          const fd = (scaledLossRef(xp, t, V, scale) - scaledLossRef(xm, t, V, scale)) / (2 * h);
+          assertClose(
+            [g[i]],
+            [fd],
+            1e-6 * scale + 1e-9,
+            1e-4,
+            `${variant} finite difference at ${i}`,
+          );
+        }
+      }),
   );
 }
 
-Deno.test({ name: "crossEntropy: target >= V gives a NaN loss", ...GPU_TEST }, async () => {
-  const f = await gpuFixture();
-  const V = 9;
-  const logits = f.upload(randn(2 * V, 4), [2, V]), losses = f.upload([0, 0], [2]);
-  crossEntropy(f.enc, losses, logits, f.upload([2, V], [2], "i32"), 2, V, 1);
-  const got = await f.readF32(losses);
-  if (!Number.isFinite(got[0]) || !Number.isNaN(got[1])) throw new Error(`losses ${got}`);
-});
+Deno.test(
+  { name: "crossEntropy: target >= V gives a NaN loss", ...GPU_TEST },
+  () =>
+    eachVariant(async (variant) => {
+      const f = await gpuFixture();
+      for (const V of [9, 8]) {
+        const logits = f.upload(randn(2 * V, 4), [2, V]), losses = f.upload([0, 0], [2]);
+        crossEntropy(f.enc, losses, logits, f.upload([2, V], [2], "i32"), 2, V, 1);
+        const got = await f.readF32(losses);
+        if (!Number.isFinite(got[0]) || !Number.isNaN(got[1])) {
+          throw new Error(`${variant} V=${V}: losses ${got}`);
+        }
+      }
+    }),
+);
 
 Deno.test({ name: "meanLoss: mean over counted targets, count", ...GPU_TEST }, async () => {
   const f = await gpuFixture();
