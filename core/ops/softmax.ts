@@ -171,7 +171,7 @@ function backwardSpec(inPlace: boolean): KernelSpec {
 
 /** WGSL horizontal sum (fixed order) of a row-kernel value of width w. */
 function hsum(w: number, v: string): string {
-  return w === 4 ? `((${v}).x + (${v}).y) + ((${v}).z + (${v}).w)` : v;
+  return w === 4 ? `(((${v}).x + (${v}).y) + ((${v}).z + (${v}).w))` : `(${v})`;
 }
 
 /**
