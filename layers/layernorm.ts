@@ -7,11 +7,12 @@
  * @module
  */
 import { bytesOf } from "../core/dtype.ts";
+import type { Allocator } from "../core/allocator.ts";
 import type { Encoder } from "../core/encoder.ts";
 import { layernormBackward, layernormForward } from "../core/ops/layernorm.ts";
-import { layernormTempoBackward } from "../core/ops/layernorm_tempo.ts";
+import { layernormTempoBackward, minAbsGammaFlag } from "../core/ops/layernorm_tempo.ts";
 import type { StepContext } from "../core/step.ts";
-import type { Tensor } from "../core/tensor.ts";
+import { type Tensor, view } from "../core/tensor.ts";
 import { drop, keep, type Layer, type LayerMemory, need, type SavedSpec } from "./layer.ts";
 import type { Param, ParamStore } from "./params.ts";
 
@@ -44,17 +45,6 @@ export class LayerNorm implements Layer {
   ) {
     this.gamma = params.create(`${name}.weight`, [channels], { kind: "ones" }, false);
     this.beta = params.create(`${name}.bias`, [channels], { kind: "zeros" }, false);
-  }
-
-  /**
-   * Read gamma and set `guarded` when any |gamma| < GAMMA_GUARD (Tempo only; a GPU read, so call
-   * it at sync points: before training and between logged steps). Returns `guarded`.
-   */
-  async checkGuard(enc: Encoder): Promise<boolean> {
-    if (!this.tempo || enc.planning) return this.guarded;
-    const g = await enc.readF32(this.gamma.value);
-    this.guarded = g.some((v) => !(Math.abs(v) >= GAMMA_GUARD));
-    return this.guarded;
   }
 
   /** Whether this call path is Tempo's (Tempo and not guarded). */
@@ -137,4 +127,31 @@ export class LayerNorm implements Layer {
         null;
     return [dx];
   }
+}
+
+/**
+ * The gamma guard of Tempo LayerNorms: one GPU pass flags every layer with some |gamma| below
+ * GAMMA_GUARD, one read brings the flags back, and flagged layers keep their input from then on
+ * (and their `guarded` flag says so). Call it at sync points (before training, between logged
+ * steps). Returns the names of the guarded layers.
+ */
+export async function checkGammaGuards(
+  enc: Encoder,
+  alloc: Allocator,
+  layers: readonly LayerNorm[],
+): Promise<string[]> {
+  const tempo = layers.filter((l) => l.tempo);
+  if (tempo.length > 0 && !enc.planning) {
+    const stride = 64; // 256-byte aligned flag slots
+    const flags = alloc.alloc([tempo.length * stride], "u32", "workspace", "ln.guard.flags");
+    tempo.forEach((l, i) => {
+      minAbsGammaFlag(enc, view(flags, i * stride, [1]), l.gamma.value, l.channels, GAMMA_GUARD);
+    });
+    const host = new Uint32Array(await enc.read(flags));
+    alloc.release(flags);
+    tempo.forEach((l, i) => {
+      if (host[i * stride] !== 0) l.guarded = true;
+    });
+  }
+  return layers.filter((l) => l.guarded).map((l) => l.name);
 }

@@ -1,6 +1,6 @@
 import { layernormBackwardRef, layernormRef } from "../core/ops/layernorm_ref.ts";
 import { assertClose, GPU_TEST, gpuFixture, randn } from "../core/testing.ts";
-import { LayerNorm } from "./layernorm.ts";
+import { checkGammaGuards, LayerNorm } from "./layernorm.ts";
 import { ParamStore } from "./params.ts";
 import { assertMemoryMatches, finiteDiff, runLayer } from "./testing.ts";
 
@@ -41,7 +41,7 @@ async function run(tempo: boolean, gamma: Float64Array) {
   const store = new ParamStore(f.alloc);
   const ln = new LayerNorm("ln", store, R, C, EPS, tempo);
   f.enc.write(ln.gamma.value, Float32Array.from(gamma));
-  const guarded = await ln.checkGuard(f.enc);
+  const guarded = (await checkGammaGuards(f.enc, f.alloc, [ln])).includes("ln");
   const x = randn(R * C, 5, 3), beta = randn(C, 6), dy = randn(R * C, 7);
   const values = { "ln.weight": gamma, "ln.bias": beta };
   const out = await runLayer(f, ln, store.list, values, [{ data: x, shape: [R, C] }], dy);

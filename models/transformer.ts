@@ -18,7 +18,7 @@ import { Dropout } from "../layers/dropout.ts";
 import { Embeddings } from "../layers/embedding.ts";
 import { GatherRows } from "../layers/gather.ts";
 import { Gelu } from "../layers/gelu.ts";
-import { LayerNorm } from "../layers/layernorm.ts";
+import { checkGammaGuards, LayerNorm } from "../layers/layernorm.ts";
 import { Linear } from "../layers/linear.ts";
 import { LMLoss } from "../layers/lm_loss.ts";
 import { type Param, ParamStore } from "../layers/params.ts";
@@ -183,6 +183,14 @@ export class Transformer implements Model {
     }
     if (site > 1024) throw new TempoError(`too many dropout sites (${site})`);
     this.graph = new Graph(nodes, EXTERNALS);
+  }
+
+  /** Names of Tempo LayerNorms that keep their input because some |gamma| is ~0. */
+  guarded: string[] = [];
+
+  /** The gamma guard of the Tempo LayerNorms (a GPU check; see `checkGammaGuards`). */
+  async maintain(enc: Encoder, alloc: Allocator): Promise<void> {
+    this.guarded = await checkGammaGuards(enc, alloc, this.layerNorms);
   }
 
   /** Parameters with their gradients. */

@@ -3,6 +3,8 @@
  * forward that writes the loss into a persistent tensor, and a backward.
  * @module
  */
+import type { Allocator } from "../allocator.ts";
+import type { Encoder } from "../encoder.ts";
 import type { StepContext } from "../step.ts";
 import type { Tensor } from "../tensor.ts";
 import type { TokenBatch } from "./batch.ts";
@@ -29,4 +31,9 @@ export interface Model {
   forward(ctx: StepContext, batch: TokenBatch): void;
   /** Backward of the last forward; adds into the parameters' gradients and frees what it kept. */
   backward(ctx: StepContext): void;
+  /**
+   * Checks that need the GPU to answer (e.g. Tempo LayerNorm's gamma guard), run by the loop at
+   * sync points: before the first step and whenever it waits anyway. Optional.
+   */
+  maintain?(enc: Encoder, alloc: Allocator): Promise<void>;
 }
