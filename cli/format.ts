@@ -89,3 +89,29 @@ export function useColor(): boolean {
 export function table(head: string[]): Table.Table {
   return new Table(useColor() ? { head } : { head, style: { head: [], border: [] } });
 }
+
+/** Read a JSON object of config overrides (`--config FILE`); clear errors for bad files. */
+export async function readConfigOverrides(
+  path: string | undefined,
+): Promise<Record<string, unknown>> {
+  if (!path) return {};
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch {
+    throw new TempoError(
+      `--config ${path}: cannot read the file`,
+      "pass a JSON file of config keys",
+    );
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new TempoError(`--config ${path}: not JSON (${(e as Error).message})`);
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    throw new TempoError(`--config ${path}: expected a JSON object of config keys`);
+  }
+  return v as Record<string, unknown>;
+}

@@ -8,7 +8,7 @@ import { CATEGORIES } from "../core/tensor.ts";
 import { parseTempo, tempoLabel } from "../layers/tempo_options.ts";
 import { resolveConfig } from "../models/config.ts";
 import { maxBatch, planModel } from "../models/plan.ts";
-import { formatBytes, parseBytes, parseIntFlag, table } from "./format.ts";
+import { formatBytes, parseBytes, parseIntFlag, readConfigOverrides, table } from "./format.ts";
 
 /** The `memory` command. */
 export function memoryCommand() {
@@ -26,9 +26,12 @@ export function memoryCommand() {
       ),
     )
     .option("--dropout <p>", "dropout probability (default: the preset's)", Number)
+    .option("--config <file>", "JSON object of config overrides")
     .option("--json", "print one JSON object")
-    .action((o) => {
-      const cfg = resolveConfig(o.model, o.dropout !== undefined ? { dropout: o.dropout } : {});
+    .action(async (o) => {
+      const over = await readConfigOverrides(o.config);
+      if (o.dropout !== undefined) over.dropout = o.dropout;
+      const cfg = resolveConfig(o.model, over);
       const tempo = parseTempo(o.tempo, o.masks);
       const plan = planModel(cfg, { batch: o.batchSize, seqLen: o.seqLen }, tempo);
       const record = {

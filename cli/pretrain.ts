@@ -3,7 +3,6 @@
  * @module
  */
 import { Command, Option } from "@commander-js/extra-typings";
-import pc from "picocolors";
 import { Allocator } from "../core/allocator.ts";
 import { Encoder } from "../core/encoder.ts";
 import { OutOfMemoryError, TempoError } from "../core/errors.ts";
@@ -13,16 +12,16 @@ import { runLoop } from "../core/train/loop.ts";
 import type { ScheduleKind } from "../core/train/schedule.ts";
 import { type StepRecord, Trainer } from "../core/train/trainer.ts";
 import { parseTempo, tempoLabel } from "../layers/tempo_options.ts";
-import { resolveConfig } from "../models/config.ts";
+import { type ModelConfig, resolveConfig } from "../models/config.ts";
 import { maxBatch } from "../models/plan.ts";
 import { Transformer } from "../models/transformer.ts";
 import { openRunData } from "./data.ts";
 import {
   formatBytes,
-  formatCategories,
   parseBytes,
   parseFloatFlag,
   parseIntFlag,
+  readConfigOverrides,
 } from "./format.ts";
 import { Reporter } from "./reporter.ts";
 
@@ -48,6 +47,7 @@ export function pretrainCommand() {
       "preset: bert-base, bert-large, roberta-base, roberta-large, gpt2, gpt2-medium, bert-tiny, gpt2-tiny, roberta-tiny",
       env("MODEL", "gpt2-tiny"),
     )
+    .option("--config <file>", 'JSON object of config overrides, e.g. {"layers": 4, "hidden": 128}')
     .option(
       "--tempo <list>",
       "Tempo layers: all | none | comma list of gelu,layernorm,attention",
@@ -155,7 +155,7 @@ export async function pretrain(o: PretrainOptions, gpuIn?: Gpu): Promise<Record<
 }
 
 async function pretrainOn(gpu: Gpu, o: PretrainOptions): Promise<Record<string, unknown>> {
-  const overrides: Record<string, unknown> = {};
+  const overrides: Record<string, unknown> = await readConfigOverrides(o.config);
   if (o.dropout !== undefined) overrides.dropout = o.dropout;
   let resumeState: Record<string, unknown> | null = null;
   if (o.resume) resumeState = await readResumeRun(o.resume);
@@ -203,7 +203,7 @@ async function pretrainOn(gpu: Gpu, o: PretrainOptions): Promise<Record<string, 
       samplesPerMicroBatch: B,
     });
   } catch (e) {
-    throw explainOom(e, cfg.name, T, tempo, memoryLimit);
+    throw explainOom(e, cfg, T, tempo, memoryLimit);
   }
   if (o.resume && resumeState) {
     const state = await loadCheckpoint(o.resume, enc, model.params, trainer.moments);
@@ -235,7 +235,7 @@ async function pretrainOn(gpu: Gpu, o: PretrainOptions): Promise<Record<string, 
       onSave: (s, d) => reporter.saved(s, d),
     });
   } catch (e) {
-    throw explainOom(e, cfg.name, T, tempo, memoryLimit);
+    throw explainOom(e, cfg, T, tempo, memoryLimit);
   }
   return await reporter.summary(summary, {
     model: cfg.name,
@@ -261,13 +261,12 @@ async function readResumeRun(dir: string): Promise<Record<string, unknown>> {
 
 function explainOom(
   e: unknown,
-  model: string,
+  cfg: ModelConfig,
   T: number,
   tempo: ReturnType<typeof parseTempo>,
   limit: number | undefined,
 ): unknown {
   if (!(e instanceof OutOfMemoryError) || limit === undefined) return e;
-  const cfg = resolveConfig(model);
   const fit = maxBatch(cfg, T, tempo, limit);
   return new TempoError(
     `--batch-size does not fit in --memory-limit ${formatBytes(limit)}: ${
@@ -279,5 +278,3 @@ function explainOom(
     e,
   );
 }
-
-export { formatCategories, pc };

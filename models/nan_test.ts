@@ -47,3 +47,32 @@ Deno.test({
   }
   await Deno.remove(out, { recursive: true });
 });
+
+Deno.test({
+  name:
+    "a Tempo LayerNorm whose gamma reaches 0 is guarded: it keeps its input, training stays finite",
+  ...GPU_TEST,
+}, async () => {
+  const gpu = await testGpu();
+  const cfg = resolveConfig("bert-tiny"), shape = { batch: 2, seqLen: 16 };
+  const alloc = new Allocator({ device: gpu.device }), enc = new Encoder(gpu);
+  const model = new Transformer(cfg, shape, ALL_TEMPO, alloc);
+  model.initialize(enc, 1);
+  const ln = model.layerNorms.find((l) => l.name === "block1.ln1")!;
+  const gamma = new Float32Array(cfg.hidden).fill(1);
+  gamma[3] = 0;
+  enc.write(ln.gamma.value, gamma);
+  const trainer = new Trainer(model, alloc, enc, trainDefaults(shape));
+  await runLoop(trainer, syntheticSource(cfg, shape), null, {
+    steps: 3,
+    valEvery: 0,
+    valSteps: 1,
+    saveEvery: 0,
+    run: {},
+  });
+  if (model.guarded.join() !== "block1.ln1") throw new Error(`guarded: ${model.guarded}`);
+  const r = await trainer.step(syntheticSource(cfg, shape));
+  if (!Number.isFinite(r.loss) || !Number.isFinite(r.gradNorm)) {
+    throw new Error(`loss ${r.loss}, norm ${r.gradNorm}`);
+  }
+});

@@ -2,7 +2,7 @@ import { Allocator } from "../core/allocator.ts";
 import { Encoder } from "../core/encoder.ts";
 import type { StepContext } from "../core/step.ts";
 import { ALL_TEMPO, BASELINE, type TempoOptions } from "../layers/tempo_options.ts";
-import { type ModelConfig, resolveConfig } from "./config.ts";
+import { type ModelConfig, PRESETS, resolveConfig } from "./config.ts";
 import { maxBatch, measurePlanned, planModel, syntheticSource } from "./plan.ts";
 import { type RunShape, Transformer } from "./transformer.ts";
 
@@ -22,8 +22,11 @@ Deno.test("planner: prediction equals the planning-mode step's measured peak, to
     ["gpt2-tiny", { batch: 3, seqLen: 17 }, {}],
     ["bert-tiny", { batch: 2, seqLen: 19 }, {}],
     ["roberta-tiny", { batch: 3, seqLen: 13 }, { dropout: 0 }],
-    ["gpt2", { batch: 2, seqLen: 64 }, {}],
-    ["bert-large", { batch: 2, seqLen: 128 }, {}],
+    ...Object.keys(PRESETS).map((name): [string, RunShape, Record<string, unknown>] => [
+      name,
+      { batch: 2, seqLen: 64 },
+      {},
+    ]),
   ];
   for (const [name, shape, over] of cases) {
     const cfg = resolveConfig(name, over);
@@ -32,7 +35,9 @@ Deno.test("planner: prediction equals the planning-mode step's measured peak, to
       const measured = await measurePlanned(cfg, shape, t);
       if (plan.peakBytes !== measured.peakBytes) {
         throw new Error(
-          `${name} ${JSON.stringify(t)}: predicted ${plan.peakBytes} (at ${plan.peakAt}), measured ${measured.peakBytes}`,
+          `${name} ${
+            JSON.stringify(t)
+          }: predicted ${plan.peakBytes} (at ${plan.peakAt}), measured ${measured.peakBytes}`,
         );
       }
     }
@@ -43,7 +48,14 @@ Deno.test("planner: prediction equals the planning-mode step's measured peak, to
 function keptAfterForward(cfg: ModelConfig, shape: RunShape, tempo: TempoOptions): number {
   const alloc = new Allocator();
   const model = new Transformer(cfg, shape, tempo, alloc);
-  const ctx: StepContext = { enc: new Encoder(null), alloc, training: true, seed: 1, stream: 0, lossScale: 1 };
+  const ctx: StepContext = {
+    enc: new Encoder(null),
+    alloc,
+    training: true,
+    seed: 1,
+    stream: 0,
+    lossScale: 1,
+  };
   model.forward(ctx, syntheticSource(cfg, shape).next());
   return alloc.report().live.activation;
 }
@@ -52,8 +64,10 @@ Deno.test("a BERT block keeps exactly the reference's bytes per token (measured 
   // Small h, a, s; one block's bytes = (L=3) - (L=2), measured.
   const h = 32, a = 4, s = 16, B = 2, N = B * s;
   const shape = { batch: B, seqLen: s };
-  const cfg = (layers: number) => resolveConfig("bert-tiny", { hidden: h, heads: a, ffn: 4 * h, layers });
-  const block = (t: TempoOptions) => (keptAfterForward(cfg(3), shape, t) - keptAfterForward(cfg(2), shape, t)) / N;
+  const cfg = (layers: number) =>
+    resolveConfig("bert-tiny", { hidden: h, heads: a, ffn: 4 * h, layers });
+  const block = (t: TempoOptions) =>
+    (keptAfterForward(cfg(3), shape, t) - keptAfterForward(cfg(2), shape, t)) / N;
   const E = 4;
   // Section 4 of the reference, plus LayerNorm row statistics (baseline mean+rstd, Tempo rstd; 2 LNs).
   const expected: [TempoOptions, number][] = [
@@ -64,7 +78,9 @@ Deno.test("a BERT block keeps exactly the reference's bytes per token (measured 
   ];
   for (const [t, bytes] of expected) {
     const got = block(t);
-    if (got !== bytes) throw new Error(`${JSON.stringify(t)}: ${got} bytes/token/block, formula ${bytes}`);
+    if (got !== bytes) {
+      throw new Error(`${JSON.stringify(t)}: ${got} bytes/token/block, formula ${bytes}`);
+    }
     const planned = planModel(cfg(3), shape, t).activationBytesPerTokenPerLayer;
     if (planned !== bytes) throw new Error(`planner says ${planned}, formula ${bytes}`);
   }
@@ -77,7 +93,9 @@ Deno.test("max-batch: the batch found fits and one more does not; impossible bud
     const b = maxBatch(cfg, 128, t, budget);
     if (b < 1) throw new Error("nothing fits");
     const at = (n: number) => planModel(cfg, { batch: n, seqLen: 128 }, t).peakBytes;
-    if (!(at(b) <= budget && at(b + 1) > budget)) throw new Error(`b=${b}: ${at(b)} / ${at(b + 1)} vs ${budget}`);
+    if (!(at(b) <= budget && at(b + 1) > budget)) {
+      throw new Error(`b=${b}: ${at(b)} / ${at(b + 1)} vs ${budget}`);
+    }
   }
   if (maxBatch(cfg, 128, BASELINE, 1e6) !== 0) throw new Error("1 MB cannot hold bert-base");
   const base = maxBatch(cfg, 128, BASELINE, 4 * 1024 ** 3);

@@ -81,7 +81,12 @@ export async function runLoop(
   const end = Math.min(options.steps, options.stopAt ?? options.steps);
   while (trainer.stepsDone < end) {
     const next = trainer.step(source);
-    await settle();
+    try {
+      await settle();
+    } catch (e) {
+      next.catch(() => {}); // the step encoded after a failed one is abandoned with the run
+      throw e;
+    }
     pending = next;
     const s = trainer.stepsDone;
     const needsSync = s % MAINTAIN_EVERY === 0 ||
