@@ -10,51 +10,16 @@
  *   none), and releases everything it kept, last, after its own allocations.
  * @module
  */
-import type { DType } from "../core/dtype.ts";
 import { bytesOf, numel } from "../core/dtype.ts";
 import type { Tensor } from "../core/tensor.ts";
 import type { StepContext } from "../core/step.ts";
+import type { LayerMemory, SavedSpec } from "../core/train/planner.ts";
 
-/** One tensor a layer keeps from forward to backward. */
-export interface SavedSpec {
-  /** Name within the layer, e.g. `P` or `mask`. */
-  name: string;
-  /** Shape in elements. */
-  shape: readonly number[];
-  /** Element type (`u8` / `bit` are packed masks). */
-  dtype: DType;
-  /**
-   * `own`: allocated by the layer for backward alone. `input`/`output`: the layer's (first) input
-   * or its output, which other layers may keep too; a planner counts such a tensor once.
-   */
-  of: "own" | "input" | "output";
-}
+export type { LayerMemory, SavedSpec };
 
 /** Bytes of a saved spec. */
 export function savedBytes(s: SavedSpec): number {
   return bytesOf(s.dtype, numel(s.shape));
-}
-
-/** Memory a layer declares: what it keeps and the peaks of its calls. */
-export interface LayerMemory {
-  /** What forward keeps for backward. */
-  saves: SavedSpec[];
-  /** Output shape and dtype. */
-  output: { shape: readonly number[]; dtype: DType };
-  /** Max over forward of (live bytes - live bytes before the call). */
-  forwardPeak: number;
-  /** Max over backward of (live bytes - live bytes before the call). */
-  backwardPeak: number;
-  /** Forward returns its first input itself (one more reference), allocating nothing. */
-  forwardAlias?: boolean;
-  /** Backward returns dy itself (one more reference) as every input's gradient. */
-  backwardAlias?: boolean;
-  /** The output is a persistent tensor (one more reference), not a new allocation. */
-  outputPersistent?: boolean;
-  /** Backward returns this own saved tensor as the input gradient (moved to workspace). */
-  gradFromSave?: string;
-  /** Indices of inputs that receive no gradient (e.g. masks). */
-  noGrad?: number[];
 }
 
 /** A layer: forward/backward over tensors, with its memory declared as data. */

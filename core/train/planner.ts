@@ -10,28 +10,40 @@ import { type ByCategory, totalOf } from "../allocator.ts";
 import { bytesOf, type DType, numel } from "../dtype.ts";
 import type { Category } from "../tensor.ts";
 
-/** A saved tensor, as layers declare it. */
-export interface PlanSaved {
-  /** Name within the layer. */
+/** One tensor a layer keeps from forward to backward. */
+export interface SavedSpec {
+  /** Name within the layer, e.g. `P` or `mask`. */
   name: string;
-  /** Shape. */
+  /** Shape in elements. */
   shape: readonly number[];
-  /** Dtype. */
+  /** Element type (`u8` / `bit` are packed masks). */
   dtype: DType;
-  /** own / input / output. */
+  /**
+   * `own`: allocated by the layer for backward alone. `input`/`output`: the layer's (first) input
+   * or its output, which other layers may keep too; the planner counts such a tensor once.
+   */
   of: "own" | "input" | "output";
 }
 
-/** A layer's declared memory (structurally the same as layers' LayerMemory). */
-export interface PlanMemory {
-  saves: PlanSaved[];
+/** Memory a layer declares: what it keeps and the peaks of its calls. */
+export interface LayerMemory {
+  /** What forward keeps for backward. */
+  saves: SavedSpec[];
+  /** Output shape and dtype. */
   output: { shape: readonly number[]; dtype: DType };
+  /** Max over forward of (live bytes - live bytes before the call). */
   forwardPeak: number;
+  /** Max over backward of (live bytes - live bytes before the call). */
   backwardPeak: number;
+  /** Forward returns its first input itself (one more reference), allocating nothing. */
   forwardAlias?: boolean;
+  /** Backward returns dy itself (one more reference) as every input's gradient. */
   backwardAlias?: boolean;
+  /** The output is a persistent tensor (one more reference), not a new allocation. */
   outputPersistent?: boolean;
+  /** Backward returns this own saved tensor as the input gradient (moved to workspace). */
   gradFromSave?: string;
+  /** Indices of inputs that receive no gradient (e.g. masks). */
   noGrad?: number[];
 }
 
@@ -44,7 +56,7 @@ export interface PlanNode {
   /** Output name. */
   output: string;
   /** Declared memory. */
-  memory: PlanMemory;
+  memory: LayerMemory;
 }
 
 /** Everything the planner needs. */
