@@ -141,20 +141,32 @@ export function pretrainCommand() {
 /** Options of a pretrain run (the parsed flags). */
 export type PretrainOptions = ReturnType<ReturnType<typeof pretrainCommand>["opts"]>;
 
-/**
- * Run a pretraining job; returns the summary record. Uses `gpu` when given (and leaves it open);
- * otherwise acquires a device and destroys it at the end.
- */
-export async function pretrain(o: PretrainOptions, gpuIn?: Gpu): Promise<Record<string, unknown>> {
-  const gpu = gpuIn ?? await acquireGpu();
+/** How `pretrain` runs beyond its flags. */
+export interface PretrainRuntime {
+  /** A device to use (left open); otherwise one is acquired and destroyed at the end. */
+  gpu?: Gpu;
+  /** Print nothing at all, not even the summary (for callers that print their own). */
+  silent?: boolean;
+}
+
+/** Run a pretraining job; returns the summary record. */
+export async function pretrain(
+  o: PretrainOptions,
+  rt: PretrainRuntime = {},
+): Promise<Record<string, unknown>> {
+  const gpu = rt.gpu ?? await acquireGpu();
   try {
-    return await pretrainOn(gpu, o);
+    return await pretrainOn(gpu, o, !!rt.silent);
   } finally {
-    if (!gpuIn) gpu.device.destroy();
+    if (!rt.gpu) gpu.device.destroy();
   }
 }
 
-async function pretrainOn(gpu: Gpu, o: PretrainOptions): Promise<Record<string, unknown>> {
+async function pretrainOn(
+  gpu: Gpu,
+  o: PretrainOptions,
+  silent: boolean,
+): Promise<Record<string, unknown>> {
   const overrides: Record<string, unknown> = await readConfigOverrides(o.config);
   if (o.dropout !== undefined) overrides.dropout = o.dropout;
   let resumeState: Record<string, unknown> | null = null;
@@ -174,7 +186,8 @@ async function pretrainOn(gpu: Gpu, o: PretrainOptions): Promise<Record<string, 
   });
   const out = o.out ?? o.resume;
   const reporter = new Reporter({
-    quiet: !!o.quiet,
+    quiet: !!o.quiet || silent,
+    silent,
     json: o.json,
     logEvery: o.logEvery,
     steps: o.steps,

@@ -18,7 +18,10 @@ const TINY = [
 ];
 
 async function run(args: string[]) {
-  return await pretrain(parsePretrainArgs([...TINY, ...args]), await testGpu());
+  return await pretrain(parsePretrainArgs([...TINY, ...args]), {
+    gpu: await testGpu(),
+    silent: true,
+  });
 }
 
 async function losses(jsonl: string): Promise<Map<number, number>> {

@@ -13,6 +13,8 @@ import { formatBytes, formatCategories } from "./format.ts";
 export interface ReporterOptions {
   /** Print only the summary. */
   quiet: boolean;
+  /** Print nothing (the JSONL file is still written). */
+  silent?: boolean;
   /** JSONL file path. */
   json?: string;
   /** Print every n steps. */
@@ -143,6 +145,7 @@ export class Reporter {
       tokensPerSec: tps,
       peakBytes: this.#peak,
       peakByCategory: last?.memory.peakByCategory ?? null,
+      pooledBytes: last?.memory.pooledBytes ?? null,
       wallSeconds: (performance.now() - this.#start) / 1000,
     };
     await this.#record(summary);
@@ -154,6 +157,7 @@ export class Reporter {
       `  speed      ${ms.toFixed(1)} ms/step, ${Math.round(tps)} tokens/s`,
       `  peak mem   ${formatBytes(this.#peak)}` +
       (last ? ` (${formatCategories(last.memory.peakByCategory)})` : ""),
+      `  GPU held   ${formatBytes(last?.memory.pooledBytes ?? 0)} in pooled buffers (size classes)`,
     ];
     if (Array.isArray(run.guardedLayerNorms) && run.guardedLayerNorms.length > 0) {
       lines.push(
@@ -162,7 +166,7 @@ export class Reporter {
         }`,
       );
     }
-    if (!this.o.quiet) console.log(lines.join("\n"));
+    if (!this.o.silent) console.log(lines.join("\n"));
     return summary;
   }
 }

@@ -229,7 +229,7 @@ const num = (v: unknown): number | null => typeof v === "number" && Number.isFin
 /** Run the grid, one job after another; never throws for a job (its record says what happened). */
 export async function runSweep(o: SweepOptions, hooks: SweepHooks = {}): Promise<SweepRecord[]> {
   const jobs = sweepJobs(o);
-  const train = hooks.train ?? pretrain;
+  const train: TrainFn = hooks.train ?? ((po) => pretrain(po, { silent: true }));
   const records: SweepRecord[] = [];
   for (const [i, job] of jobs.entries()) {
     hooks.onStart?.(job, i, jobs.length);
