@@ -27,5 +27,6 @@ export function makeMlmSource(
     shuffle,
     masking: cfg.arch === "roberta" ? "dynamic" : "static",
     maskProb: 0.15,
+    nsp: cfg.nsp,
   });
 }

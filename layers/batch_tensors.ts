@@ -40,4 +40,8 @@ export interface BatchTensors {
   typesIndex: GatherIndexTensors | null;
   /** Host count of targets >= 0 (the loss is their mean). */
   targetCount: number;
+  /** [B] row of each sequence's first token (b*T), for the NSP pooler; null without NSP. */
+  clsPositions?: Tensor | null;
+  /** [B] next-sentence labels; null without NSP. */
+  nspLabels?: Tensor | null;
 }

@@ -22,6 +22,8 @@ export class GatherRows implements Layer {
     /** C. */
     readonly channels: number,
     readonly batch: () => BatchTensors,
+    /** Which batch positions: the MLM's masked ones, or each sequence's first token (NSP). */
+    readonly which: "maskedPositions" | "clsPositions" = "maskedPositions",
   ) {}
 
   memory(): LayerMemory {
@@ -34,7 +36,7 @@ export class GatherRows implements Layer {
   }
 
   forward(ctx: StepContext, [h]: readonly Tensor[]): Tensor {
-    const pos = need(this.batch().maskedPositions, this.name, "maskedPositions");
+    const pos = need(this.batch()[this.which], this.name, this.which);
     const out = ctx.alloc.alloc(
       [this.picked, this.channels],
       "f32",
@@ -46,7 +48,7 @@ export class GatherRows implements Layer {
   }
 
   backward(ctx: StepContext, dy: Tensor): (Tensor | null)[] {
-    const pos = need(this.batch().maskedPositions, this.name, "maskedPositions");
+    const pos = need(this.batch()[this.which], this.name, this.which);
     const dh = ctx.alloc.alloc([this.rows, this.channels], "f32", "workspace", `${this.name}.dh`);
     fill(ctx.enc, dh, 0);
     scatterRowsAdd(ctx.enc, dh, dy, pos, this.picked, this.channels);

@@ -43,6 +43,8 @@ export class LMLoss implements Layer {
     /** Persistent [2] f32 output: mean loss, target count. */
     readonly lossOut: Tensor,
     readonly batch: () => BatchTensors,
+    /** Targets: the LM/MLM targets, or the next-sentence labels (NSP head). */
+    readonly which: "lm" | "nsp" = "lm",
   ) {
     const V = weight.shape[0];
     this.bias = withBias ? params.create(`${name}.bias`, [V], { kind: "zeros" }, false) : null;
@@ -69,21 +71,23 @@ export class LMLoss implements Layer {
     const dh = ctx.training ? a.alloc([R, C], "f32", "activation", `${this.name}.dh`) : null;
     const losses = a.alloc([R], "f32", "workspace", `${this.name}.losses`); // [R]
     const logits = a.alloc([chunk, V], "f32", "workspace", `${this.name}.logits`); // [chunk,V]
-    const scale = ctx.lossScale / Math.max(1, b.targetCount);
+    const targets = this.which === "lm" ? b.targets : need(b.nspLabels, this.name, "nspLabels");
+    const count = this.which === "lm" ? b.targetCount : R;
+    const scale = ctx.lossScale / Math.max(1, count);
     for (let r0 = 0; r0 < R; r0 += chunk) {
       const r = Math.min(chunk, R - r0);
       const lg = r === chunk ? logits : view(logits, 0, [r, V]);
       const hc = view(h, r0 * C, [r, C]);
       matmul(enc, lg, hc, W.value, r, V, C, { transB: true });
       if (this.bias) addBias(enc, lg, this.bias.value, r, V);
-      crossEntropy(enc, view(losses, r0, [r]), lg, view(b.targets, r0, [r]), r, V, scale);
+      crossEntropy(enc, view(losses, r0, [r]), lg, view(targets, r0, [r]), r, V, scale);
       if (dh) { // lg now holds dlogits
         matmul(enc, view(dh, r0 * C, [r, C]), lg, W.value, r, C, V);
         matmul(enc, W.grad, lg, hc, V, C, r, { transA: true, beta: 1 });
         if (this.bias) sumRows(enc, this.bias.grad, lg, r, V, 1);
       }
     }
-    meanLoss(enc, this.lossOut, losses, b.targets, R);
+    meanLoss(enc, this.lossOut, losses, targets, R);
     a.release(logits);
     a.release(losses);
     this.#dh = dh;

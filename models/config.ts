@@ -36,6 +36,8 @@ export interface ModelConfig {
   layerNormEps: number;
   /** Std of the normal initialisation. */
   initStd: number;
+  /** BERT's next-sentence prediction head (pooler + 2-way classifier); loss = MLM + NSP. */
+  nsp: boolean;
 }
 
 const BERT_BASE: ModelConfig = {
@@ -52,6 +54,7 @@ const BERT_BASE: ModelConfig = {
   dropout: 0.1,
   layerNormEps: 1e-12,
   initStd: 0.02,
+  nsp: false,
 };
 
 const GPT2: ModelConfig = {
@@ -68,6 +71,7 @@ const GPT2: ModelConfig = {
   dropout: 0.1,
   layerNormEps: 1e-5,
   initStd: 0.02,
+  nsp: false,
 };
 
 const ROBERTA_BASE: ModelConfig = {
@@ -186,6 +190,10 @@ export function validateConfig(cfg: ModelConfig): void {
   if (cfg.hidden % cfg.heads !== 0) {
     throw new TempoError(`hidden ${cfg.hidden} is not divisible by heads ${cfg.heads}`);
   }
+  if (typeof cfg.nsp !== "boolean") throw new TempoError(`config 'nsp' must be true or false`);
+  if (cfg.nsp && cfg.arch !== "bert") {
+    throw new TempoError(`next-sentence prediction (nsp) is BERT's task; ${cfg.arch} has none`);
+  }
   if (!(cfg.dropout >= 0 && cfg.dropout < 1)) {
     throw new TempoError(`dropout must be in [0, 1), got ${cfg.dropout}`);
   }
@@ -198,5 +206,6 @@ export function parameterCount(cfg: ModelConfig): number {
   const block = 3 * C * C + 3 * C + C * C + C + C * F + F + F * C + C + 4 * C;
   const head = cfg.arch === "gpt2" ? 2 * C : C * C + C + 2 * C + V;
   const embLn = cfg.arch === "gpt2" ? 0 : 2 * C;
-  return emb + embLn + cfg.layers * block + head;
+  const nsp = cfg.nsp ? C * C + C + 2 * C + 2 : 0;
+  return emb + embLn + cfg.layers * block + head + nsp;
 }

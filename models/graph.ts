@@ -26,6 +26,8 @@ export class Graph {
   readonly lastUse: ReadonlyMap<string, number>;
   #env = new Map<string, Tensor>();
   #final: Tensor | null = null;
+  /** Outputs nobody consumes besides the final one: further losses (e.g. BERT's NSP). */
+  #losses = new Map<string, Tensor>();
 
   constructor(
     /** Nodes in forward order; the last one produces the loss. */
@@ -65,13 +67,17 @@ export class Graph {
     const last = this.nodes[this.nodes.length - 1].output;
     this.#final = env.get(last)!;
     env.delete(last);
+    this.#losses = new Map(env);
+    env.clear();
     return this.#final;
   }
 
   /** Release the final output without a backward pass (evaluation). */
   release(ctx: StepContext): void {
     if (this.#final) ctx.alloc.release(this.#final);
+    for (const t of this.#losses.values()) ctx.alloc.release(t);
     this.#final = null;
+    this.#losses.clear();
   }
 
   /** Run backward over the nodes in reverse; parameter gradients accumulate in their tensors. */
@@ -82,8 +88,10 @@ export class Graph {
     for (let i = this.nodes.length - 1; i >= 0; i--) {
       const node = this.nodes[i];
       const isLast = i === this.nodes.length - 1;
-      const dy = isLast ? final : grads.get(node.output);
+      // A loss's backward is seeded by the loss itself (its layer ignores dy).
+      const dy = isLast ? final : grads.get(node.output) ?? this.#losses.get(node.output);
       if (!dy) throw new Error(`no gradient reached '${node.output}'`);
+      this.#losses.delete(node.output);
       const dxs = node.layer.backward(ctx, dy);
       ctx.alloc.release(dy);
       grads.delete(node.output);

@@ -15,8 +15,8 @@ import type { TempoOptions } from "../layers/tempo_options.ts";
 import type { ModelConfig } from "./config.ts";
 import { maskedPerSeq, type RunShape, Transformer } from "./transformer.ts";
 
-/** Persistent workspace of a run: loss [2], grad norm [2], metrics [4] (f32). */
-const PERSISTENT_WORKSPACE = 8 + 8 + 16;
+/** The trainer's persistent workspace: grad norm [2] and metrics [4] (f32). */
+const TRAINER_WORKSPACE = 8 + 16;
 
 /** A plan with the model facts a report needs. */
 export interface ModelPlan extends Plan {
@@ -39,7 +39,7 @@ export function planModel(cfg: ModelConfig, shape: RunShape, tempo: TempoOptions
   persistent.param = paramBytes;
   persistent.grad = paramBytes;
   persistent.optimizer = 2 * paramBytes;
-  persistent.workspace = PERSISTENT_WORKSPACE;
+  persistent.workspace = model.persistentWorkspaceBytes + TRAINER_WORKSPACE;
   const plan = planStep({
     persistent,
     batchBytes: model.batchTensorShapes().map((b) => bytesOf("i32", numel(b.shape))),
@@ -90,7 +90,8 @@ export function syntheticSource(cfg: ModelConfig, shape: RunShape, seed = 1): Ba
           maskedLabels[b * k + j] = rnd(cfg.vocabSize);
         }
       }
-      return { B, T, inputIds, maskedPositions, maskedLabels };
+      const nspLabels = cfg.nsp ? new Int32Array(B).map(() => rnd(2)) : undefined;
+      return { B, T, inputIds, maskedPositions, maskedLabels, nspLabels };
     },
     state: () => ({ step }),
     restore: (st) => void (step = Number(st.step)),

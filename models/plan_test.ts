@@ -22,6 +22,7 @@ Deno.test("planner: prediction equals the planning-mode step's measured peak, to
     ["gpt2-tiny", { batch: 3, seqLen: 17 }, {}],
     ["bert-tiny", { batch: 2, seqLen: 19 }, {}],
     ["roberta-tiny", { batch: 3, seqLen: 13 }, { dropout: 0 }],
+    ["bert-tiny", { batch: 3, seqLen: 11 }, { nsp: true }],
     ...Object.keys(PRESETS).map((name): [string, RunShape, Record<string, unknown>] => [
       name,
       { batch: 2, seqLen: 64 },

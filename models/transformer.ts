@@ -9,7 +9,8 @@ import type { Encoder } from "../core/encoder.ts";
 import { TempoError } from "../core/errors.ts";
 import { buildGatherIndex } from "../core/ops/embedding.ts";
 import type { StepContext } from "../core/step.ts";
-import type { Tensor } from "../core/tensor.ts";
+import { type Tensor, view } from "../core/tensor.ts";
+import { scaleAcc } from "../core/ops/elementwise.ts";
 import type { TokenBatch } from "../core/train/batch.ts";
 import type { Model } from "../core/train/model.ts";
 import { Attention } from "../layers/attention.ts";
@@ -23,6 +24,7 @@ import { Linear } from "../layers/linear.ts";
 import { LMLoss } from "../layers/lm_loss.ts";
 import { type Param, ParamStore } from "../layers/params.ts";
 import { Residual } from "../layers/residual.ts";
+import { Tanh } from "../layers/tanh.ts";
 import type { TempoOptions } from "../layers/tempo_options.ts";
 import type { ModelConfig } from "./config.ts";
 import { Graph, type Node } from "./graph.ts";
@@ -49,8 +51,10 @@ export class Transformer implements Model {
   readonly store: ParamStore;
   /** The node list (forward order). */
   readonly graph: Graph;
-  /** Persistent [2] loss output. */
+  /** Persistent [2] loss output (MLM + NSP means when NSP is on; the count is the MLM's). */
   readonly loss: Tensor;
+  /** Persistent [2] NSP loss output, or null. */
+  readonly nspLoss: Tensor | null;
   /** The LayerNorms (for the gamma guard and reports). */
   readonly layerNorms: LayerNorm[] = [];
   /** R: rows the loss is computed over (N for GPT-2, M for MLM). */
@@ -80,6 +84,7 @@ export class Transformer implements Model {
     const form = gpt ? "tanh" : "erf";
     const store = this.store = new ParamStore(alloc);
     this.loss = alloc.alloc([2], "f32", "workspace", "loss");
+    this.nspLoss = cfg.nsp ? alloc.alloc([2], "f32", "workspace", "nsp.loss") : null;
     const batch = () => {
       if (!this.#batch) throw new Error("no batch uploaded");
       return this.#batch;
@@ -163,6 +168,29 @@ export class Transformer implements Model {
       const head = new LMLoss("lm_head", store, N, C, emb.wte, false, this.loss, batch);
       nodes.push({ layer: head, inputs: ["ln_f"], output: "loss" });
     } else {
+      if (this.nspLoss) {
+        // Next-sentence prediction: pooler (dense + tanh) on each sequence's first token, then a
+        // 2-way classifier with its own cross-entropy. Placed before the MLM head so that the MLM
+        // loss stays the graph's final node.
+        nodes.push({
+          layer: new GatherRows("nsp.gather", N, B, C, batch, "clsPositions"),
+          inputs: [x],
+          output: "nsp.cls",
+        });
+        const pooler = new Linear("nsp.pooler", store, B, C, C, { std: cfg.initStd });
+        nodes.push({ layer: pooler, inputs: ["nsp.cls"], output: "nsp.pooled" });
+        nodes.push({
+          layer: new Tanh("nsp.tanh", [B, C]),
+          inputs: ["nsp.pooled"],
+          output: "nsp.tanh",
+        });
+        const w = store.create("nsp.classifier.weight", [2, C], {
+          kind: "normal",
+          std: cfg.initStd,
+        }, true);
+        const cls = new LMLoss("nsp.classifier", store, B, C, w, true, this.nspLoss, batch, "nsp");
+        nodes.push({ layer: cls, inputs: ["nsp.tanh"], output: "nsp.loss" });
+      }
       const M = B * maskedPerSeq(T);
       this.lossRows = M;
       nodes.push({
@@ -205,7 +233,7 @@ export class Transformer implements Model {
 
   /** Byte sizes of the per-step batch tensors, in allocation order (for the planner). */
   batchTensorShapes(): { label: string; shape: number[] }[] {
-    const N = this.shape.batch * this.shape.seqLen, gpt = this.config.arch === "gpt2";
+    const B = this.shape.batch, N = B * this.shape.seqLen, gpt = this.config.arch === "gpt2";
     const R = this.lossRows;
     const idx = (l: string) => [
       { label: `${l}.unique`, shape: [N] },
@@ -219,6 +247,9 @@ export class Transformer implements Model {
       ...(gpt ? [] : [{ label: "batch.pad", shape: [N] }]),
       { label: "batch.targets", shape: [R] },
       ...(gpt ? [] : [{ label: "batch.maskedPositions", shape: [R] }]),
+      ...(this.config.nsp
+        ? [{ label: "batch.clsPositions", shape: [B] }, { label: "batch.nspLabels", shape: [B] }]
+        : []),
       ...idx("batch.ids.index"),
       ...idx("batch.positions.index"),
       ...(this.config.typeVocabSize > 0 ? idx("batch.types.index") : []),
@@ -229,6 +260,7 @@ export class Transformer implements Model {
   forward(ctx: StepContext, batch: TokenBatch): void {
     this.#batch = this.#upload(ctx, batch);
     this.graph.forward(ctx, { pad: this.#batch.padMask });
+    if (this.nspLoss) scaleAcc(ctx.enc, view(this.loss, 0, [1]), view(this.nspLoss, 0, [1]), 1, 1);
     if (!ctx.training) {
       this.graph.release(ctx);
       this.#releaseBatch(ctx);
@@ -296,12 +328,32 @@ export class Transformer implements Model {
       padMask: gpt ? null : up("batch.pad", batch.attentionMask ?? new Int32Array(N).fill(1)),
       targets: up("batch.targets", targets),
       maskedPositions: gpt ? null : up("batch.maskedPositions", batch.maskedPositions!),
+      clsPositions: cfg.nsp
+        ? up("batch.clsPositions", Int32Array.from({ length: B }, (_, b) => b * T))
+        : null,
+      nspLabels: cfg.nsp ? up("batch.nspLabels", this.#nspLabels(batch)) : null,
       idsIndex: upIndex("batch.ids.index", batch.inputIds),
       positionsIndex: upIndex("batch.positions.index", positions),
       typesIndex: types ? upIndex("batch.types.index", types) : null,
       targetCount: count,
     };
     return t;
+  }
+
+  #nspLabels(batch: TokenBatch): Int32Array {
+    const l = batch.nspLabels;
+    if (!l || l.length !== this.shape.batch) {
+      throw new TempoError(
+        `${this.config.name} has an NSP head but the batch has no next-sentence labels`,
+        "make batches with NSP on (the MLM loader's nsp option), or set nsp: false in the config",
+      );
+    }
+    return l;
+  }
+
+  /** Bytes of the model's persistent workspace tensors (loss outputs). */
+  get persistentWorkspaceBytes(): number {
+    return this.loss.bytes + (this.nspLoss?.bytes ?? 0);
   }
 
   #releaseBatch(ctx: StepContext): void {
@@ -312,6 +364,7 @@ export class Transformer implements Model {
       if (ix) r(ix.unique), r(ix.starts), r(ix.order);
     };
     r(b.ids), r(b.positions), r(b.types), r(b.padMask), r(b.targets), r(b.maskedPositions);
+    r(b.clsPositions ?? null), r(b.nspLabels ?? null);
     ri(b.idsIndex), ri(b.positionsIndex), ri(b.typesIndex);
     this.#batch = null;
   }

@@ -182,7 +182,7 @@ export function planStep(input: PlanInput): Plan {
   for (let i = input.nodes.length - 1; i >= 0; i--) {
     const n = input.nodes[i], m = n.memory;
     const where = `backward:${n.name}`;
-    const dy = i === input.nodes.length - 1 ? final : grads.get(n.output)!;
+    const dy = i === input.nodes.length - 1 ? final : grads.get(n.output) ?? env.get(n.output)!;
     bump(m.backwardPeak, where);
     const mine = kept.get(n.name)!;
     const dxs: (Sym | null)[] = n.inputs.map((x, j) => {
