@@ -28,6 +28,18 @@ export const LN_ROWS_WG = 64;
 export const LN_COL4_WG = 8;
 /** Longest row the software adapter gives to one invocation (longer: a workgroup per row). */
 const ROW_MAX_C = 4096;
+/**
+ * Longest row the row kernels keep in private arrays (sized at compile time: one kernel per C),
+ * so that later passes over the row read no buffer (on llvmpipe each buffer load is a per-lane
+ * loop with a bounds check; a private array is plain memory: 1.6x for the forward at C = 64).
+ * Compile time grows fast with the array (llvmpipe, C = 64: 0.3 s, 256: 1-2.6 s, 768: 13-19 s).
+ */
+export const LN_CACHE_MAX_C = 128;
+
+/** C when rows of C channels are cached in the row kernels, else 0. */
+export function layernormCacheC(C: number): number {
+  return C <= LN_CACHE_MAX_C ? C : 0;
+}
 
 /**
  * Kernel variant of the LayerNorm ops (baseline and Tempo): "workgroup" (one workgroup per row,
@@ -187,16 +199,25 @@ function forwardSpec(withMean: boolean, inPlace: boolean): KernelSpec {
   });
 }
 
-/** Forward, one invocation per row, width w (4: vec4 rows and parameters). */
-function forwardRowsSpec(withMean: boolean, inPlace: boolean, w: number): KernelSpec {
-  return cached(`fwdrows|${withMean}|${inPlace}|${w}`, () => {
+/**
+ * Forward, one invocation per row, width w (4: vec4 rows and parameters); with cacheC = C > 0
+ * the row is read once into a private array (the kernel is specialised on C).
+ */
+function forwardRowsSpec(
+  withMean: boolean,
+  inPlace: boolean,
+  w: number,
+  cacheC: number,
+): KernelSpec {
+  return cached(`fwdrows|${withMean}|${inPlace}|${w}|${cacheC}`, () => {
     const X = inPlace ? "y" : "x";
     const T = w === 4 ? "vec4f" : "f32";
     const type = elemOf(w);
+    const src = cacheC ? "xs[c]" : `${X}[off + c]`;
     return {
-      name: `layernorm_fwd_rows${w === 4 ? "_v4" : ""}${withMean ? "_mean" : ""}${
-        inPlace ? "_inplace" : ""
-      }`,
+      name: `layernorm_fwd_rows${w === 4 ? "_v4" : ""}${cacheC ? `_c${cacheC}` : ""}${
+        withMean ? "_mean" : ""
+      }${inPlace ? "_inplace" : ""}`,
       bindings: [
         ...(inPlace ? [] : [{ name: "x", type }]),
         { name: "gamma", type },
@@ -209,18 +230,23 @@ function forwardRowsSpec(withMean: boolean, inPlace: boolean, w: number): Kernel
       workgroupSize: [LN_ROWS_WG],
       body: `${LINEAR_INDEX}
   if (i >= u.R) { return; }
-  let n = u.C / ${w}u;
+  let n = ${cacheC ? `${cacheC / w}u` : `u.C / ${w}u`};
   let off = i * n;
+  ${cacheC ? `var xs: array<${T}, ${cacheC / w}>;` : ""}
   var s = ${T}(0.0);
-  for (var c = 0u; c < n; c++) { s += ${X}[off + c]; }
+  for (var c = 0u; c < n; c++) {
+    let xv = ${X}[off + c];
+    ${cacheC ? "xs[c] = xv;" : ""}
+    s += xv;
+  }
   let mu = ${hsum(w, "s")} / f32(u.C);
   var v = ${T}(0.0);
-  for (var c = 0u; c < n; c++) { let d = ${X}[off + c] - mu; v += d * d; }
+  for (var c = 0u; c < n; c++) { let d = ${src} - mu; v += d * d; }
   let rs = inverseSqrt(${hsum(w, "v")} / f32(u.C) + u.eps);
   rstd[i] = rs;
   ${withMean ? "mean[i] = mu;" : ""}
   for (var c = 0u; c < n; c++) {
-    y[off + c] = (${X}[off + c] - mu) * rs * gamma[c] + beta[c];
+    y[off + c] = (${src} - mu) * rs * gamma[c] + beta[c];
   }`,
     };
   });
@@ -229,7 +255,9 @@ function forwardRowsSpec(withMean: boolean, inPlace: boolean, w: number): Kernel
 /**
  * The backward row kernel, one invocation per row (software adapter), width w: `sources`,
  * `xhatOf` and `prelude` as in `backwardRowSpec` but typed for width w ([.., C] bindings vec4
- * when w = 4; `off + c` and `c` then index vec4s).
+ * when w = 4; `off + c` and `c` then index vec4s). With cacheC = C > 0 the first pass keeps
+ * dy * gamma and xhat in private arrays and the second pass reads no buffer (same values: the
+ * same bits as without the cache); the kernel is then specialised on C.
  */
 export function backwardRowsSpec(
   name: string,
@@ -238,12 +266,20 @@ export function backwardRowsSpec(
   prelude: string,
   inPlace: boolean,
   w: number,
+  cacheC = 0,
 ): KernelSpec {
-  return cached(`bwdrows|${name}|${inPlace}|${w}`, () => {
+  return cached(`bwdrows|${name}|${inPlace}|${w}|${cacheC}`, () => {
     const T = w === 4 ? "vec4f" : "f32";
     const type = elemOf(w);
+    const out = inPlace ? "dy" : "dx";
+    const second = cacheC
+      ? `${out}[off + c] = rs * (gs[c] - t.x - xh[c] * t.y);`
+      : `let g = dy[off + c] * gamma[c];
+    ${out}[off + c] = rs * (g - t.x - (${xhatOf}) * t.y);`;
     return {
-      name: `${name}_rows${w === 4 ? "_v4" : ""}${inPlace ? "_inplace" : ""}`,
+      name: `${name}_rows${w === 4 ? "_v4" : ""}${cacheC ? `_c${cacheC}` : ""}${
+        inPlace ? "_inplace" : ""
+      }`,
       bindings: [
         ...(inPlace ? [] : [{ name: "dy", type }]),
         ...sources,
@@ -257,20 +293,22 @@ export function backwardRowsSpec(
       body: `${LINEAR_INDEX}
   if (i >= u.R) { return; }
   let row = i;
-  let n = u.C / ${w}u;
+  let n = ${cacheC ? `${cacheC / w}u` : `u.C / ${w}u`};
   let off = row * n;
   let rs = rstd[row];
+  ${cacheC ? `var gs: array<${T}, ${cacheC / w}>;\n  var xh: array<${T}, ${cacheC / w}>;` : ""}
   var a = ${T}(0.0);
   var b = ${T}(0.0);
   for (var c = 0u; c < n; c++) {
     let g = dy[off + c] * gamma[c];
+    let xhat = ${xhatOf};
+    ${cacheC ? "gs[c] = g;\n    xh[c] = xhat;" : ""}
     a += g;
-    b += g * (${xhatOf});
+    b += g * xhat;
   }
   let t = vec2f(${hsum(w, "a")}, ${hsum(w, "b")}) / f32(u.C);
   for (var c = 0u; c < n; c++) {
-    let g = dy[off + c] * gamma[c];
-    ${inPlace ? "dy" : "dx"}[off + c] = rs * (g - t.x - (${xhatOf}) * t.y);
+    ${second}
   }`,
     };
   });
@@ -279,13 +317,15 @@ export function backwardRowsSpec(
 /**
  * The parameter-gradient column kernel of width 4: one invocation per 4 channels (vec4), rows in
  * order, so each channel sums exactly as in `backwardColSpec`. `xhatOf` is a WGSL expression of
- * `off + c` (vec4 index), `c` and `r`; `sources` typed for vec4.
+ * `off + c` (vec4 index), `c`, `r` and what `hoist` (WGSL statements run once before the row loop,
+ * e.g. loads of per-channel parameters) defines; `sources` typed for vec4.
  */
 export function backwardCol4Spec(
   name: string,
   sources: KernelSpec["bindings"],
   xhatOf: string,
   prelude: string,
+  hoist = "",
 ): KernelSpec {
   return cached(`bwdcol4|${name}`, () => ({
     name: `${name}_v4`,
@@ -302,6 +342,7 @@ export function backwardCol4Spec(
   let n = u.C / 4u;
   if (i >= n) { return; }
   let c = i;
+  ${hoist}
   var sg = vec4f(0.0);
   var sb = vec4f(0.0);
   for (var r = 0u; r < u.R; r++) {
@@ -444,7 +485,9 @@ export function layernormForward(
   if (!gpu || R === 0) return;
   const inPlace = y === x;
   const w = layernormWidth(gpu, C);
-  const spec = w ? forwardRowsSpec(mean !== null, inPlace, w) : forwardSpec(mean !== null, inPlace);
+  const spec = w
+    ? forwardRowsSpec(mean !== null, inPlace, w, layernormCacheC(C))
+    : forwardSpec(mean !== null, inPlace);
   const v4 = w === 4;
   for (const ch of rowChunks(op, gpu, R, C, maxBindingBytes)) {
     const b: Record<string, Bindable> = {
@@ -512,6 +555,7 @@ export function layernormBackward(
       "",
       inPlace,
       w,
+      layernormCacheC(C),
     )
     : backwardRowSpec("layernorm_bwd_dx", BASE_SOURCES, BASE_ROW_XHAT, "", inPlace);
   const chunks = rowChunks(op, gpu, R, C, maxBindingBytes);

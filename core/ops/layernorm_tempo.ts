@@ -18,6 +18,7 @@ import {
   backwardRowSpec,
   backwardRowsSpec,
   headRange,
+  layernormCacheC,
   layernormWidth,
   LN_COL4_WG,
   LN_COL_WG,
@@ -47,6 +48,9 @@ const SOURCES4: KernelSpec["bindings"] = [
   { name: "beta", type: "vec4<f32>" },
 ];
 const ROW_XHAT = "(y[off + c] - beta[c]) / safe_gamma(gamma[c])";
+/** The column kernel's xhat with the channel's parameters loaded once (HOIST), not per row. */
+const HOIST = "let bc = beta[c];\n  let gc = safe_gamma(gamma[c]);";
+const COL_XHAT = "(y[off + c] - bc) / gc";
 
 const FLAG_WG = 128;
 const FLAG: KernelSpec = {
@@ -111,8 +115,9 @@ export function layernormTempoBackward(
     ? backwardCol4Spec(
       "layernorm_tempo_bwd_params",
       [...SOURCES4, { name: "gamma", type: "vec4<f32>" }],
-      ROW_XHAT,
+      COL_XHAT,
       SAFE_GAMMA_WGSL4,
+      HOIST,
     )
     : backwardColSpec(
       "layernorm_tempo_bwd_params",
@@ -128,6 +133,7 @@ export function layernormTempoBackward(
       v4 ? SAFE_GAMMA_WGSL4 : SAFE_GAMMA_WGSL,
       inPlace,
       w,
+      layernormCacheC(C),
     )
     : backwardRowSpec("layernorm_tempo_bwd_dx", SOURCES, ROW_XHAT, SAFE_GAMMA_WGSL, inPlace);
   const params = { gamma: headRange(gamma, C, v4), beta: headRange(beta, C, v4) };

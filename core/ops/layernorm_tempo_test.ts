@@ -44,7 +44,8 @@ Deno.test({
   const f = await gpuFixture();
   const cases: [number, number, number | undefined][] = [
     [37, 7, undefined],
-    [37, 12, undefined], // vec4 in the row variant
+    [37, 12, undefined], // vec4 in the row variant (row kept in private arrays: C <= 128)
+    [4, 132, undefined], // vec4, rows not kept
     [5, 1001, undefined],
     [150, 37, 10000], // 64-row chunks: 3 chunks
     [150, 36, 10000], // vec4, 3 chunks

@@ -49,8 +49,9 @@ Deno.test(
   { name: "layernorm forward/backward match the reference at odd sizes", ...GPU_TEST },
   async () => {
     const f = await gpuFixture();
-    // C % 4 == 0 (12, 4096, 8) takes the vec4 kernels of the row variant.
-    const cases = [[37, 7], [37, 12], [5, 129], [3, 1001], [2, 4096], [1, 8]];
+    // C % 4 == 0 (12, 132, 4096, 8) takes the vec4 kernels of the row variant; C <= 128 the
+    // kernels that keep the row in private arrays.
+    const cases = [[37, 7], [37, 12], [5, 129], [4, 132], [3, 1001], [2, 4096], [1, 8]];
     await eachLayernormVariant(async (variant) => {
       for (const [R, C] of cases) {
         const { x, gamma, beta, dy } = inputs(R, C, R * 100 + C);
