@@ -10,7 +10,8 @@
  * dgamma/dbeta kernel of the LayerNorm backward is timed apart from its dx kernel). Per run, `reps`
  * calls are recorded into one submit and `submit + onSubmittedWorkDone` is timed; the sync floor
  * (the same with nothing recorded, ~11 ms on llvmpipe) is subtracted and the rest divided by reps.
- * reps is calibrated per kernel so a run lasts about --target-ms; the figure is the median over
+ * reps is calibrated per kernel and mode so a run lasts about --target-ms; runs alternate between
+ * before and after (other load on the machine hits both alike); the figure is the median over
  * runs. Kernels are compiled by an untimed warm-up call.
  * @module
  */
@@ -23,6 +24,9 @@ import { setSoftmaxVariant, softmaxBackward, softmaxForward } from "../core/ops/
 import { layernormBackward, layernormForward, setLayernormVariant } from "../core/ops/layernorm.ts";
 import { layernormTempoBackward } from "../core/ops/layernorm_tempo.ts";
 import { crossEntropy, setCrossEntropyVariant } from "../core/ops/cross_entropy.ts";
+import { addBias, setBiasVariant, sumRows } from "../core/ops/bias.ts";
+import { dropoutForward } from "../core/ops/dropout.ts";
+import { geluTempoBackward, geluTempoForward } from "../core/ops/gelu_tempo.ts";
 
 /** An encoder that records only the dispatches whose kernel name matches `only`. */
 class FilterEncoder extends Encoder {
@@ -227,43 +231,156 @@ function crossEntropyCase(preset: "tiny" | "bert", R: number, V: number, calls: 
   };
 }
 
+/** addBias and sumRows (beta 1, as the Linear backward accumulates) over [rows, n]. */
+function biasCases(preset: "tiny" | "bert", rows: number, n: number, calls: number): Case[] {
+  const common = {
+    shape: `rows=${rows} n=${n}`,
+    preset,
+    calls,
+    mode: (m: Mode) => setBiasVariant(m === "gpu" ? "element" : "auto"),
+  };
+  return [
+    {
+      kernel: "add_bias",
+      ...common,
+      only: /^add_bias/,
+      setup(ctx) {
+        const y = ctx.f32(rows * n), b = ctx.f32(n, 1e-3);
+        return (enc) => addBias(enc, y, b, rows, n);
+      },
+    },
+    {
+      kernel: "sum_rows",
+      ...common,
+      only: /^sum_rows/,
+      setup(ctx) {
+        const x = ctx.f32(rows * n), out = ctx.f32(n);
+        return (enc) => sumRows(enc, out, x, rows, n, 1);
+      },
+    },
+  ];
+}
+
+/** Variant setters of the elementwise ops (none yet: both modes run the same kernels). */
+const elementwiseMode = (_m: Mode) => {};
+
+/** Dropout forward regenerating the mask from (seed, stream): the backward's kernel too. */
+function dropoutCase(preset: "tiny" | "bert", n: number, calls: number, what: string): Case {
+  return {
+    kernel: "dropout_rng_none",
+    shape: `n=${n} (${what})`,
+    preset,
+    calls,
+    only: /^dropout_rng_none/,
+    mode: elementwiseMode,
+    setup(ctx) {
+      const x = ctx.f32(n), y = ctx.f32(n);
+      return (enc) => dropoutForward(enc, y, x, n, 0.1, 1, 1025);
+    },
+  };
+}
+
+/** Tempo GELU (tanh form, bit mask) forward and backward over n elements. */
+function geluCases(preset: "tiny" | "bert", n: number, calls: number): Case[] {
+  const common = { shape: `n=${n} tanh bit`, preset, calls, mode: elementwiseMode };
+  const inputs = (ctx: Ctx) => {
+    const x = ctx.f32(n, 2), y = ctx.f32(n), dy = ctx.f32(n), dx = ctx.f32(n);
+    const mask = ctx.u32(Math.ceil(n / 32));
+    return { x, y, dy, dx, mask };
+  };
+  return [
+    {
+      kernel: "gelu_tempo_fwd",
+      ...common,
+      only: /^gelu_tempo_fwd/,
+      setup(ctx) {
+        const t = inputs(ctx);
+        return (enc) => geluTempoForward(enc, t.y, t.mask, t.x, n, "tanh", "bit");
+      },
+    },
+    {
+      kernel: "gelu_tempo_bwd",
+      ...common,
+      only: /^gelu_tempo_bwd/,
+      setup(ctx) {
+        const t = inputs(ctx);
+        geluTempoForward(ctx.enc, t.y, t.mask, t.x, n, "tanh", "bit");
+        return (enc) => geluTempoBackward(enc, t.dx, t.dy, t.y, t.mask, n, "tanh", "bit");
+      },
+    },
+  ];
+}
+
 /** All cases: tiny GPT-2 (calls per step from one measured step), then bert-base-like shapes. */
 export function cases(): Case[] {
   return [
     ...softmaxCases("tiny", 2048, 64, 2, true),
     ...layernormCases("tiny", 512, 64, 5),
     crossEntropyCase("tiny", 512, 260, 1),
+    ...biasCases("tiny", 512, 256, 2),
+    ...biasCases("tiny", 512, 192, 2),
+    ...biasCases("tiny", 512, 64, 4),
+    dropoutCase("tiny", 8 * 4 * 64 * 64, 6, "attention P"),
+    dropoutCase("tiny", 512 * 64, 10, "N*C"),
+    ...geluCases("tiny", 512 * 256, 2),
     ...softmaxCases("bert", 4 * 12 * 128, 128, 0, false),
     ...layernormCases("bert", 512, 768, 0),
     crossEntropyCase("bert", 4 * Math.ceil(0.15 * 128), 30522, 0),
+    ...biasCases("bert", 512, 3072, 0),
+    ...biasCases("bert", 512, 768, 0),
+    dropoutCase("bert", 4 * 12 * 128 * 128, 0, "attention P"),
+    dropoutCase("bert", 512 * 768, 0, "N*C"),
+    ...geluCases("bert", 512 * 3072, 0),
   ];
 }
 
-/** Time `call` in the given mode: median ms per call (floor subtracted). */
-async function timeCase(
-  ctx: Ctx,
+/** ms of `reps` calls in one submit, sync floor subtracted, per call. */
+async function timeRun(
   enc: FilterEncoder,
   call: (enc: Encoder) => void,
+  reps: number,
+  floor: number,
+): Promise<number> {
+  for (let i = 0; i < reps; i++) call(enc);
+  const t0 = performance.now();
+  await enc.sync();
+  return Math.max(0, performance.now() - t0 - floor) / reps;
+}
+
+/**
+ * Median ms per call of a case in both modes; runs alternate between the modes so that load from
+ * other processes on the machine hits both alike.
+ */
+async function timeCase(
+  c: Case,
+  ctx: Ctx,
+  enc: FilterEncoder,
   floor: number,
   runs: number,
   targetMs: number,
-): Promise<number> {
-  call(enc); // warm-up: compile
-  await enc.sync();
-  let t0 = performance.now();
-  call(enc);
-  await enc.sync();
-  const est = Math.max(0.005, performance.now() - t0 - floor);
-  const reps = Math.max(1, Math.min(2000, Math.round(targetMs / est)));
-  const per: number[] = [];
-  for (let r = 0; r < runs; r++) {
-    for (let i = 0; i < reps; i++) call(enc);
-    t0 = performance.now();
+): Promise<Record<Mode, number>> {
+  const modes = ["gpu", "auto"] as const;
+  const calls = {} as Record<Mode, (enc: Encoder) => void>;
+  const reps = {} as Record<Mode, number>;
+  enc.only = c.only;
+  for (const m of modes) {
+    c.mode(m);
+    const call = calls[m] = c.setup(ctx);
+    call(enc); // warm-up: compile
     await enc.sync();
-    per.push(Math.max(0, performance.now() - t0 - floor) / reps);
+    const est = Math.max(0.005, await timeRun(enc, call, 1, floor));
+    reps[m] = Math.max(1, Math.min(2000, Math.round(targetMs / est)));
   }
-  void ctx;
-  return median(per);
+  const per: Record<Mode, number[]> = { gpu: [], auto: [] };
+  for (let r = 0; r < runs; r++) {
+    for (const m of modes) {
+      c.mode(m);
+      per[m].push(await timeRun(enc, calls[m], reps[m], floor));
+    }
+  }
+  c.mode("auto");
+  enc.only = null;
+  return { gpu: median(per.gpu), auto: median(per.auto) };
 }
 
 /** Run the benchmark and print the table; returns ms per call keyed "<kernel> <shape> <mode>". */
@@ -333,16 +450,8 @@ export async function main(args: string[] = []): Promise<Record<string, number>>
         } ${"x".padStart(6)}${preset === "tiny" ? "  calls  step before -> after" : ""}`,
       );
     }
-    const ms: Record<Mode, number> = { gpu: 0, auto: 0 };
-    for (const m of ["gpu", "auto"] as const) {
-      c.mode(m);
-      enc.only = c.only;
-      const call = c.setup(ctx);
-      ms[m] = await timeCase(ctx, enc, call, floor, runs, targetMs);
-      enc.only = null;
-      results[`${c.kernel} ${c.shape} ${m}`] = ms[m];
-    }
-    c.mode("auto");
+    const ms = await timeCase(c, ctx, enc, floor, runs, targetMs);
+    for (const m of ["gpu", "auto"] as const) results[`${c.kernel} ${c.shape} ${m}`] = ms[m];
     let line = `${c.kernel.padEnd(34)} ${c.shape.padEnd(30)} ${ms.gpu.toFixed(3).padStart(8)} ${
       ms.auto.toFixed(3).padStart(8)
     } ${(ms.gpu / Math.max(ms.auto, 1e-6)).toFixed(1).padStart(6)}`;
