@@ -2,6 +2,10 @@
  * Bias ops of a Linear layer: the forward add y[rows,n] += bias[n], and the bias gradient
  * out[n] = sum over rows of dy[rows,n] (one invocation per column, rows in order: deterministic).
  * Tensors larger than one storage binding are processed in row chunks bound through TensorRange.
+ * On the software adapter (llvmpipe: every per-lane load is a loop with a bounds check), when
+ * n % 4 == 0, "rows" variants: addBias adds one vec4 of the bias to a block of rows per invocation
+ * (one bias load per block), sumRows sums 4 columns per invocation in workgroups of 8 (rows in
+ * the same order per column: bit-identical to the scalar kernel).
  * Ops never allocate: outputs are the caller's.
  * @module
  */
@@ -11,6 +15,49 @@ import type { Tensor } from "../tensor.ts";
 
 const WG = 256;
 const COLS_WG = 64;
+/** Invocations per workgroup of the software kernels (columns: 8, so n = 64 still spreads). */
+const ROWS_WG = 64;
+const COLS4_WG = 8;
+/** Rows per invocation of the software addBias. */
+const ADD_ROWS = 8;
+
+/**
+ * Kernel variant of the bias ops: "element" (addBias one element or vec4 per invocation, sumRows
+ * one column per invocation: real GPUs), "rows" (when n % 4 == 0, else element: the software
+ * adapter), or "auto" (rows on a software adapter).
+ */
+export type BiasVariant = "auto" | "rows" | "element";
+let variant: BiasVariant = "auto";
+
+/** Force the kernel variant of addBias/sumRows (tests, benchmarks); returns the previous one. */
+export function setBiasVariant(v: BiasVariant): BiasVariant {
+  const old = variant;
+  variant = v;
+  return old;
+}
+
+function useRows(gpu: { isSoftware: boolean; storageAlign: number }, n: number): boolean {
+  return n % 4 === 0 && gpu.storageAlign % 16 === 0 &&
+    (variant === "rows" || (variant === "auto" && gpu.isSoftware));
+}
+
+/** Software addBias: each invocation adds bias vec4 c to rows [r0, r0 + ADD_ROWS). */
+const ADD_BIAS_ROWS: KernelSpec = {
+  name: "add_bias_rows",
+  bindings: [{ name: "y", type: "vec4<f32>", write: true }, { name: "bias", type: "vec4<f32>" }],
+  uniforms: [["rows", "u32"], ["n4", "u32"], ["off4", "u32"]],
+  workgroupSize: [ROWS_WG],
+  body: `${LINEAR_INDEX}
+  let c = i % u.n4;
+  let r0 = (i / u.n4) * ${ADD_ROWS}u;
+  if (r0 >= u.rows) { return; }
+  let b = bias[c];
+  let r1 = min(u.rows, r0 + ${ADD_ROWS}u);
+  for (var r = r0; r < r1; r++) {
+    let k = u.off4 + r * u.n4 + c;
+    y[k] += b;
+  }`,
+};
 
 const ADD_BIAS: KernelSpec = {
   name: "add_bias",
@@ -41,6 +88,19 @@ const SUM_ROWS: KernelSpec = {
   var s = 0.0;
   for (var r = 0u; r < u.rows; r++) { s += x[u.off + r * u.n + i]; }
   out[i] = s + select(0.0, out[i], u.beta != 0.0);`,
+};
+
+/** Software sumRows: 4 columns per invocation, rows in order. */
+const SUM_ROWS4: KernelSpec = {
+  name: "sum_rows4",
+  bindings: [{ name: "x", type: "vec4<f32>" }, { name: "out", type: "vec4<f32>", write: true }],
+  uniforms: [["rows", "u32"], ["n4", "u32"], ["off4", "u32"], ["beta", "f32"]],
+  workgroupSize: [COLS4_WG],
+  body: `${LINEAR_INDEX}
+  if (i >= u.n4) { return; }
+  var s = vec4f(0.0);
+  for (var r = 0u; r < u.rows; r++) { s += x[u.off4 + r * u.n4 + i]; }
+  out[i] = s + select(vec4f(0.0), out[i], u.beta != 0.0);`,
 };
 
 /** Options of the bias ops. */
@@ -105,7 +165,15 @@ export function addBias(
   // vec4 when rows are whole vec4s (chunk offsets are then multiples of 4 elements too).
   const q = n % 4 === 0 && gpu.storageAlign % 16 === 0 ? 4 : 1;
   const spec = q === 4 ? ADD_BIAS4 : ADD_BIAS;
+  const software = useRows(gpu, n);
+  const b4 = { tensor: bias, offset: 0, size: 4 * n };
   for (const [, rc, range, off] of rowChunks(enc, y, rows, n, opts, "addBias")) {
+    if (software) {
+      const u = { rows: rc, n4: n / 4, off4: off / 4 };
+      const g = groups1d(Math.ceil(rc / ADD_ROWS) * u.n4, ROWS_WG);
+      enc.dispatch(ADD_BIAS_ROWS, { y: range, bias: b4 }, u, g);
+      continue;
+    }
     const count = (rc * n) / q;
     const u = { count, n: n / q, off: off / q };
     enc.dispatch(spec, { y: range, bias }, u, groups1d(count, WG));
@@ -131,8 +199,16 @@ export function sumRows(
   check("sumRows", rows, n, x, out);
   if (beta !== 0 && beta !== 1) throw new Error(`sumRows: beta must be 0 or 1, got ${beta}`);
   if (!enc.gpu) return;
+  const software = useRows(enc.gpu, n);
+  const o4 = { tensor: out, offset: 0, size: 4 * n };
   for (const [r0, rc, range, off] of rowChunks(enc, x, rows, n, opts, "sumRows")) {
     const b = r0 === 0 ? beta : 1;
-    enc.dispatch(SUM_ROWS, { x: range, out }, { rows: rc, n, off, beta: b }, groups1d(n, COLS_WG));
+    if (software) {
+      const u = { rows: rc, n4: n / 4, off4: off / 4, beta: b };
+      enc.dispatch(SUM_ROWS4, { x: range, out: o4 }, u, groups1d(n / 4, COLS4_WG));
+    } else {
+      const u = { rows: rc, n, off, beta: b };
+      enc.dispatch(SUM_ROWS, { x: range, out }, u, groups1d(n, COLS_WG));
+    }
   }
 }

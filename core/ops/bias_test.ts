@@ -1,6 +1,6 @@
 import { Encoder } from "../encoder.ts";
 import { assertClose, GPU_TEST, gpuFixture, randomArray } from "../testing.ts";
-import { addBias, sumRows } from "./bias.ts";
+import { addBias, type BiasVariant, setBiasVariant, sumRows } from "./bias.ts";
 import { addBiasRef, sumRowsRef } from "./bias_ref.ts";
 
 // Tolerances: values uniform in [-1, 1] (rounded to f32 before the f64 reference); addBias is one
@@ -15,53 +15,84 @@ const SHAPES: [number, number, number | undefined][] = [
   [3, 8, undefined],
   [301, 7, 1024],
   [45, 44, 1024],
+  [37, 12, undefined],
 ];
+
+/** Run `body` once per forced kernel variant (restoring the previous one after). */
+async function eachVariant(body: (v: BiasVariant) => Promise<void>): Promise<void> {
+  for (const v of ["element", "rows"] as const) {
+    const old = setBiasVariant(v);
+    try {
+      await body(v);
+    } finally {
+      setBiasVariant(old);
+    }
+  }
+}
 
 Deno.test({ name: "addBias matches the reference, chunked or not", ...GPU_TEST }, async () => {
   const f = await gpuFixture();
-  let seed = 1;
-  for (const [rows, n, maxBindingBytes] of SHAPES) {
-    const y = f32(randomArray(rows * n, seed++)), b = f32(randomArray(n, seed++));
-    const ty = f.upload(y, [rows, n]), tb = f.upload(b, [n]);
-    const before = f.enc.dispatches;
-    addBias(f.enc, ty, tb, rows, n, { maxBindingBytes });
-    const what = `addBias ${rows}x${n}`;
-    assertClose(await f.readF32(ty), addBiasRef(y, b, rows, n), 1e-6, 1e-6, what);
-    if (maxBindingBytes && f.enc.dispatches - before < 2) throw new Error(`${what}: not chunked`);
-  }
+  await eachVariant(async (variant) => {
+    let seed = 1;
+    for (const [rows, n, maxBindingBytes] of SHAPES) {
+      const y = f32(randomArray(rows * n, seed++)), b = f32(randomArray(n, seed++));
+      const ty = f.upload(y, [rows, n]), tb = f.upload(b, [n]);
+      const before = f.enc.dispatches;
+      addBias(f.enc, ty, tb, rows, n, { maxBindingBytes });
+      const what = `addBias ${variant} ${rows}x${n}`;
+      assertClose(await f.readF32(ty), addBiasRef(y, b, rows, n), 1e-6, 1e-6, what);
+      if (maxBindingBytes && f.enc.dispatches - before < 2) throw new Error(`${what}: not chunked`);
+    }
+  });
 });
 
 Deno.test(
   { name: "sumRows matches the reference: beta 0 over NaN, beta 1", ...GPU_TEST },
   async () => {
     const f = await gpuFixture();
-    let seed = 100;
-    for (const [rows, n, maxBindingBytes] of SHAPES) {
-      const x = f32(randomArray(rows * n, seed++)), prev = f32(randomArray(n, seed++));
-      const tx = f.upload(x, [rows, n]);
-      const out = f.upload(new Float64Array(n).fill(NaN), [n]);
-      const before = f.enc.dispatches;
-      sumRows(f.enc, out, tx, rows, n, 0, { maxBindingBytes });
-      const what = `sumRows ${rows}x${n}`;
-      const got0 = await f.readF32(out);
-      assertClose(got0, sumRowsRef(x, rows, n, prev, 0), 1e-4, 1e-5, `${what} beta 0`);
-      if (maxBindingBytes && f.enc.dispatches - before < 2) throw new Error(`${what}: not chunked`);
-      f.enc.write(out, Float32Array.from(prev));
-      sumRows(f.enc, out, tx, rows, n, 1, { maxBindingBytes });
-      assertClose(
-        await f.readF32(out),
-        sumRowsRef(x, rows, n, prev, 1),
-        1e-4,
-        1e-5,
-        `${what} beta 1`,
-      );
-      // Deterministic: the same inputs give the same bits.
-      sumRows(f.enc, out, tx, rows, n, 0, { maxBindingBytes });
-      const again = await f.readF32(out);
-      for (let i = 0; i < n; i++) {
-        if (!Object.is(again[i], got0[i])) throw new Error(`${what}: not deterministic at ${i}`);
+    const byVariant: Float32Array[][] = [];
+    await eachVariant(async (variant) => {
+      const sums: Float32Array[] = [];
+      byVariant.push(sums);
+      let seed = 100;
+      for (const [rows, n, maxBindingBytes] of SHAPES) {
+        const x = f32(randomArray(rows * n, seed++)), prev = f32(randomArray(n, seed++));
+        const tx = f.upload(x, [rows, n]);
+        const out = f.upload(new Float64Array(n).fill(NaN), [n]);
+        const before = f.enc.dispatches;
+        sumRows(f.enc, out, tx, rows, n, 0, { maxBindingBytes });
+        const what = `sumRows ${variant} ${rows}x${n}`;
+        const got0 = await f.readF32(out);
+        sums.push(got0);
+        assertClose(got0, sumRowsRef(x, rows, n, prev, 0), 1e-4, 1e-5, `${what} beta 0`);
+        if (maxBindingBytes && f.enc.dispatches - before < 2) {
+          throw new Error(`${what}: not chunked`);
+        }
+        f.enc.write(out, Float32Array.from(prev));
+        sumRows(f.enc, out, tx, rows, n, 1, { maxBindingBytes });
+        assertClose(
+          await f.readF32(out),
+          sumRowsRef(x, rows, n, prev, 1),
+          1e-4,
+          1e-5,
+          `${what} beta 1`,
+        );
+        // Deterministic: the same inputs give the same bits.
+        sumRows(f.enc, out, tx, rows, n, 0, { maxBindingBytes });
+        const again = await f.readF32(out);
+        for (let i = 0; i < n; i++) {
+          if (!Object.is(again[i], got0[i])) throw new Error(`${what}: not deterministic at ${i}`);
+        }
       }
-    }
+    });
+    // Both variants add each column's rows in the same order: the same bits.
+    byVariant[0].forEach((a, k) => {
+      a.forEach((v, i) => {
+        if (!Object.is(v, byVariant[1][k][i])) {
+          throw new Error(`sumRows variants differ: ${k} ${i}`);
+        }
+      });
+    });
   },
 );
 
