@@ -40,6 +40,11 @@ const WG = 128;
 const ROW_WG = 64;
 /** Longest row the software adapter gives to one invocation (longer: a workgroup per row). */
 const ROW_MAX_COLS = 2048;
+/**
+ * Longest row the row kernels keep in private arrays (one kernel per cols), so that later passes
+ * read no buffer; llvmpipe's compile time grows fast with the array (128: ~0.5 s).
+ */
+const CACHE_MAX_COLS = 128;
 const NEG = "-3.40282347e38";
 
 /**
@@ -176,11 +181,14 @@ function hsum(w: number, v: string): string {
 
 /**
  * Forward, one invocation per row; w = 4 reads vec4 (cols % 4 == 0). Pass 1: max over the keys
- * j < jend (causal: jend = q + 1) not padded; pass 2 writes e = exp(v - max) (0 where masked) and
- * sums it; pass 3 scales by 1 / sum; keys from jend on are written 0 without reading S.
+ * j < jend (causal: jend = q + 1) not padded; pass 2 computes e = exp(v - max) (0 where masked)
+ * and sums it; pass 3 writes e / sum; keys from jend on are written 0 without reading S. With
+ * cacheCols = cols > 0 (the kernel is specialised on cols) pass 1 keeps v (-inf where masked) in
+ * a private array and passes 2-3 read no buffer; otherwise pass 2 stores e in P and pass 3
+ * rescales P.
  */
-function forwardRowSpec(pad: boolean, inPlace: boolean, w: number): KernelSpec {
-  const key = `fwdrow|${pad}|${inPlace}|${w}`;
+function forwardRowSpec(pad: boolean, inPlace: boolean, w: number, cacheCols: number): KernelSpec {
+  const key = `fwdrow|${pad}|${inPlace}|${w}|${cacheCols}`;
   let s = cache.get(key);
   if (s) return s;
   const S = inPlace ? "P" : "S";
@@ -192,7 +200,9 @@ function forwardRowSpec(pad: boolean, inPlace: boolean, w: number): KernelSpec {
     ? `v = v & vec4<bool>(${[0, 1, 2, 3].map(padAt).join(", ")});`
     : `v = v && ${padAt(0)};`;
   s = {
-    name: `softmax_fwd_rows${w === 4 ? "_v4" : ""}${pad ? "_pad" : ""}${inPlace ? "_inplace" : ""}`,
+    name: `softmax_fwd_rows${w === 4 ? "_v4" : ""}${cacheCols ? `_c${cacheCols}` : ""}${
+      pad ? "_pad" : ""
+    }${inPlace ? "_inplace" : ""}`,
     bindings: [
       ...(inPlace ? [] : [{ name: "S", type }]),
       ...(pad ? [{ name: "pad", type: "i32" as const }] : []),
@@ -220,10 +230,19 @@ fn keep(j0: u32, jend: u32, pb: u32) -> ${B} {
   let q = grow % u.T;
   let pb = (grow / u.rowsPerBatch) * u.cols;
   let jend = select(u.cols, min(u.cols, q + 1u), u.causal != 0u);
-  let n = u.cols / ${w}u;
+  let n = ${cacheCols ? `${cacheCols / w}u` : `u.cols / ${w}u`};
   let nv = (jend + ${w - 1}u) / ${w}u;
   let off = i * n;
-  var m = ${T}(${NEG});
+  ${cacheCols ? rowCached(S, T, w, cacheCols) : rowUncached(S, T, w)}
+  for (var k = nv; k < n; k++) { P[off + k] = ${T}(0.0); }`,
+  };
+  cache.set(key, s);
+  return s;
+}
+
+/** Passes 1-3 of the uncached forward row kernel (see forwardRowSpec). */
+function rowUncached(S: string, T: string, w: number): string {
+  return `var m = ${T}(${NEG});
   for (var k = 0u; k < nv; k++) {
     m = max(m, select(${T}(${NEG}), u.scale * ${S}[off + k], keep(k * ${w}u, jend, pb)));
   }
@@ -236,22 +255,49 @@ fn keep(j0: u32, jend: u32, pb: u32) -> ${B} {
   }
   let sum = ${hsum(w, "acc")};
   let inv = select(1.0 / sum, 0.0, mx == ${NEG});
-  for (var k = 0u; k < nv; k++) { P[off + k] *= inv; }
-  for (var k = nv; k < n; k++) { P[off + k] = ${T}(0.0); }`,
-  };
-  cache.set(key, s);
-  return s;
+  for (var k = 0u; k < nv; k++) { P[off + k] *= inv; }`;
 }
 
-/** Backward, one invocation per row; w = 4 reads vec4 (cols % 4 == 0). */
-function backwardRowSpec(inPlace: boolean, w: number): KernelSpec {
-  const key = `bwdrow|${inPlace}|${w}`;
+/**
+ * Passes 1-3 of the cached forward row kernel: masked keys are kept as -inf (never the max, as m
+ * starts at -FLT_MAX) and selected to exactly 0; a NaN score still propagates.
+ */
+function rowCached(S: string, T: string, w: number, cols: number): string {
+  const ninf = `${T}(bitcast<f32>(0xff800000u))`;
+  return `var vs: array<${T}, ${cols / w}>;
+  var m = ${T}(${NEG});
+  for (var k = 0u; k < nv; k++) {
+    let v = select(${ninf}, u.scale * ${S}[off + k], keep(k * ${w}u, jend, pb));
+    vs[k] = v;
+    m = max(m, v);
+  }
+  let mx = ${w === 4 ? "max(max(m.x, m.y), max(m.z, m.w))" : "m"};
+  var acc = ${T}(0.0);
+  for (var k = 0u; k < nv; k++) {
+    let v = vs[k];
+    let e = select(${T}(0.0), exp(v - mx), v != ${ninf});
+    vs[k] = e;
+    acc += e;
+  }
+  let sum = ${hsum(w, "acc")};
+  let inv = select(1.0 / sum, 0.0, mx == ${NEG});
+  for (var k = 0u; k < nv; k++) { P[off + k] = vs[k] * inv; }`;
+}
+
+/**
+ * Backward, one invocation per row; w = 4 reads vec4 (cols % 4 == 0). With cacheCols = cols > 0
+ * (specialised on cols) pass 1 keeps P and dP in private arrays and pass 2 reads no buffer.
+ */
+function backwardRowSpec(inPlace: boolean, w: number, cacheCols: number): KernelSpec {
+  const key = `bwdrow|${inPlace}|${w}|${cacheCols}`;
   let s = cache.get(key);
   if (s) return s;
   const T = w === 4 ? "vec4f" : "f32";
   const type = w === 4 ? "vec4<f32>" as const : "f32" as const;
   s = {
-    name: `softmax_bwd_rows${w === 4 ? "_v4" : ""}${inPlace ? "_inplace" : ""}`,
+    name: `softmax_bwd_rows${w === 4 ? "_v4" : ""}${cacheCols ? `_c${cacheCols}` : ""}${
+      inPlace ? "_inplace" : ""
+    }`,
     bindings: [
       { name: "P", type },
       { name: "dP", type, write: inPlace },
@@ -261,13 +307,25 @@ function backwardRowSpec(inPlace: boolean, w: number): KernelSpec {
     workgroupSize: [ROW_WG],
     body: `${LINEAR_INDEX}
   if (i >= u.rows) { return; }
-  let n = u.cols / ${w}u;
+  let n = ${cacheCols ? `${cacheCols / w}u` : `u.cols / ${w}u`};
   let off = i * n;
+  ${
+      cacheCols
+        ? `var ps: array<${T}, ${cacheCols / w}>;\n  var ds: array<${T}, ${cacheCols / w}>;`
+        : ""
+    }
   var acc = ${T}(0.0);
-  for (var k = 0u; k < n; k++) { acc += dP[off + k] * P[off + k]; }
+  for (var k = 0u; k < n; k++) {
+    let p = P[off + k];
+    let d = dP[off + k];
+    ${cacheCols ? "ps[k] = p;\n    ds[k] = d;" : ""}
+    acc += d * p;
+  }
   let dot = ${hsum(w, "acc")};
   for (var k = 0u; k < n; k++) {
-    ${inPlace ? "dP" : "dS"}[off + k] = u.scale * P[off + k] * (dP[off + k] - dot);
+    ${inPlace ? "dP" : "dS"}[off + k] = u.scale * ${
+      cacheCols ? "ps[k] * (ds[k]" : "P[off + k] * (dP[off + k]"
+    } - dot);
   }`,
   };
   cache.set(key, s);
@@ -330,8 +388,9 @@ export function softmaxForward(
   const inPlace = P === S;
   const rowWise = useRows(gpu, cols);
   const w = rowWise && cols % 4 === 0 ? 4 : 1;
+  const cacheCols = cols <= CACHE_MAX_COLS ? cols : 0;
   const spec = rowWise
-    ? forwardRowSpec(pad !== null, inPlace, w)
+    ? forwardRowSpec(pad !== null, inPlace, w, cacheCols)
     : forwardSpec(pad !== null, inPlace);
   for (const ch of rowChunks(op, gpu, rows, cols, opts.maxBindingBytes)) {
     const range = (t: Tensor): Bindable =>
@@ -381,7 +440,8 @@ export function softmaxBackward(
   const inPlace = dS === dP;
   const rowWise = useRows(gpu, cols);
   const w = rowWise && cols % 4 === 0 ? 4 : 1;
-  const spec = rowWise ? backwardRowSpec(inPlace, w) : backwardSpec(inPlace);
+  const cacheCols = cols <= CACHE_MAX_COLS ? cols : 0;
+  const spec = rowWise ? backwardRowSpec(inPlace, w, cacheCols) : backwardSpec(inPlace);
   for (const ch of rowChunks(op, gpu, rows, cols, maxBindingBytes)) {
     const range = (t: Tensor): Bindable =>
       ch.whole && w === 1
