@@ -26,7 +26,11 @@ import { layernormTempoBackward } from "../core/ops/layernorm_tempo.ts";
 import { crossEntropy, setCrossEntropyVariant } from "../core/ops/cross_entropy.ts";
 import { addBias, setBiasVariant, sumRows } from "../core/ops/bias.ts";
 import { dropoutForward } from "../core/ops/dropout.ts";
-import { geluTempoBackward, geluTempoForward } from "../core/ops/gelu_tempo.ts";
+import {
+  geluTempoBackward,
+  geluTempoForward,
+  setGeluTempoVariant,
+} from "../core/ops/gelu_tempo.ts";
 
 /** An encoder that records only the dispatches whose kernel name matches `only`. */
 class FilterEncoder extends Encoder {
@@ -261,8 +265,8 @@ function biasCases(preset: "tiny" | "bert", rows: number, n: number, calls: numb
   ];
 }
 
-/** Variant setters of the elementwise ops (none yet: both modes run the same kernels). */
-const elementwiseMode = (_m: Mode) => {};
+/** Dropout has a single kernel family (Philox-bound): both modes run the same kernels. */
+const dropoutMode = (_m: Mode) => {};
 
 /** Dropout forward regenerating the mask from (seed, stream): the backward's kernel too. */
 function dropoutCase(preset: "tiny" | "bert", n: number, calls: number, what: string): Case {
@@ -272,7 +276,7 @@ function dropoutCase(preset: "tiny" | "bert", n: number, calls: number, what: st
     preset,
     calls,
     only: /^dropout_rng_none/,
-    mode: elementwiseMode,
+    mode: dropoutMode,
     setup(ctx) {
       const x = ctx.f32(n), y = ctx.f32(n);
       return (enc) => dropoutForward(enc, y, x, n, 0.1, 1, 1025);
@@ -282,7 +286,12 @@ function dropoutCase(preset: "tiny" | "bert", n: number, calls: number, what: st
 
 /** Tempo GELU (tanh form, bit mask) forward and backward over n elements. */
 function geluCases(preset: "tiny" | "bert", n: number, calls: number): Case[] {
-  const common = { shape: `n=${n} tanh bit`, preset, calls, mode: elementwiseMode };
+  const common = {
+    shape: `n=${n} tanh bit`,
+    preset,
+    calls,
+    mode: (m: Mode) => setGeluTempoVariant(m === "gpu" ? "ordered" : "auto"),
+  };
   const inputs = (ctx: Ctx) => {
     const x = ctx.f32(n, 2), y = ctx.f32(n), dy = ctx.f32(n), dx = ctx.f32(n);
     const mask = ctx.u32(Math.ceil(n / 32));

@@ -11,6 +11,11 @@
  * -y ~ phi(x), x0 = min(parabola, -sqrt(-2 (ln(-y) + ln sqrt(2 pi)))) (ln(-y) clamped at -y >=
  * 1e-30). Then `GELU_TEMPO_STEPS` Newton steps x -= (gelu(x) - y) / gelu'(x), skipped where
  * |gelu'(x)| <= 1e-30, each clamped back onto the branch (x >= x_min when m = 1, else <= x_min).
+ *
+ * The inversion is arithmetic-bound; on the software adapter (llvmpipe runs 8 invocations as SIMD
+ * lanes and executes both sides of a branch when the lanes disagree) the bit-mask backward visits
+ * each word's right-branch elements first, then its left-branch ones, so that neighbouring lanes
+ * mostly take the same branch (~15% faster, the same bits: only the order of elements changes).
  * @module
  */
 import type { Bindable, Encoder } from "../encoder.ts";
@@ -163,8 +168,45 @@ fn gelu_${f}_inverse(y: f32, right: bool, steps: u32) -> vec2f {
 const WG = 64;
 const cache = new Map<string, { spec: KernelSpec; g: number }>();
 
-function specOf(kind: "fwd" | "bwd", form: GeluForm, dt: GeluMaskDtype, inPlace: boolean) {
-  const key = `${kind}|${form}|${dt}|${inPlace}`;
+/**
+ * Element order of the bit-mask backward: "ordered" (elements of a mask word in order: real
+ * GPUs), "grouped" (right-branch elements first, then left-branch: the software adapter), or
+ * "auto" (grouped on a software adapter). Both give the same bits.
+ */
+export type GeluTempoVariant = "auto" | "grouped" | "ordered";
+let variant: GeluTempoVariant = "auto";
+
+/** Force the element order of geluTempoBackward (tests, benchmarks); returns the previous one. */
+export function setGeluTempoVariant(v: GeluTempoVariant): GeluTempoVariant {
+  const old = variant;
+  variant = v;
+  return old;
+}
+
+/** The bit-mask backward's loop over a word's elements, right-branch ones first. */
+function groupedLoop(form: GeluForm, inPlace: boolean): string {
+  return `let valid = select(0xffffffffu, (1u << cnt) - 1u, cnt < 32u);
+  var rm = bits & valid;
+  var lm = ~bits & valid;
+  for (var t = 0u; t < cnt; t++) {
+    let right = rm != 0u;
+    let k = firstTrailingBit(select(lm, rm, right));
+    rm = select(rm, rm & (rm - 1u), right);
+    lm = select(lm & (lm - 1u), lm, right);
+    let e = e0 + k;
+    let xg = gelu_${form}_inverse(y[e], right, u.steps);
+    dx[e] = ${inPlace ? "dx" : "dy"}[e] * xg.y;
+  }`;
+}
+
+function specOf(
+  kind: "fwd" | "bwd",
+  form: GeluForm,
+  dt: GeluMaskDtype,
+  inPlace: boolean,
+  grouped = false,
+) {
+  const key = `${kind}|${form}|${dt}|${inPlace}|${grouped}`;
   const hit = cache.get(key);
   if (hit) return hit;
   const g = dt === "bit" ? 32 : 4;
@@ -194,7 +236,7 @@ function specOf(kind: "fwd" | "bwd", form: GeluForm, dt: GeluMaskDtype, inPlace:
   mask[i] = packed;`,
     }
     : {
-      name: `gelu_tempo_bwd_${form}_${dt}${inPlace ? "_inplace" : ""}`,
+      name: `gelu_tempo_bwd_${form}_${dt}${grouped ? "_grouped" : ""}${inPlace ? "_inplace" : ""}`,
       bindings: [
         ...(inPlace ? [] : [{ name: "dy", type: "f32" as const }]),
         { name: "y", type: "f32" },
@@ -209,12 +251,14 @@ function specOf(kind: "fwd" | "bwd", form: GeluForm, dt: GeluMaskDtype, inPlace:
   let e0 = i * ${g}u;
   let cnt = min(${g}u, u.n - e0);
   let bits = mask[i];
-  for (var k = 0u; k < cnt; k++) {
+  ${
+        grouped ? groupedLoop(form, inPlace) : `for (var k = 0u; k < cnt; k++) {
     let e = e0 + k;
     let right = ((bits >> (${shift})) & ${dt === "bit" ? "1u" : "0xffu"}) != 0u;
     let xg = gelu_${form}_inverse(y[e], right, u.steps);
     dx[e] = ${inPlace ? "dx" : "dy"}[e] * xg.y;
-  }`,
+  }`
+      }`,
     };
   const out = { spec, g };
   cache.set(key, out);
@@ -322,7 +366,9 @@ export function geluTempoBackward(
   needMask(op, mask, maskDtype, n);
   if (dx === y) throw new Error(`${op}: dx aliasing y is unsupported`);
   const inPlace = dx === dy;
-  const k = specOf("bwd", form, maskDtype, inPlace);
+  const grouped = maskDtype === "bit" &&
+    (variant === "grouped" || (variant === "auto" && enc.gpu?.isSoftware === true));
+  const k = specOf("bwd", form, maskDtype, inPlace, grouped);
   const f32s: Record<string, Tensor> = inPlace ? { y, dx } : { dy, y, dx };
   run(enc, k, f32s, mask, maskDtype, n, { steps }, maxBindingBytes);
 }
