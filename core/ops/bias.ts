@@ -4,8 +4,8 @@
  * Tensors larger than one storage binding are processed in row chunks bound through TensorRange.
  * On the software adapter (llvmpipe: every per-lane load is a loop with a bounds check), when
  * n % 4 == 0, "rows" variants: addBias adds one vec4 of the bias to a block of rows per invocation
- * (one bias load per block), sumRows sums 4 columns per invocation in workgroups of 8 (rows in
- * the same order per column: bit-identical to the scalar kernel).
+ * (one bias load per block), sumRows (n <= 1024) sums 4 columns per invocation in workgroups of
+ * 8 (rows in the same order per column: bit-identical to the scalar kernel).
  * Ops never allocate: outputs are the caller's.
  * @module
  */
@@ -20,6 +20,8 @@ const ROWS_WG = 64;
 const COLS4_WG = 8;
 /** Rows per invocation of the software addBias. */
 const ADD_ROWS = 8;
+/** Widest n the software sumRows takes (at n = 3072 the scalar kernel was faster: 0.8-0.9x). */
+const SUM4_MAX_N = 1024;
 
 /**
  * Kernel variant of the bias ops: "element" (addBias one element or vec4 per invocation, sumRows
@@ -199,7 +201,7 @@ export function sumRows(
   check("sumRows", rows, n, x, out);
   if (beta !== 0 && beta !== 1) throw new Error(`sumRows: beta must be 0 or 1, got ${beta}`);
   if (!enc.gpu) return;
-  const software = useRows(enc.gpu, n);
+  const software = useRows(enc.gpu, n) && (variant === "rows" || n <= SUM4_MAX_N);
   const o4 = { tensor: out, offset: 0, size: 4 * n };
   for (const [r0, rc, range, off] of rowChunks(enc, x, rows, n, opts, "sumRows")) {
     const b = r0 === 0 ? beta : 1;
