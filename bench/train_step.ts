@@ -10,7 +10,7 @@ import { Encoder } from "../core/encoder.ts";
 import { acquireGpu, type Gpu } from "../core/gpu.ts";
 import { matmul } from "../core/ops/matmul.ts";
 import { Trainer } from "../core/train/trainer.ts";
-import { ALL_TEMPO, BASELINE, type TempoOptions, tempoLabel } from "../layers/tempo_options.ts";
+import { ALL_TEMPO, BASELINE, tempoLabel, type TempoOptions } from "../layers/tempo_options.ts";
 import { type ModelConfig, resolveConfig } from "../models/config.ts";
 import { syntheticSource, trainDefaults } from "../models/plan.ts";
 import { maskedPerSeq, Transformer } from "../models/transformer.ts";
@@ -24,7 +24,14 @@ export function stepFlops(cfg: ModelConfig, B: number, T: number): number {
   return 3 * (L * block + head);
 }
 
-async function timeStep(gpu: Gpu, cfg: ModelConfig, B: number, T: number, tempo: TempoOptions, steps: number) {
+async function timeStep(
+  gpu: Gpu,
+  cfg: ModelConfig,
+  B: number,
+  T: number,
+  tempo: TempoOptions,
+  steps: number,
+) {
   const alloc = new Allocator({ device: gpu.device });
   const enc = new Encoder(gpu);
   const shape = { batch: B, seqLen: T };
@@ -50,7 +57,8 @@ async function timeStep(gpu: Gpu, cfg: ModelConfig, B: number, T: number, tempo:
 async function matmulRate(gpu: Gpu, M: number, N: number, K: number): Promise<number> {
   const alloc = new Allocator({ device: gpu.device });
   const enc = new Encoder(gpu);
-  const a = alloc.alloc([M, K], "f32", "workspace", "a"), b = alloc.alloc([N, K], "f32", "workspace", "b");
+  const a = alloc.alloc([M, K], "f32", "workspace", "a"),
+    b = alloc.alloc([N, K], "f32", "workspace", "b");
   const c = alloc.alloc([M, N], "f32", "workspace", "c");
   matmul(enc, c, a, b, M, N, K, { transB: true });
   await enc.sync();
@@ -78,20 +86,34 @@ export async function main(args: string[] = []): Promise<void> {
   for (const [cfg, B, T] of cases) {
     const flops = stepFlops(cfg, B, T);
     const rate = await matmulRate(gpu, B * T, cfg.ffn, cfg.hidden);
-    console.log(`\n${cfg.name} (L=${cfg.layers}, C=${cfg.hidden}), B=${B}, T=${T}: ${(flops / 1e9).toFixed(2)} GFLOP/step; ` +
-      `matmul NT ${B * T}x${cfg.ffn}x${cfg.hidden}: ${rate.toFixed(1)} GFLOP/s`);
+    console.log(
+      `\n${cfg.name} (L=${cfg.layers}, C=${cfg.hidden}), B=${B}, T=${T}: ${
+        (flops / 1e9).toFixed(2)
+      } GFLOP/step; ` +
+        `matmul NT ${B * T}x${cfg.ffn}x${cfg.hidden}: ${rate.toFixed(1)} GFLOP/s`,
+    );
     const rows: { label: string; ms: number; peak: number }[] = [];
-    for (const t of [BASELINE, ALL_TEMPO]) {
+    for (const t of [BASELINE, { ...ALL_TEMPO, masks: "bits" as const }, ALL_TEMPO]) {
       const r = await timeStep(gpu, cfg, B, T, t, steps);
       rows.push({ label: tempoLabel(t), ...r });
       const gf = flops / (r.ms / 1000) / 1e9;
       console.log(
-        `  ${tempoLabel(t).padEnd(12)} ${r.ms.toFixed(1).padStart(8)} ms/step  ${Math.round((B * T * 1000) / r.ms).toString().padStart(7)} tok/s  ` +
-          `${gf.toFixed(1).padStart(6)} GFLOP/s (${((100 * gf) / rate).toFixed(0)}% of matmul)  peak ${(r.peak / 2 ** 20).toFixed(1)} MiB`,
+        `  ${tempoLabel(t).padEnd(12)} ${r.ms.toFixed(1).padStart(8)} ms/step  ${
+          Math.round((B * T * 1000) / r.ms).toString().padStart(7)
+        } tok/s  ` +
+          `${gf.toFixed(1).padStart(6)} GFLOP/s (${
+            ((100 * gf) / rate).toFixed(0)
+          }% of matmul)  peak ${(r.peak / 2 ** 20).toFixed(1)} MiB`,
       );
     }
-    console.log(`  Tempo overhead at the same batch: ${((rows[1].ms / rows[0].ms - 1) * 100).toFixed(1)}%; ` +
-      `peak ${(rows[0].peak / rows[1].peak).toFixed(2)}x lower`);
+    for (const r of rows.slice(1)) {
+      console.log(
+        `  ${r.label}: Tempo overhead at the same batch ${
+          ((r.ms / rows[0].ms - 1) * 100).toFixed(1)
+        }%, ` +
+          `peak ${(rows[0].peak / r.peak).toFixed(2)}x lower`,
+      );
+    }
   }
 }
 
