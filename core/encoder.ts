@@ -7,7 +7,7 @@
  */
 import { sizeClass } from "./allocator.ts";
 import { checkErrors, type Gpu } from "./gpu.ts";
-import { compile, type KernelSpec } from "./kernel.ts";
+import { compile, type KernelSpec, uniformBindingOf } from "./kernel.ts";
 import type { Tensor } from "./tensor.ts";
 
 /** A byte range of a tensor, for chunked bindings. */
@@ -23,11 +23,14 @@ export interface TensorRange {
 /** What a binding accepts. */
 export type Bindable = Tensor | TensorRange;
 
+/** What `dispatch` binds: a storage binding, or a whole texture for a texture binding. */
+export type DispatchBinding = Bindable | GPUTexture;
+
 const ARENA_BYTES = 1 << 20;
 
-let bufferIds = new WeakMap<GPUBuffer, number>();
+let bufferIds = new WeakMap<GPUBuffer | GPUTexture, number>();
 let nextBufferId = 1;
-function bufferId(b: GPUBuffer): number {
+function bufferId(b: GPUBuffer | GPUTexture): number {
   let id = bufferIds.get(b);
   if (id === undefined) bufferIds.set(b, id = nextBufferId++);
   return id;
@@ -49,6 +52,9 @@ export class Encoder {
   #arenaUsed = 0;
   #bindGroups = new Map<string, GPUBindGroup>();
   #staging = new Map<number, GPUBuffer[]>();
+  #stagingBytes = 0;
+  #scratch = new Map<string, GPUTexture>();
+  #views = new WeakMap<GPUTexture, GPUTextureView>();
 
   constructor(gpu: Gpu | null) {
     this.gpu = gpu;
@@ -59,10 +65,70 @@ export class Encoder {
     return this.gpu === null;
   }
 
+  /**
+   * Bytes of the encoder's own backend resources: the uniform arena, the staging buffers of
+   * `read` and the scratch textures of `scratchTexture`. They are not tensors and belong to none
+   * of the allocator's categories (parameters, activations, ...): report them next to the
+   * allocator's numbers, not inside them.
+   */
+  get backendBytes(): number {
+    return (this.#arena ? ARENA_BYTES : 0) + this.#stagingBytes + this.scratchBytes;
+  }
+
+  /** Bytes of the scratch textures alone (part of `backendBytes`). */
+  get scratchBytes(): number {
+    let n = 0;
+    for (const t of this.#scratch.values()) n += t.width * t.height * 16;
+    return n;
+  }
+
+  /**
+   * A scratch rgba32float texture of at least `width` x `height` texels (sampled and storage
+   * usage), cached under `slot` and reused across calls: it only grows (each side to a size
+   * class, never past maxTextureDimension2D), and growing submits pending work before destroying
+   * the old one. Its contents are undefined between uses; ops that pack operands into it and read
+   * them back within their own dispatches may share a slot. Null in planning mode.
+   */
+  scratchTexture(slot: string, width: number, height: number): GPUTexture | null {
+    const gpu = this.gpu;
+    if (!gpu) return null;
+    const max = gpu.device.limits.maxTextureDimension2D;
+    for (const v of [width, height]) {
+      if (!Number.isInteger(v) || v < 1 || v > max) {
+        throw new Error(`scratchTexture: side ${v} outside [1, ${max}] (maxTextureDimension2D)`);
+      }
+    }
+    const old = this.#scratch.get(slot);
+    if (old && old.width >= width && old.height >= height) return old;
+    const side = (v: number, o: number) => Math.min(max, Math.max(o, textureSide(v)));
+    const w = side(width, old?.width ?? 0), h = side(height, old?.height ?? 0);
+    if (old) {
+      if (this.#encoder) this.submit(); // recorded dispatches may still bind the old texture
+      old.destroy();
+    }
+    const t = gpu.device.createTexture({
+      label: `scratch-${slot}`,
+      size: [w, h],
+      format: "rgba32float",
+      usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING |
+        GPUTextureUsage.COPY_SRC | GPUTextureUsage.COPY_DST,
+    });
+    this.#scratch.set(slot, t);
+    return t;
+  }
+
+  /** Destroy the scratch textures (pending work is submitted first); later calls recreate them. */
+  releaseScratch(): void {
+    if (this.#scratch.size === 0) return;
+    if (this.#encoder) this.submit();
+    for (const t of this.#scratch.values()) t.destroy();
+    this.#scratch.clear();
+  }
+
   /** Record one dispatch of `spec` over `groups` workgroups. */
   dispatch(
     spec: KernelSpec,
-    bindings: Record<string, Bindable>,
+    bindings: Record<string, DispatchBinding>,
     uniforms: Record<string, number>,
     groups: readonly [number, number?, number?],
   ): void {
@@ -108,6 +174,29 @@ export class Encoder {
   }
 
   /**
+   * Copy bytes of `src` into texels of an rgba32float `dst` (outside any pass: ends the current
+   * one): `size` [width, height] texels at `origin` [x, y], row y of the copy read from byte
+   * `byteOffset + y * bytesPerRow` of `src` (a multiple of 16; `bytesPerRow` a multiple of 256,
+   * needed only when height > 1).
+   */
+  copyToTexture(
+    src: Tensor,
+    dst: GPUTexture,
+    byteOffset: number,
+    bytesPerRow: number | undefined,
+    origin: readonly [number, number],
+    size: readonly [number, number],
+  ): void {
+    if (!this.gpu || size[0] === 0 || size[1] === 0) return;
+    this.#endPass();
+    this.#commandEncoder().copyBufferToTexture(
+      { buffer: src.gpu, offset: src.offset + byteOffset, bytesPerRow },
+      { texture: dst, origin: [origin[0], origin[1]] },
+      [size[0], size[1]],
+    );
+  }
+
+  /**
    * Upload host data into `t` at a byte offset. Pending work is submitted first, because a queue
    * write runs before any command buffer submitted after it.
    */
@@ -149,11 +238,15 @@ export class Encoder {
     const gpu = this.gpu;
     if (!gpu) return new ArrayBuffer(bytes);
     const cls = sizeClass(bytes);
-    const staging = this.#staging.get(cls)?.pop() ?? gpu.device.createBuffer({
-      label: "staging",
-      size: cls,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
+    let staging = this.#staging.get(cls)?.pop();
+    if (!staging) {
+      staging = gpu.device.createBuffer({
+        label: "staging",
+        size: cls,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      });
+      this.#stagingBytes += cls;
+    }
     this.#endPass();
     this.#commandEncoder().copyBufferToBuffer(t.gpu, t.offset + byteOffset, staging, 0, bytes);
     this.submit();
@@ -214,27 +307,44 @@ export class Encoder {
     spec: KernelSpec,
     layout: GPUBindGroupLayout,
     uniformBytes: number,
-    bindings: Record<string, Bindable>,
+    bindings: Record<string, DispatchBinding>,
   ): GPUBindGroup {
     const resources: GPUBufferBinding[] = spec.bindings.map((b) => {
       const x = bindings[b.name];
       if (!x) throw new Error(`kernel '${spec.name}': binding '${b.name}' not given`);
+      if (x instanceof GPUTexture) {
+        throw new Error(`kernel '${spec.name}': binding '${b.name}' is a buffer, got a texture`);
+      }
       if ("tensor" in x) {
         return { buffer: x.tensor.gpu, offset: x.tensor.offset + x.offset, size: x.size };
       }
       return { buffer: x.gpu, offset: x.offset, size: Math.max(4, x.bytes) };
     });
+    const textures: GPUTexture[] = (spec.textures ?? []).map((t) => {
+      const x = bindings[t.name];
+      if (!x) throw new Error(`kernel '${spec.name}': texture '${t.name}' not given`);
+      if (!(x instanceof GPUTexture)) {
+        throw new Error(`kernel '${spec.name}': binding '${t.name}' is a texture, got a buffer`);
+      }
+      return x;
+    });
     let key = spec.name;
     for (const r of resources) key += `|${bufferId(r.buffer)}:${r.offset}:${r.size}`;
+    for (const t of textures) key += `|t${bufferId(t)}`;
     const hit = this.#bindGroups.get(key);
     if (hit) return hit;
     const entries: GPUBindGroupEntry[] = resources.map((resource, binding) => ({
       binding,
       resource,
     }));
+    textures.forEach((t, i) => {
+      let view = this.#views.get(t);
+      if (!view) this.#views.set(t, view = t.createView());
+      entries.push({ binding: spec.bindings.length + i, resource: view });
+    });
     if (uniformBytes > 0) {
       entries.push({
-        binding: spec.bindings.length,
+        binding: uniformBindingOf(spec),
         resource: { buffer: this.#uniformArena(), offset: 0, size: uniformBytes },
       });
     }
@@ -243,4 +353,11 @@ export class Encoder {
     this.#bindGroups.set(key, group);
     return group;
   }
+}
+
+/** A scratch texture side rounded up to a size class: exact up to 16, then 8 steps per octave. */
+function textureSide(v: number): number {
+  if (v <= 16) return v;
+  const step = 2 ** Math.floor(Math.log2(v)) / 8;
+  return Math.ceil(v / step) * step;
 }

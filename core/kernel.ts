@@ -19,6 +19,32 @@ export interface BindingSpec {
   readonly write?: boolean;
 }
 
+/**
+ * One texture binding of a kernel, always rgba32float 2d (bound after the storage bindings):
+ * - `sampled`: `texture_2d<f32>`, read with `textureLoad(name, vec2u(x, y), 0)`;
+ * - `read`: `texture_storage_2d<rgba32float, read>`, read with `textureLoad(name, vec2u(x, y))`
+ *   (needs the WGSL language feature `readonly_and_readwrite_storage_textures`; see
+ *   `hasReadOnlyStorageTextures`);
+ * - `write`: `texture_storage_2d<rgba32float, write>`, written with `textureStore`.
+ * On the software adapter a texel load is vectorised where a storage-buffer load is a per-lane
+ * loop (and a storage-texture load is cheaper than a sampled fetch), which is why the matmul
+ * reads packed operands from textures there.
+ */
+export interface TextureBindingSpec {
+  /** WGSL variable name. */
+  readonly name: string;
+  /** How the kernel accesses it. */
+  readonly access: "sampled" | "read" | "write";
+}
+
+/** Whether this runtime's WGSL accepts read-only storage textures (`access: "read"`). */
+export function hasReadOnlyStorageTextures(): boolean {
+  const nav = globalThis.navigator as Navigator & {
+    gpu?: { wgslLanguageFeatures?: ReadonlySet<string> };
+  };
+  return nav?.gpu?.wgslLanguageFeatures?.has("readonly_and_readwrite_storage_textures") ?? false;
+}
+
 /** Scalar type of a uniform. */
 export type UniformType = "u32" | "i32" | "f32";
 
@@ -28,6 +54,8 @@ export interface KernelSpec {
   readonly name: string;
   /** Storage bindings, in binding order. */
   readonly bindings: readonly BindingSpec[];
+  /** Texture bindings, in binding order after `bindings` (and before the uniform). */
+  readonly textures?: readonly TextureBindingSpec[];
   /** Uniform scalars, visible as `u.<name>`. */
   readonly uniforms?: readonly (readonly [string, UniformType])[];
   /** Workgroup size; x first. Visible as the constants WG_X, WG_Y, WG_Z. */
@@ -47,7 +75,10 @@ export interface KernelSpec {
 export interface Compiled {
   /** The pipeline. */
   readonly pipeline: GPUComputePipeline;
-  /** Its bind group layout (storage bindings, then the uniform with a dynamic offset). */
+  /**
+   * Its bind group layout (storage bindings, then texture bindings, then the uniform with a
+   * dynamic offset).
+   */
   readonly layout: GPUBindGroupLayout;
   /** Bytes of the uniform struct (0 when the kernel has none). */
   readonly uniformBytes: number;
@@ -63,10 +94,16 @@ export function wgslOf(spec: KernelSpec): string {
     const access = b.write ? "read_write" : "read";
     lines.push(`@group(0) @binding(${i}) var<storage, ${access}> ${b.name}: array<${b.type}>;`);
   });
+  (spec.textures ?? []).forEach((t, i) => {
+    const type = t.access === "sampled"
+      ? "texture_2d<f32>"
+      : `texture_storage_2d<rgba32float, ${t.access}>`;
+    lines.push(`@group(0) @binding(${spec.bindings.length + i}) var ${t.name}: ${type};`);
+  });
   const uniforms = spec.uniforms ?? [];
   if (uniforms.length > 0) {
     lines.push(`struct Uniforms { ${uniforms.map(([n, t]) => `${n}: ${t}`).join(", ")} };`);
-    lines.push(`@group(0) @binding(${spec.bindings.length}) var<uniform> u: Uniforms;`);
+    lines.push(`@group(0) @binding(${uniformBindingOf(spec)}) var<uniform> u: Uniforms;`);
   }
   if (spec.prelude) lines.push(spec.prelude);
   lines.push(
@@ -85,6 +122,11 @@ export function wgslOf(spec: KernelSpec): string {
 export function uniformBytesOf(spec: KernelSpec): number {
   const n = spec.uniforms?.length ?? 0;
   return n === 0 ? 0 : Math.ceil((n * 4) / 16) * 16;
+}
+
+/** Binding index of the uniform struct: after the storage and texture bindings. */
+export function uniformBindingOf(spec: KernelSpec): number {
+  return spec.bindings.length + (spec.textures?.length ?? 0);
 }
 
 /** Per device: by spec object (fast path), and by generated source (specs built per call). */
@@ -116,10 +158,25 @@ export function compile(gpu: Gpu, spec: KernelSpec): Compiled {
     visibility: GPUShaderStage.COMPUTE,
     buffer: { type: b.write ? "storage" : "read-only-storage" },
   }));
+  (spec.textures ?? []).forEach((t, i) => {
+    entries.push({
+      binding: spec.bindings.length + i,
+      visibility: GPUShaderStage.COMPUTE,
+      ...(t.access === "sampled"
+        ? { texture: { sampleType: "unfilterable-float" as const, viewDimension: "2d" as const } }
+        : {
+          storageTexture: {
+            access: t.access === "read" ? "read-only" as const : "write-only" as const,
+            format: "rgba32float" as const,
+            viewDimension: "2d" as const,
+          },
+        }),
+    });
+  });
   const uniformBytes = uniformBytesOf(spec);
   if (uniformBytes > 0) {
     entries.push({
-      binding: spec.bindings.length,
+      binding: uniformBindingOf(spec),
       visibility: GPUShaderStage.COMPUTE,
       buffer: { type: "uniform", hasDynamicOffset: true, minBindingSize: uniformBytes },
     });
