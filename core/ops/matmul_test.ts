@@ -59,7 +59,7 @@ const LAYOUT_CASES: [string, Case][] = [
   ["TT vec4", { M: 52, N: 36, K: 24, opts: TT }],
 ];
 
-for (const variant of ["blocked", "tiled"] as MatmulVariant[]) {
+for (const variant of ["blocked", "tiled", "texture"] as MatmulVariant[]) {
   Deno.test(
     { name: `matmul ${variant}: every layout, odd and vec4 sizes`, ...GPU_TEST },
     async () => {
@@ -155,7 +155,7 @@ Deno.test({ name: "matmul: operands over maxBindingBytes are chunked", ...GPU_TE
     }],
   ];
   let seed = 400;
-  for (const variant of ["blocked", "tiled"] as MatmulVariant[]) {
+  for (const variant of ["blocked", "tiled", "texture"] as MatmulVariant[]) {
     for (const [what, c] of cases) {
       const before = f.enc.dispatches;
       await check(f, { ...c, opts: { ...c.opts, variant } }, seed += 3, `${variant} ${what}`);
@@ -187,3 +187,106 @@ Deno.test({ name: "matmul: argument errors and planning mode", ...GPU_TEST }, as
   if (plan.dispatches !== 0) throw new Error("planning mode dispatched");
   throws(() => matmul(plan, C, A, B, 2, 2, 4), "planning mode still validates");
 });
+
+Deno.test({
+  name: "matmul texture: chunks over batch, m, n and k, copies, wrapped lines",
+  ...GPU_TEST,
+}, async () => {
+  const f = await gpuFixture();
+  // How each case must be recorded: several products (chunked), copies only (one dispatch),
+  // or one product with packing kernels (three dispatches).
+  const cases: [string, Case, "chunked" | "copied" | "single"][] = [
+    // 8 KiB per packed operand = 512 texels: K=40 (10 texels) -> 51 rows -> one item of 32.
+    ["NT over batch", {
+      M: 20,
+      N: 12,
+      K: 40,
+      opts: { transB: true, batch: 5, maxScratchBytes: 8192 },
+    }, "chunked"],
+    ["NN over m and n, beta 1", {
+      M: 70,
+      N: 50,
+      K: 33,
+      opts: { alpha: 0.5, beta: 1, maxScratchBytes: 8192 },
+    }, "chunked"],
+    ["TN broadcast B over batch and m", {
+      M: 44,
+      N: 20,
+      K: 12,
+      opts: { transA: true, batch: 3, strideB: 0, maxScratchBytes: 2048 },
+    }, "chunked"],
+    // Width 4 texels: K = 37 is split into k chunks of 16 (accumulating), rows wrap every line.
+    ["TT over k, beta 0 over NaN", {
+      M: 21,
+      N: 19,
+      K: 37,
+      c0: "nan",
+      opts: { transA: true, transB: true, maxTextureWidth: 4 },
+    }, "chunked"],
+    // LM-head form (small M, N; long K): split over k, not n. 64 KiB = 4096 texels: all 48
+    // packed rows fit with 85 texels -> k chunks of 340 (K % 4 != 0: the last one is partial).
+    ["NN LM-head over k", {
+      M: 30,
+      N: 40,
+      K: 1001,
+      c0: "nan",
+      opts: { maxScratchBytes: 65536 },
+    }, "chunked"],
+    // Not even 32 rows fit at full k (1 KiB = 64 texels): k chunks of 8.
+    ["NT tiny scratch over k", {
+      M: 9,
+      N: 7,
+      K: 30,
+      opts: { transB: true, maxScratchBytes: 1024 },
+    }, "chunked"],
+    // Packed by copies (k contiguous, K % 4 == 0): several lines and a partial one; then batch
+    // items back to back (M, N multiples of the block) in one copy each.
+    ["NT copied over lines", {
+      M: 41,
+      N: 38,
+      K: 32,
+      opts: { transB: true, maxTextureWidth: 32 },
+    }, "copied"],
+    [
+      "NT copied batched",
+      { M: 32, N: 16, K: 16, opts: { transB: true, batch: 3, beta: 1 } },
+      "copied",
+    ],
+    // Packing kernel with rows wrapping every 2 lines (K = 24: P = 6, 2 rows per 16-texel line).
+    [
+      "NN rows wrap lines",
+      { M: 40, N: 36, K: 24, opts: { alpha: -1, maxTextureWidth: 16 } },
+      "single",
+    ],
+  ];
+  let seed = 700;
+  for (const [what, c, how] of cases) {
+    const before = f.enc.dispatches;
+    await check(f, { ...c, opts: { ...c.opts, variant: "texture" } }, seed += 3, what);
+    const n = f.enc.dispatches - before;
+    const ok = how === "chunked" ? n > 3 : how === "copied" ? n === 1 : n === 3;
+    if (!ok) throw new Error(`${what}: ${n} dispatches, expected ${how}`);
+  }
+  // The scratch textures stay within the limits asked for (plus size-class rounding).
+  const enc = new Encoder(f.gpu);
+  const A = f.alloc.alloc([64 * 64], "f32", "workspace", "A");
+  const C = f.alloc.alloc([64 * 64], "f32", "workspace", "C");
+  matmul(enc, C, A, A, 64, 64, 64, { transB: true, variant: "texture", maxScratchBytes: 8192 });
+  await enc.sync();
+  if (enc.scratchBytes > 2 * 8192 * 1.125) {
+    throw new Error(`scratch ${enc.scratchBytes} bytes over 2 x 8192`);
+  }
+  if (enc.backendBytes < enc.scratchBytes) throw new Error("backendBytes misses the scratch");
+});
+
+Deno.test(
+  { name: "matmul auto: texture on the software adapter when big", ...GPU_TEST },
+  async () => {
+    const f = await gpuFixture();
+    await check(f, { M: 160, N: 144, K: 100, opts: { transB: true } }, 900, "auto NT big");
+    if (f.gpu.isSoftware && f.enc.scratchBytes === 0) {
+      throw new Error("auto did not take the texture path on the software adapter");
+    }
+    await check(f, { M: 9, N: 7, K: 5, opts: {} }, 901, "auto small");
+  },
+);
