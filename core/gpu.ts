@@ -43,6 +43,7 @@ const LIMIT_NAMES = [
   "maxStorageBuffersPerShaderStage",
   "maxBindGroups",
   "maxUniformBufferBindingSize",
+  "maxTextureDimension2D",
 ] as const;
 
 /** Acquire an adapter and a device with the adapter's full limits. Throws NoAdapterError. */
