@@ -62,7 +62,7 @@ export function pretrainCommand() {
     .option("--batch-size <n>", "sequences per micro-batch", parseIntFlag("batch-size"), 8)
     .option("--grad-accum <n>", "micro-batches per optimizer step", parseIntFlag("grad-accum"), 1)
     .option("--seq-len <n>", "tokens per sequence", parseIntFlag("seq-len", 2), 64)
-    .option("--steps <n>", "optimizer steps", parseIntFlag("steps"), 150)
+    .option("--steps <n>", "optimizer steps", parseIntFlag("steps"), 400)
     .option("--lr <x>", "peak learning rate", parseFloatFlag("lr", 0, 10), 2e-3)
     .option("--warmup <n>", "warmup steps", parseIntFlag("warmup", 0), 10)
     .addOption(
@@ -110,7 +110,7 @@ export function pretrainCommand() {
       0,
     )
     .option("--val-steps <n>", "batches per evaluation", parseIntFlag("val-steps"), 4)
-    .option("--log-every <n>", "print every n steps", parseIntFlag("log-every"), 10)
+    .option("--log-every <n>", "print every n steps", parseIntFlag("log-every"), 25)
     .option(
       "--out <dir>",
       "checkpoint folder (model.safetensors, optimizer.safetensors, state.json)",
@@ -258,6 +258,7 @@ async function pretrainOn(
     gradAccum: o.gradAccum,
     adapter: gpu.description,
     guardedLayerNorms: model.layerNorms.filter((l) => l.guarded).map((l) => l.name),
+    backendBytes: enc.backendBytes,
   });
 }
 

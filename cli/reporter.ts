@@ -157,7 +157,12 @@ export class Reporter {
       `  speed      ${ms.toFixed(1)} ms/step, ${Math.round(tps)} tokens/s`,
       `  peak mem   ${formatBytes(this.#peak)}` +
       (last ? ` (${formatCategories(last.memory.peakByCategory)})` : ""),
-      `  GPU held   ${formatBytes(last?.memory.pooledBytes ?? 0)} in pooled buffers (size classes)`,
+      `  GPU held   ${
+        formatBytes(last?.memory.pooledBytes ?? 0)
+      } in pooled tensor buffers (size classes)` +
+      (typeof run.backendBytes === "number"
+        ? ` + ${formatBytes(run.backendBytes)} backend scratch (matmul textures, uniforms, staging)`
+        : ""),
     ];
     if (Array.isArray(run.guardedLayerNorms) && run.guardedLayerNorms.length > 0) {
       lines.push(
