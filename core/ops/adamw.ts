@@ -12,7 +12,8 @@
 import type { Encoder, TensorRange } from "../encoder.ts";
 import { groups1d, type KernelSpec } from "../kernel.ts";
 import type { Tensor } from "../tensor.ts";
-import { chunksOf, elementRange, needF32, rowType } from "./rows.ts";
+import { needF32 } from "./checks.ts";
+import { chunksOf, elementRange, rowType } from "./rows.ts";
 
 /** Hyperparameters of one AdamW step. */
 export interface AdamWParams {

@@ -11,7 +11,8 @@ import type { Encoder } from "../encoder.ts";
 import type { Gpu } from "../gpu.ts";
 import { groups1d, type KernelSpec, LINEAR_INDEX } from "../kernel.ts";
 import type { Tensor } from "../tensor.ts";
-import { chunksOf, needF32, needI32 } from "./rows.ts";
+import { needF32 } from "./checks.ts";
+import { chunksOf, needI32 } from "./rows.ts";
 
 const WG = 256;
 /** Invocations per workgroup of the row-per-invocation kernel (small: few rows still spread). */

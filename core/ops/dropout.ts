@@ -12,6 +12,7 @@ import { groups1d, type KernelSpec, LINEAR_INDEX } from "../kernel.ts";
 import type { Tensor } from "../tensor.ts";
 import { bytesOf } from "../dtype.ts";
 import { DROPOUT_KEEP_WGSL, keepThreshold } from "./rng.ts";
+import { needF32, needMask } from "./checks.ts";
 
 /** How a keep mask is packed into u32 words. */
 export type MaskDtype = "u8" | "bit";
@@ -78,20 +79,6 @@ function specOf(src: Src, dst: Dst, inPlace: boolean): KernelSpec {
   return spec;
 }
 
-function checkF32(op: string, name: string, t: Tensor, n: number): void {
-  if (t.dtype !== "f32") throw new Error(`${op}: ${name} must be f32, got ${t}`);
-  if (t.size < n) throw new Error(`${op}: ${name} ${t} has fewer than ${n} elements`);
-}
-
-function checkMask(op: string, mask: Tensor, dt: MaskDtype, n: number): void {
-  if ((mask.dtype === "u8" || mask.dtype === "bit") && mask.dtype !== dt) {
-    throw new Error(`${op}: mask ${mask} does not match maskDtype '${dt}'`);
-  }
-  if (mask.bytes < bytesOf(dt, n)) {
-    throw new Error(`${op}: mask ${mask} is smaller than ${n} '${dt}' elements`);
-  }
-}
-
 /** One pass over elements [0, n) in chunks that fit a binding, with aligned offsets. */
 function run(
   op: string,
@@ -156,11 +143,11 @@ export function dropoutForward(
   maxBindingBytes?: number,
 ): void {
   const op = "dropoutForward";
-  checkF32(op, "y", y, n);
-  checkF32(op, "x", x, n);
+  needF32(op, "y", y, n);
+  needF32(op, "x", x, n);
   const threshold = keepThreshold(p);
   const dt: MaskDtype = maskDtype ?? (mask?.dtype === "u8" ? "u8" : "bit");
-  if (mask) checkMask(op, mask, dt, n);
+  if (mask) needMask(op, mask, dt, n);
   const inPlace = y === x;
   if (p === 0 && inPlace && !mask) return;
   const spec = specOf("rng", mask ? dt : "none", inPlace);
@@ -186,14 +173,14 @@ export function dropoutBackward(
   maxBindingBytes?: number,
 ): void {
   const op = "dropoutBackward";
-  checkF32(op, "dx", dx, n);
-  checkF32(op, "dy", dy, n);
+  needF32(op, "dx", dx, n);
+  needF32(op, "dy", dy, n);
   const threshold = keepThreshold(p);
   const inPlace = dx === dy;
   const scale = 1 / (1 - p);
   const x = inPlace ? null : dy;
   if ("mask" in source) {
-    checkMask(op, source.mask, source.maskDtype, n);
+    needMask(op, source.mask, source.maskDtype, n);
     const spec = specOf(source.maskDtype, "none", inPlace);
     const u = { seed: 0, stream: 0, threshold, scale };
     run(op, enc, spec, n, { x, y: dx, mask: source.mask }, source.maskDtype, u, maxBindingBytes);

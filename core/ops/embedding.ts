@@ -11,7 +11,8 @@
 import type { Encoder } from "../encoder.ts";
 import { groups1d, type KernelSpec } from "../kernel.ts";
 import type { Tensor } from "../tensor.ts";
-import { chunksOf, gatherInto, needF32, needI32, rowType, useVec4 } from "./rows.ts";
+import { needF32 } from "./checks.ts";
+import { chunksOf, gatherInto, needI32, rowType, useVec4 } from "./rows.ts";
 
 /**
  * out[n, :] = table[ids[n], :] (or += when `accumulate`) for n < N. Ids outside [0, V) give a

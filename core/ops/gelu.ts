@@ -12,6 +12,7 @@
 import type { Bindable, Encoder } from "../encoder.ts";
 import { groups1d, type KernelSpec, LINEAR_INDEX } from "../kernel.ts";
 import type { Tensor } from "../tensor.ts";
+import { needF32 } from "./checks.ts";
 
 /** GELU variant. */
 export type GeluForm = "erf" | "tanh";
@@ -87,12 +88,6 @@ function spec(kind: "fwd" | "bwd", form: GeluForm, inPlace: boolean): KernelSpec
   };
   cache.set(key, s);
   return s;
-}
-
-/** Throw unless `t` is f32 with at least `n` elements. */
-function needF32(op: string, name: string, t: Tensor, n: number): void {
-  if (t.dtype !== "f32") throw new Error(`${op}: ${name} must be f32, got ${t}`);
-  if (t.size < n) throw new Error(`${op}: ${name} ${t} has fewer than ${n} elements`);
 }
 
 /** Dispatch an elementwise kernel over n f32 elements, chunked to fit bindings. */

@@ -23,6 +23,7 @@ import { bytesOf } from "../dtype.ts";
 import { groups1d, type KernelSpec, LINEAR_INDEX } from "../kernel.ts";
 import type { Tensor } from "../tensor.ts";
 import { GELU_WGSL, type GeluForm } from "./gelu.ts";
+import { needF32, needMask } from "./checks.ts";
 
 /** Branch-mask packing. */
 export type GeluMaskDtype = "u8" | "bit";
@@ -263,20 +264,6 @@ function specOf(
   const out = { spec, g };
   cache.set(key, out);
   return out;
-}
-
-function needF32(op: string, name: string, t: Tensor, n: number): void {
-  if (t.dtype !== "f32") throw new Error(`${op}: ${name} must be f32, got ${t}`);
-  if (t.size < n) throw new Error(`${op}: ${name} ${t} has fewer than ${n} elements`);
-}
-
-function needMask(op: string, mask: Tensor, dt: GeluMaskDtype, n: number): void {
-  if ((mask.dtype === "u8" || mask.dtype === "bit") && mask.dtype !== dt) {
-    throw new Error(`${op}: mask ${mask} does not match maskDtype '${dt}'`);
-  }
-  if (mask.bytes < bytesOf(dt, n)) {
-    throw new Error(`${op}: mask ${mask} is smaller than ${n} '${dt}'`);
-  }
 }
 
 /** Dispatch over n elements in chunks (multiples of 8 * storageAlign elements: aligned offsets). */

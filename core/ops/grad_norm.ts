@@ -10,7 +10,8 @@
 import type { Encoder } from "../encoder.ts";
 import { groups1d, type KernelSpec } from "../kernel.ts";
 import type { Tensor } from "../tensor.ts";
-import { chunksOf, needF32, widenTo16 } from "./rows.ts";
+import { needF32 } from "./checks.ts";
+import { chunksOf, widenTo16 } from "./rows.ts";
 
 const WG = 256;
 const PER_THREAD = 16;

@@ -8,6 +8,7 @@
 import type { Bindable, Encoder } from "../encoder.ts";
 import { groups1d, type KernelSpec, LINEAR_INDEX } from "../kernel.ts";
 import type { Tensor } from "../tensor.ts";
+import { needF32 } from "./checks.ts";
 
 const WG = 64;
 const cache = new Map<string, KernelSpec>();
@@ -51,11 +52,6 @@ function specOf(parts: 1 | 3, toHeads: boolean, vec: 1 | 4): KernelSpec {
 
 function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
-}
-
-function needF32(op: string, name: string, t: Tensor, n: number): void {
-  if (t.dtype !== "f32") throw new Error(`${op}: ${name} must be f32, got ${t}`);
-  if (t.size < n) throw new Error(`${op}: ${name} ${t} has fewer than ${n} elements`);
 }
 
 /** Run a permutation over batch chunks. */

@@ -17,6 +17,7 @@ import type { Bindable, Encoder } from "../encoder.ts";
 import type { Gpu } from "../gpu.ts";
 import { groups1d, type KernelSpec, LINEAR_INDEX } from "../kernel.ts";
 import type { Tensor } from "../tensor.ts";
+import { needF32 } from "./checks.ts";
 
 /** Threads per row workgroup (a power of two, a multiple of 8 for the software adapter's lanes). */
 export const LN_ROW_WG = 128;
@@ -147,12 +148,6 @@ export function rowRange(t: Tensor, chunk: RowChunk, width: number, exact = fals
 /** The first n f32 of `t` as a binding (exact size when `exact`, else the whole tensor). */
 export function headRange(t: Tensor, n: number, exact: boolean): Bindable {
   return exact ? { tensor: t, offset: 0, size: 4 * n } : t;
-}
-
-/** Throw unless `t` is f32 with at least `n` elements. */
-export function needF32(op: string, name: string, t: Tensor, n: number): void {
-  if (t.dtype !== "f32") throw new Error(`${op}: ${name} must be f32, got ${t}`);
-  if (t.size < n) throw new Error(`${op}: ${name} ${t} has fewer than ${n} elements`);
 }
 
 const cache = new Map<string, KernelSpec>();

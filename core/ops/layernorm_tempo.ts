@@ -23,10 +23,10 @@ import {
   LN_COL4_WG,
   LN_COL_WG,
   LN_ROWS_WG,
-  needF32,
   rowChunks,
   rowRange,
 } from "./layernorm.ts";
+import { needF32 } from "./checks.ts";
 
 /** Smallest |gamma| the Tempo backward divides by. */
 export const TEMPO_GAMMA_CLAMP = 1e-12;

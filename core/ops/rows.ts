@@ -11,6 +11,7 @@ import type { Encoder, TensorRange } from "../encoder.ts";
 import type { Gpu } from "../gpu.ts";
 import { groups1d, type KernelSpec } from "../kernel.ts";
 import type { Tensor } from "../tensor.ts";
+import { needF32 } from "./checks.ts";
 
 /** One chunk of a tensor viewed as consecutive units (rows) of `unitElems` 4-byte elements. */
 export interface Chunk {
@@ -100,12 +101,6 @@ export function widenTo16(r: TensorRange): TensorRange {
     throw new Error(`widenTo16: ${r.tensor} has no room for a vec4 read past its end; unsupported`);
   }
   return { ...r, size };
-}
-
-/** Throw unless `t` is an f32 tensor with at least `n` elements. */
-export function needF32(op: string, name: string, t: Tensor, n: number): void {
-  if (t.dtype !== "f32") throw new Error(`${op}: ${name} must be f32, got ${t}`);
-  if (t.size < n) throw new Error(`${op}: ${name} ${t} has fewer than ${n} elements`);
 }
 
 /** Throw unless `t` is an i32 tensor with at least `n` elements that fits one binding. */

@@ -15,6 +15,7 @@ import type { Bindable, Encoder } from "../encoder.ts";
 import type { Gpu } from "../gpu.ts";
 import { groups1d, type KernelSpec, LINEAR_INDEX } from "../kernel.ts";
 import type { Tensor } from "../tensor.ts";
+import { needF32 } from "./checks.ts";
 
 /** Options of `softmaxForward`. */
 export interface SoftmaxOptions {
@@ -348,11 +349,6 @@ function rowChunks(op: string, gpu: Gpu, rows: number, cols: number, maxBindingB
     out.push({ first, count: Math.min(per, rows - first), whole: false });
   }
   return out;
-}
-
-function needF32(op: string, name: string, t: Tensor, n: number): void {
-  if (t.dtype !== "f32") throw new Error(`${op}: ${name} must be f32, got ${t}`);
-  if (t.size < n) throw new Error(`${op}: ${name} ${t} has fewer than ${n} elements`);
 }
 
 /**
