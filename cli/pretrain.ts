@@ -257,7 +257,7 @@ async function pretrainOn(
     seqLen: T,
     gradAccum: o.gradAccum,
     adapter: gpu.description,
-    guardedLayerNorms: model.layerNorms.filter((l) => l.guarded).map((l) => l.name),
+    guardedLayerNorms: model.guarded,
     backendBytes: enc.backendBytes,
   });
 }

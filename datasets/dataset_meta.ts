@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { DatasetError } from "./errors.ts";
 import { inspectShard } from "./shard_format.ts";
+import type { CorpusSplit } from "./corpus_writer.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 
 /** Format tag of meta.json. */
@@ -111,4 +112,26 @@ export function loadDataset(dir: string, tokenizer?: Tokenizer): Dataset {
     }
   }
   return { meta, train, val };
+}
+
+/** The meta.json record of a finished split (train.bin, and val.bin unless it is empty). */
+export function metaOfSplit(
+  source: string,
+  tokenizer: Tokenizer,
+  split: CorpusSplit,
+  valFraction: number,
+): DatasetMeta {
+  return {
+    format: DATASET_META_FORMAT,
+    source,
+    tokenizer: tokenizer.name,
+    vocabSize: tokenizer.vocabSize,
+    eotId: tokenizer.eotId,
+    train: "train.bin",
+    val: split.val === null ? null : "val.bin",
+    trainTokens: split.trainTokens,
+    valTokens: split.valTokens,
+    valFraction,
+    documents: split.documents,
+  };
 }

@@ -10,7 +10,7 @@
 
 import { join } from "node:path";
 import { CorpusWriter } from "./corpus_writer.ts";
-import { type Dataset, type DatasetMeta, loadDataset, writeDatasetMeta } from "./dataset_meta.ts";
+import { type Dataset, loadDataset, metaOfSplit, writeDatasetMeta } from "./dataset_meta.ts";
 import { inspectShard } from "./shard_format.ts";
 import type { Tokenizer } from "./tokenizer.ts";
 
@@ -93,19 +93,7 @@ export async function defaultCorpus(
     throw e;
   }
   const split = writer.finish();
-  const meta: DatasetMeta = {
-    format: "tempo-dataset/1",
-    source: DEFAULT_CORPUS_SOURCE,
-    tokenizer: tokenizer.name,
-    vocabSize: tokenizer.vocabSize,
-    eotId: tokenizer.eotId,
-    train: "train.bin",
-    val: split.val === null ? null : "val.bin",
-    trainTokens: split.trainTokens,
-    valTokens: split.valTokens,
-    valFraction,
-    documents: split.documents,
-  };
+  const meta = metaOfSplit(DEFAULT_CORPUS_SOURCE, tokenizer, split, valFraction);
   writeDatasetMeta(dir, meta); // Written last: its presence means the shards are complete.
   return { meta, train: split.train, val: split.val, dir, cached: false };
 }

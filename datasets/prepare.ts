@@ -9,7 +9,7 @@
 
 import { join } from "node:path";
 import { CorpusWriter } from "./corpus_writer.ts";
-import { type DatasetMeta, writeDatasetMeta } from "./dataset_meta.ts";
+import { metaOfSplit, writeDatasetMeta } from "./dataset_meta.ts";
 import { TextChunker } from "./text_chunker.ts";
 import { findTextFiles, TEXT_EXTENSIONS } from "./text_files.ts";
 import type { Tokenizer } from "./tokenizer.ts";
@@ -99,19 +99,7 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
   }
   const split = writer.finish();
   onProgress?.(totalBytes, totalBytes);
-  const meta: DatasetMeta = {
-    format: "tempo-dataset/1",
-    source: "prepare",
-    tokenizer: tokenizer.name,
-    vocabSize: tokenizer.vocabSize,
-    eotId: tokenizer.eotId,
-    train: "train.bin",
-    val: split.val === null ? null : "val.bin",
-    trainTokens: split.trainTokens,
-    valTokens: split.valTokens,
-    valFraction,
-    documents: split.documents,
-  };
+  const meta = metaOfSplit("prepare", tokenizer, split, valFraction);
   if (split.val === null) await Deno.remove(join(outDir, "val.bin")).catch(() => {});
   writeDatasetMeta(outDir, meta);
   return {

@@ -214,11 +214,13 @@ export class Transformer implements Model {
   }
 
   /** Names of Tempo LayerNorms that keep their input because some |gamma| is ~0. */
-  guarded: string[] = [];
+  get guarded(): string[] {
+    return this.layerNorms.filter((l) => l.guarded).map((l) => l.name);
+  }
 
   /** The gamma guard of the Tempo LayerNorms (a GPU check; see `checkGammaGuards`). */
   async maintain(enc: Encoder, alloc: Allocator): Promise<void> {
-    this.guarded = await checkGammaGuards(enc, alloc, this.layerNorms);
+    await checkGammaGuards(enc, alloc, this.layerNorms);
   }
 
   /** Parameters with their gradients. */

@@ -16,6 +16,14 @@ import { Transformer } from "./transformer.ts";
 
 const SHAPE = { batch: 2, seqLen: 16 };
 
+/** The tiny configurations every end-to-end test covers: each architecture, and BERT with NSP. */
+const TINY_CONFIGS: [string, Record<string, unknown>][] = [
+  ["gpt2-tiny", {}],
+  ["bert-tiny", {}],
+  ["roberta-tiny", {}],
+  ["bert-tiny", { nsp: true }],
+];
+
 async function corpusSource(cfg: ModelConfig, seed: number): Promise<BatchSource> {
   const tok = tokenizerByName(cfg.tokenizer);
   const ds = await defaultCorpus(tok);
@@ -92,12 +100,7 @@ Deno.test({
   ...GPU_TEST,
 }, async () => {
   const gpu = await testGpu();
-  for (
-    const [name, over] of [["gpt2-tiny", {}], ["bert-tiny", {}], ["roberta-tiny", {}], [
-      "bert-tiny",
-      { nsp: true },
-    ]] as const
-  ) {
+  for (const [name, over] of TINY_CONFIGS) {
     const { losses } = await train(gpu, resolveConfig(name, over), ALL_TEMPO, 40);
     const first = mean(losses.slice(0, 5)), last = mean(losses.slice(-5));
     if (!(last < first - 0.5)) {
@@ -135,12 +138,7 @@ Deno.test({
   ...GPU_TEST,
 }, async () => {
   const gpu = await testGpu();
-  for (
-    const [name, over] of [["gpt2-tiny", {}], ["bert-tiny", {}], ["roberta-tiny", {}], [
-      "bert-tiny",
-      { nsp: true },
-    ]] as const
-  ) {
+  for (const [name, over] of TINY_CONFIGS) {
     const cfg = resolveConfig(name, over);
     for (const t of [BASELINE, { ...ALL_TEMPO, masks: "bits" as const }, ALL_TEMPO]) {
       const real = await train(gpu, cfg, t, 2);
