@@ -1,0 +1,124 @@
+/**
+ * Where a training step's time goes, by kernel: records every dispatch of one real training step
+ * (after a warm-up step), then replays the dispatches of each kernel name alone, in their original
+ * order and with their original bindings, in one submit, and times that submit. The sync floor
+ * (an empty submit + onSubmittedWorkDone) is subtracted. Sums are compared with the timed step.
+ * Replay ignores data dependencies (kernels read whatever the buffers hold), which does not change
+ * their cost: no kernel here branches on its data except on masks and ignore indices.
+ * Run: `deno run -A bench/profile_step.ts [--model bert-base] [--layers 2] [--batch 4]
+ * [--seq 128] [--tempo all|none] [--masks bits|regen|bytes] [--reps 3]`.
+ * @module
+ */
+import { Allocator } from "../core/allocator.ts";
+import { type DispatchBinding, Encoder } from "../core/encoder.ts";
+import { acquireGpu } from "../core/gpu.ts";
+import type { KernelSpec } from "../core/kernel.ts";
+import { Trainer } from "../core/train/trainer.ts";
+import { ALL_TEMPO, BASELINE, tempoLabel, type TempoOptions } from "../layers/tempo_options.ts";
+import { resolveConfig } from "../models/config.ts";
+import { syntheticSource, trainDefaults } from "../models/plan.ts";
+import { Transformer } from "../models/transformer.ts";
+
+interface Recorded {
+  spec: KernelSpec;
+  bindings: Record<string, DispatchBinding>;
+  uniforms: Record<string, number>;
+  groups: readonly [number, number?, number?];
+}
+
+/** An encoder that can also keep a copy of each dispatch it records. */
+class RecordingEncoder extends Encoder {
+  log: Recorded[] | null = null;
+
+  override dispatch(
+    spec: KernelSpec,
+    bindings: Record<string, DispatchBinding>,
+    uniforms: Record<string, number>,
+    groups: readonly [number, number?, number?],
+  ): void {
+    this.log?.push({ spec, bindings, uniforms: { ...uniforms }, groups });
+    super.dispatch(spec, bindings, uniforms, groups);
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1];
+}
+
+/** Run the profile and print a table. */
+export async function main(args: string[] = []): Promise<void> {
+  const arg = (k: string, d: string) => {
+    const i = args.indexOf(`--${k}`);
+    return i >= 0 ? args[i + 1] : d;
+  };
+  const layers = Number(arg("layers", "2")), B = Number(arg("batch", "4"));
+  const T = Number(arg("seq", "128")), reps = Number(arg("reps", "3"));
+  const name = arg("model", "bert-base");
+  const cfg = resolveConfig(name, name.endsWith("tiny") ? {} : { layers });
+  const tempo: TempoOptions = arg("tempo", "all") === "none"
+    ? BASELINE
+    : { ...ALL_TEMPO, masks: arg("masks", "bits") as TempoOptions["masks"] };
+  const gpu = await acquireGpu();
+  const alloc = new Allocator({ device: gpu.device });
+  const enc = new RecordingEncoder(gpu);
+  const shape = { batch: B, seqLen: T };
+  const model = new Transformer(cfg, shape, tempo, alloc);
+  model.initialize(enc, 1);
+  const trainer = new Trainer(model, alloc, enc, trainDefaults(shape));
+  const src = syntheticSource(cfg, shape);
+  await trainer.step(src);
+  await enc.sync();
+  const stepMs: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    enc.log = i === reps - 1 ? [] : null;
+    const t0 = performance.now();
+    await trainer.step(src);
+    stepMs.push(performance.now() - t0);
+  }
+  const log = enc.log ?? [];
+  enc.log = null;
+  const floors: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    await enc.sync();
+    floors.push(performance.now() - t0);
+  }
+  const floor = median(floors);
+  const byName = new Map<string, Recorded[]>();
+  for (const r of log) {
+    const list = byName.get(r.spec.name) ?? [];
+    list.push(r);
+    byName.set(r.spec.name, list);
+  }
+  const rows: { name: string; calls: number; ms: number }[] = [];
+  for (const [kname, list] of byName) {
+    const ts: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      const t0 = performance.now();
+      for (const r of list) enc.dispatch(r.spec, r.bindings, r.uniforms, r.groups);
+      await enc.sync();
+      ts.push(performance.now() - t0 - floor);
+    }
+    rows.push({ name: kname, calls: list.length, ms: Math.max(0, median(ts)) });
+  }
+  rows.sort((a, b) => b.ms - a.ms);
+  const total = rows.reduce((s, r) => s + r.ms, 0);
+  const step = median(stepMs);
+  console.log(
+    `adapter: ${gpu.description}\n${cfg.name} (L=${cfg.layers}, C=${cfg.hidden}, V=${cfg.vocabSize})` +
+      ` B=${B} T=${T} tempo ${tempoLabel(tempo)}: step ${step.toFixed(1)} ms (median of ${reps}),` +
+      ` ${log.length} dispatches; sync floor ${floor.toFixed(1)} ms subtracted per kernel`,
+  );
+  console.log(`${"kernel".padEnd(34)} ${"calls".padStart(5)} ${"ms".padStart(9)} ${"%".padStart(6)}`);
+  for (const r of rows) {
+    console.log(
+      `${r.name.padEnd(34)} ${String(r.calls).padStart(5)} ${r.ms.toFixed(1).padStart(9)} ${
+        (100 * r.ms / total).toFixed(1).padStart(6)
+      }`,
+    );
+  }
+  console.log(`${"sum of kernels".padEnd(40)} ${total.toFixed(1).padStart(9)} (step ${step.toFixed(1)})`);
+}
+
+if (import.meta.main) await main(Deno.args);
