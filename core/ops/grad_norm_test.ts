@@ -2,12 +2,18 @@ import type { Tensor } from "../tensor.ts";
 import { assertClose, GPU_TEST, gpuFixture, randn } from "../testing.ts";
 import { adamw } from "./adamw.ts";
 import { adamwRef } from "./adamw_ref.ts";
-import { ELEMS_PER_GROUP, globalGradNorm, gradNormScratchBytes } from "./grad_norm.ts";
+import {
+  ELEMS_PER_GROUP,
+  globalGradNorm,
+  gradNormScratchBytes,
+  PARTIALS_PER_GROUP,
+} from "./grad_norm.ts";
 import { globalGradNormRef } from "./grad_norm_ref.ts";
 
-// Odd sizes around the 4096-element block, an empty tensor, and one spanning 4 blocks.
-const SIZES = [1, 4095, 0, 4097, 13001, 37];
-// Two blocks per binding: the 13001-element tensor is bound in two chunks.
+// Odd sizes around the block of E elements, an empty tensor, and one spanning 4 blocks.
+const E = ELEMS_PER_GROUP;
+const SIZES = [1, E - 1, 0, E + 1, 3 * E + 713, 37];
+// Two blocks per binding: the 4-block tensor is bound in two chunks.
 const SMALL_BINDING = 2 * 4 * ELEMS_PER_GROUP + 256;
 
 function bitsEqual(a: Float32Array, b: Float32Array, what: string): void {
@@ -17,10 +23,11 @@ function bitsEqual(a: Float32Array, b: Float32Array, what: string): void {
   }
 }
 
-Deno.test("gradNormScratchBytes: one f32 partial per started block of each tensor", () => {
+Deno.test("gradNormScratchBytes: PARTIALS_PER_GROUP f32 per started block of each tensor", () => {
   const t = (size: number) => ({ size }) as Tensor;
   const got = gradNormScratchBytes(SIZES.map(t));
-  if (got !== 4 * (1 + 1 + 0 + 2 + 4 + 1)) throw new Error(`scratch bytes ${got}`);
+  const want = 4 * PARTIALS_PER_GROUP * (1 + 1 + 0 + 2 + 4 + 1);
+  if (got !== want) throw new Error(`scratch bytes ${got}, want ${want}`);
 });
 
 Deno.test(
@@ -47,7 +54,7 @@ Deno.test(
       const out = f.upload([7, 7], [2]);
       globalGradNorm(f.enc, out, scratch, grads, maxNorm!, maxBinding);
       const got = await f.readF32(out);
-      // ~21k squares summed in f32 (fixed-order blocks, then a tree): relative error ~1e-6.
+      // ~83k squares summed in f32 (fixed-order partials, then a tree): relative error ~1e-6.
       assertClose(
         got,
         globalGradNormRef(host, maxNorm!),
@@ -57,7 +64,7 @@ Deno.test(
       );
       runs.push(got);
     }
-    if (!(runs[0][1] < 0.2)) throw new Error(`clip factor ${runs[0][1]} should clip (norm ~14.6)`);
+    if (!(runs[0][1] < 0.2)) throw new Error(`clip factor ${runs[0][1]} should clip (norm ~28.8)`);
     bitsEqual(runs[0], runs[1], "whole vs chunked"); // blocks never straddle chunks: same order
     bitsEqual(runs[1], runs[2], "chunked run twice");
   },
@@ -70,7 +77,7 @@ Deno.test({ name: "globalGradNorm output feeds adamw's gradScale", ...GPU_TEST }
   const grad = f.upload(g, [n]), param = f.upload(p0, [n]);
   const m = f.upload(new Float32Array(n), [n]), v = f.upload(new Float32Array(n), [n]);
   const out = f.upload([0, 0], [2]);
-  const scratch = f.alloc.alloc([1], "f32", "workspace", "scratch");
+  const scratch = f.alloc.alloc([gradNormScratchBytes([grad]) / 4], "f32", "workspace", "scratch");
   globalGradNorm(f.enc, out, scratch, [grad], 2);
   const hp = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step: 1 };
   adamw(f.enc, param, grad, m, v, n, hp, out);
@@ -91,7 +98,7 @@ Deno.test({ name: "globalGradNorm ignores NaN past a tensor's end", ...GPU_TEST 
   const g = f.upload(host, [4097]);
   if (g.buffer !== nan.buffer) throw new Error("test setup: the pooled buffer was not reused");
   const out = f.upload([0, 0], [2]);
-  const scratch = f.alloc.alloc([2], "f32", "workspace", "scratch");
+  const scratch = f.alloc.alloc([gradNormScratchBytes([g]) / 4], "f32", "workspace", "scratch");
   globalGradNorm(f.enc, out, scratch, [g], 0);
   assertClose(await f.readF32(out), globalGradNormRef([host], 0), 0, 2e-6, "norm");
 });
