@@ -31,7 +31,7 @@ export interface AdamWParams {
   step: number;
 }
 
-const WG = 64;
+const WG = 256;
 
 function adamwSpec(vec4: boolean): KernelSpec {
   const { T, suffix } = rowType(vec4);
