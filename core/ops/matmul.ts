@@ -466,6 +466,51 @@ function packSpec(mode: PackMode): KernelSpec {
 }
 
 /**
+ * Transposes rows of op(X) for the "r4" layout (rows contiguous: ldr 1) into a scratch buffer Y
+ * laid out as the texture's lines: packed row r = item * Rp + row goes to line r >> sh at texel
+ * (r & (2^sh - 1)) * P, lines Lp texels apart (Lp * 16 bytes a multiple of 256, so one buffer-to-
+ * texture copy moves all lines): Y texel k4 of row r = X[off + item * sX + row + k * ldk] for
+ * k = 4 k4 .. 4 k4 + 3 < K, zero past K and in the padding rows R <= row < Rp. On lavapipe
+ * (Mesa 25) transpose + copy costs about half of packing the transpose with texture stores.
+ * R, Rp, ldk, off and sX are multiples of 4; uniforms are in elements (P, Lp in texels).
+ */
+const TRANSPOSE_R4: KernelSpec = {
+  name: "matmul_transpose_r4",
+  bindings: [{ name: "X", type: "vec4<f32>" }, { name: "Y", type: "vec4<f32>", write: true }],
+  uniforms: [
+    ["R", "u32"],
+    ["Rp", "u32"],
+    ["K", "u32"],
+    ["P", "u32"],
+    ["sh", "u32"],
+    ["Lp", "u32"],
+    ["off", "u32"],
+    ["sX", "u32"],
+    ["ldk", "u32"],
+  ],
+  workgroupSize: [16, 16],
+  prelude: `fn texel_of(r: u32, k4: u32) -> u32 {
+  return (r >> u.sh) * u.Lp + (r & ((1u << u.sh) - 1u)) * u.P + k4;
+}`,
+  body: `let k4 = gid.x;
+  let row = gid.y * 4u;
+  if (k4 >= u.P || row >= u.Rp) { return; }
+  var q0 = vec4f(0.0); var q1 = vec4f(0.0); var q2 = vec4f(0.0); var q3 = vec4f(0.0);
+  if (row < u.R) {
+    let b4 = (u.off + gid.z * u.sX + row) / 4u; let l4 = u.ldk / 4u; let k = k4 * 4u;
+    q0 = X[b4 + k * l4];
+    if (k + 1u < u.K) { q1 = X[b4 + (k + 1u) * l4]; }
+    if (k + 2u < u.K) { q2 = X[b4 + (k + 2u) * l4]; }
+    if (k + 3u < u.K) { q3 = X[b4 + (k + 3u) * l4]; }
+  }
+  let r = gid.z * u.Rp + row;
+  Y[texel_of(r, k4)] = vec4f(q0.x, q1.x, q2.x, q3.x);
+  Y[texel_of(r + 1u, k4)] = vec4f(q0.y, q1.y, q2.y, q3.y);
+  Y[texel_of(r + 2u, k4)] = vec4f(q0.z, q1.z, q2.z, q3.z);
+  Y[texel_of(r + 3u, k4)] = vec4f(q0.w, q1.w, q2.w, q3.w);`,
+};
+
+/**
  * The texture NT kernel: C[m, n] = alpha * sum_k4 dot(A[m, k4], B[n, k4]) (+ C when beta is 1)
  * over packed rows (see packSpec), XM x XN outputs per invocation. A's rows of batch item b start
  * at packed row b * Mp, B's at b * sBr (0 when one B serves every item). One kernel per beta: a
@@ -915,11 +960,19 @@ function matmulTexture(
    * row < R, k < kc into packed rows item * Rp + row. A copy when those rows are already laid out
    * as the texture lines want them (k contiguous and whole, items back to back without padding
    * rows, 256-byte line pitch): lavapipe copies 4 MiB in ~0.5 ms where a packing kernel takes
-   * ~5 ms (its storage-buffer loads); otherwise the packing kernel. [isCopy, record].
+   * ~5 ms (its storage-buffer loads). Rows contiguous instead ("r4"): a transpose into a scratch
+   * buffer, then a copy of that. Otherwise the packing kernel. Returns the job's steps: a kernel
+   * to run before the copies, the copies, a kernel to run after them.
    */
+  interface PackSteps {
+    before?: () => void;
+    copy?: () => void;
+    after?: () => void;
+  }
   const packJob = (
     X: Tensor,
     tex: GPUTexture,
+    slot: string,
     spec: KernelSpec,
     first: number,
     R: number,
@@ -931,33 +984,54 @@ function matmulTexture(
     kc: number,
     P: number,
     sh: number,
-  ): [boolean, () => void] => {
-    const rpl = 2 ** sh, rows = nb * R, pitch = rpl * K * 4;
-    const full = Math.floor(rows / rpl), rem = rows - full * rpl;
+  ): PackSteps => {
+    const rpl = 2 ** sh;
+    // Copy `rows` packed rows of kc floats, back to back from `off` of Y, into the texture.
+    const copyRows = (Y: Tensor, off: number, rows: number) => {
+      const pitch = rpl * kc * 4, full = Math.floor(rows / rpl), rem = rows - full * rpl;
+      enc.copyToTexture(Y, tex, off * 4, full > 1 ? pitch : undefined, [0, 0], [rpl * P, full]);
+      enc.copyToTexture(Y, tex, off * 4 + full * pitch, undefined, [0, full], [rem * P, 1]);
+    };
+    const pitchOk = (rows: number) => rows <= rpl || (rpl * kc * 4) % 256 === 0;
     if (
       ldk === 1 && kc === K && K % 4 === 0 && first % 4 === 0 &&
-      (nb === 1 || (sX === R * K && Rp === R)) && (full <= 1 || pitch % 256 === 0)
+      (nb === 1 || (sX === R * K && Rp === R)) && pitchOk(nb * R)
     ) {
-      return [true, () => {
-        enc.copyToTexture(X, tex, first * 4, full > 1 ? pitch : undefined, [0, 0], [
-          rpl * P,
-          full,
-        ]);
-        enc.copyToTexture(X, tex, first * 4 + full * pitch, undefined, [0, full], [rem * P, 1]);
-      }];
+      return { copy: () => copyRows(X, first, nb * R) };
     }
     const end = first + (nb - 1) * sX + (R - 1) * ldr + (kc - 1) * ldk + 1;
     const [rx, off] = range(X, first, end);
-    const per = spec.name.endsWith("r4") ? 32 : 8;
-    return [
-      false,
-      () =>
+    const r4 = spec.name.endsWith("r4");
+    if (r4) {
+      // Whole lines of rpl rows, each line padded to a 256-byte pitch.
+      const rows = nb * Rp, lines = Math.ceil(rows / rpl), Lp = Math.ceil((rpl * P) / 16) * 16;
+      const bytes = lines * Lp * 16;
+      if (bytes <= 4 * t.limit) {
+        const Y = enc.scratchBuffer(slot, bytes)!;
+        return {
+          before: () =>
+            enc.dispatch(TRANSPOSE_R4, { X: rx, Y }, { R, Rp, K: kc, P, sh, Lp, off, sX, ldk }, [
+              Math.ceil(P / 16),
+              Math.ceil(Rp / 64),
+              nb,
+            ]),
+          copy: () =>
+            enc.copyToTexture(Y, tex, 0, lines > 1 ? Lp * 16 : undefined, [0, 0], [
+              Math.min(rpl, rows) * P,
+              lines,
+            ]),
+        };
+      }
+    }
+    const per = r4 ? 32 : 8;
+    return {
+      after: () =>
         enc.dispatch(spec, { X: rx, T: tex }, { R, Rp, K: kc, P, sh, off, sX, ldr, ldk }, [
           Math.ceil(P / 8),
           Math.ceil(Rp / per),
           nb,
         ]),
-    ];
+    };
   };
   // C as vec4 when every row and batch item starts on a vec4 (chunk origins along n are
   // multiples of 4; offC, from range(), then is too).
@@ -974,23 +1048,28 @@ function matmulTexture(
           const kc = Math.min(ch.bk, K - k0), P = Math.ceil(kc / 4);
           const shA = shOf(Math.min(texA.width, W), P);
           const shB = shOf(Math.min(texB.width, W), P);
-          // Pack what changed since the last chunk: copies first (they end the pass), then
-          // packing kernels, so that a chunk breaks the pass at most once.
-          const jobs: [boolean, () => void][] = [];
+          // Pack what changed since the last chunk: transposes, then copies (they end the
+          // pass), then packing kernels, so that a chunk breaks the pass at most once.
+          const jobs: PackSteps[] = [];
           const keyA = `${b0}:${m0}:${k0}`;
           if (keyA !== packedA) {
             const first = b0 * sA + m0 * ldrA + k0 * ldkA;
-            jobs.push(packJob(A, texA, packA, first, mc, Mp, nb, sA, ldrA, ldkA, kc, P, shA));
+            jobs.push(
+              packJob(A, texA, "matmul.A", packA, first, mc, Mp, nb, sA, ldrA, ldkA, kc, P, shA),
+            );
             packedA = keyA;
           }
           const keyB = `${sB > 0 ? b0 : 0}:${n0}:${k0}`;
           if (keyB !== packedB) {
             const first = b0 * sB + n0 * ldrB + k0 * ldkB;
-            jobs.push(packJob(B, texB, packB, first, nc, Np, nbB, sB, ldrB, ldkB, kc, P, shB));
+            jobs.push(
+              packJob(B, texB, "matmul.B", packB, first, nc, Np, nbB, sB, ldrB, ldkB, kc, P, shB),
+            );
             packedB = keyB;
           }
-          for (const [copy, run] of jobs) if (copy) run();
-          for (const [copy, run] of jobs) if (!copy) run();
+          for (const j of jobs) j.before?.();
+          for (const j of jobs) j.copy?.();
+          for (const j of jobs) j.after?.();
           const [rc, offC] = range(
             C,
             b0 * sC + m0 * N + n0,

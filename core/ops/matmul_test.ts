@@ -279,6 +279,62 @@ Deno.test({
   if (enc.backendBytes < enc.scratchBytes) throw new Error("backendBytes misses the scratch");
 });
 
+/** An encoder that logs the kernel name of each dispatch. */
+class NamingEncoder extends Encoder {
+  names: string[] = [];
+  override dispatch(...args: Parameters<Encoder["dispatch"]>): void {
+    this.names.push(args[0].name);
+    super.dispatch(...args);
+  }
+}
+
+Deno.test({
+  name: "matmul texture: row-contiguous operands are transposed into scratch, then copied",
+  ...GPU_TEST,
+}, async () => {
+  const base = await gpuFixture();
+  const enc = new NamingEncoder(base.gpu);
+  const f: GpuFixture = {
+    ...base,
+    enc,
+    upload(data, shape) {
+      const t = base.alloc.alloc(shape, "f32", "workspace", "upload");
+      enc.write(t, Float32Array.from(data));
+      return t;
+    },
+    readF32: (t) => enc.readF32(t),
+  };
+  // op(A) = A^T and op(B)^T = B^T have contiguous rows (TN; NN for B): M = 20 and N = 12 pad to
+  // 32 and 16 rows (the transpose writes the zero rows), batched with a broadcast and a strided
+  // operand; the dW form of a Linear (TN, K = tokens) whose lines wrap; k chunks; short lines.
+  const cases: [string, Case][] = [
+    ["TN batched, padded rows", {
+      M: 20,
+      N: 12,
+      K: 8,
+      c0: "nan",
+      opts: { transA: true, batch: 3, strideB: 0, strideA: 8 * 20 + 4 },
+    }],
+    ["NN: B transposed", { M: 36, N: 44, K: 16, opts: { alpha: 0.5, beta: 1 } }],
+    ["TN dW form", { M: 48, N: 64, K: 64, opts: { transA: true, maxTextureWidth: 64 } }],
+    // The tied LM head's dh = dLogits W (NN, K = V): k chunks of 340 and a partial last one
+    // (K % 4 != 0), each line's pitch padded to 256 bytes.
+    ["NN over k, K % 4 != 0", { M: 30, N: 40, K: 1001, opts: { maxScratchBytes: 65536 } }],
+    // Fewer rows than a line holds.
+    ["TN one partial line", { M: 8, N: 4, K: 6, opts: { transA: true } }],
+  ];
+  let seed = 1300;
+  for (const [what, c] of cases) {
+    enc.names = [];
+    await check(f, { ...c, opts: { ...c.opts, variant: "texture" } }, seed += 3, what);
+    const names = enc.names.join(" ");
+    if (!names.includes("matmul_transpose_r4") || names.includes("matmul_pack_r4")) {
+      throw new Error(`${what}: dispatched ${names}, expected transposes and no r4 packing`);
+    }
+  }
+  if (enc.scratchBytes === 0) throw new Error("no scratch reported");
+});
+
 Deno.test(
   { name: "matmul auto: texture on the software adapter when big", ...GPU_TEST },
   async () => {

@@ -9,7 +9,6 @@ import type { Allocator, MemoryReport } from "../allocator.ts";
 import type { Encoder } from "../encoder.ts";
 import { TempoError } from "../errors.ts";
 import { adamw } from "../ops/adamw.ts";
-import { fill } from "../ops/elementwise.ts";
 import { globalGradNorm, gradNormScratchBytes } from "../ops/grad_norm.ts";
 import type { StepContext } from "../step.ts";
 import type { Tensor } from "../tensor.ts";
@@ -88,8 +87,8 @@ export class Trainer {
     this.#moments = model.params.map((p) => {
       const m = alloc.alloc(p.value.shape, "f32", "optimizer", `${p.name}.m`);
       const v = alloc.alloc(p.value.shape, "f32", "optimizer", `${p.name}.v`);
-      fill(enc, m, 0);
-      fill(enc, v, 0);
+      enc.clear(m);
+      enc.clear(v);
       return { m, v };
     });
     this.#norm = alloc.alloc([2], "f32", "workspace", "grad_norm");
@@ -109,7 +108,7 @@ export class Trainer {
     const { model, alloc, enc, options: o } = this;
     const step = this.stepsDone;
     alloc.resetPeak();
-    for (const p of model.params) fill(enc, p.grad, 0);
+    for (const p of model.params) enc.clear(p.grad);
     const lossParts: Promise<ArrayBuffer>[] = [];
     for (let micro = 0; micro < o.gradAccum; micro++) {
       const ctx: StepContext = {
