@@ -1,7 +1,8 @@
 /**
- * Where a training step's time goes, by kernel: records every dispatch of one real training step
- * (after a warm-up step), then replays the dispatches of each kernel name alone, in their original
- * order and with their original bindings, in one submit, and times that submit. The sync floor
+ * Where a training step's time goes, by kernel: records every dispatch, copy and clear of one real
+ * training step (after a warm-up step), then replays those of each kernel name (or command kind)
+ * alone, in their original order and with their original bindings, in one submit, and times that
+ * submit. The sync floor
  * (an empty submit + onSubmittedWorkDone) is subtracted. Sums are compared with the timed step.
  * Replay ignores data dependencies (kernels read whatever the buffers hold), which does not change
  * their cost: no kernel here branches on its data except on masks and ignore indices.
@@ -19,14 +20,13 @@ import { resolveConfig } from "../models/config.ts";
 import { syntheticSource, trainDefaults } from "../models/plan.ts";
 import { Transformer } from "../models/transformer.ts";
 
+/** One recorded command: a kernel name (or "(copy ...)", "(clear)") and how to record it again. */
 interface Recorded {
-  spec: KernelSpec;
-  bindings: Record<string, DispatchBinding>;
-  uniforms: Record<string, number>;
-  groups: readonly [number, number?, number?];
+  name: string;
+  replay: (enc: Encoder) => void;
 }
 
-/** An encoder that can also keep a copy of each dispatch it records. */
+/** An encoder that can also keep each dispatch, copy and clear it records, to replay them. */
 class RecordingEncoder extends Encoder {
   log: Recorded[] | null = null;
 
@@ -36,8 +36,24 @@ class RecordingEncoder extends Encoder {
     uniforms: Record<string, number>,
     groups: readonly [number, number?, number?],
   ): void {
-    this.log?.push({ spec, bindings, uniforms: { ...uniforms }, groups });
+    const u = { ...uniforms };
+    this.log?.push({ name: spec.name, replay: (e) => e.dispatch(spec, bindings, u, groups) });
     super.dispatch(spec, bindings, uniforms, groups);
+  }
+
+  override copy(...args: Parameters<Encoder["copy"]>): void {
+    this.log?.push({ name: "(copy buffer to buffer)", replay: (e) => e.copy(...args) });
+    super.copy(...args);
+  }
+
+  override copyToTexture(...args: Parameters<Encoder["copyToTexture"]>): void {
+    this.log?.push({ name: "(copy buffer to texture)", replay: (e) => e.copyToTexture(...args) });
+    super.copyToTexture(...args);
+  }
+
+  override clear(...args: Parameters<Encoder["clear"]>): void {
+    this.log?.push({ name: "(clear buffer)", replay: (e) => e.clear(...args) });
+    super.clear(...args);
   }
 }
 
@@ -87,16 +103,16 @@ export async function main(args: string[] = []): Promise<void> {
   const floor = median(floors);
   const byName = new Map<string, Recorded[]>();
   for (const r of log) {
-    const list = byName.get(r.spec.name) ?? [];
+    const list = byName.get(r.name) ?? [];
     list.push(r);
-    byName.set(r.spec.name, list);
+    byName.set(r.name, list);
   }
   const rows: { name: string; calls: number; ms: number }[] = [];
   for (const [kname, list] of byName) {
     const ts: number[] = [];
     for (let i = 0; i < reps; i++) {
       const t0 = performance.now();
-      for (const r of list) enc.dispatch(r.spec, r.bindings, r.uniforms, r.groups);
+      for (const r of list) r.replay(enc);
       await enc.sync();
       ts.push(performance.now() - t0 - floor);
     }
@@ -108,9 +124,11 @@ export async function main(args: string[] = []): Promise<void> {
   console.log(
     `adapter: ${gpu.description}\n${cfg.name} (L=${cfg.layers}, C=${cfg.hidden}, V=${cfg.vocabSize})` +
       ` B=${B} T=${T} tempo ${tempoLabel(tempo)}: step ${step.toFixed(1)} ms (median of ${reps}),` +
-      ` ${log.length} dispatches; sync floor ${floor.toFixed(1)} ms subtracted per kernel`,
+      ` ${log.length} commands; sync floor ${floor.toFixed(1)} ms subtracted per kernel`,
   );
-  console.log(`${"kernel".padEnd(34)} ${"calls".padStart(5)} ${"ms".padStart(9)} ${"%".padStart(6)}`);
+  console.log(
+    `${"kernel".padEnd(34)} ${"calls".padStart(5)} ${"ms".padStart(9)} ${"%".padStart(6)}`,
+  );
   for (const r of rows) {
     console.log(
       `${r.name.padEnd(34)} ${String(r.calls).padStart(5)} ${r.ms.toFixed(1).padStart(9)} ${
@@ -118,7 +136,9 @@ export async function main(args: string[] = []): Promise<void> {
       }`,
     );
   }
-  console.log(`${"sum of kernels".padEnd(40)} ${total.toFixed(1).padStart(9)} (step ${step.toFixed(1)})`);
+  console.log(
+    `${"sum of kernels".padEnd(40)} ${total.toFixed(1).padStart(9)} (step ${step.toFixed(1)})`,
+  );
 }
 
 if (import.meta.main) await main(Deno.args);
