@@ -1,8 +1,11 @@
 /**
  * Training-step benchmark: ms/step, tokens/s and model FLOP/s for a tiny config and a
  * bert-base-shaped one (fewer layers), Tempo off and on at the same batch, side by side in one
- * run, plus a matmul of the FFN shape at the same token count for the adapter's reference rate.
- * Run: deno run -A bench/train_step.ts [--layers 2] [--steps 5]
+ * run (all settings' models live at once; each round times one step of each in turn), plus a
+ * matmul of the FFN shape at the same token count (median of 5) for the adapter's reference rate.
+ * Targets: the step's model FLOP rate >= 70% of that matmul rate; Tempo's overhead <= 5%.
+ * Run: deno run -A bench/train_step.ts [--layers 2] [--batch 4] [--seq 128] [--steps 5]
+ * [--only gpt2|bert]
  * @module
  */
 import { Allocator } from "../core/allocator.ts";
@@ -24,14 +27,8 @@ export function stepFlops(cfg: ModelConfig, B: number, T: number): number {
   return 3 * (L * block + head);
 }
 
-async function timeStep(
-  gpu: Gpu,
-  cfg: ModelConfig,
-  B: number,
-  T: number,
-  tempo: TempoOptions,
-  steps: number,
-) {
+/** A model and trainer ready to step, Tempo switches `tempo`. */
+async function setup(gpu: Gpu, cfg: ModelConfig, B: number, T: number, tempo: TempoOptions) {
   const alloc = new Allocator({ device: gpu.device });
   const enc = new Encoder(gpu);
   const shape = { batch: B, seqLen: T };
@@ -41,17 +38,42 @@ async function timeStep(
   const src = syntheticSource(cfg, shape);
   await trainer.step(src); // compile kernels, warm the pools
   await enc.sync();
-  const times: number[] = [];
-  let peak = 0;
-  for (let i = 0; i < steps; i++) {
-    const t0 = performance.now();
-    const r = await trainer.step(src);
-    times.push(performance.now() - t0);
-    peak = r.memory.peak;
+  return { alloc, enc, trainer, src };
+}
+
+/**
+ * ms/step of each Tempo setting, measured side by side: the settings' models all live at once
+ * and each round times one step of each, in turn, so that drift in the machine's speed (other
+ * processes, thermal) hits every setting alike. Median over rounds.
+ */
+async function timeSteps(
+  gpu: Gpu,
+  cfg: ModelConfig,
+  B: number,
+  T: number,
+  settings: readonly TempoOptions[],
+  rounds: number,
+): Promise<{ ms: number; peak: number }[]> {
+  const runs = [];
+  for (const t of settings) runs.push(await setup(gpu, cfg, B, T, t));
+  const times: number[][] = settings.map(() => []);
+  const peaks = settings.map(() => 0);
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, run] of runs.entries()) {
+      const t0 = performance.now();
+      const rec = await run.trainer.step(run.src);
+      times[i].push(performance.now() - t0);
+      peaks[i] = rec.memory.peak;
+    }
   }
-  alloc.trim();
-  times.sort((a, b) => a - b);
-  return { ms: times[Math.floor(times.length / 2)], peak };
+  for (const run of runs) {
+    run.alloc.trim();
+    run.enc.releaseScratch();
+  }
+  return times.map((ts, i) => {
+    ts.sort((a, b) => a - b);
+    return { ms: ts[Math.floor(ts.length / 2)], peak: peaks[i] };
+  });
 }
 
 async function matmulRate(gpu: Gpu, M: number, N: number, K: number): Promise<number> {
@@ -62,12 +84,17 @@ async function matmulRate(gpu: Gpu, M: number, N: number, K: number): Promise<nu
   const c = alloc.alloc([M, N], "f32", "workspace", "c");
   matmul(enc, c, a, b, M, N, K, { transB: true });
   await enc.sync();
-  const reps = 3, t0 = performance.now();
-  for (let i = 0; i < reps; i++) matmul(enc, c, a, b, M, N, K, { transB: true });
-  await enc.sync();
-  const s = (performance.now() - t0) / 1000 / reps;
+  const reps = 2, times: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) matmul(enc, c, a, b, M, N, K, { transB: true });
+    await enc.sync();
+    times.push((performance.now() - t0) / 1000 / reps);
+  }
+  times.sort((x, y) => x - y);
   alloc.trim();
-  return (2 * M * N * K) / s / 1e9;
+  enc.releaseScratch();
+  return (2 * M * N * K) / times[2] / 1e9;
 }
 
 /** Run the benchmark and print a table. */
@@ -77,12 +104,21 @@ export async function main(args: string[] = []): Promise<void> {
     return i >= 0 ? Number(args[i + 1]) : d;
   };
   const steps = arg("steps", 5), layers = arg("layers", 2);
+  const batch = arg("batch", 4), seq = arg("seq", 128);
   const gpu = await acquireGpu();
-  console.log(`adapter: ${gpu.description}; median of ${steps} steps after one warm-up step`);
+  console.log(
+    `adapter: ${gpu.description}; median of ${steps} rounds (one step of each setting per ` +
+      "round) after one warm-up step each",
+  );
+  const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : "";
   const cases: [ModelConfig, number, number][] = [
-    [resolveConfig("gpt2-tiny"), 8, 64],
-    [resolveConfig("bert-base", { layers, vocabSize: 30522 }), 4, 128],
-  ];
+    [resolveConfig("gpt2-tiny"), 8, 64] as [ModelConfig, number, number],
+    [resolveConfig("bert-base", { layers, vocabSize: 30522 }), batch, seq] as [
+      ModelConfig,
+      number,
+      number,
+    ],
+  ].filter(([cfg]) => !only || cfg.name.startsWith(only));
   for (const [cfg, B, T] of cases) {
     const flops = stepFlops(cfg, B, T);
     const rate = await matmulRate(gpu, B * T, cfg.ffn, cfg.hidden);
@@ -92,9 +128,11 @@ export async function main(args: string[] = []): Promise<void> {
       } GFLOP/step; ` +
         `matmul NT ${B * T}x${cfg.ffn}x${cfg.hidden}: ${rate.toFixed(1)} GFLOP/s`,
     );
+    const settings = [BASELINE, { ...ALL_TEMPO, masks: "bits" as const }, ALL_TEMPO];
+    const timed = await timeSteps(gpu, cfg, B, T, settings, steps);
     const rows: { label: string; ms: number; peak: number }[] = [];
-    for (const t of [BASELINE, { ...ALL_TEMPO, masks: "bits" as const }, ALL_TEMPO]) {
-      const r = await timeStep(gpu, cfg, B, T, t, steps);
+    for (const [i, t] of settings.entries()) {
+      const r = timed[i];
       rows.push({ label: tempoLabel(t), ...r });
       const gf = flops / (r.ms / 1000) / 1e9;
       console.log(
