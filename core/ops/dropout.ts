@@ -46,8 +46,9 @@ function specOf(src: Src, dst: Dst, inPlace: boolean): KernelSpec {
   bindings.push({ name: "y", type: "f32", write: true });
   if (src !== "rng") bindings.push({ name: "mask", type: "u32" });
   if (dst !== "none") bindings.push({ name: "mask", type: "u32", write: true });
+  // RNG: one Philox call per 4 elements (u.base and e0 are multiples of 4).
   const keep = src === "rng"
-    ? "dropout_keep(u.base + e, u.stream, u.seed, u.threshold)"
+    ? "k4[k % 4u]"
     : src === "u8"
     ? "((bits >> (8u * k)) & 0xffu) != 0u"
     : "((bits >> k) & 1u) != 0u";
@@ -66,8 +67,14 @@ function specOf(src: Src, dst: Dst, inPlace: boolean): KernelSpec {
   let cnt = min(${g}u, u.n - e0);
   ${src === "rng" ? "" : "let bits = mask[i];"}
   var packed = 0u;
+  ${src === "rng" ? "var k4 = vec4<bool>(true);" : ""}
   for (var k = 0u; k < cnt; k++) {
     let e = e0 + k;
+    ${
+      src === "rng"
+        ? "if (k % 4u == 0u) { k4 = dropout_keep4((u.base + e) / 4u, u.stream, u.seed, u.threshold); }"
+        : ""
+    }
     let keep = ${keep};
     y[e] = select(0.0, ${inPlace ? "y" : "x"}[e] * u.scale, keep);
     ${dst === "none" ? "" : `packed |= select(0u, 1u, keep) << (${dst === "u8" ? "8u * k" : "k"});`}

@@ -4,9 +4,10 @@
  *
  * Dropout keep decision of element `i` (a u32 element index into the tensor being dropped):
  *
- *     r    = philox4x32([i, stream, 0, 0], [seed, 0x9E3779B9])[0]
+ *     r    = philox4x32([floor(i / 4), stream, 0, 0], [seed, 0x9E3779B9])[i mod 4]
  *     keep = (r >> 8) < keepThreshold(p)          // keepThreshold(p) = round((1 - p) * 2^24)
  *
+ * (one Philox call serves four consecutive elements: its four output words are independent),
  * i.e. the uniform `(r >> 8) / 2^24` in [0, 1) compared against the keep probability quantised to
  * 2^-24 (integer compare: the GPU and the reference agree bit for bit, and p = 0 keeps all).
  * `stream` is a u32 the caller derives from (step, layer, site), e.g. with `dropoutStream`, so that
@@ -83,19 +84,25 @@ export function keepThreshold(p: number): number {
 
 /** Whether dropout keeps element `i` of stream `stream` under `seed` (see the module doc). */
 export function dropoutKeep(i: number, stream: number, seed: number, threshold: number): boolean {
-  const r = philox4x32([i >>> 0, stream >>> 0, 0, 0], [seed >>> 0, DROPOUT_KEY1])[0];
+  const q = Math.floor((i >>> 0) / 4);
+  const r = philox4x32([q, stream >>> 0, 0, 0], [seed >>> 0, DROPOUT_KEY1])[(i >>> 0) % 4];
   return (r >>> 8) < threshold;
 }
 
 /**
- * WGSL: `dropout_keep(i: u32, stream: u32, seed: u32, threshold: u32) -> bool`, the same decision
- * as `dropoutKeep` (includes PHILOX_WGSL; paste once into a prelude).
+ * WGSL: `dropout_keep4(q: u32, stream: u32, seed: u32, threshold: u32) -> vec4<bool>`, the keep
+ * decisions of elements 4q .. 4q + 3, and `dropout_keep(i, stream, seed, threshold) -> bool`,
+ * that of element i alone; the same decisions as `dropoutKeep` (includes PHILOX_WGSL; paste once
+ * into a prelude).
  */
 export const DROPOUT_KEEP_WGSL = `${PHILOX_WGSL}
+fn dropout_keep4(q: u32, stream: u32, seed: u32, threshold: u32) -> vec4<bool> {
+  if (threshold >= 16777216u) { return vec4<bool>(true); }
+  let r = philox4x32(vec4u(q, stream, 0u, 0u), vec2u(seed, 0x${DROPOUT_KEY1.toString(16)}u));
+  return (r >> vec4u(8u)) < vec4u(threshold);
+}
 fn dropout_keep(i: u32, stream: u32, seed: u32, threshold: u32) -> bool {
-  if (threshold >= 16777216u) { return true; }
-  let r = philox4x32(vec4u(i, stream, 0u, 0u), vec2u(seed, 0x${DROPOUT_KEY1.toString(16)}u)).x;
-  return (r >> 8u) < threshold;
+  return dropout_keep4(i / 4u, stream, seed, threshold)[i % 4u];
 }
 `;
 
