@@ -4,7 +4,9 @@
  * run (all settings' models live at once; each round times one step of each in turn), plus a
  * matmul of the FFN shape at the same token count (median of 5) for the adapter's reference rate.
  * Targets: the step's model FLOP rate >= 70% of that matmul rate; Tempo's overhead <= 5%.
- * Run: deno run -A bench/train_step.ts [--layers 2] [--batch 4] [--seq 128] [--steps 5]
+ * Rounds: 41 for the tiny config (its ~70 ms steps vary by +-10 ms on a 2-core machine), 7 for the
+ * bert-base shape; --steps sets both.
+ * Run: deno run -A bench/train_step.ts [--layers 2] [--batch 4] [--seq 128] [--steps N]
  * [--only gpt2|bert]
  * @module
  */
@@ -103,11 +105,11 @@ export async function main(args: string[] = []): Promise<void> {
     const i = args.indexOf(`--${k}`);
     return i >= 0 ? Number(args[i + 1]) : d;
   };
-  const steps = arg("steps", 5), layers = arg("layers", 2);
+  const steps = args.includes("--steps") ? arg("steps", 7) : null, layers = arg("layers", 2);
   const batch = arg("batch", 4), seq = arg("seq", 128);
   const gpu = await acquireGpu();
   console.log(
-    `adapter: ${gpu.description}; median of ${steps} rounds (one step of each setting per ` +
+    `adapter: ${gpu.description}; median over rounds (one step of each setting per ` +
       "round) after one warm-up step each",
   );
   const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : "";
@@ -121,15 +123,16 @@ export async function main(args: string[] = []): Promise<void> {
   ].filter(([cfg]) => !only || cfg.name.startsWith(only));
   for (const [cfg, B, T] of cases) {
     const flops = stepFlops(cfg, B, T);
+    const rounds = steps ?? (cfg.hidden < 256 ? 41 : 7);
     const rate = await matmulRate(gpu, B * T, cfg.ffn, cfg.hidden);
     console.log(
       `\n${cfg.name} (L=${cfg.layers}, C=${cfg.hidden}), B=${B}, T=${T}: ${
         (flops / 1e9).toFixed(2)
       } GFLOP/step; ` +
-        `matmul NT ${B * T}x${cfg.ffn}x${cfg.hidden}: ${rate.toFixed(1)} GFLOP/s`,
+        `matmul NT ${B * T}x${cfg.ffn}x${cfg.hidden}: ${rate.toFixed(1)} GFLOP/s; ${rounds} rounds`,
     );
     const settings = [BASELINE, { ...ALL_TEMPO, masks: "bits" as const }, ALL_TEMPO];
-    const timed = await timeSteps(gpu, cfg, B, T, settings, steps);
+    const timed = await timeSteps(gpu, cfg, B, T, settings, rounds);
     const rows: { label: string; ms: number; peak: number }[] = [];
     for (const [i, t] of settings.entries()) {
       const r = timed[i];
