@@ -7,7 +7,7 @@
  * @module
  */
 import { bytesOf } from "../core/dtype.ts";
-import { dropoutBackward, dropoutForward } from "../core/ops/dropout.ts";
+import { dropoutBackward, dropoutForward, type DropoutSource } from "../core/ops/dropout.ts";
 import { joinHeads, mergeHeads, splitHeads, splitHeadsOf } from "../core/ops/heads.ts";
 import { matmul } from "../core/ops/matmul.ts";
 import { softmaxBackward, softmaxForward } from "../core/ops/softmax.ts";
@@ -71,14 +71,16 @@ export class Attention implements Layer {
     if (drops && dt) saves.push({ name: "mask", shape: scores, dtype: dt, of: "own" });
     if (drops && !this.tempo) saves.push({ name: "Pdrop", shape: scores, dtype: "f32", of: "own" });
     const maskBytes = drops && dt ? bytesOf(dt, B * NH * T * T) : 0;
+    const regenBits = drops && !dt && this.tempo ? bytesOf("bit", B * NH * T * T) : 0;
     const out = bytesOf("f32", B * T * NH * HS);
     return {
       saves,
       output: { shape: [B, T, NH * HS], dtype: "f32" },
       // q,k,v + S/P + P~ + mask + ctx + out, all live at once before ctx (and P~ for Tempo) go.
       forwardPeak: 3 * hb + sb + (drops ? sb : 0) + maskBytes + hb + out,
-      // dctx, dv, one [B,NH,T,T] buffer (P~ then dP then dS), dq, dk, dqkv.
-      backwardPeak: 4 * hb + sb + 3 * out,
+      // dctx, dv, one [B,NH,T,T] buffer (P~ then dP then dS), dq, dk, dqkv; with regenerated
+      // masks the bits of the mask live from P~ to dP, before dq, dk and dqkv exist.
+      backwardPeak: Math.max(4 * hb + sb + 3 * out, 2 * hb + sb + regenBits),
       noGrad: [1],
     };
   }
@@ -137,22 +139,29 @@ export class Attention implements Layer {
     const P = need(this.#p, L, "P");
     const drops = this.p > 0;
     const dt = maskDtype(this.masks);
-    const source = this.#mask && dt
+    const source: DropoutSource = this.#mask && dt
       ? { mask: this.#mask, maskDtype: dt }
       : { seed: ctx.seed, stream: this.#stream };
     const dc = a.alloc([B, NH, T, HS], "f32", "workspace", `${L}.dctx`);
     splitHeadsOf(enc, dc, dout, B, T, NH, HS);
     const dv = a.alloc([B, NH, T, HS], "f32", "workspace", `${L}.dV`);
     const buf = a.alloc([B, NH, T, T], "f32", "workspace", `${L}.dP`);
-    let pd = P;
+    let pd = P, bits: Tensor | null = null, second: DropoutSource = source;
     if (drops && this.#pd) pd = this.#pd;
-    else if (drops) {
+    else if (drops && "mask" in source) {
       dropoutBackward(enc, buf, P, n, this.p, source); // recompute P~ = mask * P / keep
+      pd = buf;
+    } else if (drops) {
+      // Regenerated mask: draw it once, keeping it as bits until dP (1/32 of P's bytes).
+      bits = a.alloc([n], "bit", "workspace", `${L}.regen_bits`);
+      dropoutForward(enc, buf, P, n, this.p, ctx.seed, this.#stream, bits, "bit"); // P~
+      second = { mask: bits, maskDtype: "bit" };
       pd = buf;
     }
     matmul(enc, dv, pd, dc, T, HS, T, { transA: true, batch: BH }); // dV = P~^T dC
     matmul(enc, buf, dc, v, T, T, HS, { transB: true, batch: BH }); // dP~ = dC V^T
-    if (drops) dropoutBackward(enc, buf, buf, n, this.p, source); // dP = mask * dP~ / keep
+    if (drops) dropoutBackward(enc, buf, buf, n, this.p, second); // dP = mask * dP~ / keep
+    if (bits) a.release(bits);
     softmaxBackward(enc, buf, buf, P, BH * T, T, 1 / Math.sqrt(HS)); // dS (scale folded in)
     const dq = a.alloc([B, NH, T, HS], "f32", "workspace", `${L}.dQ`);
     const dk = a.alloc([B, NH, T, HS], "f32", "workspace", `${L}.dK`);
