@@ -11,6 +11,7 @@ import {
   GELU_TEMPO_POLY,
   GELU_TEMPO_POLY_Y,
   GELU_TEMPO_STEPS,
+  type GeluTempoSteps,
 } from "./gelu_tempo.ts";
 
 /** Branch mask m = [x >= c], c = f32(x_min) of the form. */
@@ -35,7 +36,7 @@ export function geluInverseRef(
   y: number,
   right: boolean,
   form: GeluForm,
-  steps = GELU_TEMPO_STEPS,
+  steps: GeluTempoSteps = GELU_TEMPO_STEPS[form],
 ): [number, number] {
   const { c, y0 } = GELU_TEMPO_POLY[form];
   const r = y - y0;
@@ -52,7 +53,7 @@ export function geluInverseRef(
   let x: number;
   if (right) {
     x = y > 1 ? y : c + Math.sqrt(r / GELU_PARABOLA);
-    for (let k = 0; k < steps; k++) {
+    for (let k = 0; k < steps.right; k++) {
       const g = geluGradRef(x, form);
       if (Math.abs(g) > 1e-30) x -= (geluRef(x, form) - y) / g;
       x = Math.max(x, c);
@@ -64,7 +65,7 @@ export function geluInverseRef(
       : -Math.cbrt(Math.max(-l - 1, 1e-6) / (2 * Math.sqrt(2 / Math.PI) * 0.044715));
     if (y <= -0.115) x = Math.max(x, c - Math.sqrt(r / 0.13));
     x = Math.min(x, c);
-    for (let k = 0; k < steps; k++) {
+    for (let k = 0; k < steps.left; k++) {
       const g = geluRef(x, form), dg = geluGradRef(x, form);
       if (g < 0 && dg / g > 1e-30) x -= (Math.log(-g) - l) / (dg / g);
       x = Math.min(x, c);
@@ -79,7 +80,7 @@ export function geluTempoBackwardRef(
   y: ArrayLike<number>,
   mask: ArrayLike<number>,
   form: GeluForm,
-  steps = GELU_TEMPO_STEPS,
+  steps: GeluTempoSteps = GELU_TEMPO_STEPS[form],
 ): Float64Array {
   return Float64Array.from(y, (v, i) => dy[i] * geluInverseRef(v, mask[i] !== 0, form, steps)[1]);
 }
