@@ -1,8 +1,8 @@
 /**
  * Training-step benchmark: ms/step, tokens/s and model FLOP/s for a tiny config and a
  * bert-base-shaped one (fewer layers), Tempo off and on at the same batch, side by side in one
- * run (all settings' models live at once; each round times one step of each in turn), plus a
- * matmul of the FFN shape at the same token count (median of 5) for the adapter's reference rate.
+ * run (all settings' models live at once; each round times a matmul of the FFN shape at the same
+ * token count, the adapter's reference rate, then one step of each setting in turn; medians).
  * Targets: the step's model FLOP rate >= 70% of that matmul rate; Tempo's overhead <= 5%.
  * Rounds: 41 for the tiny config (its ~70 ms steps vary by +-10 ms on a 2-core machine), 7 for the
  * bert-base shape; --steps sets both.
@@ -43,10 +43,38 @@ async function setup(gpu: Gpu, cfg: ModelConfig, B: number, T: number, tempo: Te
   return { alloc, enc, trainer, src };
 }
 
+/** The reference product: op(A) [M,K] times B^T, B [N,K] (NT), with its buffers. */
+function matmulProbe(gpu: Gpu, M: number, N: number, K: number) {
+  const alloc = new Allocator({ device: gpu.device });
+  const enc = new Encoder(gpu);
+  const a = alloc.alloc([M, K], "f32", "workspace", "a");
+  const b = alloc.alloc([N, K], "f32", "workspace", "b");
+  const c = alloc.alloc([M, N], "f32", "workspace", "c");
+  return {
+    /** Seconds per call (two calls, then a sync, timed together). */
+    async seconds(): Promise<number> {
+      const t0 = performance.now();
+      for (let i = 0; i < 2; i++) matmul(enc, c, a, b, M, N, K, { transB: true });
+      await enc.sync();
+      return (performance.now() - t0) / 1000 / 2;
+    },
+    dispose() {
+      alloc.trim();
+      enc.releaseScratch();
+    },
+  };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((x, y) => x - y);
+  return s[Math.floor(s.length / 2)];
+}
+
 /**
- * ms/step of each Tempo setting, measured side by side: the settings' models all live at once
- * and each round times one step of each, in turn, so that drift in the machine's speed (other
- * processes, thermal) hits every setting alike. Median over rounds.
+ * ms/step of each Tempo setting and the reference matmul's GFLOP/s, measured side by side: the
+ * settings' models all live at once and each round times the reference product, then one step of
+ * each setting, in turn, so that drift in the machine's speed (other processes, thermal) hits every
+ * figure alike. Medians over rounds.
  */
 async function timeSteps(
   gpu: Gpu,
@@ -55,12 +83,17 @@ async function timeSteps(
   T: number,
   settings: readonly TempoOptions[],
   rounds: number,
-): Promise<{ ms: number; peak: number }[]> {
+): Promise<{ rate: number; rows: { ms: number; peak: number }[] }> {
+  const M = B * T, N = cfg.ffn, K = cfg.hidden;
+  const probe = matmulProbe(gpu, M, N, K);
+  await probe.seconds(); // compile
   const runs = [];
   for (const t of settings) runs.push(await setup(gpu, cfg, B, T, t));
   const times: number[][] = settings.map(() => []);
   const peaks = settings.map(() => 0);
+  const probeSeconds: number[] = [];
   for (let r = 0; r < rounds; r++) {
+    probeSeconds.push(await probe.seconds());
     for (const [i, run] of runs.entries()) {
       const t0 = performance.now();
       const rec = await run.trainer.step(run.src);
@@ -68,35 +101,15 @@ async function timeSteps(
       peaks[i] = rec.memory.peak;
     }
   }
+  probe.dispose();
   for (const run of runs) {
     run.alloc.trim();
     run.enc.releaseScratch();
   }
-  return times.map((ts, i) => {
-    ts.sort((a, b) => a - b);
-    return { ms: ts[Math.floor(ts.length / 2)], peak: peaks[i] };
-  });
-}
-
-async function matmulRate(gpu: Gpu, M: number, N: number, K: number): Promise<number> {
-  const alloc = new Allocator({ device: gpu.device });
-  const enc = new Encoder(gpu);
-  const a = alloc.alloc([M, K], "f32", "workspace", "a"),
-    b = alloc.alloc([N, K], "f32", "workspace", "b");
-  const c = alloc.alloc([M, N], "f32", "workspace", "c");
-  matmul(enc, c, a, b, M, N, K, { transB: true });
-  await enc.sync();
-  const reps = 2, times: number[] = [];
-  for (let r = 0; r < 5; r++) {
-    const t0 = performance.now();
-    for (let i = 0; i < reps; i++) matmul(enc, c, a, b, M, N, K, { transB: true });
-    await enc.sync();
-    times.push((performance.now() - t0) / 1000 / reps);
-  }
-  times.sort((x, y) => x - y);
-  alloc.trim();
-  enc.releaseScratch();
-  return (2 * M * N * K) / times[2] / 1e9;
+  return {
+    rate: (2 * M * N * K) / median(probeSeconds) / 1e9,
+    rows: times.map((ts, i) => ({ ms: median(ts), peak: peaks[i] })),
+  };
 }
 
 /** Run the benchmark and print a table. */
@@ -109,8 +122,8 @@ export async function main(args: string[] = []): Promise<void> {
   const batch = arg("batch", 4), seq = arg("seq", 128);
   const gpu = await acquireGpu();
   console.log(
-    `adapter: ${gpu.description}; median over rounds (one step of each setting per ` +
-      "round) after one warm-up step each",
+    `adapter: ${gpu.description}; medians over rounds (each: the reference matmul, then one ` +
+      "step of each setting) after one warm-up step each",
   );
   const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : "";
   const cases: [ModelConfig, number, number][] = [
@@ -124,15 +137,14 @@ export async function main(args: string[] = []): Promise<void> {
   for (const [cfg, B, T] of cases) {
     const flops = stepFlops(cfg, B, T);
     const rounds = steps ?? (cfg.hidden < 256 ? 41 : 7);
-    const rate = await matmulRate(gpu, B * T, cfg.ffn, cfg.hidden);
+    const settings = [BASELINE, { ...ALL_TEMPO, masks: "bits" as const }, ALL_TEMPO];
+    const { rate, rows: timed } = await timeSteps(gpu, cfg, B, T, settings, rounds);
     console.log(
       `\n${cfg.name} (L=${cfg.layers}, C=${cfg.hidden}), B=${B}, T=${T}: ${
         (flops / 1e9).toFixed(2)
       } GFLOP/step; ` +
         `matmul NT ${B * T}x${cfg.ffn}x${cfg.hidden}: ${rate.toFixed(1)} GFLOP/s; ${rounds} rounds`,
     );
-    const settings = [BASELINE, { ...ALL_TEMPO, masks: "bits" as const }, ALL_TEMPO];
-    const timed = await timeSteps(gpu, cfg, B, T, settings, rounds);
     const rows: { label: string; ms: number; peak: number }[] = [];
     for (const [i, t] of settings.entries()) {
       const r = timed[i];
