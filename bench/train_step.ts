@@ -4,7 +4,7 @@
  * run (all settings' models live at once; each round times a matmul of the FFN shape at the same
  * token count, the adapter's reference rate, then one step of each setting in turn; medians).
  * Targets: the step's model FLOP rate >= 70% of that matmul rate; Tempo's overhead <= 5%.
- * Rounds: 41 for the tiny config (its ~70 ms steps vary by +-10 ms on a 2-core machine), 7 for the
+ * Rounds: 101 for the tiny config (its ~70 ms steps vary by +-10 ms on a 2-core machine), 7 for the
  * bert-base shape; --steps sets both.
  * Run: deno run -A bench/train_step.ts [--layers 2] [--batch 4] [--seq 128] [--steps N]
  * [--only gpt2|bert]
@@ -136,7 +136,7 @@ export async function main(args: string[] = []): Promise<void> {
   ].filter(([cfg]) => !only || cfg.name.startsWith(only));
   for (const [cfg, B, T] of cases) {
     const flops = stepFlops(cfg, B, T);
-    const rounds = steps ?? (cfg.hidden < 256 ? 41 : 7);
+    const rounds = steps ?? (cfg.hidden < 256 ? 101 : 7);
     const settings = [BASELINE, { ...ALL_TEMPO, masks: "bits" as const }, ALL_TEMPO];
     const { rate, rows: timed } = await timeSteps(gpu, cfg, B, T, settings, rounds);
     console.log(
