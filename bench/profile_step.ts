@@ -10,15 +10,12 @@
  * [--seq 128] [--tempo all|none] [--masks bits|regen|bytes] [--reps 3]`.
  * @module
  */
-import { Allocator } from "../core/allocator.ts";
 import { type DispatchBinding, Encoder } from "../core/encoder.ts";
 import { acquireGpu } from "../core/gpu.ts";
 import type { KernelSpec } from "../core/kernel.ts";
-import { Trainer } from "../core/train/trainer.ts";
 import { ALL_TEMPO, BASELINE, tempoLabel, type TempoOptions } from "../layers/tempo_options.ts";
 import { resolveConfig } from "../models/config.ts";
-import { syntheticSource, trainDefaults } from "../models/plan.ts";
-import { Transformer } from "../models/transformer.ts";
+import { setup } from "./train_step.ts";
 
 /** One recorded command: a kernel name (or "(copy ...)", "(clear)") and how to record it again. */
 interface Recorded {
@@ -76,15 +73,8 @@ export async function main(args: string[] = []): Promise<void> {
     ? BASELINE
     : { ...ALL_TEMPO, masks: arg("masks", "bits") as TempoOptions["masks"] };
   const gpu = await acquireGpu();
-  const alloc = new Allocator({ device: gpu.device });
   const enc = new RecordingEncoder(gpu);
-  const shape = { batch: B, seqLen: T };
-  const model = new Transformer(cfg, shape, tempo, alloc);
-  model.initialize(enc, 1);
-  const trainer = new Trainer(model, alloc, enc, trainDefaults(shape));
-  const src = syntheticSource(cfg, shape);
-  await trainer.step(src);
-  await enc.sync();
+  const { trainer, src } = await setup(gpu, cfg, B, T, tempo, enc);
   const stepMs: number[] = [];
   for (let i = 0; i < reps; i++) {
     enc.log = i === reps - 1 ? [] : null;

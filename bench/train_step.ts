@@ -14,6 +14,7 @@ import { Allocator } from "../core/allocator.ts";
 import { Encoder } from "../core/encoder.ts";
 import { acquireGpu, type Gpu } from "../core/gpu.ts";
 import { matmul } from "../core/ops/matmul.ts";
+import type { BatchSource } from "../core/train/batch.ts";
 import { Trainer } from "../core/train/trainer.ts";
 import { ALL_TEMPO, BASELINE, tempoLabel, type TempoOptions } from "../layers/tempo_options.ts";
 import { type ModelConfig, resolveConfig } from "../models/config.ts";
@@ -29,16 +30,25 @@ export function stepFlops(cfg: ModelConfig, B: number, T: number): number {
   return 3 * (L * block + head);
 }
 
-/** A model and trainer ready to step, Tempo switches `tempo`. */
-async function setup(gpu: Gpu, cfg: ModelConfig, B: number, T: number, tempo: TempoOptions) {
+/**
+ * A model and trainer on synthetic batches, Tempo switches `tempo`, after one warm-up step (kernels
+ * compiled, pools warm). `enc` may be a subclass (e.g. one that records the step's commands).
+ */
+export async function setup(
+  gpu: Gpu,
+  cfg: ModelConfig,
+  B: number,
+  T: number,
+  tempo: TempoOptions,
+  enc: Encoder = new Encoder(gpu),
+): Promise<{ alloc: Allocator; enc: Encoder; trainer: Trainer; src: BatchSource }> {
   const alloc = new Allocator({ device: gpu.device });
-  const enc = new Encoder(gpu);
   const shape = { batch: B, seqLen: T };
   const model = new Transformer(cfg, shape, tempo, alloc);
   model.initialize(enc, 1);
   const trainer = new Trainer(model, alloc, enc, trainDefaults(shape));
   const src = syntheticSource(cfg, shape);
-  await trainer.step(src); // compile kernels, warm the pools
+  await trainer.step(src);
   await enc.sync();
   return { alloc, enc, trainer, src };
 }

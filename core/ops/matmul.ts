@@ -396,6 +396,21 @@ const SCRATCH_BYTES = 16 << 20;
 type PackMode = "s" | "k4" | "r4";
 
 /**
+ * WGSL of the "r4" loads: q_c = the vec4 of rows row .. row + 3 at k + c (zero past K, and all
+ * zero for padding rows row >= R), from vec4 index `b4` of the rows' start. Needs k, row, X, u.
+ */
+function r4Loads(b4: string): string {
+  return `var q0 = vec4f(0.0); var q1 = vec4f(0.0); var q2 = vec4f(0.0); var q3 = vec4f(0.0);
+  if (row < u.R) {
+    let b4 = ${b4}; let l4 = u.ldk / 4u;
+    q0 = X[b4 + k * l4];
+    if (k + 1u < u.K) { q1 = X[b4 + (k + 1u) * l4]; }
+    if (k + 2u < u.K) { q2 = X[b4 + (k + 2u) * l4]; }
+    if (k + 3u < u.K) { q3 = X[b4 + (k + 3u) * l4]; }
+  }`;
+}
+
+/**
  * Packs rows of op(X) (A, or B^T) into an rgba32float texture, k-contiguous: packed row
  * r = item * Rp + row (item = gid.z) holds X[off + item * sX + row * ldr + k * ldk] for k < K as
  * P texels, zero-filled past K and in the padding rows R <= row < Rp. Rows go 2^sh to a texture
@@ -432,14 +447,7 @@ function packSpec(mode: PackMode): KernelSpec {
   } else {
     // Rows r..r+3 (one batch item: Rp and R are multiples of 4) at k..k+3: q_c holds k + c.
     body = `${head}
-  var q0 = vec4f(0.0); var q1 = vec4f(0.0); var q2 = vec4f(0.0); var q3 = vec4f(0.0);
-  if (row < u.R) {
-    let b4 = base / 4u; let l4 = u.ldk / 4u;
-    q0 = X[b4 + k * l4];
-    if (k + 1u < u.K) { q1 = X[b4 + (k + 1u) * l4]; }
-    if (k + 2u < u.K) { q2 = X[b4 + (k + 2u) * l4]; }
-    if (k + 3u < u.K) { q3 = X[b4 + (k + 3u) * l4]; }
-  }
+  ${r4Loads("base / 4u")}
   textureStore(T, ${at("r", "k4")}, vec4f(q0.x, q1.x, q2.x, q3.x));
   textureStore(T, ${at("r + 1u", "k4")}, vec4f(q0.y, q1.y, q2.y, q3.y));
   textureStore(T, ${at("r + 2u", "k4")}, vec4f(q0.z, q1.z, q2.z, q3.z));
@@ -495,14 +503,8 @@ const TRANSPOSE_R4: KernelSpec = {
   body: `let k4 = gid.x;
   let row = gid.y * 4u;
   if (k4 >= u.P || row >= u.Rp) { return; }
-  var q0 = vec4f(0.0); var q1 = vec4f(0.0); var q2 = vec4f(0.0); var q3 = vec4f(0.0);
-  if (row < u.R) {
-    let b4 = (u.off + gid.z * u.sX + row) / 4u; let l4 = u.ldk / 4u; let k = k4 * 4u;
-    q0 = X[b4 + k * l4];
-    if (k + 1u < u.K) { q1 = X[b4 + (k + 1u) * l4]; }
-    if (k + 2u < u.K) { q2 = X[b4 + (k + 2u) * l4]; }
-    if (k + 3u < u.K) { q3 = X[b4 + (k + 3u) * l4]; }
-  }
+  let k = k4 * 4u;
+  ${r4Loads("(u.off + gid.z * u.sX + row) / 4u")}
   let r = gid.z * u.Rp + row;
   Y[texel_of(r, k4)] = vec4f(q0.x, q1.x, q2.x, q3.x);
   Y[texel_of(r + 1u, k4)] = vec4f(q0.y, q1.y, q2.y, q3.y);
