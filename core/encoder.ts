@@ -8,7 +8,7 @@
 import { sizeClass } from "./allocator.ts";
 import { checkErrors, type Gpu } from "./gpu.ts";
 import { compile, type KernelSpec, uniformBindingOf } from "./kernel.ts";
-import { Tensor } from "./tensor.ts";
+import type { Tensor } from "./tensor.ts";
 
 /** A byte range of a tensor, for chunked bindings. */
 export interface TensorRange {
@@ -54,7 +54,6 @@ export class Encoder {
   #staging = new Map<number, GPUBuffer[]>();
   #stagingBytes = 0;
   #scratch = new Map<string, GPUTexture>();
-  #scratchBuffers = new Map<string, GPUBuffer>();
   #views = new WeakMap<GPUTexture, GPUTextureView>();
 
   constructor(gpu: Gpu | null) {
@@ -76,40 +75,11 @@ export class Encoder {
     return (this.#arena ? ARENA_BYTES : 0) + this.#stagingBytes + this.scratchBytes;
   }
 
-  /** Bytes of the scratch textures and buffers alone (part of `backendBytes`). */
+  /** Bytes of the scratch textures alone (part of `backendBytes`). */
   get scratchBytes(): number {
     let n = 0;
     for (const t of this.#scratch.values()) n += t.width * t.height * 16;
-    for (const b of this.#scratchBuffers.values()) n += b.size;
     return n;
-  }
-
-  /**
-   * A scratch storage buffer of at least `bytes` bytes as an f32 tensor view of `bytes / 4`
-   * elements, cached under `slot` like `scratchTexture` (grows to a size class, submitting pending
-   * work before destroying the old one; contents undefined between uses). Backend memory, not a
-   * tensor of any category. Null in planning mode.
-   */
-  scratchBuffer(slot: string, bytes: number): Tensor | null {
-    const gpu = this.gpu;
-    if (!gpu) return null;
-    if (!Number.isInteger(bytes) || bytes < 4 || bytes % 4 !== 0 || bytes > gpu.maxBinding) {
-      throw new Error(`scratchBuffer: ${bytes} bytes is not a multiple of 4 in [4, maxBinding]`);
-    }
-    let b = this.#scratchBuffers.get(slot);
-    if (!b || b.size < bytes) {
-      if (b) {
-        if (this.#encoder) this.submit(); // recorded work may still bind the old buffer
-        b.destroy();
-      }
-      b = gpu.device.createBuffer({
-        label: `scratch-${slot}`,
-        size: Math.min(sizeClass(bytes), gpu.maxBinding),
-        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
-      });
-      this.#scratchBuffers.set(slot, b);
-    }
-    return new Tensor([bytes / 4], "f32", "workspace", `scratch-${slot}`, b);
   }
 
   /**
@@ -147,17 +117,12 @@ export class Encoder {
     return t;
   }
 
-  /**
-   * Destroy the scratch textures and buffers (pending work is submitted first); later calls
-   * recreate them.
-   */
+  /** Destroy the scratch textures (pending work is submitted first); later calls recreate them. */
   releaseScratch(): void {
-    if (this.#scratch.size === 0 && this.#scratchBuffers.size === 0) return;
+    if (this.#scratch.size === 0) return;
     if (this.#encoder) this.submit();
     for (const t of this.#scratch.values()) t.destroy();
-    for (const b of this.#scratchBuffers.values()) b.destroy();
     this.#scratch.clear();
-    this.#scratchBuffers.clear();
   }
 
   /** Record one dispatch of `spec` over `groups` workgroups. */

@@ -396,21 +396,6 @@ const SCRATCH_BYTES = 16 << 20;
 type PackMode = "s" | "k4" | "r4";
 
 /**
- * WGSL of the "r4" loads: q_c = the vec4 of rows row .. row + 3 at k + c (zero past K, and all
- * zero for padding rows row >= R), from vec4 index `b4` of the rows' start. Needs k, row, X, u.
- */
-function r4Loads(b4: string): string {
-  return `var q0 = vec4f(0.0); var q1 = vec4f(0.0); var q2 = vec4f(0.0); var q3 = vec4f(0.0);
-  if (row < u.R) {
-    let b4 = ${b4}; let l4 = u.ldk / 4u;
-    q0 = X[b4 + k * l4];
-    if (k + 1u < u.K) { q1 = X[b4 + (k + 1u) * l4]; }
-    if (k + 2u < u.K) { q2 = X[b4 + (k + 2u) * l4]; }
-    if (k + 3u < u.K) { q3 = X[b4 + (k + 3u) * l4]; }
-  }`;
-}
-
-/**
  * Packs rows of op(X) (A, or B^T) into an rgba32float texture, k-contiguous: packed row
  * r = item * Rp + row (item = gid.z) holds X[off + item * sX + row * ldr + k * ldk] for k < K as
  * P texels, zero-filled past K and in the padding rows R <= row < Rp. Rows go 2^sh to a texture
@@ -447,7 +432,14 @@ function packSpec(mode: PackMode): KernelSpec {
   } else {
     // Rows r..r+3 (one batch item: Rp and R are multiples of 4) at k..k+3: q_c holds k + c.
     body = `${head}
-  ${r4Loads("base / 4u")}
+  var q0 = vec4f(0.0); var q1 = vec4f(0.0); var q2 = vec4f(0.0); var q3 = vec4f(0.0);
+  if (row < u.R) {
+    let b4 = base / 4u; let l4 = u.ldk / 4u;
+    q0 = X[b4 + k * l4];
+    if (k + 1u < u.K) { q1 = X[b4 + (k + 1u) * l4]; }
+    if (k + 2u < u.K) { q2 = X[b4 + (k + 2u) * l4]; }
+    if (k + 3u < u.K) { q3 = X[b4 + (k + 3u) * l4]; }
+  }
   textureStore(T, ${at("r", "k4")}, vec4f(q0.x, q1.x, q2.x, q3.x));
   textureStore(T, ${at("r + 1u", "k4")}, vec4f(q0.y, q1.y, q2.y, q3.y));
   textureStore(T, ${at("r + 2u", "k4")}, vec4f(q0.z, q1.z, q2.z, q3.z));
@@ -474,86 +466,100 @@ function packSpec(mode: PackMode): KernelSpec {
 }
 
 /**
- * Transposes rows of op(X) for the "r4" layout (rows contiguous: ldr 1) into a scratch buffer Y
- * laid out as the texture's lines: packed row r = item * Rp + row goes to line r >> sh at texel
- * (r & (2^sh - 1)) * P, lines Lp texels apart (Lp * 16 bytes a multiple of 256, so one buffer-to-
- * texture copy moves all lines): Y texel k4 of row r = X[off + item * sX + row + k * ldk] for
- * k = 4 k4 .. 4 k4 + 3 < K, zero past K and in the padding rows R <= row < Rp. On lavapipe
- * (Mesa 25) transpose + copy costs about half of packing the transpose with texture stores.
- * R, Rp, ldk, off and sX are multiples of 4; uniforms are in elements (P, Lp in texels).
+ * The texture kernel: C[m, n] = alpha * sum_k op(A)[m, k] op(B)[k, n] (+ C when beta is 1) over
+ * packed textures, XM x XN outputs per invocation. Each operand is packed one of two ways:
+ * - "k-rows" (NT: op(A) rows, op(B)^T rows): packed row r holds k as P texels of 4 k each; the
+ *   block's rows of batch item b start at packed row b * sAr (A) or b * sBr (B, 0 when one B
+ *   serves every item); C[m, n] += dot(A texel, B texel) per k4;
+ * - "natural" (natA: A stored [K, M], i.e. op(A) = A^T; natB: B stored [K, N]): packed row r = k
+ *   holds the row of m (n) as PA (PB) texels of 4 m (n) each, the rows of item b from b * sAr
+ *   (b * sBr); per k4 the kernel reads 4 rows. Such operands pack by a plain copy (no transpose).
+ * Loads per k4 are XM + XN texels in every layout. One kernel per beta: a runtime branch on beta
+ * around the 512 guarded stores compiles 4x slower (18 s cold), and loading C unconditionally
+ * (select) costs ~7% at 1024^3.
  */
-const TRANSPOSE_R4: KernelSpec = {
-  name: "matmul_transpose_r4",
-  bindings: [{ name: "X", type: "vec4<f32>" }, { name: "Y", type: "vec4<f32>", write: true }],
-  uniforms: [
-    ["R", "u32"],
-    ["Rp", "u32"],
-    ["K", "u32"],
-    ["P", "u32"],
-    ["sh", "u32"],
-    ["Lp", "u32"],
-    ["off", "u32"],
-    ["sX", "u32"],
-    ["ldk", "u32"],
-  ],
-  workgroupSize: [16, 16],
-  prelude: `fn texel_of(r: u32, k4: u32) -> u32 {
-  return (r >> u.sh) * u.Lp + (r & ((1u << u.sh) - 1u)) * u.P + k4;
-}`,
-  body: `let k4 = gid.x;
-  let row = gid.y * 4u;
-  if (k4 >= u.P || row >= u.Rp) { return; }
-  let k = k4 * 4u;
-  ${r4Loads("(u.off + gid.z * u.sX + row) / 4u")}
-  let r = gid.z * u.Rp + row;
-  Y[texel_of(r, k4)] = vec4f(q0.x, q1.x, q2.x, q3.x);
-  Y[texel_of(r + 1u, k4)] = vec4f(q0.y, q1.y, q2.y, q3.y);
-  Y[texel_of(r + 2u, k4)] = vec4f(q0.z, q1.z, q2.z, q3.z);
-  Y[texel_of(r + 3u, k4)] = vec4f(q0.w, q1.w, q2.w, q3.w);`,
-};
-
-/**
- * The texture NT kernel: C[m, n] = alpha * sum_k4 dot(A[m, k4], B[n, k4]) (+ C when beta is 1)
- * over packed rows (see packSpec), XM x XN outputs per invocation. A's rows of batch item b start
- * at packed row b * Mp, B's at b * sBr (0 when one B serves every item). One kernel per beta: a
- * runtime branch on beta around the 512 guarded stores compiles 4x slower (18 s cold), and
- * loading C unconditionally (select) costs ~7% at 1024^3.
- */
-function textureSpec(access: "read" | "sampled", beta: 0 | 1, vecC: boolean): KernelSpec {
-  const name = `matmul_texture_${access}_b${beta}${vecC ? "_c4" : ""}`;
+function textureSpec(
+  access: "read" | "sampled",
+  beta: 0 | 1,
+  vecC: boolean,
+  natA = false,
+  natB = false,
+): KernelSpec {
+  const lay = natA || natB ? `_${natA ? "t" : "n"}${natB ? "n" : "t"}` : "";
+  const name = `matmul_texture_${access}_b${beta}${vecC ? "_c4" : ""}${lay}`;
   return cached(name, () => {
     const load = (t: string, x: string, y: string) =>
       access === "read"
         ? `textureLoad(${t}, vec2u(${x}, ${y}))`
         : `textureLoad(${t}, vec2u(${x}, ${y}), 0)`;
+    const xyzw = "xyzw";
     const body: string[] = [
       `let n0 = gid.x * ${XN}u;`,
       `let m0 = gid.y * ${XM}u;`,
       "let bi = gid.z;",
       "if (m0 >= u.Mp || n0 >= u.Np) { return; }",
-      "let ra = bi * u.Mp + m0;",
-      "let rb = bi * u.sBr + n0;",
+      "let ra = bi * u.sAr;",
+      "let rb = bi * u.sBr;",
       "let maskA = (1u << u.shA) - 1u;",
       "let maskB = (1u << u.shB) - 1u;",
     ];
-    for (let i = 0; i < XM; i++) {
-      body.push(
-        `let ax${i} = ((ra + ${i}u) & maskA) * u.P;`,
-        `let ay${i} = (ra + ${i}u) >> u.shA;`,
-      );
+    if (!natA) {
+      for (let i = 0; i < XM; i++) {
+        body.push(
+          `let ax${i} = ((ra + m0 + ${i}u) & maskA) * u.PA;`,
+          `let ay${i} = (ra + m0 + ${i}u) >> u.shA;`,
+        );
+      }
     }
-    for (let j = 0; j < XN; j++) {
-      body.push(
-        `let bx${j} = ((rb + ${j}u) & maskB) * u.P;`,
-        `let by${j} = (rb + ${j}u) >> u.shB;`,
-      );
+    if (!natB) {
+      for (let j = 0; j < XN; j++) {
+        body.push(
+          `let bx${j} = ((rb + n0 + ${j}u) & maskB) * u.PB;`,
+          `let by${j} = (rb + n0 + ${j}u) >> u.shB;`,
+        );
+      }
     }
     for (let i = 0; i < XM; i++) for (let j = 0; j < XN; j++) body.push(`var c${i}_${j} = 0.0;`);
     body.push("for (var k4 = 0u; k4 < u.P; k4++) {");
-    for (let i = 0; i < XM; i++) body.push(`let a${i} = ${load("A", `ax${i} + k4`, `ay${i}`)};`);
-    for (let j = 0; j < XN; j++) body.push(`let b${j} = ${load("B", `bx${j} + k4`, `by${j}`)};`);
+    // Natural operands: rows 4 k4 + kk; texel i4 of row kk holds m (n) = 4 i4 .. 4 i4 + 3.
+    const natural = (T: string, r0: string, mask: string, sh: string, P: string, at: string) => {
+      for (let kk = 0; kk < 4; kk++) {
+        body.push(`let ${T}r${kk} = ${r0} + 4u * k4 + ${kk}u;`);
+        body.push(`let ${T}x${kk} = (${T}r${kk} & ${mask}) * u.${P} + ${at} / 4u;`);
+        body.push(`let ${T}y${kk} = ${T}r${kk} >> u.${sh};`);
+        const count = T === "a" ? XM / 4 : XN / 4;
+        for (let q = 0; q < count; q++) {
+          body.push(
+            `let ${T}${kk}_${q} = ${load(T.toUpperCase(), `${T}x${kk} + ${q}u`, `${T}y${kk}`)};`,
+          );
+        }
+      }
+    };
+    if (natA) natural("a", "ra", "maskA", "shA", "PA", "m0");
+    else {
+      for (let i = 0; i < XM; i++) {
+        body.push(`let a${i} = ${load("A", `ax${i} + k4`, `ay${i}`)};`);
+      }
+    }
+    if (natB) natural("b", "rb", "maskB", "shB", "PB", "n0");
+    else {
+      for (let j = 0; j < XN; j++) {
+        body.push(`let b${j} = ${load("B", `bx${j} + k4`, `by${j}`)};`);
+      }
+    }
+    // op(A)[m0 + i, 4 k4 + kk] and op(B)[4 k4 + kk, n0 + j].
+    const aAt = (i: number, kk: number) =>
+      natA ? `a${kk}_${i >> 2}.${xyzw[i & 3]}` : `a${i}.${xyzw[kk]}`;
+    const bAt = (j: number, kk: number) =>
+      natB ? `b${kk}_${j >> 2}.${xyzw[j & 3]}` : `b${j}.${xyzw[kk]}`;
     for (let i = 0; i < XM; i++) {
-      for (let j = 0; j < XN; j++) body.push(`c${i}_${j} += dot(a${i}, b${j});`);
+      for (let j = 0; j < XN; j++) {
+        if (!natA && !natB) body.push(`c${i}_${j} += dot(a${i}, b${j});`);
+        else {
+          const terms = [0, 1, 2, 3].map((kk) => `${aAt(i, kk)} * ${bAt(j, kk)}`).join(" + ");
+          body.push(`c${i}_${j} += ${terms};`);
+        }
+      }
     }
     body.push("}", "let cbase = u.offC + bi * u.sC;");
     if (vecC) {
@@ -603,8 +609,11 @@ function textureSpec(access: "read" | "sampled", beta: 0 | 1, vecC: boolean): Ke
         ["Mp", "u32"],
         ["Np", "u32"],
         ["P", "u32"],
+        ["PA", "u32"],
+        ["PB", "u32"],
         ["shA", "u32"],
         ["shB", "u32"],
+        ["sAr", "u32"],
         ["sBr", "u32"],
         ["ldc", "u32"],
         ["offC", "u32"],
@@ -945,36 +954,58 @@ function matmulTexture(
   // rows into a line of min(texture width, W) texels (the texture may be larger: it only grows),
   // so it needs no more lines.
   const rplMax = rplOf(Pmax);
-  const rowsA = ch.bb * MpMax, rowsB = (sB > 0 ? ch.bb : 1) * NpMax;
-  const texA = enc.scratchTexture("matmul.A", rplMax * Pmax, Math.ceil(rowsA / rplMax))!;
-  const texB = enc.scratchTexture("matmul.B", rplMax * Pmax, Math.ceil(rowsB / rplMax))!;
+  const itemsB = sB > 0 ? ch.bb : 1;
+  // An operand whose rows run along m (A stored [K, M]) or n (B stored [K, N]) is packed in its
+  // natural layout, one texture row per k (see textureSpec), when those rows are vec4-aligned and
+  // its largest chunk fits the texture in no more texels than the k-rows layout would take (give
+  // or take the last, partial line).
+  const KpMax = Math.ceil(ch.bk / 4) * 4;
+  const naturalGeometry = (len: number, items: number, kRowsTexels: number) => {
+    const Pn = Math.ceil(len / 4);
+    if (Pn > W) return null;
+    const rpl = rplOf(Pn), lines = Math.ceil((items * KpMax) / rpl);
+    return lines <= H && rpl * Pn * (lines - 1) <= Math.max(kRowsTexels, capTexels)
+      ? { rpl, lines, Pn }
+      : null;
+  };
+  const aligned = (len: number, s: number) => len % 4 === 0 && (batch === 1 || s % 4 === 0);
+  const kRowsA = rplMax * Pmax * Math.ceil((ch.bb * MpMax) / rplMax);
+  const kRowsB = rplMax * Pmax * Math.ceil((itemsB * NpMax) / rplMax);
+  const natA = transA && aligned(M, sA) ? naturalGeometry(ch.bm, ch.bb, kRowsA) : null;
+  const natB = !transB && aligned(N, sB) ? naturalGeometry(ch.bn, itemsB, kRowsB) : null;
+  const texA = natA
+    ? enc.scratchTexture("matmul.A", natA.rpl * natA.Pn, natA.lines)!
+    : enc.scratchTexture("matmul.A", rplMax * Pmax, Math.ceil((ch.bb * MpMax) / rplMax))!;
+  const texB = natB
+    ? enc.scratchTexture("matmul.B", natB.rpl * natB.Pn, natB.lines)!
+    : enc.scratchTexture("matmul.B", rplMax * Pmax, Math.ceil((itemsB * NpMax) / rplMax))!;
   const access = hasReadOnlyStorageTextures() ? "read" : "sampled";
   // op(A)[m, k] = A[m * ldr + k * ldk]; op(B)^T[n, k] likewise.
   const [ldrA, ldkA] = transA ? [1, M] : [K, 1];
   const [ldrB, ldkB] = transB ? [K, 1] : [1, N];
   // vec4 packing: along k when k is contiguous, along rows when rows are; every chunk origin is
-  // then a multiple of 4 too (chunk sizes are, or cover the whole dimension).
+  // then a multiple of 4 too (chunk sizes are, or cover the whole dimension). Natural operands
+  // are vec4 along their rows (m or n).
   const mode = (kContig: boolean, rows: number, s: number): PackMode =>
     (kContig ? K : rows) % 4 !== 0 || (batch > 1 && s % 4 !== 0) ? "s" : kContig ? "k4" : "r4";
-  const packA = packSpec(mode(!transA, M, sA)), packB = packSpec(mode(transB, N, sB));
+  const packA = packSpec(natA ? "k4" : mode(!transA, M, sA));
+  const packB = packSpec(natB ? "k4" : mode(transB, N, sB));
   /**
    * Packing of one operand chunk: rows [first + item * sX + row * ldr + k * ldk] for item < nb,
-   * row < R, k < kc into packed rows item * Rp + row. A copy when those rows are already laid out
+   * row < R, k < kc into packed rows item * Rp + row (natural operands: "row" is k and "k" runs
+   * along m or n, rows of `full` elements). A copy when those rows are already laid out
    * as the texture lines want them (k contiguous and whole, items back to back without padding
    * rows, 256-byte line pitch): lavapipe copies 4 MiB in ~0.5 ms where a packing kernel takes
-   * ~5 ms (its storage-buffer loads). Rows contiguous instead ("r4"): a transpose into a scratch
-   * buffer, then a copy of that. Otherwise the packing kernel. Returns the job's steps: a kernel
-   * to run before the copies, the copies, a kernel to run after them.
+   * ~5 ms (its storage-buffer loads). Otherwise the packing kernel. Returns the job's steps: the
+   * copies, or a kernel to run after them.
    */
   interface PackSteps {
-    before?: () => void;
     copy?: () => void;
     after?: () => void;
   }
   const packJob = (
     X: Tensor,
     tex: GPUTexture,
-    slot: string,
     spec: KernelSpec,
     first: number,
     R: number,
@@ -986,6 +1017,7 @@ function matmulTexture(
     kc: number,
     P: number,
     sh: number,
+    full = K,
   ): PackSteps => {
     const rpl = 2 ** sh;
     // Copy `rows` packed rows of kc floats, back to back from `off` of Y, into the texture.
@@ -995,36 +1027,17 @@ function matmulTexture(
       enc.copyToTexture(Y, tex, off * 4 + full * pitch, undefined, [0, full], [rem * P, 1]);
     };
     const pitchOk = (rows: number) => rows <= rpl || (rpl * kc * 4) % 256 === 0;
+    // Natural operands' padding rows are k rows: they must be zero, so a copy needs none.
+    const natural = full !== K;
     if (
-      ldk === 1 && kc === K && K % 4 === 0 && first % 4 === 0 &&
-      (nb === 1 || (sX === R * K && Rp === R)) && pitchOk(nb * R)
+      ldk === 1 && kc === full && full % 4 === 0 && first % 4 === 0 &&
+      (nb === 1 || (sX === R * full && Rp === R)) && (!natural || Rp === R) && pitchOk(nb * R)
     ) {
       return { copy: () => copyRows(X, first, nb * R) };
     }
     const end = first + (nb - 1) * sX + (R - 1) * ldr + (kc - 1) * ldk + 1;
     const [rx, off] = range(X, first, end);
     const r4 = spec.name.endsWith("r4");
-    if (r4) {
-      // Whole lines of rpl rows, each line padded to a 256-byte pitch.
-      const rows = nb * Rp, lines = Math.ceil(rows / rpl), Lp = Math.ceil((rpl * P) / 16) * 16;
-      const bytes = lines * Lp * 16;
-      if (bytes <= 4 * t.limit) {
-        const Y = enc.scratchBuffer(slot, bytes)!;
-        return {
-          before: () =>
-            enc.dispatch(TRANSPOSE_R4, { X: rx, Y }, { R, Rp, K: kc, P, sh, Lp, off, sX, ldk }, [
-              Math.ceil(P / 16),
-              Math.ceil(Rp / 64),
-              nb,
-            ]),
-          copy: () =>
-            enc.copyToTexture(Y, tex, 0, lines > 1 ? Lp * 16 : undefined, [0, 0], [
-              Math.min(rpl, rows) * P,
-              lines,
-            ]),
-        };
-      }
-    }
     const per = r4 ? 32 : 8;
     return {
       after: () =>
@@ -1047,17 +1060,21 @@ function matmulTexture(
       for (let n0 = 0; n0 < N; n0 += ch.bn) {
         const nc = Math.min(ch.bn, N - n0), Np = Math.ceil(nc / XN) * XN;
         for (let k0 = 0; k0 < K; k0 += ch.bk) {
-          const kc = Math.min(ch.bk, K - k0), P = Math.ceil(kc / 4);
-          const shA = shOf(Math.min(texA.width, W), P);
-          const shB = shOf(Math.min(texB.width, W), P);
-          // Pack what changed since the last chunk: transposes, then copies (they end the
-          // pass), then packing kernels, so that a chunk breaks the pass at most once.
+          const kc = Math.min(ch.bk, K - k0), P = Math.ceil(kc / 4), Kp = 4 * P;
+          // Texels per packed row and rows per line of each operand.
+          const PA = natA ? Math.ceil(mc / 4) : P, PB = natB ? Math.ceil(nc / 4) : P;
+          const shA = shOf(Math.min(texA.width, W), PA);
+          const shB = shOf(Math.min(texB.width, W), PB);
+          // Pack what changed since the last chunk: copies first (they end the pass), then
+          // packing kernels, so that a chunk breaks the pass at most once.
           const jobs: PackSteps[] = [];
           const keyA = `${b0}:${m0}:${k0}`;
           if (keyA !== packedA) {
             const first = b0 * sA + m0 * ldrA + k0 * ldkA;
             jobs.push(
-              packJob(A, texA, "matmul.A", packA, first, mc, Mp, nb, sA, ldrA, ldkA, kc, P, shA),
+              natA
+                ? packJob(A, texA, packA, first, kc, Kp, nb, sA, M, 1, mc, PA, shA, M)
+                : packJob(A, texA, packA, first, mc, Mp, nb, sA, ldrA, ldkA, kc, P, shA),
             );
             packedA = keyA;
           }
@@ -1065,11 +1082,12 @@ function matmulTexture(
           if (keyB !== packedB) {
             const first = b0 * sB + n0 * ldrB + k0 * ldkB;
             jobs.push(
-              packJob(B, texB, "matmul.B", packB, first, nc, Np, nbB, sB, ldrB, ldkB, kc, P, shB),
+              natB
+                ? packJob(B, texB, packB, first, kc, Kp, nbB, sB, N, 1, nc, PB, shB, N)
+                : packJob(B, texB, packB, first, nc, Np, nbB, sB, ldrB, ldkB, kc, P, shB),
             );
             packedB = keyB;
           }
-          for (const j of jobs) j.before?.();
           for (const j of jobs) j.copy?.();
           for (const j of jobs) j.after?.();
           const [rc, offC] = range(
@@ -1078,15 +1096,19 @@ function matmulTexture(
             (b0 + last) * sC + (m0 + mc - 1) * N + n0 + nc,
           );
           const kb = k0 === 0 ? beta : 1;
-          enc.dispatch(textureSpec(access, kb === 0 ? 0 : 1, vecC), { C: rc, A: texA, B: texB }, {
+          const spec = textureSpec(access, kb === 0 ? 0 : 1, vecC, natA !== null, natB !== null);
+          enc.dispatch(spec, { C: rc, A: texA, B: texB }, {
             M: mc,
             N: nc,
             Mp,
             Np,
             P,
+            PA,
+            PB,
             shA,
             shB,
-            sBr: sB > 0 ? Np : 0,
+            sAr: natA ? Kp : Mp,
+            sBr: sB > 0 ? (natB ? Kp : Np) : 0,
             ldc: N,
             offC,
             sC,

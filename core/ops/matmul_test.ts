@@ -289,7 +289,7 @@ class NamingEncoder extends Encoder {
 }
 
 Deno.test({
-  name: "matmul texture: row-contiguous operands are transposed into scratch, then copied",
+  name: "matmul texture: operands stored along m or n are packed in their natural layout",
   ...GPU_TEST,
 }, async () => {
   const base = await gpuFixture();
@@ -304,35 +304,81 @@ Deno.test({
     },
     readF32: (t) => enc.readF32(t),
   };
-  // op(A) = A^T and op(B)^T = B^T have contiguous rows (TN; NN for B): M = 20 and N = 12 pad to
-  // 32 and 16 rows (the transpose writes the zero rows), batched with a broadcast and a strided
-  // operand; the dW form of a Linear (TN, K = tokens) whose lines wrap; k chunks; short lines.
-  const cases: [string, Case][] = [
-    ["TN batched, padded rows", {
-      M: 20,
-      N: 12,
-      K: 8,
-      c0: "nan",
-      opts: { transA: true, batch: 3, strideB: 0, strideA: 8 * 20 + 4 },
-    }],
-    ["NN: B transposed", { M: 36, N: 44, K: 16, opts: { alpha: 0.5, beta: 1 } }],
-    ["TN dW form", { M: 48, N: 64, K: 64, opts: { transA: true, maxTextureWidth: 64 } }],
-    // The tied LM head's dh = dLogits W (NN, K = V): k chunks of 340 and a partial last one
-    // (K % 4 != 0), each line's pitch padded to 256 bytes.
-    ["NN over k, K % 4 != 0", { M: 30, N: 40, K: 1001, opts: { maxScratchBytes: 65536 } }],
-    // Fewer rows than a line holds.
-    ["TN one partial line", { M: 8, N: 4, K: 6, opts: { transA: true } }],
+  // A stored [K, M] (transA) and B stored [K, N] (no transB) go into the textures one row per k,
+  // with no transpose: TN, NN and TT kernels. Per case: the layout kernel expected, and whether
+  // every operand is packed by a copy (no packing kernel: k chunks of a multiple of 4, whole
+  // aligned rows, 256-byte line pitch) or some need the zero-filling packing kernel.
+  const cases: [string, Case, string, "copies" | "packed"][] = [
+    // Batched with a strided A (packed) and a broadcast B (copied); M, N pad to 32 and 16.
+    [
+      "TN batched, padded rows",
+      {
+        M: 20,
+        N: 12,
+        K: 8,
+        c0: "nan",
+        opts: { transA: true, batch: 3, strideB: 0, strideA: 8 * 20 + 4 },
+      },
+      "_tn",
+      "packed",
+    ],
+    ["NN, B natural", { M: 36, N: 44, K: 16, opts: { alpha: 0.5, beta: 1 } }, "_nn", "copies"],
+    [
+      "TT, A natural",
+      { M: 52, N: 36, K: 24, opts: { transA: true, transB: true } },
+      "_tt",
+      "copies",
+    ],
+    // The dW form of a Linear (K = tokens) with rows wrapping lines (A's pitch is not 256-aligned).
+    [
+      "TN dW form, wrapped lines",
+      {
+        M: 44,
+        N: 64,
+        K: 64,
+        opts: { transA: true, maxTextureWidth: 64 },
+      },
+      "_tn",
+      "packed",
+    ],
+    // The tied LM head's dh = dLogits W (K = V): k chunks of 340 and a partial last one, whose
+    // padding k rows the packing kernel zero-fills.
+    [
+      "NN over k, K % 4 != 0",
+      {
+        M: 30,
+        N: 40,
+        K: 1001,
+        c0: "nan",
+        opts: { maxScratchBytes: 65536 },
+      },
+      "_nn",
+      "packed",
+    ],
+    // Rows wider than the texture (10 texels, 4 wide): the transposing packing kernel instead.
+    [
+      "TN rows wider than a texture line",
+      {
+        M: 40,
+        N: 8,
+        K: 12,
+        opts: { transA: true, maxTextureWidth: 4 },
+      },
+      "pack_r4",
+      "packed",
+    ],
   ];
   let seed = 1300;
-  for (const [what, c] of cases) {
+  for (const [what, c, layout, how] of cases) {
     enc.names = [];
     await check(f, { ...c, opts: { ...c.opts, variant: "texture" } }, seed += 3, what);
     const names = enc.names.join(" ");
-    if (!names.includes("matmul_transpose_r4") || names.includes("matmul_pack_r4")) {
-      throw new Error(`${what}: dispatched ${names}, expected transposes and no r4 packing`);
+    const packed = enc.names.some((n) => n.startsWith("matmul_pack"));
+    const r4 = names.includes("matmul_pack_r4");
+    if (!names.includes(layout) || r4 !== (layout === "pack_r4") || packed !== (how === "packed")) {
+      throw new Error(`${what}: dispatched ${names}; expected ${layout} kernels, ${how}`);
     }
   }
-  if (enc.scratchBytes === 0) throw new Error("no scratch reported");
 });
 
 Deno.test(
