@@ -83,8 +83,8 @@ function median(xs: number[]): number {
 /**
  * ms/step of each Tempo setting and the reference matmul's GFLOP/s, measured side by side: the
  * settings' models all live at once and each round times the reference product, then one step of
- * each setting, in turn, so that drift in the machine's speed (other processes, thermal) hits every
- * figure alike. Medians over rounds.
+ * each setting, in turn (the order rotating from round to round), so that drift in the machine's
+ * speed (other processes, thermal) hits every figure alike. Medians over rounds.
  */
 async function timeSteps(
   gpu: Gpu,
@@ -104,7 +104,9 @@ async function timeSteps(
   const probeSeconds: number[] = [];
   for (let r = 0; r < rounds; r++) {
     probeSeconds.push(await probe.seconds());
-    for (const [i, run] of runs.entries()) {
+    // The order rotates every round, so that no setting always follows the same one.
+    for (let q = 0; q < runs.length; q++) {
+      const i = (q + r) % runs.length, run = runs[i];
       const t0 = performance.now();
       const rec = await run.trainer.step(run.src);
       times[i].push(performance.now() - t0);
