@@ -1018,22 +1018,30 @@ function matmulTexture(
     P: number,
     sh: number,
     full = K,
+    natural = false,
   ): PackSteps => {
     const rpl = 2 ** sh;
-    // Copy `rows` packed rows of kc floats, back to back from `off` of Y, into the texture.
-    const copyRows = (Y: Tensor, off: number, rows: number) => {
-      const pitch = rpl * kc * 4, full = Math.floor(rows / rpl), rem = rows - full * rpl;
-      enc.copyToTexture(Y, tex, off * 4, full > 1 ? pitch : undefined, [0, 0], [rpl * P, full]);
-      enc.copyToTexture(Y, tex, off * 4 + full * pitch, undefined, [0, full], [rem * P, 1]);
-    };
-    const pitchOk = (rows: number) => rows <= rpl || (rpl * kc * 4) % 256 === 0;
+    const rows = nb * R, pitch = rpl * kc * 4;
     // Natural operands' padding rows are k rows: they must be zero, so a copy needs none.
-    const natural = full !== K;
     if (
       ldk === 1 && kc === full && full % 4 === 0 && first % 4 === 0 &&
-      (nb === 1 || (sX === R * full && Rp === R)) && (!natural || Rp === R) && pitchOk(nb * R)
+      (nb === 1 || (sX === R * full && Rp === R)) && (!natural || Rp === R) &&
+      (rows <= rpl || pitch % 256 === 0)
     ) {
-      return { copy: () => copyRows(X, first, nb * R) };
+      // Whole lines of rpl packed rows, then the partial last line.
+      const lines = Math.floor(rows / rpl), rem = rows - lines * rpl;
+      return {
+        copy: () => {
+          enc.copyToTexture(X, tex, first * 4, lines > 1 ? pitch : undefined, [0, 0], [
+            rpl * P,
+            lines,
+          ]);
+          enc.copyToTexture(X, tex, first * 4 + lines * pitch, undefined, [0, lines], [
+            rem * P,
+            1,
+          ]);
+        },
+      };
     }
     const end = first + (nb - 1) * sX + (R - 1) * ldr + (kc - 1) * ldk + 1;
     const [rx, off] = range(X, first, end);
@@ -1073,7 +1081,7 @@ function matmulTexture(
             const first = b0 * sA + m0 * ldrA + k0 * ldkA;
             jobs.push(
               natA
-                ? packJob(A, texA, packA, first, kc, Kp, nb, sA, M, 1, mc, PA, shA, M)
+                ? packJob(A, texA, packA, first, kc, Kp, nb, sA, M, 1, mc, PA, shA, M, true)
                 : packJob(A, texA, packA, first, mc, Mp, nb, sA, ldrA, ldkA, kc, P, shA),
             );
             packedA = keyA;
@@ -1083,7 +1091,7 @@ function matmulTexture(
             const first = b0 * sB + n0 * ldrB + k0 * ldkB;
             jobs.push(
               natB
-                ? packJob(B, texB, packB, first, kc, Kp, nbB, sB, N, 1, nc, PB, shB, N)
+                ? packJob(B, texB, packB, first, kc, Kp, nbB, sB, N, 1, nc, PB, shB, N, true)
                 : packJob(B, texB, packB, first, nc, Np, nbB, sB, ldrB, ldkB, kc, P, shB),
             );
             packedB = keyB;
