@@ -3,22 +3,24 @@
  * spec's `bindings`), so that a kernel body is written once for every storage type and computes
  * in f32. For a binding `x`:
  *
- * | accessor                   | elements        | f32 | f16 | bf16 | needs `write` |
- * | -------------------------- | --------------- | --- | --- | ---- | ------------- |
- * | `x_load(i: u32) -> f32`    | i               | yes | yes | yes  |               |
- * | `x_load2(p: u32) -> vec2f` | 2p, 2p+1        | yes | yes | yes  |               |
- * | `x_load4(q: u32) -> vec4f` | 4q .. 4q+3      | yes | yes | yes  |               |
- * | `x_store(i: u32, v: f32)`  | i               | yes | yes | no   | yes           |
- * | `x_store2(p: u32, v: vec2f)` | 2p, 2p+1      | yes | yes | yes  | yes           |
- * | `x_store4(q: u32, v: vec4f)` | 4q .. 4q+3    | yes | yes | yes  | yes           |
+ * | accessor                     | elements   | f32 | f16 | bf16 | needs `write` |
+ * | ---------------------------- | ---------- | --- | --- | ---- | ------------- |
+ * | `x_load(i: u32) -> f32`      | i          | yes | yes | yes  |               |
+ * | `x_load2(p: u32) -> vec2f`   | 2p, 2p+1   | yes | yes | yes  |               |
+ * | `x_load4(q: u32) -> vec4f`   | 4q .. 4q+3 | yes | yes | yes  |               |
+ * | `x_store(i: u32, v: f32)`    | i          | yes | yes | no   | yes           |
+ * | `x_store2(p: u32, v: vec2f)` | 2p, 2p+1   | yes | yes | yes  | yes           |
+ * | `x_store4(q: u32, v: vec4f)` | 4q .. 4q+3 | yes | yes | yes  | yes           |
  *
  * **A kernel writing 16-bit outputs writes whole pairs.** bf16 elements are halves of u32 words
  * (kernels without `shader-f16` have no 16-bit stores), so two invocations storing the two
  * halves of one word would race; bf16 therefore has no `x_store`, and the generator refuses a
  * body that calls it (by kernel and binding name). A body that is to serve every float dtype uses
  * `x_store2`/`x_store4` only. At an odd element count the last pair's second element is the
- * padding half: for 16-bit dtypes it lies inside the tensor's last word (written harmlessly);
- * for f32 the accessors skip elements past the bound range (`arrayLength`), and likewise the
+ * padding half: for 16-bit dtypes it lies inside the tensor's last word (written harmlessly;
+ * for a view or range of odd count inside a larger tensor it is the parent's next element, so
+ * chunks end at even counts except the last); for f32 the accessors skip elements past the bound
+ * range (`arrayLength`), and likewise the
  * elements of a quad past it, so a pair or quad never writes outside its binding. Loads past the
  * end return an unspecified value (WGSL's out-of-bounds rule) and never fault.
  *
