@@ -1,11 +1,12 @@
 /**
  * The allocator: every tensor of a run comes from here, tagged with a category, so that live bytes
- * per category and the peak of their sum are exact. Two back-ends share the accounting:
+ * per category (and per dtype) and the peak of their sum are exact. Two back-ends share the
+ * accounting:
  * `gpu` (pooled GPUBuffers by size class; never create/destroy per op) and `plan` (no buffers:
  * the real allocation sequence of a step, measured without a GPU).
  * @module
  */
-import { bytesOf, type DType, numel } from "./dtype.ts";
+import { bytesOf, type DType, DTYPES, numel } from "./dtype.ts";
 import { OutOfMemoryError } from "./errors.ts";
 import { CATEGORIES, type Category, Tensor } from "./tensor.ts";
 
@@ -15,6 +16,14 @@ export type ByCategory = Record<Category, number>;
 /** A zeroed per-category record. */
 export function zeroByCategory(): ByCategory {
   return { param: 0, grad: 0, optimizer: 0, activation: 0, workspace: 0 };
+}
+
+/** Bytes per dtype. */
+export type ByDtype = Record<DType, number>;
+
+/** A zeroed per-dtype record. */
+export function zeroByDtype(): ByDtype {
+  return { f32: 0, f16: 0, bf16: 0, u32: 0, i32: 0, u8: 0, bit: 0 };
 }
 
 /** Options of an allocator. */
@@ -37,6 +46,10 @@ export interface MemoryReport {
   peakByCategory: ByCategory;
   /** Label of the allocation that set the peak. */
   peakAt: string;
+  /** Live bytes per dtype now (sums to `liveTotal`). */
+  liveByDtype: ByDtype;
+  /** Live bytes per dtype at the moment of the peak (sums to `peak`). */
+  peakByDtype: ByDtype;
   /** Bytes of GPU buffers held (in use and pooled); 0 in planning mode. */
   pooledBytes: number;
 }
@@ -68,6 +81,8 @@ export class Allocator {
   #peak = 0;
   #peakByCategory = zeroByCategory();
   #peakAt = "";
+  readonly #liveByDtype = zeroByDtype();
+  #peakByDtype = zeroByDtype();
   #pooledBytes = 0;
   readonly #liveTensors = new Set<Tensor>();
 
@@ -92,7 +107,7 @@ export class Allocator {
     let buffer: GPUBuffer | null = null;
     if (this.#device) buffer = this.#take(sizeClass(bytes), label);
     const t = buffer ? new Tensor(shape, dtype, category, label, buffer) : probe;
-    this.#add(category, bytes, label);
+    this.#add(category, dtype, bytes, label);
     this.#liveTensors.add(t);
     return t;
   }
@@ -109,7 +124,7 @@ export class Allocator {
     if (t.refs <= 0) throw new Error(`double free of tensor ${t}`);
     if (--t.refs > 0) return;
     this.#liveTensors.delete(t);
-    this.#add(t.category, -t.bytes, t.label);
+    this.#add(t.category, t.dtype, -t.bytes, t.label);
     if (t.buffer) {
       const cls = t.buffer.size;
       let list = this.#pool.get(cls);
@@ -135,6 +150,7 @@ export class Allocator {
   resetPeak(): void {
     this.#peak = this.#liveTotal;
     this.#peakByCategory = { ...this.#live };
+    this.#peakByDtype = { ...this.#liveByDtype };
     this.#peakAt = "reset";
   }
 
@@ -146,6 +162,8 @@ export class Allocator {
       peak: this.#peak,
       peakByCategory: { ...this.#peakByCategory },
       peakAt: this.#peakAt,
+      liveByDtype: { ...this.#liveByDtype },
+      peakByDtype: { ...this.#peakByDtype },
       pooledBytes: this.#pooledBytes,
     };
   }
@@ -174,12 +192,14 @@ export class Allocator {
     return buffer;
   }
 
-  #add(category: Category, bytes: number, label: string): void {
+  #add(category: Category, dtype: DType, bytes: number, label: string): void {
     this.#live[category] += bytes;
+    this.#liveByDtype[dtype] += bytes;
     this.#liveTotal += bytes;
     if (this.#liveTotal > this.#peak) {
       this.#peak = this.#liveTotal;
       this.#peakByCategory = { ...this.#live };
+      this.#peakByDtype = { ...this.#liveByDtype };
       this.#peakAt = label;
     }
   }
@@ -189,6 +209,13 @@ export class Allocator {
 export function totalOf(b: ByCategory): number {
   let s = 0;
   for (const c of CATEGORIES) s += b[c];
+  return s;
+}
+
+/** Sum of a per-dtype record. */
+export function totalOfDtypes(b: ByDtype): number {
+  let s = 0;
+  for (const d of DTYPES) s += b[d];
   return s;
 }
 

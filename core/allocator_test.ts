@@ -1,4 +1,4 @@
-import { Allocator, sizeClass } from "./allocator.ts";
+import { Allocator, sizeClass, totalOfDtypes } from "./allocator.ts";
 import { OutOfMemoryError } from "./errors.ts";
 import { GPU_TEST, testGpu } from "./testing.ts";
 
@@ -86,4 +86,48 @@ Deno.test("sizeClass: at most 12.5% slack and monotone", () => {
     if (b > 4096 && c > b * 1.125 + 1) throw new Error(`slack at ${b}: ${c}`);
     prev = c;
   }
+});
+
+/** A mixed-precision sequence: f32 masters, 16-bit activations, a bit mask, an i32 batch. */
+function mixed(al: Allocator): void {
+  const w = al.alloc([64, 3], "f32", "param", "w"); // 768
+  const h = al.alloc([37, 3], "bf16", "activation", "h"); // 111 -> 224
+  const g = al.alloc([1031], "f16", "workspace", "g"); // 2064 -> peak
+  const m = al.alloc([1031], "bit", "activation", "m"); // 132
+  const ids = al.alloc([5], "i32", "workspace", "ids"); // 20
+  al.release(g);
+  al.recategorize(ids, "activation"); // category moves, dtype stays
+  void w, h, m;
+}
+
+Deno.test({
+  name: "allocator: live and peak bytes by dtype beside by category, plan and GPU mode alike",
+  ...GPU_TEST,
+}, async () => {
+  const gpu = await testGpu();
+  for (const al of [new Allocator(), new Allocator({ device: gpu.device })]) {
+    mixed(al);
+    const r = al.report();
+    assertEq(r.peak, 768 + 224 + 2064 + 132 + 20, `${al.mode} peak`);
+    assertEq(
+      r.peakByDtype,
+      { f32: 768, f16: 2064, bf16: 224, u32: 0, i32: 20, u8: 0, bit: 132 },
+      "at peak",
+    );
+    assertEq(
+      r.liveByDtype,
+      { f32: 768, f16: 0, bf16: 224, u32: 0, i32: 20, u8: 0, bit: 132 },
+      "live",
+    );
+    assertEq(totalOfDtypes(r.liveByDtype), r.liveTotal, "live dtypes sum to the total");
+    assertEq(totalOfDtypes(r.peakByDtype), r.peak, "peak dtypes sum to the peak");
+    assertEq(r.live.activation, 224 + 132 + 20, "by category");
+    al.resetPeak();
+    assertEq(al.report().peakByDtype, r.liveByDtype, "reset: peak split = live split");
+  }
+  // An f32-only run reports all of its bytes as f32, its categories as before.
+  const plan = new Allocator();
+  script(plan);
+  assertEq(plan.report().peakByDtype.f32 + plan.report().peakByDtype.bit, 4844, "script peak");
+  assertEq(plan.report().liveByDtype.f32, 800, "script live");
 });

@@ -6,8 +6,16 @@
  * @module
  */
 import { sizeClass } from "./allocator.ts";
+import { bytesOf, elementBits, isHalf } from "./dtype.ts";
 import { checkErrors, type Gpu } from "./gpu.ts";
-import { compile, type KernelSpec, uniformBindingOf } from "./kernel.ts";
+import { decodeHalves, encodeHalves } from "./half.ts";
+import {
+  compile,
+  type KernelSpec,
+  texelBytes,
+  type TextureFormat,
+  uniformBindingOf,
+} from "./kernel.ts";
 import type { Tensor } from "./tensor.ts";
 
 /** A byte range of a tensor, for chunked bindings. */
@@ -22,6 +30,24 @@ export interface TensorRange {
 
 /** What a binding accepts. */
 export type Bindable = Tensor | TensorRange;
+
+/**
+ * Elements [start, start + count) of `t` as a binding range, in bytes of its dtype: the offset
+ * must fall on a u32 word (start a multiple of 2 for f16/bf16, 4 for u8, 32 for bit; chunkers
+ * choose multiples of the storage alignment in elements, `elementsIn(dtype, storageAlign)`), and
+ * the size is rounded up to whole words (a 16-bit range of odd count ends in its padding half).
+ */
+export function rangeOf(t: Tensor, start: number, count: number): TensorRange {
+  const bits = start * elementBits(t.dtype);
+  if (!Number.isInteger(start) || start < 0 || bits % 32 !== 0) {
+    throw new Error(`range of ${t} at element ${start}: not on a u32 word`);
+  }
+  const size = bytesOf(t.dtype, count), offset = bits / 8;
+  if (!Number.isInteger(count) || count < 0 || start + count > t.size) {
+    throw new Error(`range [${start}, ${start + count}) out of ${t}`);
+  }
+  return { tensor: t, offset, size };
+}
 
 /** What `dispatch` binds: a storage binding, or a whole texture for a texture binding. */
 export type DispatchBinding = Bindable | GPUTexture;
@@ -53,7 +79,7 @@ export class Encoder {
   #bindGroups = new Map<string, GPUBindGroup>();
   #staging = new Map<number, GPUBuffer[]>();
   #stagingBytes = 0;
-  #scratch = new Map<string, GPUTexture>();
+  #scratch = new Map<string, GPUTexture>(); // by slot and format
   #views = new WeakMap<GPUTexture, GPUTextureView>();
 
   constructor(gpu: Gpu | null) {
@@ -75,21 +101,29 @@ export class Encoder {
     return (this.#arena ? ARENA_BYTES : 0) + this.#stagingBytes + this.scratchBytes;
   }
 
-  /** Bytes of the scratch textures alone (part of `backendBytes`). */
+  /** Bytes of the scratch textures alone (part of `backendBytes`; 16 or 8 bytes per texel). */
   get scratchBytes(): number {
     let n = 0;
-    for (const t of this.#scratch.values()) n += t.width * t.height * 16;
+    for (const t of this.#scratch.values()) {
+      n += t.width * t.height * texelBytes(t.format as TextureFormat);
+    }
     return n;
   }
 
   /**
-   * A scratch rgba32float texture of at least `width` x `height` texels (sampled and storage
-   * usage), cached under `slot` and reused across calls: it only grows (each side to a size
+   * A scratch texture of `format` (rgba32float, or rgba16float: half the bytes, f16 channels) of
+   * at least `width` x `height` texels (sampled and storage usage), cached under `slot` and
+   * `format` (one texture per pair) and reused across calls: it only grows (each side to a size
    * class, never past maxTextureDimension2D), and growing submits pending work before destroying
    * the old one. Its contents are undefined between uses; ops that pack operands into it and read
    * them back within their own dispatches may share a slot. Null in planning mode.
    */
-  scratchTexture(slot: string, width: number, height: number): GPUTexture | null {
+  scratchTexture(
+    slot: string,
+    width: number,
+    height: number,
+    format: TextureFormat = "rgba32float",
+  ): GPUTexture | null {
     const gpu = this.gpu;
     if (!gpu) return null;
     const max = gpu.device.limits.maxTextureDimension2D;
@@ -98,7 +132,8 @@ export class Encoder {
         throw new Error(`scratchTexture: side ${v} outside [1, ${max}] (maxTextureDimension2D)`);
       }
     }
-    const old = this.#scratch.get(slot);
+    const key = format === "rgba32float" ? slot : `${slot}|${format}`;
+    const old = this.#scratch.get(key);
     if (old && old.width >= width && old.height >= height) return old;
     const side = (v: number, o: number) => Math.min(max, Math.max(o, textureSide(v)));
     const w = side(width, old?.width ?? 0), h = side(height, old?.height ?? 0);
@@ -107,13 +142,13 @@ export class Encoder {
       old.destroy();
     }
     const t = gpu.device.createTexture({
-      label: `scratch-${slot}`,
+      label: format === "rgba32float" ? `scratch-${slot}` : `scratch-${slot}-${format}`,
       size: [w, h],
-      format: "rgba32float",
+      format,
       usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING |
         GPUTextureUsage.COPY_SRC | GPUTextureUsage.COPY_DST,
     });
-    this.#scratch.set(slot, t);
+    this.#scratch.set(key, t);
     return t;
   }
 
@@ -185,10 +220,12 @@ export class Encoder {
   }
 
   /**
-   * Copy bytes of `src` into texels of an rgba32float `dst` (outside any pass: ends the current
-   * one): `size` [width, height] texels at `origin` [x, y], row y of the copy read from byte
-   * `byteOffset + y * bytesPerRow` of `src` (a multiple of 16; `bytesPerRow` a multiple of 256,
-   * needed only when height > 1).
+   * Copy bytes of `src` into texels of `dst` (outside any pass: ends the current one): `size`
+   * [width, height] texels at `origin` [x, y], row y of the copy read from byte
+   * `byteOffset + y * bytesPerRow` of `src`. A texel is 4 elements of the texture's channel
+   * type, so `src` must be f32 for rgba32float (16 bytes a texel) and f16 for rgba16float (8
+   * bytes; bf16 bits are no f16 bits: convert those in a kernel). `byteOffset` is a multiple of
+   * the texel's bytes, `bytesPerRow` a multiple of 256 (needed only when height > 1).
    */
   copyToTexture(
     src: Tensor,
@@ -199,6 +236,19 @@ export class Encoder {
     size: readonly [number, number],
   ): void {
     if (!this.gpu || size[0] === 0 || size[1] === 0) return;
+    const want = dst.format === "rgba16float" ? "f16" : dst.format === "rgba32float" ? "f32" : "";
+    if (src.dtype !== want) {
+      throw new Error(
+        `copyToTexture: a ${dst.format} texture takes ${want || "no"} tensor bytes, got ${src}`,
+      );
+    }
+    const texel = texelBytes(dst.format as TextureFormat);
+    if (byteOffset % texel !== 0 || (bytesPerRow !== undefined && bytesPerRow % 256 !== 0)) {
+      throw new Error(
+        `copyToTexture from ${src}: byte offset ${byteOffset} must be a multiple of ${texel} ` +
+          `(a ${dst.format} texel) and bytesPerRow ${bytesPerRow} of 256`,
+      );
+    }
     this.#endPass();
     this.#commandEncoder().copyBufferToTexture(
       { buffer: src.gpu, offset: src.offset + byteOffset, bytesPerRow },
@@ -271,9 +321,30 @@ export class Encoder {
     return out;
   }
 
-  /** Read an f32 tensor. */
+  /** Read the words of a 32-bit tensor as f32 (16-bit tensors: use `readAsF32`). */
   async readF32(t: Tensor): Promise<Float32Array> {
+    if (isHalf(t.dtype)) throw new Error(`readF32 of ${t}: use readAsF32 for 16-bit tensors`);
     return new Float32Array(await this.read(t));
+  }
+
+  /** Read a float tensor (f32, f16, bf16) as its `t.size` f32 values (16-bit widened exactly). */
+  async readAsF32(t: Tensor): Promise<Float32Array> {
+    if (t.dtype === "f32") return new Float32Array(await this.read(t));
+    if (!isHalf(t.dtype)) throw new Error(`readAsF32 of ${t}: not a float tensor`);
+    return decodeHalves(t.dtype, new Uint16Array(await this.read(t)), t.size);
+  }
+
+  /**
+   * Write `t.size` values into a float tensor (f32, f16, bf16), rounded to its dtype as a kernel
+   * store would (`core/half.ts`); a 16-bit tensor of odd size gets +0 in its padding half.
+   */
+  writeFromF32(t: Tensor, data: ArrayLike<number>): void {
+    if (data.length !== t.size) {
+      throw new Error(`writeFromF32 to ${t}: ${data.length} values for ${t.size} elements`);
+    }
+    if (t.dtype === "f32") this.write(t, Float32Array.from(data));
+    else if (isHalf(t.dtype)) this.write(t, encodeHalves(t.dtype, data));
+    else throw new Error(`writeFromF32 to ${t}: not a float tensor`);
   }
 
   /** Submit and wait until the GPU has finished everything submitted. */
@@ -336,6 +407,12 @@ export class Encoder {
       if (!x) throw new Error(`kernel '${spec.name}': texture '${t.name}' not given`);
       if (!(x instanceof GPUTexture)) {
         throw new Error(`kernel '${spec.name}': binding '${t.name}' is a texture, got a buffer`);
+      }
+      const format = t.format ?? "rgba32float";
+      if (x.format !== format) {
+        throw new Error(
+          `kernel '${spec.name}': texture '${t.name}' is declared ${format}, got ${x.format}`,
+        );
       }
       return x;
     });

@@ -72,3 +72,14 @@ export class DeviceError extends TempoError {
     this.name = "DeviceError";
   }
 }
+
+/**
+ * A tensor's element type that an op, a kernel or the adapter cannot take (e.g. f16 without the
+ * adapter feature `shader-f16`). The message names what refused it and what it accepts.
+ */
+export class DTypeError extends TempoError {
+  constructor(message: string) {
+    super(message);
+    this.name = "DTypeError";
+  }
+}

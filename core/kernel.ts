@@ -1,40 +1,96 @@
 /**
  * Kernel specs: a typed description (bindings, uniforms, workgroup size) plus a short WGSL body.
  * The declarations are generated, so bodies stay short; pipelines are cached per device and spec.
+ * Storage bindings either name their WGSL element type (`{ name, type }`; the body indexes the
+ * array) or their element dtype (`{ name, dtype }`; the body calls the generated accessors
+ * `name_load(i)`, `name_store2(p, v)`, ... in f32 whatever the storage: see `core/accessors.ts`).
  * @module
  */
+import {
+  accessorsCalled,
+  accessorWgsl,
+  BF16_WGSL,
+  F16_ROUND_WGSL,
+  storageTypeOf,
+  type StorageWidth,
+  textureAccessorWgsl,
+} from "./accessors.ts";
+import type { DType } from "./dtype.ts";
+import { needDtypeSupport } from "./dtype_check.ts";
 import { KernelError } from "./errors.ts";
 import type { Gpu } from "./gpu.ts";
 
-/** WGSL element type of a storage binding. */
+/** WGSL element type of a raw storage binding. */
 export type ElemType = "f32" | "u32" | "i32" | "vec4<f32>" | "f16" | "vec4<f16>";
 
-/** One storage binding of a kernel. */
-export interface BindingSpec {
+/** A storage binding declared by its WGSL element type; the body indexes `name[...]` directly. */
+export interface RawBindingSpec {
   /** WGSL variable name. */
   readonly name: string;
   /** Element type; the binding is `array<type>`. */
   readonly type: ElemType;
   /** Written by the kernel (read_write); otherwise read-only. */
   readonly write?: boolean;
+  /** Not for raw bindings. */
+  readonly dtype?: undefined;
+  /** Not for raw bindings. */
+  readonly width?: undefined;
 }
 
 /**
- * One texture binding of a kernel, always rgba32float 2d (bound after the storage bindings):
+ * A storage binding declared by its element dtype: the declaration (`storageTypeOf`) and the
+ * accessors `name_load`, `name_load2`, `name_load4` and, when written, `name_store` (not bf16),
+ * `name_store2`, `name_store4` are generated (`core/accessors.ts`). A kernel writing 16-bit
+ * outputs writes whole pairs; the generator refuses `name_store` on a bf16 binding.
+ */
+export interface TypedBindingSpec {
+  /** WGSL variable name; accessors are `<name>_load` etc. */
+  readonly name: string;
+  /** Element dtype of the bound tensor. */
+  readonly dtype: DType;
+  /** Storage vector width (default 1); 4 needs whole quads (see `core/accessors.ts`). */
+  readonly width?: StorageWidth;
+  /** Written by the kernel (read_write); otherwise read-only. */
+  readonly write?: boolean;
+  /** Not for dtype bindings. */
+  readonly type?: undefined;
+}
+
+/** One storage binding of a kernel. */
+export type BindingSpec = RawBindingSpec | TypedBindingSpec;
+
+/** Formats of texture bindings and scratch textures. */
+export type TextureFormat = "rgba32float" | "rgba16float";
+
+/** Bytes of one texel of `format` (four channels of 4 or 2 bytes). */
+export function texelBytes(format: TextureFormat): number {
+  return format === "rgba32float" ? 16 : 8;
+}
+
+/**
+ * One texture binding of a kernel, 2d, of `format` (default rgba32float; bound after the storage
+ * bindings). Values are f32 in the kernel whatever the format:
  * - `sampled`: `texture_2d<f32>`, read with `textureLoad(name, vec2u(x, y), 0)`;
- * - `read`: `texture_storage_2d<rgba32float, read>`, read with `textureLoad(name, vec2u(x, y))`
+ * - `read`: `texture_storage_2d<format, read>`, read with `textureLoad(name, vec2u(x, y))`
  *   (needs the WGSL language feature `readonly_and_readwrite_storage_textures`; see
  *   `hasReadOnlyStorageTextures`);
- * - `write`: `texture_storage_2d<rgba32float, write>`, written with `textureStore`.
+ * - `write`: `texture_storage_2d<format, write>`, written with `textureStore`.
+ * Generated accessors hide the differences: `name_load(xy: vec2u) -> vec4f` (sampled, read) and
+ * `name_store(xy: vec2u, v: vec4f)` (write), which for rgba16float rounds each channel to
+ * nearest even first (`F16_ROUND_WGSL`): a raw `textureStore` leaves the conversion to the
+ * adapter, and lavapipe's truncates toward zero and clamps overflow to 65504.
  * On the software adapter a texel load is vectorised where a storage-buffer load is a per-lane
  * loop (and a storage-texture load is cheaper than a sampled fetch), which is why the matmul
- * reads packed operands from textures there.
+ * reads packed operands from textures there. The encoder checks that a bound texture has the
+ * declared format.
  */
 export interface TextureBindingSpec {
   /** WGSL variable name. */
   readonly name: string;
   /** How the kernel accesses it. */
   readonly access: "sampled" | "read" | "write";
+  /** Texel format (default rgba32float). */
+  readonly format?: TextureFormat;
 }
 
 /** Whether this runtime's WGSL accepts read-only storage textures (`access: "read"`). */
@@ -67,7 +123,10 @@ export interface KernelSpec {
    * and `u` (the uniforms).
    */
   readonly body: string;
-  /** Needs `enable f16;`. */
+  /**
+   * Needs `enable f16;` (f16 arithmetic in the body). Implied by any f16 binding; either way the
+   * adapter needs `shader-f16`, checked by `compile`.
+   */
   readonly f16?: boolean;
 }
 
@@ -84,26 +143,83 @@ export interface Compiled {
   readonly uniformBytes: number;
 }
 
-/** The full WGSL source of a spec. */
+/** Whether `spec` needs `enable f16;` (and so the adapter feature `shader-f16`). */
+export function needsF16(spec: KernelSpec): boolean {
+  return spec.f16 === true ||
+    spec.bindings.some((b) => b.dtype === "f16" || b.type === "f16" || b.type === "vec4<f16>");
+}
+
+/**
+ * Check the bindings of `spec`: raw or dtype (not both), widths, and the accessors its body and
+ * prelude call (a bf16 single-element store, a store to a read-only binding). Throws KernelError
+ * naming the kernel and the binding.
+ */
+export function checkBindings(spec: KernelSpec): void {
+  const code = `${spec.prelude ?? ""}\n${spec.body}`;
+  for (const b of spec.bindings) {
+    const bad = (why: string) => new KernelError(spec.name, `binding '${b.name}' ${why}`);
+    if ((b.type === undefined) === (b.dtype === undefined)) {
+      throw bad("needs exactly one of 'type' (WGSL element type) and 'dtype'");
+    }
+    if (b.dtype === undefined) continue;
+    if (b.width !== undefined && b.width !== 1 && b.width !== 4) {
+      throw bad(`has width ${b.width}; dtype bindings have width 1 or 4`);
+    }
+    const called = accessorsCalled(code, b.name);
+    if (b.dtype === "bf16" && called.includes("store")) {
+      throw bad(
+        `is bf16 and '${b.name}_store' writes one 16-bit half of a u32 word, racing with the ` +
+          `invocation that writes the other half: a kernel writing 16-bit outputs writes whole ` +
+          `pairs (${b.name}_store2 or ${b.name}_store4)`,
+      );
+    }
+    const stores = called.filter((a) => a.startsWith("store"));
+    if (!b.write && stores.length > 0) {
+      throw bad(`is read-only but the kernel calls ${b.name}_${stores[0]}; declare write: true`);
+    }
+  }
+}
+
+/** The full WGSL source of a spec (throws KernelError for the refusals of `checkBindings`). */
 export function wgslOf(spec: KernelSpec): string {
+  checkBindings(spec);
   const [x, y = 1, z = 1] = spec.workgroupSize;
   const lines: string[] = [];
-  if (spec.f16) lines.push("enable f16;");
+  if (needsF16(spec)) lines.push("enable f16;");
   lines.push(`const WG_X: u32 = ${x}u;`, `const WG_Y: u32 = ${y}u;`, `const WG_Z: u32 = ${z}u;`);
   spec.bindings.forEach((b, i) => {
     const access = b.write ? "read_write" : "read";
-    lines.push(`@group(0) @binding(${i}) var<storage, ${access}> ${b.name}: array<${b.type}>;`);
+    const type = b.dtype === undefined ? b.type : storageTypeOf(b.dtype, b.width);
+    lines.push(`@group(0) @binding(${i}) var<storage, ${access}> ${b.name}: array<${type}>;`);
   });
   (spec.textures ?? []).forEach((t, i) => {
     const type = t.access === "sampled"
       ? "texture_2d<f32>"
-      : `texture_storage_2d<rgba32float, ${t.access}>`;
+      : `texture_storage_2d<${t.format ?? "rgba32float"}, ${t.access}>`;
     lines.push(`@group(0) @binding(${spec.bindings.length + i}) var ${t.name}: ${type};`);
   });
   const uniforms = spec.uniforms ?? [];
   if (uniforms.length > 0) {
     lines.push(`struct Uniforms { ${uniforms.map(([n, t]) => `${n}: ${t}`).join(", ")} };`);
     lines.push(`@group(0) @binding(${uniformBindingOf(spec)}) var<uniform> u: Uniforms;`);
+  }
+  if (spec.bindings.some((b) => b.dtype === "bf16")) lines.push(BF16_WGSL.trim());
+  for (const b of spec.bindings) {
+    if (b.dtype !== undefined) {
+      const fns = accessorWgsl(b.name, b.dtype, b.width ?? 1, b.write === true);
+      if (fns) lines.push(fns);
+    }
+  }
+  // Texture accessors only where called: kernels that use textureLoad/textureStore directly keep
+  // their exact source (and their entries in the driver's shader cache).
+  const code = `${spec.prelude ?? ""}\n${spec.body}`;
+  const used = (spec.textures ?? []).filter((t) => {
+    return accessorsCalled(code, t.name).includes(t.access === "write" ? "store" : "load");
+  });
+  const round16 = used.some((t) => t.access === "write" && t.format === "rgba16float");
+  if (round16 || /(^|[^A-Za-z0-9_])f16_round4\s*\(/.test(code)) lines.push(F16_ROUND_WGSL.trim());
+  for (const t of used) {
+    lines.push(textureAccessorWgsl(t.name, t.access, t.format ?? "rgba32float"));
   }
   if (spec.prelude) lines.push(spec.prelude);
   lines.push(
@@ -144,6 +260,7 @@ export function compile(gpu: Gpu, spec: KernelSpec): Compiled {
   if (!cache) caches.set(gpu.device, cache = { bySpec: new WeakMap(), bySource: new Map() });
   const hit = cache.bySpec.get(spec);
   if (hit) return hit;
+  if (needsF16(spec)) needDtypeSupport(gpu, "f16");
   const code = wgslOf(spec);
   const same = cache.bySource.get(code);
   if (same) {
@@ -167,7 +284,7 @@ export function compile(gpu: Gpu, spec: KernelSpec): Compiled {
         : {
           storageTexture: {
             access: t.access === "read" ? "read-only" as const : "write-only" as const,
-            format: "rgba32float" as const,
+            format: t.format ?? "rgba32float",
             viewDimension: "2d" as const,
           },
         }),
@@ -198,6 +315,7 @@ export function compile(gpu: Gpu, spec: KernelSpec): Compiled {
 
 /** Compile `spec` and wait for the compiler's verdict; throws KernelError with its messages. */
 export async function checkKernel(gpu: Gpu, spec: KernelSpec): Promise<void> {
+  if (needsF16(spec)) needDtypeSupport(gpu, "f16");
   const device = gpu.device;
   device.pushErrorScope("validation");
   const module = device.createShaderModule({ label: spec.name, code: wgslOf(spec) });

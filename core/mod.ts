@@ -4,10 +4,13 @@
  */
 export * from "./errors.ts";
 export * from "./dtype.ts";
+export * from "./dtype_check.ts";
+export * from "./half.ts";
 export * from "./tensor.ts";
 export * from "./allocator.ts";
 export * from "./gpu.ts";
 export * from "./kernel.ts";
+export * from "./accessors.ts";
 export * from "./encoder.ts";
 export * from "./step.ts";
 export * from "./train/batch.ts";

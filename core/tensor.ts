@@ -2,7 +2,7 @@
  * A tensor: a GPU buffer (or none, in planning mode) with a shape, a dtype and a memory category.
  * @module
  */
-import { bytesOf, type DType, numel } from "./dtype.ts";
+import { bytesOf, type DType, elementsIn, numel } from "./dtype.ts";
 
 /** What a buffer is for; the allocator accounts bytes by category. */
 export type Category = "param" | "grad" | "optimizer" | "activation" | "workspace";
@@ -24,7 +24,7 @@ export class Tensor {
   readonly id: number = nextId++;
   /** Elements = product of the shape. */
   readonly size: number;
-  /** Bytes the tensor accounts for (packed dtypes rounded up to whole u32 words). */
+  /** Bytes the tensor accounts for (`bytesOf`: packed dtypes rounded up to whole u32 words). */
   readonly bytes: number;
   /** Reference count; the allocator frees the tensor when it drops to 0. */
   refs = 1;
@@ -62,21 +62,30 @@ export class Tensor {
 export const VIEW_ALIGN = 256;
 
 /**
- * A view of `shape` starting `elemOffset` elements into `t` (f32/i32/u32 only). Views share the
- * buffer and are not accounted (the allocator already counts `t`). The byte offset must be a
- * multiple of 256 (storage binding alignment): choose chunk sizes accordingly.
+ * Element offsets at which views of `dtype` may start: multiples of this (the elements in
+ * VIEW_ALIGN bytes: 64 for f32/i32/u32, 128 for f16/bf16, 1024 for u8, 2048 for bit).
+ */
+export function viewAlignOf(dtype: DType): number {
+  return elementsIn(dtype, VIEW_ALIGN);
+}
+
+/**
+ * A view of `shape` starting `elemOffset` elements into `t`, of any dtype. Views share the buffer
+ * and are not accounted (the allocator already counts `t`). The byte offset must be a multiple
+ * of 256 (storage binding alignment), i.e. `elemOffset` a multiple of `viewAlignOf(t.dtype)`:
+ * choose chunk sizes accordingly. Its elements lie inside `t`'s; a 16-bit view of odd size ends
+ * in the padding half of its last word (so writing pairs through it touches `t`'s next element).
  */
 export function view(t: Tensor, elemOffset: number, shape: readonly number[]): Tensor {
-  if (t.dtype !== "f32" && t.dtype !== "i32" && t.dtype !== "u32") {
-    throw new Error(`view of packed tensor ${t} is not supported`);
-  }
-  const offset = t.offset + 4 * elemOffset;
-  if (offset % VIEW_ALIGN !== 0) {
+  const step = viewAlignOf(t.dtype);
+  const offset = t.offset + bytesOf(t.dtype, elemOffset);
+  if (!Number.isInteger(elemOffset) || elemOffset % step !== 0 || offset % VIEW_ALIGN !== 0) {
     throw new Error(
-      `view of ${t} at element ${elemOffset}: byte offset ${offset} is not 256-aligned`,
+      `view of ${t} at element ${elemOffset}: byte offset ${offset} is not 256-aligned ` +
+        `(${t.dtype} views start at multiples of ${step} elements)`,
     );
   }
   const v = new Tensor(shape, t.dtype, t.category, `${t.label}[${elemOffset}..]`, t.buffer, offset);
-  if (4 * elemOffset + v.bytes > t.bytes) throw new Error(`view out of range of ${t}`);
+  if (elemOffset + v.size > t.size) throw new Error(`view out of range of ${t}`);
   return v;
 }

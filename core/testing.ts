@@ -3,9 +3,10 @@
  * @module
  */
 import { Allocator } from "./allocator.ts";
-import type { DType } from "./dtype.ts";
+import { type DType, isHalf } from "./dtype.ts";
 import { Encoder } from "./encoder.ts";
 import { acquireGpu, type Gpu } from "./gpu.ts";
+import { encodeHalves } from "./half.ts";
 import type { Category, Tensor } from "./tensor.ts";
 
 let shared: Promise<Gpu> | null = null;
@@ -23,14 +24,17 @@ export interface GpuFixture {
   alloc: Allocator;
   /** A fresh encoder. */
   enc: Encoder;
-  /** Allocate and upload host data. */
+  /**
+   * Allocate and upload host data: f32/f16/bf16 values (16-bit rounded to nearest even), i32
+   * values, or u32 words (u32, u8, bit).
+   */
   upload(
     data: ArrayLike<number>,
     shape: readonly number[],
     dtype?: DType,
     category?: Category,
   ): Tensor;
-  /** Read back as f32. */
+  /** Read back as f32 (f32 tensors, and f16/bf16 widened exactly). */
   readF32(t: Tensor): Promise<Float32Array>;
   /** Read back as u32. */
   readU32(t: Tensor): Promise<Uint32Array>;
@@ -51,13 +55,15 @@ export async function gpuFixture(): Promise<GpuFixture> {
       const t = alloc.alloc(shape, dtype, category, "upload");
       const arr = dtype === "f32"
         ? Float32Array.from(data)
+        : isHalf(dtype)
+        ? encodeHalves(dtype, data)
         : dtype === "i32"
         ? Int32Array.from(data)
         : Uint32Array.from(data);
       enc.write(t, arr);
       return t;
     },
-    readF32: (t) => enc.readF32(t),
+    readF32: (t) => isHalf(t.dtype) ? enc.readAsF32(t) : enc.readF32(t),
     readU32: async (t) => new Uint32Array(await enc.read(t)),
     readI32: async (t) => new Int32Array(await enc.read(t)),
   };
