@@ -102,5 +102,5 @@ Deno.test("every preset's node list and parameters equal the snapshot", async ()
 
 if (import.meta.main && Deno.args.includes("--write")) {
   await Deno.mkdir(new URL("./testdata/", import.meta.url), { recursive: true });
-  await Deno.writeTextFile(SNAPSHOT, JSON.stringify(await current(), null, 1) + "\n");
+  await Deno.writeTextFile(SNAPSHOT, JSON.stringify(await current(), null, 2) + "\n");
 }
