@@ -14,12 +14,12 @@ import { Allocator } from "../core/allocator.ts";
 import { Encoder } from "../core/encoder.ts";
 import { acquireGpu, type Gpu } from "../core/gpu.ts";
 import { matmul } from "../core/ops/matmul.ts";
-import type { BatchSource } from "../core/train/batch.ts";
+import { type BatchSource, maskedPerSeq } from "../core/train/batch.ts";
 import { Trainer } from "../core/train/trainer.ts";
 import { ALL_TEMPO, BASELINE, tempoLabel, type TempoOptions } from "../layers/tempo_options.ts";
 import { type ModelConfig, resolveConfig } from "../models/config.ts";
 import { syntheticSource, trainDefaults } from "../models/plan.ts";
-import { maskedPerSeq, Transformer } from "../models/transformer.ts";
+import { Transformer } from "../models/transformer.ts";
 
 /** Model FLOPs of one training step (forward + backward = 3x forward; matmuls only). */
 export function stepFlops(cfg: ModelConfig, B: number, T: number): number {

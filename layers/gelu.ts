@@ -6,15 +6,14 @@
  * @module
  */
 import { bytesOf, type DType } from "../core/dtype.ts";
-import { geluBackward, geluForward } from "../core/ops/gelu.ts";
+import { geluBackward, type GeluForm, geluForward } from "../core/ops/gelu.ts";
 import { geluTempoBackward, geluTempoForward } from "../core/ops/gelu_tempo.ts";
 import type { StepContext } from "../core/step.ts";
 import type { Tensor } from "../core/tensor.ts";
 import { drop, keep, type Layer, type LayerMemory, need, type SavedSpec } from "./layer.ts";
 import type { MaskStorage } from "./tempo_options.ts";
 
-/** GELU form. */
-export type GeluForm = "erf" | "tanh";
+export type { GeluForm };
 
 /** GELU over `shape`, baseline or Tempo. */
 export class Gelu implements Layer {

@@ -8,12 +8,13 @@ import { Allocator, type ByCategory, zeroByCategory } from "../core/allocator.ts
 import { bytesOf, numel } from "../core/dtype.ts";
 import { Encoder } from "../core/encoder.ts";
 import { gradNormScratchBytes } from "../core/ops/grad_norm.ts";
-import type { BatchSource, TokenBatch } from "../core/train/batch.ts";
+import { type BatchSource, maskedPerSeq, type TokenBatch } from "../core/train/batch.ts";
 import { type Plan, planStep } from "../core/train/planner.ts";
-import { Trainer, type TrainOptions } from "../core/train/trainer.ts";
+import { ADAMW_DEFAULTS, Trainer, type TrainOptions } from "../core/train/trainer.ts";
 import type { TempoOptions } from "../layers/tempo_options.ts";
 import type { ModelConfig } from "./config.ts";
-import { maskedPerSeq, type RunShape, Transformer } from "./transformer.ts";
+import { archOf } from "./arch.ts";
+import { type RunShape, Transformer } from "./transformer.ts";
 
 /** The trainer's persistent workspace: grad norm [2] and metrics [4] (f32). */
 const TRAINER_WORKSPACE = 8 + 16;
@@ -78,7 +79,7 @@ export function syntheticSource(cfg: ModelConfig, shape: RunShape, seed = 1): Ba
         return s % n;
       };
       const inputIds = new Int32Array(N).map(() => rnd(cfg.vocabSize));
-      if (cfg.arch === "gpt2") {
+      if (archOf(cfg).objective === "lm") {
         const targets = new Int32Array(N).map(() => rnd(cfg.vocabSize));
         return { B, T, inputIds, targets };
       }
@@ -122,9 +123,7 @@ export function trainDefaults(shape: RunShape): TrainOptions {
     schedule: { kind: "constant" as const, lr: 1e-3, minLr: 1e-3, warmup: 0, steps: 1 },
     weightDecay: 0.01,
     gradClip: 1,
-    beta1: 0.9,
-    beta2: 0.999,
-    eps: 1e-8,
+    ...ADAMW_DEFAULTS,
     gradAccum: 1,
     seed: 1,
     tokensPerMicroBatch: shape.batch * shape.seqLen,

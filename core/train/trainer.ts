@@ -16,6 +16,13 @@ import type { BatchSource } from "./batch.ts";
 import type { Model } from "./model.ts";
 import { learningRate, type Schedule } from "./schedule.ts";
 
+/** AdamW's moment decays and epsilon unless a run says otherwise (torch.optim.AdamW's defaults). */
+export const ADAMW_DEFAULTS: Readonly<Pick<TrainOptions, "beta1" | "beta2" | "eps">> = {
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+};
+
 /** Optimizer and loop settings. */
 export interface TrainOptions {
   /** Learning-rate schedule (its `steps` is the number of optimizer steps). */
