@@ -71,6 +71,15 @@ export function parseTempo(spec: string, masks?: string): TempoOptions {
   };
 }
 
+/**
+ * Split lists of `--tempo` configurations, however given: separate words (`none all`), one word
+ * with `;` between configurations (`"none;gelu,layernorm"`), repeated flags, or a mix. Empty
+ * parts are dropped; each part is one spec for `parseTempo`.
+ */
+export function splitTempoSpecs(values: readonly string[]): string[] {
+  return values.flatMap((v) => v.split(";")).map((s) => s.trim()).filter(Boolean);
+}
+
 /** `gelu,layernorm/bits`-style label of a switch set. */
 export function tempoLabel(t: TempoOptions): string {
   const on = TEMPO_LAYERS.filter((k) => t[k]);

@@ -21,7 +21,7 @@ import { Embeddings } from "../layers/embedding.ts";
 import { GatherRows } from "../layers/gather.ts";
 import type { Layer } from "../layers/layer.ts";
 import { Gelu } from "../layers/gelu.ts";
-import { checkGammaGuards, LayerNorm } from "../layers/layernorm.ts";
+import { GammaGuard, LayerNorm } from "../layers/layernorm.ts";
 import { Linear } from "../layers/linear.ts";
 import { LMLoss } from "../layers/lm_loss.ts";
 import { type Param, ParamStore } from "../layers/params.ts";
@@ -55,6 +55,8 @@ export class Transformer implements Model {
   readonly nspLoss: Tensor | null;
   /** The LayerNorms (for the gamma guard and reports). */
   readonly layerNorms: LayerNorm[] = [];
+  /** The gamma guard of the Tempo LayerNorms, checked at every training step. */
+  readonly guard: GammaGuard = new GammaGuard(this.layerNorms);
   /** R: rows the loss is computed over (N for GPT-2, M for MLM). */
   readonly lossRows: number;
   #batch: BatchTensors | null = null;
@@ -190,11 +192,6 @@ export class Transformer implements Model {
     return this.layerNorms.filter((l) => l.guarded).map((l) => l.name);
   }
 
-  /** The gamma guard of the Tempo LayerNorms (a GPU check; see `checkGammaGuards`). */
-  async maintain(enc: Encoder, alloc: Allocator): Promise<void> {
-    await checkGammaGuards(enc, alloc, this.layerNorms);
-  }
-
   /** Parameters with their gradients. */
   get params(): readonly Param[] {
     return this.store.list;
@@ -203,32 +200,6 @@ export class Transformer implements Model {
   /** Initialise parameters (seeded) on the device. */
   initialize(enc: Encoder, seed: number): void {
     this.store.initialize(enc, seed);
-  }
-
-  /** Byte sizes of the per-step batch tensors, in allocation order (for the planner). */
-  batchTensorShapes(): { label: string; shape: number[] }[] {
-    const B = this.shape.batch, N = B * this.shape.seqLen, gpt = this.config.arch === "gpt2";
-    const R = this.lossRows;
-    const idx = (l: string) => [
-      { label: `${l}.unique`, shape: [N] },
-      { label: `${l}.starts`, shape: [N + 1] },
-      { label: `${l}.order`, shape: [N] },
-    ];
-    const out = [
-      { label: "batch.ids", shape: [N] },
-      { label: "batch.positions", shape: [N] },
-      ...(this.config.typeVocabSize > 0 ? [{ label: "batch.types", shape: [N] }] : []),
-      ...(gpt ? [] : [{ label: "batch.pad", shape: [N] }]),
-      { label: "batch.targets", shape: [R] },
-      ...(gpt ? [] : [{ label: "batch.maskedPositions", shape: [R] }]),
-      ...(this.config.nsp
-        ? [{ label: "batch.clsPositions", shape: [B] }, { label: "batch.nspLabels", shape: [B] }]
-        : []),
-      ...idx("batch.ids.index"),
-      ...idx("batch.positions.index"),
-      ...(this.config.typeVocabSize > 0 ? idx("batch.types.index") : []),
-    ];
-    return out;
   }
 
   forward(ctx: StepContext, batch: TokenBatch): void {
@@ -326,11 +297,6 @@ export class Transformer implements Model {
       );
     }
     return l;
-  }
-
-  /** Bytes of the model's persistent workspace tensors (loss outputs). */
-  get persistentWorkspaceBytes(): number {
-    return this.loss.bytes + (this.nspLoss?.bytes ?? 0);
   }
 
   #releaseBatch(ctx: StepContext): void {

@@ -12,7 +12,7 @@ import { tokenizerByName } from "../datasets/tokenizer_by_name.ts";
 import { ALL_TEMPO, BASELINE, type TempoOptions } from "../layers/tempo_options.ts";
 import { archOf } from "./arch.ts";
 import { type ModelConfig, parameterCount, PRESETS, resolveConfig } from "./config.ts";
-import { measurePlanned, trainDefaults } from "./plan.ts";
+import { planModel, trainDefaults } from "./plan.ts";
 import { Transformer } from "./transformer.ts";
 
 const SHAPE = { batch: 2, seqLen: 16 };
@@ -144,7 +144,7 @@ Deno.test({
     const cfg = resolveConfig(name, over);
     for (const t of [BASELINE, { ...ALL_TEMPO, masks: "bits" as const }, ALL_TEMPO]) {
       const real = await train(gpu, cfg, t, 2);
-      const planned = await measurePlanned(cfg, SHAPE, t);
+      const planned = planModel(cfg, SHAPE, t);
       if (real.peaks[1] !== planned.peakBytes) {
         throw new Error(
           `${name} ${JSON.stringify(t)}: GPU peak ${real.peaks[1]}, planned ${planned.peakBytes}`,
