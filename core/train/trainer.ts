@@ -114,7 +114,7 @@ interface InFlight {
   guarded: string[];
 }
 
-/** Trains a model. Construct, then call `step()` repeatedly or `run()`. */
+/** Trains a model. Construct, then call `step()` repeatedly (or hand it to `runLoop`). */
 export class Trainer {
   /** Optimizer steps encoded (the next step's 0-based index). */
   stepsDone = 0;
