@@ -2,7 +2,7 @@
  * tempo: pretrain BERT, GPT-2 and RoBERTa on the GPU through WebGPU, with the memory-saving
  * layers of Tempo (NeurIPS 2022) switchable one by one.
  *
- * The public API, by room: core (device, tensors, allocator, kernels, training loop, planner),
+ * The public API, by room: core (device, tensors, allocator, kernels, training loop, memory model),
  * layers (baseline and Tempo layers with declared saved tensors), models (configs, presets,
  * transformers, memory plans) and datasets (tokenizers, shards, loaders).
  * @module

@@ -2,7 +2,8 @@
  * Memory benchmark (no GPU): BERT-Large f32 activation bytes per token per block for the baseline,
  * each single Tempo switch, all switches with byte masks, bit masks and regenerated masks, at seq
  * 128, 384 and 512; and the largest batch under 11 GiB and 16 GiB, baseline vs all Tempo.
- * Every number comes from the analytic planner, which tests hold equal to the allocator.
+ * Every number comes from planning mode (`planModel`, `maxBatch`: the real training step through the
+ * real allocator, no GPU), which a GPU test holds equal to a real step's measured peak.
  * Run: deno run -A bench/memory.ts
  * @module
  */

@@ -14,19 +14,21 @@ import { Allocator } from "../core/allocator.ts";
 import { Encoder } from "../core/encoder.ts";
 import { acquireGpu, type Gpu } from "../core/gpu.ts";
 import { matmul } from "../core/ops/matmul.ts";
-import type { BatchSource } from "../core/train/batch.ts";
+import { type BatchSource, maskedPerSeq } from "../core/train/batch.ts";
 import { Trainer } from "../core/train/trainer.ts";
 import { ALL_TEMPO, BASELINE, tempoLabel, type TempoOptions } from "../layers/tempo_options.ts";
+import { archOf } from "../models/arch.ts";
 import { type ModelConfig, resolveConfig } from "../models/config.ts";
 import { syntheticSource, trainDefaults } from "../models/plan.ts";
-import { maskedPerSeq, Transformer } from "../models/transformer.ts";
+import { Transformer } from "../models/transformer.ts";
 
 /** Model FLOPs of one training step (forward + backward = 3x forward; matmuls only). */
 export function stepFlops(cfg: ModelConfig, B: number, T: number): number {
   const C = cfg.hidden, F = cfg.ffn, N = B * T, L = cfg.layers;
   const block = 2 * N * C * 3 * C + 2 * N * C * C + 2 * 2 * N * C * F + 2 * 2 * B * T * T * C;
-  const R = cfg.arch === "gpt2" ? N : B * maskedPerSeq(T);
-  const head = 2 * R * C * cfg.vocabSize + (cfg.arch === "gpt2" ? 0 : 2 * R * C * C);
+  const lm = archOf(cfg).objective === "lm"; // MLM: logits at the masked rows, after a dense layer
+  const R = lm ? N : B * maskedPerSeq(T);
+  const head = 2 * R * C * cfg.vocabSize + (lm ? 0 : 2 * R * C * C);
   return 3 * (L * block + head);
 }
 

@@ -22,14 +22,14 @@ export interface ChartRow {
   tokensPerSec: number | null;
   /** Measured peak bytes, or null when the run did not train. */
   peakBytes: number | null;
-  /** The analytic planner's peak, or null when planning failed. */
+  /** The peak measured in planning mode, or null when planning failed. */
   predictedPeakBytes: number | null;
 }
 
 /** Options of the peak-memory chart. */
 export interface PeakChartOptions {
-  /** Draw the memory budget as a dashed rule. */
-  budgetBytes?: number;
+  /** Draw the memory limit as a dashed rule. */
+  memoryLimitBytes?: number;
 }
 
 /** Render a Vega-Lite spec to an SVG document. */
@@ -63,9 +63,9 @@ const unique = <T>(xs: T[]): T[] => [...new Set(xs)];
 
 /**
  * Bars of peak memory per configuration (model, batch, sequence), one bar per Tempo
- * configuration. Runs that trained show their measured peak; runs that did not (over budget, out
- * of memory) show the planner's prediction, faded. Black ticks mark every prediction; the budget,
- * when given, is a dashed red rule.
+ * configuration. Runs that trained show their measured peak; runs that did not (over the limit,
+ * out of memory) show the planning-mode prediction, faded. Black ticks mark every prediction; the
+ * memory limit, when given, is a dashed red rule.
  */
 export function peakMemorySpec(rows: ChartRow[], options: PeakChartOptions = {}): TopLevelSpec {
   const values = rows.flatMap((r) => {
@@ -81,7 +81,7 @@ export function peakMemorySpec(rows: ChartRow[], options: PeakChartOptions = {})
   });
   const max = Math.max(
     1,
-    options.budgetBytes ?? 0,
+    options.memoryLimitBytes ?? 0,
     ...values.flatMap((v) => [v.bytes, v.predicted ?? 0]),
   );
   const [unit, div] = unitFor(max);
@@ -119,10 +119,10 @@ export function peakMemorySpec(rows: ChartRow[], options: PeakChartOptions = {})
       encoding: { x, xOffset, y: { ...y, field: "value" } },
     } as TopLevelSpec,
   ];
-  if (options.budgetBytes !== undefined) {
+  if (options.memoryLimitBytes !== undefined) {
     layers.push({
       mark: { type: "rule", color: "#d62728", strokeDash: [6, 4] },
-      encoding: { y: { ...y, datum: options.budgetBytes / div } },
+      encoding: { y: { ...y, datum: options.memoryLimitBytes / div } },
     } as TopLevelSpec);
   }
   return {
@@ -130,8 +130,8 @@ export function peakMemorySpec(rows: ChartRow[], options: PeakChartOptions = {})
     title: {
       text: "peak memory per configuration",
       anchor: "start",
-      subtitle: "bars: measured (faded: predicted, not run); ticks: planner prediction" +
-        (options.budgetBytes !== undefined ? "; dashed: budget" : ""),
+      subtitle: "bars: measured (faded: predicted, not run); ticks: planning-mode prediction" +
+        (options.memoryLimitBytes !== undefined ? "; dashed: memory limit" : ""),
     },
     data: { values },
     width: { step: 18 },

@@ -39,10 +39,16 @@ function assertSvg(svg: string, names: string[]): void {
   for (const n of names) assert(svg.includes(n), `SVG lacks '${n}'`);
 }
 
-Deno.test("peakMemoryChart: SVG with every series, measured and predicted bars, budget", async () => {
-  const svg = await peakMemoryChart(rows(), { budgetBytes: 9e6 });
-  assertSvg(svg, ["none/bytes", "all/regen", "gpt2-tiny b8×16", "peak memory (MiB)", "budget"]);
-  const spec = peakMemorySpec(rows(), { budgetBytes: 9e6 }) as unknown as {
+Deno.test("peakMemoryChart: SVG with every series, measured and predicted bars, memory limit", async () => {
+  const svg = await peakMemoryChart(rows(), { memoryLimitBytes: 9e6 });
+  assertSvg(svg, [
+    "none/bytes",
+    "all/regen",
+    "gpt2-tiny b8×16",
+    "peak memory (MiB)",
+    "memory limit",
+  ]);
+  const spec = peakMemorySpec(rows(), { memoryLimitBytes: 9e6 }) as unknown as {
     data: { values: { source: string; bytes: number }[] };
     layer: unknown[];
   };
@@ -50,7 +56,7 @@ Deno.test("peakMemoryChart: SVG with every series, measured and predicted bars, 
   assert(values.length === 6, `bars: ${values.length}`);
   const over = values.filter((v) => v.source === "predicted (over-budget)");
   assert(over.length === 1 && over[0].bytes === 1.01e6 * 8 * 1.3, "over-budget bar is predicted");
-  assert(spec.layer.length === 3, "bars, ticks, budget rule");
+  assert(spec.layer.length === 3, "bars, ticks, memory limit rule");
   assert((peakMemorySpec(rows()) as unknown as { layer: unknown[] }).layer.length === 2, "no rule");
 });
 

@@ -1,20 +1,74 @@
 /**
- * `tempo memory` and `tempo max-batch`: the analytic planner, no GPU.
+ * `tempo memory` and `tempo max-batch`: a training step measured in planning mode (the real step
+ * through the real allocator, no GPU).
  * @module
  */
 import { Command, Option } from "@commander-js/extra-typings";
+import pc from "picocolors";
 import { TempoError } from "../core/errors.ts";
 import { CATEGORIES } from "../core/tensor.ts";
-import { parseTempo, tempoLabel } from "../layers/tempo_options.ts";
+import { parseTempo, splitTempoSpecs, tempoLabel } from "../layers/tempo_options.ts";
 import { resolveConfig } from "../models/config.ts";
-import { maxBatch, planModel } from "../models/plan.ts";
+import { maxBatch, type ModelPlan, planModel } from "../models/plan.ts";
 import { formatBytes, parseBytes, parseIntFlag, readConfigOverrides, table } from "./format.ts";
+
+/** Help of `--tempo` where it takes several configurations (max-batch, sweep). */
+export const TEMPO_LIST_HELP =
+  "Tempo configurations to compare, each all | none | comma list of gelu,layernorm,attention; " +
+  "as separate words, ';'-separated, or repeated";
+
+/**
+ * The memory limit of `--memory-limit`, or of its deprecated spelling `--memory-budget` (hidden;
+ * it still works and says so on stderr). Undefined when neither is given.
+ */
+export function memoryLimitOf(
+  o: { memoryLimit?: string; memoryBudget?: string },
+): number | undefined {
+  if (o.memoryBudget !== undefined) {
+    if (o.memoryLimit !== undefined) {
+      throw new TempoError(
+        "--memory-budget and --memory-limit are one flag given twice",
+        "give --memory-limit only",
+      );
+    }
+    console.error(pc.yellow("note: --memory-budget is deprecated; use --memory-limit"));
+    return parseBytes(o.memoryBudget, "--memory-budget");
+  }
+  return o.memoryLimit !== undefined ? parseBytes(o.memoryLimit, "--memory-limit") : undefined;
+}
+
+/** The hidden, deprecated spelling of `--memory-limit`. */
+export function memoryBudgetOption() {
+  return new Option("--memory-budget <size>", "deprecated spelling of --memory-limit").hideHelp();
+}
+
+/**
+ * Why activation at the peak differs from the saved activations, in one line (or null when they
+ * are equal). The peak is usually reached in backward, where the layers behind it have already
+ * released what they kept.
+ */
+export function peakActivationNote(plan: ModelPlan): string | null {
+  const atPeak = plan.peakByCategory.activation, saved = plan.activationBytes;
+  if (atPeak === saved) return null;
+  const head = `activation at the peak is ${formatBytes(atPeak)}, not ${formatBytes(saved)}:`;
+  const [phase, layer] = plan.peakAt.split(":");
+  const rest = formatBytes(saved - atPeak);
+  if (atPeak < saved && phase === "backward") {
+    return `${head} the peak is reached in the backward of ${layer}, when the layers after it ` +
+      `have run their backward and released ${rest} of what they kept`;
+  }
+  if (atPeak < saved && phase === "forward") {
+    return `${head} the peak is reached in the forward of ${layer}, before the layers after it ` +
+      `keep the last ${rest}`;
+  }
+  return `${head} the peak is reached at ${plan.peakAt}, outside forward and backward`;
+}
 
 /** The `memory` command. */
 export function memoryCommand() {
   return new Command("memory")
     .description(
-      "predict a training step's memory by category, its peak, and the saved activations per layer (no GPU)",
+      "measure a training step's memory by category, its peak, and the saved activations per layer (planning mode, no GPU)",
     )
     .option("--model <name>", "preset", "bert-large")
     .option("--batch-size <n>", "sequences per batch", parseIntFlag("batch-size"), 8)
@@ -73,9 +127,11 @@ export function memoryCommand() {
       }
       console.log(layers.toString());
       console.log(
-        `saved activations: ${formatBytes(plan.activationBytes)}; ` +
+        `saved activations: ${formatBytes(plan.activationBytes)} when forward ends; ` +
           `${plan.activationBytesPerTokenPerLayer.toFixed(0)} bytes per token per block`,
       );
+      const note = peakActivationNote(plan);
+      if (note) console.log(note);
     });
 }
 
@@ -83,15 +139,15 @@ export function memoryCommand() {
 export function maxBatchCommand() {
   return new Command("max-batch")
     .description(
-      "the largest batch whose predicted peak fits a memory budget, per Tempo configuration (no GPU)",
+      "the largest batch whose training step fits a memory limit, per Tempo configuration (planning mode, no GPU)",
     )
-    .requiredOption("--memory-budget <size>", "e.g. 11GiB, 16GB, 512MiB")
+    .option("--memory-limit <size>", "e.g. 11GiB, 16GB, 512MiB (required)")
+    .addOption(memoryBudgetOption())
     .option("--model <name>", "preset", "bert-large")
     .option("--seq-len <n>", "tokens per sequence", parseIntFlag("seq-len", 2), 128)
-    .option("--tempo <lists...>", "configurations to compare, each all | none | comma list", [
-      "none",
-      "all",
-    ])
+    .addOption(
+      new Option("--tempo <specs...>", TEMPO_LIST_HELP).default(["none", "all"], "none all"),
+    )
     .addOption(
       new Option("--masks <mode>", "bytes | bits | regen").choices(
         ["bytes", "bits", "regen"] as const,
@@ -99,17 +155,22 @@ export function maxBatchCommand() {
     )
     .option("--json", "print one JSON object per configuration")
     .action((o) => {
-      const budget = parseBytes(o.memoryBudget, "--memory-budget");
+      const limit = memoryLimitOf(o);
+      if (limit === undefined) {
+        throw new TempoError("max-batch needs --memory-limit", "e.g. --memory-limit 11GiB");
+      }
       const cfg = resolveConfig(o.model);
-      const rows = o.tempo.map((spec) => {
+      const specs = splitTempoSpecs(o.tempo);
+      if (specs.length === 0) throw new TempoError("--tempo names no configuration");
+      const rows = specs.map((spec) => {
         const tempo = parseTempo(spec, o.masks);
-        const b = maxBatch(cfg, o.seqLen, tempo, budget);
+        const b = maxBatch(cfg, o.seqLen, tempo, limit);
         if (b === 0) {
           throw new TempoError(
             `${cfg.name} at seq ${o.seqLen} does not fit ${
-              formatBytes(budget)
+              formatBytes(limit)
             } even at batch 1 (tempo ${tempoLabel(tempo)})`,
-            "raise --memory-budget or lower --seq-len",
+            "raise --memory-limit or lower --seq-len",
           );
         }
         const peak = planModel(cfg, { batch: b, seqLen: o.seqLen }, tempo).peakBytes;
@@ -117,7 +178,7 @@ export function maxBatchCommand() {
           model: cfg.name,
           seqLen: o.seqLen,
           tempo: tempoLabel(tempo),
-          budgetBytes: budget,
+          memoryLimitBytes: limit,
           maxBatch: b,
           peakBytes: peak,
         };
@@ -135,7 +196,7 @@ export function maxBatchCommand() {
           `${(r.maxBatch / rows[0].maxBatch).toFixed(2)}x`,
         ]);
       }
-      console.log(`${cfg.name}, seq ${o.seqLen}, budget ${formatBytes(budget)}`);
+      console.log(`${cfg.name}, seq ${o.seqLen}, memory limit ${formatBytes(limit)}`);
       console.log(t.toString());
     });
 }

@@ -10,7 +10,7 @@ import { acquireGpu, type Gpu } from "../core/gpu.ts";
 import { loadCheckpoint } from "../core/train/checkpoint.ts";
 import { runLoop } from "../core/train/loop.ts";
 import type { ScheduleKind } from "../core/train/schedule.ts";
-import { type StepRecord, Trainer } from "../core/train/trainer.ts";
+import { ADAMW_DEFAULTS, type StepRecord, Trainer } from "../core/train/trainer.ts";
 import { parseTempo, tempoLabel } from "../layers/tempo_options.ts";
 import { type ModelConfig, resolveConfig } from "../models/config.ts";
 import { maxBatch } from "../models/plan.ts";
@@ -207,9 +207,7 @@ async function pretrainOn(
       },
       weightDecay: o.weightDecay,
       gradClip: o.gradClip,
-      beta1: 0.9,
-      beta2: 0.999,
-      eps: 1e-8,
+      ...ADAMW_DEFAULTS,
       gradAccum: o.gradAccum,
       seed: o.seed,
       tokensPerMicroBatch: B * T,

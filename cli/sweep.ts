@@ -8,11 +8,17 @@ import { Command, Option } from "@commander-js/extra-typings";
 import Table from "cli-table3";
 import pc from "picocolors";
 import { OutOfMemoryError, TempoError } from "../core/errors.ts";
-import { type MaskStorage, parseTempo, tempoLabel } from "../layers/tempo_options.ts";
+import {
+  type MaskStorage,
+  parseTempo,
+  splitTempoSpecs,
+  tempoLabel,
+} from "../layers/tempo_options.ts";
 import { resolveConfig } from "../models/config.ts";
 import { planModel } from "../models/plan.ts";
 import { peakMemoryChart, throughputChart } from "./charts.ts";
-import { formatBytes, parseBytes, parseFloatFlag, parseIntFlag, parseIntList } from "./format.ts";
+import { formatBytes, parseFloatFlag, parseIntFlag, parseIntList } from "./format.ts";
+import { memoryBudgetOption, memoryLimitOf, TEMPO_LIST_HELP } from "./memory.ts";
 import { pretrain, type PretrainOptions } from "./pretrain.ts";
 
 /** What became of one run. `oom` and `over-budget` are results; only `failed` is an error. */
@@ -44,7 +50,7 @@ export interface SweepRecord {
   tokensPerSec: number | null;
   /** Measured peak of live bytes (the allocator's accounting). */
   peakBytes: number | null;
-  /** Peak predicted by the analytic planner (`planModel`), or null when planning failed. */
+  /** Peak of the run's step measured in planning mode (`planModel`), or null when that failed. */
   predictedPeakBytes: number | null;
   /** First line of the error of an `oom` or `failed` run, else null. */
   error: string | null;
@@ -68,7 +74,7 @@ export const CSV_COLUMNS: readonly (keyof SweepRecord)[] = [
   "error",
 ];
 
-/** A sweep: the grid, the per-run training settings, and the budget. */
+/** A sweep: the grid, the per-run training settings, and the memory limit. */
 export interface SweepOptions {
   /** Model presets. */
   models: readonly string[];
@@ -99,7 +105,7 @@ export interface SweepOptions {
   /** Batches of the final validation (when the data has a validation split). */
   valSteps: number;
   /** Bytes: runs planned above it are skipped, runs that exceed it while training are `oom`. */
-  memoryBudget?: number;
+  memoryLimit?: number;
 }
 
 /** One point of the grid. */
@@ -131,11 +137,6 @@ export interface SweepHooks {
   onStart?: (job: SweepJob, index: number, total: number) => void;
   /** Called with each finished record. */
   onRecord?: (record: SweepRecord, index: number, total: number) => void | Promise<void>;
-}
-
-/** Split `--tempo` values on `;` (each value may also be one spec); empty parts are dropped. */
-export function splitTempoSpecs(values: string[]): string[] {
-  return values.flatMap((v) => v.split(";")).map((s) => s.trim()).filter(Boolean);
 }
 
 /**
@@ -218,7 +219,7 @@ export function pretrainOptions(o: SweepOptions, job: SweepJob): PretrainOptions
     out: undefined,
     saveEvery: 0,
     resume: undefined,
-    memoryLimit: o.memoryBudget !== undefined ? String(o.memoryBudget) : undefined,
+    memoryLimit: o.memoryLimit !== undefined ? String(o.memoryLimit) : undefined,
     json: undefined,
     quiet: true,
   };
@@ -258,8 +259,8 @@ export async function runSweep(o: SweepOptions, hooks: SweepHooks = {}): Promise
       Object.assign(record, classifyError(e));
     }
     if (
-      record.status === "ok" && o.memoryBudget !== undefined &&
-      record.predictedPeakBytes !== null && record.predictedPeakBytes > o.memoryBudget
+      record.status === "ok" && o.memoryLimit !== undefined &&
+      record.predictedPeakBytes !== null && record.predictedPeakBytes > o.memoryLimit
     ) record.status = "over-budget";
     if (record.status === "ok") {
       try {
@@ -303,14 +304,14 @@ export const SWEEP_FILES = ["runs.csv", "runs.jsonl", "peak_memory.svg", "throug
 export async function writeSweep(
   dir: string,
   records: SweepRecord[],
-  budgetBytes?: number,
+  memoryLimitBytes?: number,
 ): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
   await Deno.writeTextFile(`${dir}/runs.csv`, toCsv(records));
   await Deno.writeTextFile(`${dir}/runs.jsonl`, toJsonl(records));
   await Deno.writeTextFile(
     `${dir}/peak_memory.svg`,
-    await peakMemoryChart(records, { budgetBytes }),
+    await peakMemoryChart(records, { memoryLimitBytes }),
   );
   await Deno.writeTextFile(`${dir}/throughput.svg`, await throughputChart(records));
 }
@@ -371,8 +372,6 @@ function progressLine(r: SweepRecord, i: number, total: number): string {
   return `${what}: ${STATUS_COLOR[r.status](r.status)} ${pc.dim(detail)}`;
 }
 
-const collectTempo = (v: string, prev: string[]) => [...prev, ...splitTempoSpecs([v])];
-
 const parseMasksList = (v: string): MaskStorage[] =>
   v.split(",").map((m) => m.trim()).filter(Boolean).map((m) => {
     if (!["bytes", "bits", "regen"].includes(m)) {
@@ -398,10 +397,7 @@ export function sweepCommand() {
         .default(["gpt2-tiny"], "gpt2-tiny"),
     )
     .addOption(
-      new Option(
-        "--tempo <specs>",
-        "Tempo configurations, repeatable or ';'-separated, each all | none | comma list",
-      ).argParser(collectTempo).default([] as string[], "none;all"),
+      new Option("--tempo <specs...>", TEMPO_LIST_HELP).default(["none", "all"], "none all"),
     )
     .option(
       "--masks <list>",
@@ -434,17 +430,18 @@ export function sweepCommand() {
     .option("--grad-accum <n>", "micro-batches per optimizer step", parseIntFlag("grad-accum"), 1)
     .option("--val-steps <n>", "batches of the final validation", parseIntFlag("val-steps"), 1)
     .option(
-      "--memory-budget <size>",
+      "--memory-limit <size>",
       "skip runs planned above it (over-budget); runs exceeding it while training are oom",
     )
+    .addOption(memoryBudgetOption())
     .option("--json", "print the JSONL records to stdout instead of the table")
     .action(async (o) => {
-      const budget = o.memoryBudget !== undefined
-        ? parseBytes(o.memoryBudget, "--memory-budget")
-        : undefined;
+      const limit = memoryLimitOf(o);
+      const tempos = splitTempoSpecs(o.tempo);
+      if (tempos.length === 0) throw new TempoError("--tempo names no configuration");
       const options: SweepOptions = {
         models: o.models,
-        tempos: o.tempo.length > 0 ? o.tempo : ["none", "all"],
+        tempos,
         masks: o.masks && o.masks.length > 0 ? o.masks : [undefined],
         batchSizes: o.batchSizes,
         seqLens: o.seqLens,
@@ -457,7 +454,7 @@ export function sweepCommand() {
         dropout: o.dropout,
         gradAccum: o.gradAccum,
         valSteps: o.valSteps,
-        memoryBudget: budget,
+        memoryLimit: limit,
       };
       // runs.jsonl grows run by run, so that a sweep cut short keeps what it measured.
       await Deno.mkdir(o.out, { recursive: true });
@@ -469,7 +466,7 @@ export function sweepCommand() {
           await Deno.writeTextFile(jsonl, toJsonl([r]), { append: true });
         },
       });
-      await writeSweep(o.out, records, budget);
+      await writeSweep(o.out, records, limit);
       if (o.json) { for (const r of records) console.log(JSON.stringify(r)); }
       else {
         console.log(sweepTable(records));

@@ -1,5 +1,5 @@
 import { OutOfMemoryError, TempoError } from "../core/errors.ts";
-import { parseTempo } from "../layers/tempo_options.ts";
+import { parseTempo, splitTempoSpecs } from "../layers/tempo_options.ts";
 import { resolveConfig } from "../models/config.ts";
 import { planModel } from "../models/plan.ts";
 import { main } from "./main.ts";
@@ -7,7 +7,6 @@ import type { PretrainOptions } from "./pretrain.ts";
 import {
   classifyError,
   runSweep,
-  splitTempoSpecs,
   sweepJobs,
   type SweepOptions,
   type SweepRecord,
@@ -111,7 +110,7 @@ Deno.test("runSweep: an over-budget run is recorded with its prediction and not 
   const all = planModel(cfg, shape, parseTempo("all")).peakBytes;
   assert(all < none, `Tempo should plan less: ${all} vs ${none}`);
   const calls: PretrainOptions[] = [];
-  const records = await runSweep({ ...base, memoryBudget: Math.floor((all + none) / 2) }, {
+  const records = await runSweep({ ...base, memoryLimit: Math.floor((all + none) / 2) }, {
     train: (o) => {
       calls.push(o);
       return Promise.resolve({
@@ -123,7 +122,7 @@ Deno.test("runSweep: an over-budget run is recorded with its prediction and not 
     },
   });
   assert(calls.length === 1 && calls[0].tempo === "all" && calls[0].quiet, "only 'all' trained");
-  assert(calls[0].memoryLimit === String(Math.floor((all + none) / 2)), "budget is the limit");
+  assert(calls[0].memoryLimit === String(Math.floor((all + none) / 2)), "the same limit");
   const [over, ok] = records;
   assert(over.status === "over-budget" && over.tempo === "none/bytes", JSON.stringify(over));
   assert(over.predictedPeakBytes === none && over.peakBytes === null, "prediction kept");
@@ -144,38 +143,71 @@ Deno.test("runSweep: oom and failed runs are recorded, the sweep goes on", async
   assert(records[1].error === "kernel exploded", String(records[1].error));
 });
 
-Deno.test("tempo sweep: over budget everywhere writes files, trains nothing, exits 0", async () => {
-  const out = await Deno.makeTempDir();
+/** Run the CLI with stdout and stderr captured. */
+async function quietMain(args: string[]): Promise<{ code: number; err: string }> {
+  const err: string[] = [];
+  const log = console.log, error = console.error;
+  console.log = () => {};
+  console.error = (...a: unknown[]) => void err.push(a.join(" "));
   try {
-    const code = await main([
-      "sweep",
-      "--out",
-      out,
-      "--models",
-      "gpt2-tiny,bert-tiny",
-      "--tempo",
-      "none;all",
-      "--tempo",
-      "gelu",
-      "--batch-sizes",
-      "2,4",
-      "--seq-lens",
-      "16",
-      "--memory-budget",
-      "1KiB",
-      "--json",
-    ]);
-    assert(code === 0, `exit ${code}`);
-    const recs = await readJsonl(`${out}/runs.jsonl`);
-    assert(recs.length === 2 * 3 * 2, `records ${recs.length}`);
-    assert(recs.every((r) => r.status === "over-budget" && r.predictedPeakBytes! > 1024), "over");
-    const csv = (await Deno.readTextFile(`${out}/runs.csv`)).trim().split("\n");
-    assert(csv.length === 1 + recs.length, `csv rows ${csv.length}`);
-    assert((await Deno.readTextFile(`${out}/peak_memory.svg`)).startsWith("<svg"), "peak svg");
-    assert((await Deno.readTextFile(`${out}/throughput.svg`)).startsWith("<svg"), "tput svg");
+    return { code: await main(args), err: err.join("\n") };
   } finally {
-    await Deno.remove(out, { recursive: true });
+    console.log = log;
+    console.error = error;
   }
+}
+
+Deno.test("tempo sweep: over the limit everywhere writes files, trains nothing, exits 0", async () => {
+  // One grid, spelled three ways: ';' lists and repeated flags; separate words; and the
+  // deprecated --memory-budget, which still works and says so.
+  const spellings = [
+    ["--tempo", "none;all", "--tempo", "gelu", "--memory-limit", "1KiB"],
+    ["--tempo", "none", "all", "gelu", "--memory-limit", "1KiB"],
+    ["--tempo", "none", "all;gelu", "--memory-budget", "1KiB"],
+  ];
+  const grids: string[] = [];
+  for (const flags of spellings) {
+    const out = await Deno.makeTempDir();
+    try {
+      const { code, err } = await quietMain([
+        "sweep",
+        "--out",
+        out,
+        "--models",
+        "gpt2-tiny,bert-tiny",
+        "--batch-sizes",
+        "2,4",
+        "--seq-lens",
+        "16",
+        ...flags,
+        "--json",
+      ]);
+      assert(code === 0, `exit ${code}: ${err}`);
+      const deprecated = flags.includes("--memory-budget");
+      assert(/--memory-budget is deprecated; use --memory-limit/.test(err) === deprecated, err);
+      const recs = await readJsonl(`${out}/runs.jsonl`);
+      assert(recs.length === 2 * 3 * 2, `records ${recs.length}`);
+      assert(recs.every((r) => r.status === "over-budget" && r.predictedPeakBytes! > 1024), "over");
+      grids.push(recs.map((r) => `${r.model} ${r.tempo} ${r.batchSize}`).join(";"));
+      const csv = (await Deno.readTextFile(`${out}/runs.csv`)).trim().split("\n");
+      assert(csv.length === 1 + recs.length, `csv rows ${csv.length}`);
+      assert((await Deno.readTextFile(`${out}/peak_memory.svg`)).startsWith("<svg"), "peak svg");
+      assert((await Deno.readTextFile(`${out}/throughput.svg`)).startsWith("<svg"), "tput svg");
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  }
+  assert(grids.every((g) => g === grids[0]), `spellings differ:\n${grids.join("\n")}`);
+  const both = await quietMain([
+    "sweep",
+    "--out",
+    "unused",
+    "--memory-limit",
+    "1KiB",
+    "--memory-budget",
+    "1KiB",
+  ]);
+  assert(both.code === 1 && /one flag given twice/.test(both.err), both.err);
 });
 
 Deno.test("tempo sweep: a failed run makes the exit code non-zero", async () => {

@@ -20,4 +20,4 @@ export * from "./train/trainer.ts";
 export * from "./train/loop.ts";
 export * from "./train/checkpoint.ts";
 export * from "./train/safetensors.ts";
-export * from "./train/planner.ts";
+export * from "./train/memory.ts";

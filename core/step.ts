@@ -20,6 +20,16 @@ export interface StepContext {
   stream: number;
   /** Multiplier of the loss gradient (1 / grad-accum). */
   lossScale: number;
+  /** Told about every layer call of the step (e.g. to attribute memory to layers); usually absent. */
+  observer?: StepObserver;
+}
+
+/** Watches the layer calls of a step. Executors of layer lists call it; layers never do. */
+export interface StepObserver {
+  /** Before layer `name`'s forward or backward call. */
+  enter(phase: "forward" | "backward", name: string): void;
+  /** After that call and the executor's bookkeeping of it (released inputs, summed gradients). */
+  leave(phase: "forward" | "backward", name: string): void;
 }
 
 /** Dropout sites per step (each block has a few); the stream layout reserves this many. */

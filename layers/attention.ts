@@ -6,7 +6,6 @@
  * when regenerated) and recomputes P~ in backward; softmax backward uses only P.
  * @module
  */
-import { bytesOf } from "../core/dtype.ts";
 import { dropoutBackward, dropoutForward, type DropoutSource } from "../core/ops/dropout.ts";
 import { joinHeads, mergeHeads, splitHeads, splitHeadsOf } from "../core/ops/heads.ts";
 import { matmul } from "../core/ops/matmul.ts";
@@ -14,7 +13,7 @@ import { softmaxBackward, softmaxForward } from "../core/ops/softmax.ts";
 import { dropoutStream, type StepContext } from "../core/step.ts";
 import type { Tensor } from "../core/tensor.ts";
 import { maskDtype } from "./dropout.ts";
-import { drop, type Layer, type LayerMemory, need, type SavedSpec } from "./layer.ts";
+import { drop, type Layer, need, type SavedSpec } from "./layer.ts";
 import type { MaskStorage } from "./tempo_options.ts";
 
 /** Shapes and switches of an attention layer. */
@@ -56,10 +55,9 @@ export class Attention implements Layer {
     readonly masks: MaskStorage,
   ) {}
 
-  memory(): LayerMemory {
+  saves(): SavedSpec[] {
     const { B, T, NH, HS } = this.shape;
     const heads = [B, NH, T, HS], scores = [B, NH, T, T];
-    const hb = bytesOf("f32", B * NH * T * HS), sb = bytesOf("f32", B * NH * T * T);
     const dt = maskDtype(this.masks);
     const drops = this.p > 0;
     const saves: SavedSpec[] = [
@@ -70,19 +68,7 @@ export class Attention implements Layer {
     ];
     if (drops && dt) saves.push({ name: "mask", shape: scores, dtype: dt, of: "own" });
     if (drops && !this.tempo) saves.push({ name: "Pdrop", shape: scores, dtype: "f32", of: "own" });
-    const maskBytes = drops && dt ? bytesOf(dt, B * NH * T * T) : 0;
-    const regenBits = drops && !dt && this.tempo ? bytesOf("bit", B * NH * T * T) : 0;
-    const out = bytesOf("f32", B * T * NH * HS);
-    return {
-      saves,
-      output: { shape: [B, T, NH * HS], dtype: "f32" },
-      // q,k,v + S/P + P~ + mask + ctx + out, all live at once before ctx (and P~ for Tempo) go.
-      forwardPeak: 3 * hb + sb + (drops ? sb : 0) + maskBytes + hb + out,
-      // dctx, dv, one [B,NH,T,T] buffer (P~ then dP then dS), dq, dk, dqkv; with regenerated
-      // masks the bits of the mask live from P~ to dP, before dq, dk and dqkv exist.
-      backwardPeak: Math.max(4 * hb + sb + 3 * out, 2 * hb + sb + regenBits),
-      noGrad: [1],
-    };
+    return saves;
   }
 
   forward(ctx: StepContext, inputs: readonly Tensor[]): Tensor {

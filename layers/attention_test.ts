@@ -8,7 +8,7 @@ import {
   type AttentionRefConfig,
 } from "./attention_ref.ts";
 import type { MaskStorage } from "./tempo_options.ts";
-import { assertMemoryMatches, finiteDiff, type InputSpec, runLayer } from "./testing.ts";
+import { assertSavesMatch, finiteDiff, type InputSpec, runLayer } from "./testing.ts";
 
 const B = 2, T = 7, NH = 3, HS = 5, C = NH * HS;
 const SITE = 9;
@@ -91,7 +91,7 @@ async function runAttention(
   const what = `causal=${causal} pad=${pad !== null} p=${p} ${
     tempo ? "tempo" : "baseline"
   }/${masks}`;
-  assertMemoryMatches(what, layer.memory(), r);
+  assertSavesMatch(what, layer.saves(), r);
   const want = expectedSaved(tempo, p, masks);
   if (r.savedBytes !== want) throw new Error(`${what}: saved ${r.savedBytes}, expected ${want}`);
   if (r.dxs.length !== 2 || r.dxs[1] !== null) throw new Error(`${what}: the pad mask has a grad`);

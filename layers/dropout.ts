@@ -3,11 +3,10 @@
  * mask is regenerated from the counter RNG (seed, step stream, site) in backward.
  * @module
  */
-import { bytesOf, type DType } from "../core/dtype.ts";
 import { dropoutBackward, dropoutForward } from "../core/ops/dropout.ts";
 import { dropoutStream, type StepContext } from "../core/step.ts";
 import type { Tensor } from "../core/tensor.ts";
-import { drop, type Layer, type LayerMemory, type SavedSpec } from "./layer.ts";
+import { drop, type Layer, type SavedSpec } from "./layer.ts";
 import type { MaskStorage } from "./tempo_options.ts";
 
 /** Mask dtype for a storage mode, or null when regenerated. */
@@ -36,20 +35,9 @@ export class Dropout implements Layer {
     return this.p > 0;
   }
 
-  memory(): LayerMemory {
-    const saves: SavedSpec[] = [];
+  saves(): SavedSpec[] {
     const dt = maskDtype(this.masks);
-    if (this.active && dt) saves.push({ name: "mask", shape: [this.#n], dtype: dt, of: "own" });
-    const out = this.active ? bytesOf("f32", this.#n) : 0;
-    const maskBytes = this.active && dt ? bytesOf(dt as DType, this.#n) : 0;
-    return {
-      saves,
-      output: { shape: this.shape, dtype: "f32" },
-      forwardPeak: out + maskBytes,
-      backwardPeak: out,
-      forwardAlias: !this.active,
-      backwardAlias: !this.active,
-    };
+    return this.active && dt ? [{ name: "mask", shape: [this.#n], dtype: dt, of: "own" }] : [];
   }
 
   forward(ctx: StepContext, [x]: readonly Tensor[]): Tensor {

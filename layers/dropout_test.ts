@@ -2,7 +2,7 @@ import { dropoutApplyRef, dropoutMaskRef } from "../core/ops/dropout_ref.ts";
 import { assertClose, GPU_TEST, gpuFixture, randn } from "../core/testing.ts";
 import { Dropout } from "./dropout.ts";
 import type { MaskStorage } from "./tempo_options.ts";
-import { assertMemoryMatches, finiteDiff, runLayer } from "./testing.ts";
+import { assertSavesMatch, finiteDiff, runLayer } from "./testing.ts";
 
 const SHAPE = [7, 37]; // 259 elements: not a multiple of 4 (byte words) or 32 (bit words)
 const N = 7 * 37;
@@ -38,7 +38,7 @@ Deno.test({
       // One f32 multiply by 1/(1-p) of f32 inputs: within 1 ulp of the f64 reference.
       assertClose(r.y, yRef, 0, 2e-7, `p=${p}/${masks} y`);
       assertClose(r.dxs[0]!, dxRef, 0, 2e-7, `p=${p}/${masks} dx`);
-      assertMemoryMatches(`p=${p}/${masks}`, layer.memory(), r);
+      assertSavesMatch(`p=${p}/${masks}`, layer.saves(), r);
       // u8 mask: 259 bytes -> 65 words = 260 bytes; bit mask: 259 bits -> 9 words = 36 bytes.
       const mask = { bytes: 260, bits: 36, regen: 0 }[masks];
       if (r.savedBytes !== mask) throw new Error(`p=${p}/${masks}: saved ${r.savedBytes}`);
@@ -57,7 +57,7 @@ Deno.test(
     const r = await runLayer(f, layer, [], {}, [{ data: x, shape: SHAPE }], dy);
     assertClose(r.y, Float32Array.from(x), 0, 0, "y = x");
     assertClose(r.dxs[0]!, Float32Array.from(dy), 0, 0, "dx = dy");
-    assertMemoryMatches("p=0", layer.memory(), r);
+    assertSavesMatch("p=0", layer.saves(), r);
     if (r.savedBytes !== 0 || r.forwardPeak !== 0 || r.backwardPeak !== 0) {
       throw new Error(
         `p=0 allocates: saved ${r.savedBytes}, peaks ${r.forwardPeak}/${r.backwardPeak}`,

@@ -4,12 +4,11 @@
  * indices built on the host.
  * @module
  */
-import { bytesOf } from "../core/dtype.ts";
 import { embeddingBackward, embeddingForward } from "../core/ops/embedding.ts";
 import type { StepContext } from "../core/step.ts";
 import type { Tensor } from "../core/tensor.ts";
 import type { BatchTensors, GatherIndexTensors } from "./batch_tensors.ts";
-import type { Layer, LayerMemory } from "./layer.ts";
+import type { Layer, SavedSpec } from "./layer.ts";
 import type { Param, ParamStore } from "./params.ts";
 
 /** Token + position (+ token-type) embeddings. */
@@ -43,13 +42,8 @@ export class Embeddings implements Layer {
       : null;
   }
 
-  memory(): LayerMemory {
-    return {
-      saves: [],
-      output: { shape: [this.rows, this.channels], dtype: "f32" },
-      forwardPeak: bytesOf("f32", this.rows * this.channels),
-      backwardPeak: 0,
-    };
+  saves(): SavedSpec[] {
+    return [];
   }
 
   forward(ctx: StepContext): Tensor {

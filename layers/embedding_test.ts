@@ -4,7 +4,7 @@ import { assertClose, GPU_TEST, gpuFixture, randn } from "../core/testing.ts";
 import { uploadBatch } from "./batch_ref.ts";
 import { Embeddings } from "./embedding.ts";
 import { ParamStore } from "./params.ts";
-import { assertMemoryMatches, finiteDiff, runLayer } from "./testing.ts";
+import { assertSavesMatch, finiteDiff, runLayer } from "./testing.ts";
 
 const B = 3, T = 5, N = B * T, V = 11, MAXT = 7, TYPES = 3, C = 13;
 /** Token ids with repeats (3 five times, 7/0/10/9 twice). */
@@ -66,7 +66,7 @@ for (const types of [TYPES, 0]) {
     assertClose(r.grads["emb.position"], g.wpe, 1e-6, 1e-6, "dwpe");
     if (types) assertClose(r.grads["emb.token_type"], g.wtt, 1e-6, 1e-6, "dwtt");
     if (r.dxs.length !== 0) throw new Error("the embeddings have no input gradient");
-    assertMemoryMatches("embeddings", layer.memory(), r);
+    assertSavesMatch("embeddings", layer.saves(), r);
     // Keeps nothing (ids are batch data); forward allocates the [15,13] output; backward nothing.
     if (r.savedBytes !== 0) throw new Error(`saved ${r.savedBytes}`);
     if (r.forwardPeak !== 4 * 15 * 13) throw new Error(`forward peak ${r.forwardPeak}`);

@@ -3,13 +3,12 @@
  * [N,C] gradient. Keeps nothing (positions are batch data).
  * @module
  */
-import { bytesOf } from "../core/dtype.ts";
 import { fill } from "../core/ops/elementwise.ts";
 import { gatherRows, scatterRowsAdd } from "../core/ops/rows.ts";
 import type { StepContext } from "../core/step.ts";
 import type { Tensor } from "../core/tensor.ts";
 import type { BatchTensors } from "./batch_tensors.ts";
-import { type Layer, type LayerMemory, need } from "./layer.ts";
+import { type Layer, need, type SavedSpec } from "./layer.ts";
 
 /** Gathers M of N rows. */
 export class GatherRows implements Layer {
@@ -26,13 +25,8 @@ export class GatherRows implements Layer {
     readonly which: "maskedPositions" | "clsPositions" = "maskedPositions",
   ) {}
 
-  memory(): LayerMemory {
-    return {
-      saves: [],
-      output: { shape: [this.picked, this.channels], dtype: "f32" },
-      forwardPeak: bytesOf("f32", this.picked * this.channels),
-      backwardPeak: bytesOf("f32", this.rows * this.channels),
-    };
+  saves(): SavedSpec[] {
+    return [];
   }
 
   forward(ctx: StepContext, [h]: readonly Tensor[]): Tensor {

@@ -2,7 +2,7 @@ import { gatherRowsRef, scatterRowsAddRef } from "../core/ops/rows_ref.ts";
 import { assertClose, GPU_TEST, gpuFixture, randn } from "../core/testing.ts";
 import { uploadBatch } from "./batch_ref.ts";
 import { GatherRows } from "./gather.ts";
-import { assertMemoryMatches, finiteDiff, runLayer } from "./testing.ts";
+import { assertSavesMatch, finiteDiff, runLayer } from "./testing.ts";
 
 const N = 13, M = 9, C = 11;
 /**
@@ -37,7 +37,7 @@ Deno.test({
     assertClose(r.y, Float32Array.from(gatherRowsRef(h, POSITIONS, C)), 0, 0, `${what}: y`);
     const dh = scatterRowsAddRef(new Float64Array(N * C), dy, POSITIONS, C);
     assertClose(r.dxs[0]!, dh, 1e-6, 1e-6, `${what}: dh`);
-    assertMemoryMatches(what, layer.memory(), r);
+    assertSavesMatch(what, layer.saves(), r);
     // Keeps nothing; forward allocates [9,11] f32, backward the zeroed [13,11] f32 dh.
     if (r.savedBytes !== 0) throw new Error(`saved ${r.savedBytes}`);
     if (r.forwardPeak !== 4 * 9 * 11) throw new Error(`forward peak ${r.forwardPeak}`);

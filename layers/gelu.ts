@@ -5,16 +5,14 @@
  * method and evaluates the exact derivative.
  * @module
  */
-import { bytesOf, type DType } from "../core/dtype.ts";
-import { geluBackward, geluForward } from "../core/ops/gelu.ts";
+import { geluBackward, type GeluForm, geluForward } from "../core/ops/gelu.ts";
 import { geluTempoBackward, geluTempoForward } from "../core/ops/gelu_tempo.ts";
 import type { StepContext } from "../core/step.ts";
 import type { Tensor } from "../core/tensor.ts";
-import { drop, keep, type Layer, type LayerMemory, need, type SavedSpec } from "./layer.ts";
+import { drop, keep, type Layer, need, type SavedSpec } from "./layer.ts";
 import type { MaskStorage } from "./tempo_options.ts";
 
-/** GELU form. */
-export type GeluForm = "erf" | "tanh";
+export type { GeluForm };
 
 /** GELU over `shape`, baseline or Tempo. */
 export class Gelu implements Layer {
@@ -40,21 +38,14 @@ export class Gelu implements Layer {
     return this.masks === "bytes" ? "u8" : "bit";
   }
 
-  memory(): LayerMemory {
+  saves(): SavedSpec[] {
     const n = this.#n;
-    const saves: SavedSpec[] = this.tempo
+    return this.tempo
       ? [
         { name: "y", shape: this.shape, dtype: "f32", of: "output" },
         { name: "mask", shape: [n], dtype: this.maskDtype, of: "own" },
       ]
       : [{ name: "x", shape: this.shape, dtype: "f32", of: "input" }];
-    const out = bytesOf("f32", n);
-    return {
-      saves,
-      output: { shape: this.shape, dtype: "f32" },
-      forwardPeak: out + (this.tempo ? bytesOf(this.maskDtype as DType, n) : 0),
-      backwardPeak: out,
-    };
   }
 
   forward(ctx: StepContext, [x]: readonly Tensor[]): Tensor {

@@ -1,7 +1,9 @@
 /**
  * The layer contract. A layer is built for fixed shapes, runs `forward` then `backward` once per
- * step, and declares AS DATA what it keeps for backward and how much memory its calls need, so a
- * planner can sum a model's memory without running it (and a test holds the two equal).
+ * step, and declares AS DATA what it keeps for backward (`saves`): the docs' tables and the
+ * per-layer tests hold these declarations against the bytes the allocator saw kept. How much a
+ * whole step needs is measured, not declared: planning mode runs the real step through the real
+ * allocator without a GPU (core/train/memory.ts).
  *
  * Ownership (reference counts, see Allocator.retain/release):
  * - forward(ctx, inputs) borrows its inputs and returns a new output the caller owns; a layer that
@@ -10,24 +12,37 @@
  *   none), and releases everything it kept, last, after its own allocations.
  * @module
  */
-import { bytesOf, numel } from "../core/dtype.ts";
-import type { Tensor } from "../core/tensor.ts";
+import { bytesOf, type DType, numel } from "../core/dtype.ts";
 import type { StepContext } from "../core/step.ts";
-import type { LayerMemory, SavedSpec } from "../core/train/planner.ts";
+import type { Tensor } from "../core/tensor.ts";
 
-export type { LayerMemory, SavedSpec };
+/** One tensor a layer keeps from forward to backward. */
+export interface SavedSpec {
+  /** Name within the layer, e.g. `P` or `mask`. */
+  name: string;
+  /** Shape in elements. */
+  shape: readonly number[];
+  /** Element type (`u8` / `bit` are packed masks). */
+  dtype: DType;
+  /**
+   * `own`: allocated by the layer for backward alone. `input`/`output`: the layer's (first) input
+   * or its output, which neighbouring layers may keep too: a model counts it once, at the first
+   * layer that keeps it.
+   */
+  of: "own" | "input" | "output";
+}
 
 /** Bytes of a saved spec. */
 export function savedBytes(s: SavedSpec): number {
   return bytesOf(s.dtype, numel(s.shape));
 }
 
-/** A layer: forward/backward over tensors, with its memory declared as data. */
+/** A layer: forward/backward over tensors, with what it keeps declared as data. */
 export interface Layer {
   /** Name, e.g. `block3.ln1`. */
   readonly name: string;
-  /** Declared memory (for the shapes the layer was built for). */
-  memory(): LayerMemory;
+  /** What a training forward keeps for backward (for the shapes the layer was built for). */
+  saves(): SavedSpec[];
   /** Forward. Returns a new tensor the caller owns. */
   forward(ctx: StepContext, inputs: readonly Tensor[]): Tensor;
   /** Backward. Returns one gradient per input (null where none), new tensors the caller owns. */

@@ -3,17 +3,17 @@
  * Baseline keeps the input x plus mean and rstd per row. Tempo keeps the output y (which the next
  * layer keeps anyway) plus rstd, and rebuilds xhat = (y - beta) / gamma inside the backward
  * kernel. A channel with |gamma| below `GAMMA_GUARD` makes xhat unrecoverable: the layer then
- * keeps its input like the baseline (`guarded`), and says so in `guardReport`.
+ * keeps its input like the baseline (`guarded`). `GammaGuard` checks that at every step.
  * @module
  */
-import { bytesOf } from "../core/dtype.ts";
 import type { Allocator } from "../core/allocator.ts";
 import type { Encoder } from "../core/encoder.ts";
 import { layernormBackward, layernormForward } from "../core/ops/layernorm.ts";
 import { layernormTempoBackward, minAbsGammaFlag } from "../core/ops/layernorm_tempo.ts";
 import type { StepContext } from "../core/step.ts";
 import { type Tensor, view } from "../core/tensor.ts";
-import { drop, keep, type Layer, type LayerMemory, need, type SavedSpec } from "./layer.ts";
+import type { StepGuard } from "../core/train/model.ts";
+import { drop, keep, type Layer, need, type SavedSpec } from "./layer.ts";
 import type { Param, ParamStore } from "./params.ts";
 
 /** |gamma| below this in any channel switches a Tempo LayerNorm to keeping its input. */
@@ -52,10 +52,9 @@ export class LayerNorm implements Layer {
     return this.tempo && !this.guarded;
   }
 
-  memory(): LayerMemory {
+  saves(): SavedSpec[] {
     const { rows: N, channels: C } = this;
-    const row = bytesOf("f32", N), full = bytesOf("f32", N * C);
-    const saves: SavedSpec[] = this.usesTempo
+    return this.usesTempo
       ? [
         { name: "y", shape: [N, C], dtype: "f32", of: "output" },
         { name: "rstd", shape: [N], dtype: "f32", of: "own" },
@@ -65,12 +64,6 @@ export class LayerNorm implements Layer {
         { name: "mean", shape: [N], dtype: "f32", of: "own" },
         { name: "rstd", shape: [N], dtype: "f32", of: "own" },
       ];
-    return {
-      saves,
-      output: { shape: [N, C], dtype: "f32" },
-      forwardPeak: full + 2 * row,
-      backwardPeak: full,
-    };
   }
 
   forward(ctx: StepContext, [x]: readonly Tensor[]): Tensor {
@@ -130,28 +123,41 @@ export class LayerNorm implements Layer {
 }
 
 /**
- * The gamma guard of Tempo LayerNorms: one GPU pass flags every layer with some |gamma| below
- * GAMMA_GUARD, one read brings the flags back, and flagged layers keep their input from then on
- * (and their `guarded` flag says so). Call it at sync points (before training, between logged
- * steps). Returns the names of the guarded layers.
+ * The gamma guard of Tempo LayerNorms, checked at every step (a `StepGuard`): one tiny dispatch
+ * per Tempo LayerNorm still on its Tempo path ORs into one u32 word whether some |gamma| is below
+ * GAMMA_GUARD; no host sync. After a trip, `resolve` checks each of them again (one read) and
+ * switches the flagged ones to keeping their input for the rest of the run.
  */
-export async function checkGammaGuards(
-  enc: Encoder,
-  alloc: Allocator,
-  layers: readonly LayerNorm[],
-): Promise<string[]> {
-  const tempo = layers.filter((l) => l.tempo);
-  if (tempo.length > 0 && !enc.planning) {
+export class GammaGuard implements StepGuard {
+  constructor(readonly layers: readonly LayerNorm[]) {}
+
+  /** The layers checked: Tempo LayerNorms not guarded yet. */
+  get watched(): LayerNorm[] {
+    return this.layers.filter((l) => l.usesTempo);
+  }
+
+  words(): number {
+    return this.watched.length > 0 ? 1 : 0;
+  }
+
+  check(enc: Encoder, flag: Tensor): void {
+    for (const l of this.watched) {
+      minAbsGammaFlag(enc, flag, l.gamma.value, l.channels, GAMMA_GUARD, { or: true });
+    }
+  }
+
+  async resolve(enc: Encoder, alloc: Allocator): Promise<string[]> {
+    const watched = this.watched;
+    if (watched.length === 0 || enc.planning) return [];
     const stride = 64; // 256-byte aligned flag slots
-    const flags = alloc.alloc([tempo.length * stride], "u32", "workspace", "ln.guard.flags");
-    tempo.forEach((l, i) => {
+    const flags = alloc.alloc([watched.length * stride], "u32", "workspace", "ln.guard.flags");
+    watched.forEach((l, i) => {
       minAbsGammaFlag(enc, view(flags, i * stride, [1]), l.gamma.value, l.channels, GAMMA_GUARD);
     });
     const host = new Uint32Array(await enc.read(flags));
     alloc.release(flags);
-    tempo.forEach((l, i) => {
-      if (host[i * stride] !== 0) l.guarded = true;
-    });
+    const tripped = watched.filter((_, i) => host[i * stride] !== 0);
+    for (const l of tripped) l.guarded = true;
+    return tripped.map((l) => l.name);
   }
-  return layers.filter((l) => l.guarded).map((l) => l.name);
 }

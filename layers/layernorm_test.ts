@@ -1,8 +1,8 @@
 import { layernormBackwardRef, layernormRef } from "../core/ops/layernorm_ref.ts";
 import { assertClose, GPU_TEST, gpuFixture, randn } from "../core/testing.ts";
-import { checkGammaGuards, LayerNorm } from "./layernorm.ts";
+import { GammaGuard, LayerNorm } from "./layernorm.ts";
 import { ParamStore } from "./params.ts";
-import { assertMemoryMatches, finiteDiff, runLayer } from "./testing.ts";
+import { assertSavesMatch, finiteDiff, runLayer } from "./testing.ts";
 
 const R = 5, C = 23, EPS = 1e-5;
 
@@ -41,7 +41,7 @@ async function run(tempo: boolean, gamma: Float64Array) {
   const store = new ParamStore(f.alloc);
   const ln = new LayerNorm("ln", store, R, C, EPS, tempo);
   f.enc.write(ln.gamma.value, Float32Array.from(gamma));
-  const guarded = (await checkGammaGuards(f.enc, f.alloc, [ln])).includes("ln");
+  const guarded = (await new GammaGuard([ln]).resolve(f.enc, f.alloc)).includes("ln");
   const x = randn(R * C, 5, 3), beta = randn(C, 6), dy = randn(R * C, 7);
   const values = { "ln.weight": gamma, "ln.bias": beta };
   const out = await runLayer(f, ln, store.list, values, [{ data: x, shape: [R, C] }], dy);
@@ -64,8 +64,8 @@ Deno.test({
   assertClose(t.out.dxs[0]!, b.out.dxs[0]!, 2e-4, 2e-4, "tempo dx vs baseline");
   assertClose(t.out.grads["ln.weight"], b.out.grads["ln.weight"], 2e-4, 2e-4, "tempo dgamma");
   assertClose(t.out.grads["ln.bias"], b.out.grads["ln.bias"], 1e-5, 1e-5, "tempo dbeta");
-  assertMemoryMatches("baseline", b.ln.memory(), b.out);
-  assertMemoryMatches("tempo", t.ln.memory(), t.out);
+  assertSavesMatch("baseline", b.ln.saves(), b.out);
+  assertSavesMatch("tempo", t.ln.saves(), t.out);
   // Baseline keeps x [R,C] + mean + rstd; Tempo keeps y [R,C] + rstd.
   if (b.out.savedBytes !== 4 * (R * C + 2 * R)) {
     throw new Error(`baseline saved ${b.out.savedBytes}`);
@@ -88,5 +88,46 @@ Deno.test({
     if (!Number.isFinite(v)) throw new Error("non-finite gradient");
   }
   assertClose(t.out.dxs[0]!, b.out.dxs[0]!, 0, 0, "guarded == baseline");
-  assertMemoryMatches("guarded", t.ln.memory(), t.out);
+  assertSavesMatch("guarded", t.ln.saves(), t.out);
+});
+
+Deno.test({
+  name: "gamma guard: one word ORs every watched layer's check; resolve names and guards them",
+  ...GPU_TEST,
+}, async () => {
+  const f = await gpuFixture();
+  const store = new ParamStore(f.alloc);
+  const lns = [0, 1, 2].map((i) => new LayerNorm(`ln${i}`, store, R, 300 + i, EPS, true));
+  const base = new LayerNorm("base", store, R, 7, EPS, false);
+  const guard = new GammaGuard([...lns, base]);
+  const gammas = lns.map((l) => new Float32Array(l.channels).fill(0.5));
+  const flagOf = async () => {
+    const flag = f.alloc.alloc([guard.words()], "u32", "workspace", "flag");
+    f.enc.clear(flag);
+    guard.check(f.enc, flag);
+    const v = (await f.readU32(flag))[0];
+    f.alloc.release(flag);
+    return v;
+  };
+  const write = () => lns.forEach((l, i) => f.enc.write(l.gamma.value, gammas[i]));
+  f.enc.write(base.gamma.value, new Float32Array(7)); // a baseline LayerNorm is never checked
+  write();
+  if (guard.watched.length !== 3 || (await flagOf()) !== 0) throw new Error("healthy tripped");
+  gammas[1][299] = -5e-4; // the last channel of the middle layer
+  write();
+  if ((await flagOf()) !== 1) throw new Error("tiny gamma in ln1 not flagged");
+  const switched = await guard.resolve(f.enc, f.alloc);
+  if (switched.join() !== "ln1" || !lns[1].guarded || lns[0].guarded || lns[2].guarded) {
+    throw new Error(`resolve: ${switched}`);
+  }
+  if (guard.watched.map((l) => l.name).join() !== "ln0,ln2" || (await flagOf()) !== 0) {
+    throw new Error("a guarded layer is still checked");
+  }
+  gammas[0][0] = NaN;
+  gammas[2][5] = 0;
+  write();
+  if ((await flagOf()) !== 1) throw new Error("NaN / zero not flagged");
+  if ((await guard.resolve(f.enc, f.alloc)).join() !== "ln0,ln2" || guard.words() !== 0) {
+    throw new Error("second resolve");
+  }
 });

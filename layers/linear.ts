@@ -2,12 +2,11 @@
  * Linear: y[N,out] = x[N,in] W^T + b, W stored [out,in]. Keeps its input x for dW.
  * @module
  */
-import { bytesOf } from "../core/dtype.ts";
 import { addBias, sumRows } from "../core/ops/bias.ts";
 import { matmul } from "../core/ops/matmul.ts";
 import type { StepContext } from "../core/step.ts";
 import type { Tensor } from "../core/tensor.ts";
-import { drop, keep, type Layer, type LayerMemory, need } from "./layer.ts";
+import { drop, keep, type Layer, need, type SavedSpec } from "./layer.ts";
 import type { Param, ParamStore } from "./params.ts";
 
 /** Options of a Linear layer. */
@@ -46,13 +45,8 @@ export class Linear implements Layer {
       : params.create(`${name}.bias`, [outF], { kind: "zeros" }, false);
   }
 
-  memory(): LayerMemory {
-    return {
-      saves: [{ name: "x", shape: [this.rows, this.inF], dtype: "f32", of: "input" }],
-      output: { shape: [this.rows, this.outF], dtype: "f32" },
-      forwardPeak: bytesOf("f32", this.rows * this.outF),
-      backwardPeak: bytesOf("f32", this.rows * this.inF),
-    };
+  saves(): SavedSpec[] {
+    return [{ name: "x", shape: [this.rows, this.inF], dtype: "f32", of: "input" }];
   }
 
   forward(ctx: StepContext, [x]: readonly Tensor[]): Tensor {

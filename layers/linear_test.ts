@@ -3,7 +3,7 @@ import type { StepContext } from "../core/step.ts";
 import { assertClose, GPU_TEST, gpuFixture, randn } from "../core/testing.ts";
 import { Linear } from "./linear.ts";
 import { ParamStore } from "./params.ts";
-import { assertMemoryMatches, finiteDiff, runLayer } from "./testing.ts";
+import { assertSavesMatch, finiteDiff, runLayer } from "./testing.ts";
 
 const N = 7, IN = 13, OUT = 11;
 
@@ -56,7 +56,7 @@ for (const bias of [true, false]) {
     assertClose(r.grads["fc.weight"], g.dw, 2e-6, 1e-5, "dW");
     if (bias) assertClose(r.grads["fc.bias"], g.db, 2e-6, 1e-5, "db");
     else if (store.list.length !== 1) throw new Error("bias: false still made a bias");
-    assertMemoryMatches("linear", layer.memory(), r);
+    assertSavesMatch("linear", layer.saves(), r);
     // Keeps its input x [7,13] f32 = 364 B; forward allocates y [7,11] = 308 B, backward dx 364 B.
     if (r.savedBytes !== 364) throw new Error(`saved ${r.savedBytes}`);
     if (r.forwardPeak !== 308) throw new Error(`forward peak ${r.forwardPeak}`);

@@ -6,14 +6,13 @@
  * backward, and its forward writes the mean loss into a persistent [2] tensor (mean, count).
  * @module
  */
-import { bytesOf } from "../core/dtype.ts";
 import { addBias, sumRows } from "../core/ops/bias.ts";
 import { crossEntropy, meanLoss } from "../core/ops/cross_entropy.ts";
 import { matmul } from "../core/ops/matmul.ts";
 import type { StepContext } from "../core/step.ts";
 import { type Tensor, view } from "../core/tensor.ts";
 import type { BatchTensors } from "./batch_tensors.ts";
-import { type Layer, type LayerMemory, need } from "./layer.ts";
+import { type Layer, need, type SavedSpec } from "./layer.ts";
 import type { Param, ParamStore } from "./params.ts";
 
 /** Bytes of one chunk of logits at most. */
@@ -50,17 +49,9 @@ export class LMLoss implements Layer {
     this.bias = withBias ? params.create(`${name}.bias`, [V], { kind: "zeros" }, false) : null;
   }
 
-  memory(): LayerMemory {
-    const R = this.rows, C = this.channels, V = this.weight.shape[0];
-    const chunk = logitsChunkRows(R, V);
-    return {
-      saves: [{ name: "dh", shape: [R, C], dtype: "f32", of: "own" }],
-      output: { shape: [2], dtype: "f32" },
-      forwardPeak: bytesOf("f32", R * C) + bytesOf("f32", R) + bytesOf("f32", chunk * V),
-      backwardPeak: 0,
-      outputPersistent: true,
-      gradFromSave: "dh",
-    };
+  saves(): SavedSpec[] {
+    // dh, computed in forward, is backward's result: moved to workspace and returned there.
+    return [{ name: "dh", shape: [this.rows, this.channels], dtype: "f32", of: "own" }];
   }
 
   forward(ctx: StepContext, [h]: readonly Tensor[]): Tensor {

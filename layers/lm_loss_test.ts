@@ -3,7 +3,7 @@ import { assertClose, GPU_TEST, gpuFixture, randn } from "../core/testing.ts";
 import { uploadBatch } from "./batch_ref.ts";
 import { LMLoss, logitsChunkRows } from "./lm_loss.ts";
 import { ParamStore } from "./params.ts";
-import { assertMemoryMatches, finiteDiff, runLayer } from "./testing.ts";
+import { assertSavesMatch, finiteDiff, runLayer } from "./testing.ts";
 
 /** Reference loss and gradients of the tied LM head (f64). */
 interface LMLossRef {
@@ -103,7 +103,7 @@ async function checkLMLoss(
   assertClose(r.dxs[0]!, ref.dh, tol.grad, tol.grad, `${what}: dh`);
   assertClose(r.grads.wte, ref.dw, tol.grad, tol.grad, `${what}: dW`);
   if (withBias) assertClose(r.grads["head.bias"], ref.db, tol.grad, tol.grad, `${what}: db`);
-  assertMemoryMatches(what, layer.memory(), r);
+  assertSavesMatch(what, layer.saves(), r);
   // Keeps only dh [R,C] f32 (written in forward, handed back by backward).
   if (r.savedBytes !== 4 * rows * channels) throw new Error(`${what}: saved ${r.savedBytes}`);
   if (r.backwardPeak !== 0) throw new Error(`${what}: backward allocates ${r.backwardPeak}`);

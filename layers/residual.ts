@@ -2,25 +2,17 @@
  * Residual add: y = a + b. Keeps nothing; its gradient flows unchanged to both inputs.
  * @module
  */
-import { bytesOf } from "../core/dtype.ts";
 import { add } from "../core/ops/elementwise.ts";
 import type { StepContext } from "../core/step.ts";
 import type { Tensor } from "../core/tensor.ts";
-import type { Layer, LayerMemory } from "./layer.ts";
+import type { Layer, SavedSpec } from "./layer.ts";
 
 /** y[shape] = a + b. */
 export class Residual implements Layer {
   constructor(readonly name: string, readonly shape: readonly number[]) {}
 
-  memory(): LayerMemory {
-    const n = this.shape.reduce((a, b) => a * b, 1);
-    return {
-      saves: [],
-      output: { shape: this.shape, dtype: "f32" },
-      forwardPeak: bytesOf("f32", n),
-      backwardPeak: 0,
-      backwardAlias: true,
-    };
+  saves(): SavedSpec[] {
+    return [];
   }
 
   forward(ctx: StepContext, [a, b]: readonly Tensor[]): Tensor {

@@ -1,6 +1,6 @@
 import { assertClose, GPU_TEST, gpuFixture, randn } from "../core/testing.ts";
 import { Residual } from "./residual.ts";
-import { assertMemoryMatches, finiteDiff, runLayer } from "./testing.ts";
+import { assertSavesMatch, finiteDiff, runLayer } from "./testing.ts";
 
 const SHAPE = [5, 19]; // 95 elements: odd, not a multiple of 4
 const N = 5 * 19;
@@ -32,7 +32,7 @@ Deno.test({
   assertClose(r.y, Float32Array.from(residualRef(fa, fb)), 0, 0, "y");
   assertClose(r.dxs[0]!, Float32Array.from(dy), 0, 0, "da = dy");
   assertClose(r.dxs[1]!, Float32Array.from(dy), 0, 0, "db = dy");
-  assertMemoryMatches("residual", layer.memory(), r);
+  assertSavesMatch("residual", layer.saves(), r);
   // Keeps nothing; forward allocates only y; backward hands dy back twice (no allocation).
   if (r.savedBytes !== 0) throw new Error(`saved ${r.savedBytes}`);
   if (r.forwardPeak !== 4 * 95) throw new Error(`forward peak ${r.forwardPeak}`);

@@ -2,11 +2,10 @@
  * tanh (BERT's pooler activation). Keeps its output: dy (1 - y^2) needs nothing else.
  * @module
  */
-import { bytesOf } from "../core/dtype.ts";
 import { tanhBackward, tanhForward } from "../core/ops/tanh.ts";
 import type { StepContext } from "../core/step.ts";
 import type { Tensor } from "../core/tensor.ts";
-import { drop, keep, type Layer, type LayerMemory, need } from "./layer.ts";
+import { drop, keep, type Layer, need, type SavedSpec } from "./layer.ts";
 
 /** tanh over `shape`. */
 export class Tanh implements Layer {
@@ -17,14 +16,8 @@ export class Tanh implements Layer {
     this.#n = shape.reduce((a, b) => a * b, 1);
   }
 
-  memory(): LayerMemory {
-    const out = bytesOf("f32", this.#n);
-    return {
-      saves: [{ name: "y", shape: this.shape, dtype: "f32", of: "output" }],
-      output: { shape: this.shape, dtype: "f32" },
-      forwardPeak: out,
-      backwardPeak: out,
-    };
+  saves(): SavedSpec[] {
+    return [{ name: "y", shape: this.shape, dtype: "f32", of: "output" }];
   }
 
   forward(ctx: StepContext, [x]: readonly Tensor[]): Tensor {

@@ -1,7 +1,7 @@
 import { tanhBackwardRef, tanhRef } from "../core/ops/tanh_ref.ts";
 import { assertClose, GPU_TEST, gpuFixture, randn } from "../core/testing.ts";
 import { Tanh } from "./tanh.ts";
-import { assertMemoryMatches, finiteDiff, runLayer } from "./testing.ts";
+import { assertSavesMatch, finiteDiff, runLayer } from "./testing.ts";
 
 Deno.test({
   name: "Tanh layer: reference vs FD, GPU vs reference, keeps only its output",
@@ -15,6 +15,6 @@ Deno.test({
   const r = await runLayer(f, layer, [], {}, [{ data: x, shape }], dy);
   assertClose(r.y, tanhRef(x), 1e-6, 1e-6, "y");
   assertClose(r.dxs[0]!, tanhBackwardRef(dy, tanhRef(x)), 1e-5, 1e-5, "dx");
-  assertMemoryMatches("tanh", layer.memory(), r);
+  assertSavesMatch("tanh", layer.saves(), r);
   if (r.savedBytes !== 4 * n) throw new Error(`saved ${r.savedBytes}`);
 });

@@ -55,7 +55,7 @@ export function parseTempo(spec: string, masks?: string): TempoOptions {
     if (!(TEMPO_LAYERS as readonly string[]).includes(x)) {
       throw new TempoError(
         `unknown Tempo layer '${x}' in --tempo ${spec}`,
-        "use all, none, or a comma list of gelu,layernorm,attention",
+        `use all, none, or a comma list of ${TEMPO_LAYERS.join(",")}`,
       );
     }
   }
@@ -71,8 +71,18 @@ export function parseTempo(spec: string, masks?: string): TempoOptions {
   };
 }
 
+/**
+ * Split lists of `--tempo` configurations, however given: separate words (`none all`), one word
+ * with `;` between configurations (`"none;gelu,layernorm"`), repeated flags, or a mix. Empty
+ * parts are dropped; each part is one spec for `parseTempo`.
+ */
+export function splitTempoSpecs(values: readonly string[]): string[] {
+  return values.flatMap((v) => v.split(";")).map((s) => s.trim()).filter(Boolean);
+}
+
 /** `gelu,layernorm/bits`-style label of a switch set. */
 export function tempoLabel(t: TempoOptions): string {
   const on = TEMPO_LAYERS.filter((k) => t[k]);
-  return `${on.length === 3 ? "all" : on.length === 0 ? "none" : on.join(",")}/${t.masks}`;
+  const what = on.length === TEMPO_LAYERS.length ? "all" : on.length === 0 ? "none" : on.join(",");
+  return `${what}/${t.masks}`;
 }

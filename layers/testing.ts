@@ -1,14 +1,15 @@
 /**
  * Test harness for layers: runs forward and backward on the GPU through a fresh allocator,
- * returns outputs and gradients, and measures what the allocator saw (the peaks of each call and
- * the bytes kept from forward to backward) so tests can hold them equal to the declaration.
+ * returns outputs and gradients, and measures what the allocator saw (the peaks of each call, the
+ * bytes kept from forward to backward, and whether the input or the output itself was kept) so
+ * tests can hold the layer's declared saves against them.
  * @module
  */
 import type { DType } from "../core/dtype.ts";
 import type { StepContext } from "../core/step.ts";
 import type { Tensor } from "../core/tensor.ts";
 import type { GpuFixture } from "../core/testing.ts";
-import { type Layer, type LayerMemory, savedBytes } from "./layer.ts";
+import { type Layer, savedBytes, type SavedSpec } from "./layer.ts";
 import type { Param } from "./params.ts";
 
 /** One input of a layer run. */
@@ -35,6 +36,10 @@ export interface LayerRun {
   backwardPeak: number;
   /** Activation bytes live after forward minus before (what the layer kept). */
   savedBytes: number;
+  /** Whether forward kept its first input itself (it moved to `activation`). */
+  keptInput: boolean;
+  /** Whether forward kept its output itself. */
+  keptOutput: boolean;
   /** Bytes live after backward minus before forward, excluding the returned gradients. */
   leaked: number;
 }
@@ -72,6 +77,7 @@ export async function runLayer(
   const afterF = a.report();
   const forwardPeak = afterF.peak - before.liveTotal;
   const saved = afterF.live.activation - before.live.activation;
+  const keptInput = ins[0]?.category === "activation", keptOutput = y.category === "activation";
   const yHost = await enc.readF32(y);
   const dyT = f.upload(dy, y.shape);
   await enc.sync();
@@ -89,25 +95,39 @@ export async function runLayer(
   for (const t of ins) if (t) a.release(t);
   const leaked = a.report().liveTotal -
     (before.liveTotal - ins.reduce((s, t) => s + (t?.bytes ?? 0), 0));
-  return { y: yHost, dxs: dxHost, grads, forwardPeak, backwardPeak, savedBytes: saved, leaked };
+  return {
+    y: yHost,
+    dxs: dxHost,
+    grads,
+    forwardPeak,
+    backwardPeak,
+    savedBytes: saved,
+    keptInput,
+    keptOutput,
+    leaked,
+  };
 }
 
-/** Sum of the distinct saved bytes a declaration names. */
-export function declaredSavedBytes(m: LayerMemory): number {
-  return m.saves.reduce((s, x) => s + savedBytes(x), 0);
+/** Sum of the bytes a declaration names. */
+export function declaredSavedBytes(saves: readonly SavedSpec[]): number {
+  return saves.reduce((s, x) => s + savedBytes(x), 0);
 }
 
-/** Throw unless the measured memory equals the declaration, to the byte. */
-export function assertMemoryMatches(name: string, m: LayerMemory, run: LayerRun): void {
+/**
+ * Throw unless what forward kept equals the declared saves: the bytes, to the byte, and which of
+ * them are the input or the output itself; and unless backward released everything it kept.
+ */
+export function assertSavesMatch(name: string, saves: readonly SavedSpec[], run: LayerRun): void {
   const problems: string[] = [];
-  if (run.forwardPeak !== m.forwardPeak) {
-    problems.push(`forwardPeak ${run.forwardPeak} != declared ${m.forwardPeak}`);
-  }
-  if (run.backwardPeak !== m.backwardPeak) {
-    problems.push(`backwardPeak ${run.backwardPeak} != declared ${m.backwardPeak}`);
-  }
-  const d = declaredSavedBytes(m);
+  const d = declaredSavedBytes(saves);
   if (run.savedBytes !== d) problems.push(`saved ${run.savedBytes} != declared ${d}`);
+  const of = (k: SavedSpec["of"]) => saves.some((x) => x.of === k);
+  if (run.keptInput !== of("input")) {
+    problems.push(`input ${run.keptInput ? "kept" : "not kept"}, declared otherwise`);
+  }
+  if (run.keptOutput !== of("output")) {
+    problems.push(`output ${run.keptOutput ? "kept" : "not kept"}, declared otherwise`);
+  }
   if (run.leaked !== 0) problems.push(`${run.leaked} bytes still live after backward`);
   if (problems.length) throw new Error(`${name}: ${problems.join("; ")}`);
 }

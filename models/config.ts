@@ -4,6 +4,7 @@
  * @module
  */
 import { TempoError } from "../core/errors.ts";
+import { archOf, ARCHS } from "./arch.ts";
 
 /** Architecture family. */
 export type Arch = "bert" | "gpt2" | "roberta";
@@ -12,7 +13,8 @@ export type Arch = "bert" | "gpt2" | "roberta";
 export interface ModelConfig {
   /** Preset or user name. */
   name: string;
-  /** bert: post-LN encoder + MLM head; roberta: same, dynamic masking, no NSP; gpt2: pre-LN causal LM. */
+  /** bert: post-LN encoder + MLM head; roberta: same, dynamic masking, no NSP; gpt2: pre-LN causal
+   * LM. What each one means is its descriptor (`ARCHS` in arch.ts). */
   arch: Arch;
   /** Tokenizer the vocabulary belongs to: gpt2 | bert | roberta | bytes. */
   tokenizer: string;
@@ -151,16 +153,20 @@ export function resolveConfig(
   preset: string,
   overrides: Record<string, unknown> = {},
 ): ModelConfig {
-  const base = PRESETS[preset];
+  const base = Object.hasOwn(PRESETS, preset) ? PRESETS[preset] : undefined;
   if (!base) {
+    const names = Object.keys(PRESETS);
     throw new TempoError(
       `unknown model '${preset}'`,
-      `choose one of: ${Object.keys(PRESETS).join(", ")}`,
+      `${didYouMean(preset, names)}choose one of: ${names.join(", ")}`,
     );
   }
   for (const k of Object.keys(overrides)) {
     if (!(KEYS as string[]).includes(k)) {
-      throw new TempoError(`unknown config key '${k}'`, `valid keys: ${KEYS.join(", ")}`);
+      throw new TempoError(
+        `unknown config key '${k}'`,
+        `${didYouMean(k, KEYS)}valid keys: ${KEYS.join(", ")}`,
+      );
     }
   }
   const cfg = { ...base, ...overrides } as ModelConfig;
@@ -184,14 +190,16 @@ export function validateConfig(cfg: ModelConfig): void {
       throw new TempoError(`config '${k}' must be a positive integer, got ${v}`);
     }
   }
-  if (!["bert", "gpt2", "roberta"].includes(cfg.arch)) {
-    throw new TempoError(`config 'arch' must be bert, gpt2 or roberta, got ${cfg.arch}`);
+  if (!Object.hasOwn(ARCHS, cfg.arch)) {
+    throw new TempoError(
+      `config 'arch' must be one of ${Object.keys(ARCHS).join(", ")}, got ${cfg.arch}`,
+    );
   }
   if (cfg.hidden % cfg.heads !== 0) {
     throw new TempoError(`hidden ${cfg.hidden} is not divisible by heads ${cfg.heads}`);
   }
   if (typeof cfg.nsp !== "boolean") throw new TempoError(`config 'nsp' must be true or false`);
-  if (cfg.nsp && cfg.arch !== "bert") {
+  if (cfg.nsp && !archOf(cfg).nspAllowed) {
     throw new TempoError(`next-sentence prediction (nsp) is BERT's task; ${cfg.arch} has none`);
   }
   if (!(cfg.dropout >= 0 && cfg.dropout < 1)) {
@@ -204,8 +212,39 @@ export function parameterCount(cfg: ModelConfig): number {
   const C = cfg.hidden, F = cfg.ffn, V = cfg.vocabSize;
   const emb = V * C + cfg.maxPositions * C + cfg.typeVocabSize * C;
   const block = 3 * C * C + 3 * C + C * C + C + C * F + F + F * C + C + 4 * C;
-  const head = cfg.arch === "gpt2" ? 2 * C : C * C + C + 2 * C + V;
-  const embLn = cfg.arch === "gpt2" ? 0 : 2 * C;
+  const arch = archOf(cfg);
+  // LM: the final LayerNorm (pre-LN); MLM: dense + LayerNorm + output bias. The decoder is tied.
+  const head = arch.objective === "lm" ? 2 * C : C * C + C + 2 * C + V;
+  const embLn = arch.embeddingsLayerNorm ? 2 * C : 0;
   const nsp = cfg.nsp ? C * C + C + 2 * C + 2 : 0;
   return emb + embLn + cfg.layers * block + head + nsp;
+}
+
+/** `did you mean 'x'? ` for the candidates nearest to `name` (edit distance), or "". */
+function didYouMean(name: string, candidates: readonly string[]): string {
+  let best: string[] = [], bestD = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(name.toLowerCase(), c.toLowerCase());
+    // Near enough: at most 3 edits, and most of the candidate survives them.
+    if (d > 3 || (c.length - d) / c.length <= 0.4) continue;
+    if (d < bestD) [best, bestD] = [[c], d];
+    else if (d === bestD) best.push(c);
+  }
+  return best.length ? `did you mean ${best.map((b) => `'${b}'`).join(" or ")}? ` : "";
+}
+
+/** Optimal string alignment distance (insertions, deletions, substitutions, transpositions). */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.length][b.length];
 }

@@ -54,6 +54,7 @@ export class Graph {
     env.clear();
     const isExternal = (x: string) => this.externals.includes(x);
     this.nodes.forEach((node, i) => {
+      ctx.observer?.enter("forward", node.layer.name);
       const ins = node.inputs.map((x) => (isExternal(x) ? externals[x] : env.get(x)) ?? null);
       const out = node.layer.forward(ctx, ins as Tensor[]);
       env.set(node.output, out);
@@ -63,6 +64,7 @@ export class Graph {
           env.delete(x);
         }
       }
+      ctx.observer?.leave("forward", node.layer.name);
     });
     const last = this.nodes[this.nodes.length - 1].output;
     this.#final = env.get(last)!;
@@ -87,6 +89,7 @@ export class Graph {
     const grads = new Map<string, Tensor>();
     for (let i = this.nodes.length - 1; i >= 0; i--) {
       const node = this.nodes[i];
+      ctx.observer?.enter("backward", node.layer.name);
       const isLast = i === this.nodes.length - 1;
       // A loss's backward is seeded by the loss itself (its layer ignores dy).
       const dy = isLast ? final : grads.get(node.output) ?? this.#losses.get(node.output);
@@ -115,6 +118,7 @@ export class Graph {
           grads.set(x, sum);
         }
       });
+      ctx.observer?.leave("backward", node.layer.name);
     }
     this.#final = null;
     for (const g of grads.values()) ctx.alloc.release(g);

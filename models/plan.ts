@@ -1,65 +1,42 @@
 /**
- * Memory planning of a model: the analytic prediction from the layers' declarations (no step
- * runs), the measured peak of a real step in planning mode (the real allocation sequence through
- * the real allocator, no kernels, no GPU), and the largest batch that fits a budget.
+ * Memory plans of a model: one training step of a transformer measured in planning mode (the real
+ * model and trainer on an allocator without a device, see core/train/memory.ts), the figures a
+ * report needs, and the largest batch that fits a memory limit. No GPU is needed.
  * @module
  */
-import { Allocator, type ByCategory, zeroByCategory } from "../core/allocator.ts";
-import { bytesOf, numel } from "../core/dtype.ts";
+import { Allocator } from "../core/allocator.ts";
 import { Encoder } from "../core/encoder.ts";
-import { gradNormScratchBytes } from "../core/ops/grad_norm.ts";
-import type { BatchSource, TokenBatch } from "../core/train/batch.ts";
-import { type Plan, planStep } from "../core/train/planner.ts";
-import { Trainer, type TrainOptions } from "../core/train/trainer.ts";
+import { type BatchSource, maskedPerSeq, type TokenBatch } from "../core/train/batch.ts";
+import { type LayerSaved, measureStep, type StepMemory } from "../core/train/memory.ts";
+import { ADAMW_DEFAULTS, Trainer, type TrainOptions } from "../core/train/trainer.ts";
 import type { TempoOptions } from "../layers/tempo_options.ts";
+import { archOf } from "./arch.ts";
 import type { ModelConfig } from "./config.ts";
-import { maskedPerSeq, type RunShape, Transformer } from "./transformer.ts";
+import { type RunShape, Transformer } from "./transformer.ts";
 
-/** The trainer's persistent workspace: grad norm [2] and metrics [4] (f32). */
-const TRAINER_WORKSPACE = 8 + 16;
-
-/** A plan with the model facts a report needs. */
-export interface ModelPlan extends Plan {
-  /** Persistent bytes by category. */
-  persistent: ByCategory;
+/** A step's memory with the model facts a report needs. */
+export interface ModelPlan extends StepMemory {
   /** Parameter count. */
   parameters: number;
   /** Saved activation bytes per token per block (blocks only, no embeddings or head). */
   activationBytesPerTokenPerLayer: number;
   /** Saved bytes per layer of a middle block (block 1), by layer. */
-  blockLayers: { name: string; bytes: number }[];
+  blockLayers: LayerSaved[];
 }
 
-/** Predict the memory of one training step of `cfg` at `shape` from declarations alone. */
+/** The memory of one training step of `cfg` at `shape`, measured in planning mode. */
 export function planModel(cfg: ModelConfig, shape: RunShape, tempo: TempoOptions): ModelPlan {
   const alloc = new Allocator();
   const model = new Transformer(cfg, shape, tempo, alloc);
-  const paramBytes = model.params.reduce((s, p) => s + p.value.bytes, 0);
-  const persistent = zeroByCategory();
-  persistent.param = paramBytes;
-  persistent.grad = paramBytes;
-  persistent.optimizer = 2 * paramBytes;
-  persistent.workspace = model.persistentWorkspaceBytes + TRAINER_WORKSPACE;
-  const plan = planStep({
-    persistent,
-    batchBytes: model.batchTensorShapes().map((b) => bytesOf("i32", numel(b.shape))),
-    externals: model.graph.externals,
-    nodes: model.graph.nodes.map((n) => ({
-      name: n.layer.name,
-      inputs: n.inputs,
-      output: n.output,
-      memory: n.layer.memory(),
-    })),
-    afterBackwardBytes: gradNormScratchBytes(model.params.map((p) => p.grad)),
-  });
+  const trainer = new Trainer(model, alloc, new Encoder(null), trainDefaults(shape));
+  const step = measureStep(trainer, syntheticSource(cfg, shape));
   // Each tensor is counted at its first keeper. A middle block (block 1) then counts exactly one
   // copy of the [N,C] tensor passed between blocks, as the per-block formula does.
   const probe = `block${Math.min(1, cfg.layers - 1)}.`;
-  const blockLayers = plan.savedByLayer.filter((l) => l.name.startsWith(probe));
+  const blockLayers = step.savedByLayer.filter((l) => l.name.startsWith(probe));
   const perBlock = blockLayers.reduce((s, l) => s + l.bytes, 0);
   return {
-    ...plan,
-    persistent,
+    ...step,
     parameters: model.store.count(),
     activationBytesPerTokenPerLayer: perBlock / (shape.batch * shape.seqLen),
     blockLayers,
@@ -69,6 +46,7 @@ export function planModel(cfg: ModelConfig, shape: RunShape, tempo: TempoOptions
 /** A deterministic synthetic batch source of the right shapes (for planning and benchmarks). */
 export function syntheticSource(cfg: ModelConfig, shape: RunShape, seed = 1): BatchSource {
   const B = shape.batch, T = shape.seqLen, N = B * T;
+  const lm = archOf(cfg).objective === "lm";
   let step = 0;
   return {
     next(): TokenBatch {
@@ -78,7 +56,7 @@ export function syntheticSource(cfg: ModelConfig, shape: RunShape, seed = 1): Ba
         return s % n;
       };
       const inputIds = new Int32Array(N).map(() => rnd(cfg.vocabSize));
-      if (cfg.arch === "gpt2") {
+      if (lm) {
         const targets = new Int32Array(N).map(() => rnd(cfg.vocabSize));
         return { B, T, inputIds, targets };
       }
@@ -98,33 +76,13 @@ export function syntheticSource(cfg: ModelConfig, shape: RunShape, seed = 1): Ba
   };
 }
 
-/** Measure one training step's peak in planning mode (real allocation sequence, no GPU). */
-export async function measurePlanned(
-  cfg: ModelConfig,
-  shape: RunShape,
-  tempo: TempoOptions,
-): Promise<{ peakBytes: number; peakByCategory: ByCategory; activationBytes: number }> {
-  const alloc = new Allocator();
-  const enc = new Encoder(null);
-  const model = new Transformer(cfg, shape, tempo, alloc);
-  const trainer = new Trainer(model, alloc, enc, trainDefaults(shape));
-  const r = await trainer.step(syntheticSource(cfg, shape));
-  return {
-    peakBytes: r.memory.peak,
-    peakByCategory: r.memory.peakByCategory,
-    activationBytes: 0,
-  };
-}
-
 /** Optimizer settings for planning and benchmarks. */
 export function trainDefaults(shape: RunShape): TrainOptions {
   return {
     schedule: { kind: "constant" as const, lr: 1e-3, minLr: 1e-3, warmup: 0, steps: 1 },
     weightDecay: 0.01,
     gradClip: 1,
-    beta1: 0.9,
-    beta2: 0.999,
-    eps: 1e-8,
+    ...ADAMW_DEFAULTS,
     gradAccum: 1,
     seed: 1,
     tokensPerMicroBatch: shape.batch * shape.seqLen,
@@ -132,18 +90,47 @@ export function trainDefaults(shape: RunShape): TrainOptions {
   };
 }
 
+/** Batches max-batch considers at most. */
+const MAX_BATCH = 1 << 20;
+
 /**
- * The largest batch whose predicted peak fits `budget` bytes at sequence length T (0 when even
- * batch 1 does not fit). Exponential then binary search over the analytic planner.
+ * The largest batch whose step peak fits `limit` bytes at sequence length T (0 when even batch 1
+ * does not fit), from planning-mode steps. The peak grows with the batch, about linearly: the
+ * search starts at the line through batches 1 and 2, gallops to a bracket and bisects it, so the
+ * answer is exact whatever the curve's shape (4 probes when it is a line).
  */
-export function maxBatch(cfg: ModelConfig, T: number, tempo: TempoOptions, budget: number): number {
-  const fits = (b: number) => planModel(cfg, { batch: b, seqLen: T }, tempo).peakBytes <= budget;
+export function maxBatch(cfg: ModelConfig, T: number, tempo: TempoOptions, limit: number): number {
+  const peaks = new Map<number, number>();
+  const peak = (b: number) => {
+    let p = peaks.get(b);
+    if (p === undefined) peaks.set(b, p = planModel(cfg, { batch: b, seqLen: T }, tempo).peakBytes);
+    return p;
+  };
+  const fits = (b: number) => peak(b) <= limit;
   if (!fits(1)) return 0;
-  let lo = 1, hi = 2;
-  while (fits(hi)) {
-    lo = hi;
-    hi *= 2;
-    if (hi > 1 << 20) return lo;
+  if (!fits(2)) return 1;
+  const slope = Math.max(1, peak(2) - peak(1));
+  const guess = Math.min(MAX_BATCH, Math.max(2, 1 + Math.floor((limit - peak(1)) / slope)));
+  let lo: number, hi: number;
+  if (fits(guess)) {
+    lo = guess;
+    let step = 1;
+    while (fits(lo + step)) {
+      lo += step;
+      step *= 2;
+      if (lo >= MAX_BATCH) return lo;
+    }
+    hi = lo + step;
+  } else {
+    hi = guess;
+    for (let step = 1;; step *= 2) {
+      const c = Math.max(2, hi - step);
+      if (fits(c)) {
+        lo = c;
+        break;
+      }
+      hi = c;
+    }
   }
   while (hi - lo > 1) {
     const mid = (lo + hi) >> 1;

@@ -1,9 +1,11 @@
 import { Allocator } from "../core/allocator.ts";
 import { Encoder } from "../core/encoder.ts";
 import type { StepContext } from "../core/step.ts";
-import { ALL_TEMPO, BASELINE, type TempoOptions } from "../layers/tempo_options.ts";
-import { type ModelConfig, PRESETS, resolveConfig } from "./config.ts";
-import { maxBatch, measurePlanned, planModel, syntheticSource } from "./plan.ts";
+import { totalOf } from "../core/allocator.ts";
+import { savedBytes } from "../layers/layer.ts";
+import { ALL_TEMPO, BASELINE, tempoLabel, type TempoOptions } from "../layers/tempo_options.ts";
+import { type ModelConfig, resolveConfig } from "./config.ts";
+import { maxBatch, planModel, syntheticSource } from "./plan.ts";
 import { type RunShape, Transformer } from "./transformer.ts";
 
 const SWITCHES: TempoOptions[] = [
@@ -17,32 +19,65 @@ const SWITCHES: TempoOptions[] = [
   ALL_TEMPO,
 ];
 
-Deno.test("planner: prediction equals the planning-mode step's measured peak, to the byte", async () => {
+Deno.test("per-layer saved bytes: each layer's declared saves, a tensor counted at its first keeper", () => {
   const cases: [string, RunShape, Record<string, unknown>][] = [
     ["gpt2-tiny", { batch: 3, seqLen: 17 }, {}],
     ["bert-tiny", { batch: 2, seqLen: 19 }, {}],
-    ["roberta-tiny", { batch: 3, seqLen: 13 }, { dropout: 0 }],
+    ["roberta-tiny", { batch: 3, seqLen: 13 }, {}],
     ["bert-tiny", { batch: 3, seqLen: 11 }, { nsp: true }],
-    ...Object.keys(PRESETS).map((name): [string, RunShape, Record<string, unknown>] => [
-      name,
-      { batch: 2, seqLen: 64 },
-      {},
-    ]),
   ];
   for (const [name, shape, over] of cases) {
     const cfg = resolveConfig(name, over);
     for (const t of SWITCHES) {
       const plan = planModel(cfg, shape, t);
-      const measured = await measurePlanned(cfg, shape, t);
-      if (plan.peakBytes !== measured.peakBytes) {
+      const model = new Transformer(cfg, shape, t, new Allocator());
+      // The declarations, with tensors named by the node list (every dropout here is active, so
+      // no layer passes its input through as its output).
+      const counted = new Set<string>();
+      const want = model.graph.nodes.map((n) => {
+        let bytes = 0;
+        for (const s of n.layer.saves()) {
+          const id = s.of === "own"
+            ? `${n.layer.name}:${s.name}`
+            : s.of === "input"
+            ? n.inputs[0]
+            : n.output;
+          if (counted.has(id)) continue;
+          counted.add(id);
+          bytes += savedBytes(s);
+        }
+        return { name: n.layer.name, bytes };
+      });
+      const what = `${name} ${JSON.stringify(over)} ${tempoLabel(t)}`;
+      if (JSON.stringify(plan.savedByLayer) !== JSON.stringify(want)) {
+        const i = want.findIndex((w, j) => w.bytes !== plan.savedByLayer[j]?.bytes);
         throw new Error(
-          `${name} ${
-            JSON.stringify(t)
-          }: predicted ${plan.peakBytes} (at ${plan.peakAt}), measured ${measured.peakBytes}`,
+          `${what}: ${want[i]?.name} measured ${plan.savedByLayer[i]?.bytes}, declared ${
+            want[i]?.bytes
+          }`,
         );
+      }
+      const kept = keptAfterForward(cfg, shape, t);
+      if (plan.activationBytes !== kept) {
+        throw new Error(`${what}: ${plan.activationBytes} != ${kept}`);
       }
     }
   }
+});
+
+Deno.test("planned peak: persistent bytes are the model's and the trainer's tensors, the peak is named", () => {
+  const cfg = resolveConfig("gpt2-tiny"), shape = { batch: 2, seqLen: 16 };
+  const plan = planModel(cfg, shape, ALL_TEMPO);
+  const params = plan.parameters * 4;
+  const p = plan.persistent;
+  // Loss [2], and the trainer's grad norm [2] and metrics [4], f32.
+  if (p.param !== params || p.grad !== params || p.optimizer !== 2 * params || p.workspace !== 32) {
+    throw new Error(JSON.stringify(p));
+  }
+  if (p.activation !== 0 || plan.peakBytes <= totalOf(p)) throw new Error(`${plan.peakBytes}`);
+  if (!/^(forward|backward):/.test(plan.peakAt)) throw new Error(plan.peakAt);
+  const sum = totalOf(plan.peakByCategory);
+  if (sum !== plan.peakBytes) throw new Error(`split ${sum} != peak ${plan.peakBytes}`);
 });
 
 /** Activation bytes live at the end of a training forward, measured by the allocator (plan mode). */
@@ -84,6 +119,30 @@ Deno.test("a BERT block keeps exactly the reference's bytes per token (measured 
     }
     const planned = planModel(cfg(3), shape, t).activationBytesPerTokenPerLayer;
     if (planned !== bytes) throw new Error(`planner says ${planned}, formula ${bytes}`);
+  }
+});
+
+Deno.test("max-batch equals a linear scan over planned peaks, for limits on and off the line", () => {
+  const cfg = resolveConfig("bert-tiny"), T = 32;
+  const peaks = Array.from(
+    { length: 41 },
+    (_, b) => b === 0 ? 0 : planModel(cfg, { batch: b, seqLen: T }, ALL_TEMPO).peakBytes,
+  );
+  for (
+    const limit of [
+      peaks[1] - 1,
+      peaks[1],
+      peaks[2] - 1,
+      peaks[7],
+      peaks[7] + 1,
+      peaks[23] - 3,
+      peaks[40],
+    ]
+  ) {
+    let want = 0;
+    while (want < 40 && peaks[want + 1] <= limit) want++;
+    const got = maxBatch(cfg, T, ALL_TEMPO, limit);
+    if (got !== want) throw new Error(`limit ${limit}: max-batch ${got}, scan ${want}`);
   }
 });
 

@@ -1,31 +1,34 @@
 /**
  * BERT / RoBERTa (post-LN encoder, tied MLM head at masked positions) and GPT-2 (pre-LN, causal,
- * tanh GELU, tied LM head), built from layers as a flat node list. The model is built for a fixed
- * batch B and sequence length T, so that every buffer's size is known before the first step.
+ * tanh GELU, tied LM head), built from layers as a flat node list: one block body and one pair of
+ * heads, chosen by the architecture's descriptor (arch.ts). The model is built for a fixed batch
+ * B and sequence length T, so that every buffer's size is known before the first step.
  * @module
  */
 import type { Allocator } from "../core/allocator.ts";
 import type { Encoder } from "../core/encoder.ts";
 import { TempoError } from "../core/errors.ts";
 import { buildGatherIndex } from "../core/ops/embedding.ts";
-import type { StepContext } from "../core/step.ts";
+import { MAX_SITES, type StepContext } from "../core/step.ts";
 import { type Tensor, view } from "../core/tensor.ts";
 import { scaleAcc } from "../core/ops/elementwise.ts";
-import type { TokenBatch } from "../core/train/batch.ts";
+import { maskedPerSeq, type TokenBatch } from "../core/train/batch.ts";
 import type { Model } from "../core/train/model.ts";
 import { Attention } from "../layers/attention.ts";
 import type { BatchTensors, GatherIndexTensors } from "../layers/batch_tensors.ts";
 import { Dropout } from "../layers/dropout.ts";
 import { Embeddings } from "../layers/embedding.ts";
 import { GatherRows } from "../layers/gather.ts";
+import type { Layer } from "../layers/layer.ts";
 import { Gelu } from "../layers/gelu.ts";
-import { checkGammaGuards, LayerNorm } from "../layers/layernorm.ts";
+import { GammaGuard, LayerNorm } from "../layers/layernorm.ts";
 import { Linear } from "../layers/linear.ts";
 import { LMLoss } from "../layers/lm_loss.ts";
 import { type Param, ParamStore } from "../layers/params.ts";
 import { Residual } from "../layers/residual.ts";
 import { Tanh } from "../layers/tanh.ts";
 import type { TempoOptions } from "../layers/tempo_options.ts";
+import { archOf } from "./arch.ts";
 import type { ModelConfig } from "./config.ts";
 import { Graph, type Node } from "./graph.ts";
 
@@ -35,11 +38,6 @@ export interface RunShape {
   batch: number;
   /** T. */
   seqLen: number;
-}
-
-/** Masked positions per sequence of an MLM batch: ceil(0.15 T) (fixed, so memory is constant). */
-export function maskedPerSeq(T: number): number {
-  return Math.ceil(0.15 * T);
 }
 
 /** Names of the batch tensors the graph reads from outside. */
@@ -57,6 +55,8 @@ export class Transformer implements Model {
   readonly nspLoss: Tensor | null;
   /** The LayerNorms (for the gamma guard and reports). */
   readonly layerNorms: LayerNorm[] = [];
+  /** The gamma guard of the Tempo LayerNorms, checked at every training step. */
+  readonly guard: GammaGuard = new GammaGuard(this.layerNorms);
   /** R: rows the loss is computed over (N for GPT-2, M for MLM). */
   readonly lossRows: number;
   #batch: BatchTensors | null = null;
@@ -79,9 +79,8 @@ export class Transformer implements Model {
       );
     }
     const C = cfg.hidden, NH = cfg.heads, HS = C / NH, F = cfg.ffn, N = B * T;
-    const gpt = cfg.arch === "gpt2";
+    const arch = archOf(cfg), pre = arch.norm === "pre";
     const p = cfg.dropout, masks = tempo.masks;
-    const form = gpt ? "tanh" : "erf";
     const store = this.store = new ParamStore(alloc);
     this.loss = alloc.alloc([2], "f32", "workspace", "loss");
     this.nspLoss = cfg.nsp ? alloc.alloc([2], "f32", "workspace", "nsp.loss") : null;
@@ -89,7 +88,13 @@ export class Transformer implements Model {
       if (!this.#batch) throw new Error("no batch uploaded");
       return this.#batch;
     };
+    // Layers are created in node order: parameter order (checkpoints, seeded initialisation) and
+    // dropout sites (RNG streams) follow from it.
     const nodes: Node[] = [];
+    const node = (layer: Layer, inputs: string[], output: string) => {
+      nodes.push({ layer, inputs, output });
+      return output;
+    };
     let site = 0;
     const ln = (name: string, rows: number) => {
       const l = new LayerNorm(name, store, rows, C, cfg.layerNormEps, tempo.layernorm);
@@ -97,6 +102,8 @@ export class Transformer implements Model {
       return l;
     };
     const drop = (name: string, shape: number[]) => new Dropout(name, shape, p, site++, masks);
+    const gelu = (name: string, shape: number[]) =>
+      new Gelu(name, shape, arch.gelu, tempo.gelu, masks);
     const emb = new Embeddings(
       "embeddings",
       store,
@@ -108,119 +115,81 @@ export class Transformer implements Model {
       cfg.initStd,
       batch,
     );
-    nodes.push({ layer: emb, inputs: [], output: "emb" });
-    let x = "emb";
-    if (!gpt) {
-      nodes.push({ layer: ln("embeddings.ln", N), inputs: [x], output: "emb.ln" });
-      x = "emb.ln";
-    }
-    nodes.push({ layer: drop("embeddings.dropout", [N, C]), inputs: [x], output: "h0" });
-    x = "h0";
-    const residStd = gpt ? cfg.initStd / Math.sqrt(2 * cfg.layers) : cfg.initStd;
+    let x = node(emb, [], "emb");
+    if (arch.embeddingsLayerNorm) x = node(ln("embeddings.ln", N), [x], "emb.ln");
+    x = node(drop("embeddings.dropout", [N, C]), [x], "h0");
+    const residStd = arch.scaledResidualInit
+      ? cfg.initStd / Math.sqrt(2 * cfg.layers)
+      : cfg.initStd;
     for (let l = 0; l < cfg.layers; l++) {
+      // One block: attention then FFN sub-layers, each `x + dropout(f(x))`. Pre-LN normalises each
+      // sub-layer's input (lnK is named after the sub-layer it feeds); post-LN normalises each sum.
       const b = `block${l}`;
-      const n = (layer: Node["layer"], inputs: string[], out: string) => {
-        nodes.push({ layer, inputs, output: `${b}.${out}` });
-        return `${b}.${out}`;
-      };
+      const n = (layer: Layer, inputs: string[], out: string) => node(layer, inputs, `${b}.${out}`);
+      const lin = (name: string, i: number, o: number, std = cfg.initStd) =>
+        new Linear(`${b}.${name}`, store, N, i, o, { std });
+      const attnIn = pre ? n(ln(`${b}.ln1`, N), [x], "ln1") : x;
+      const qkv = n(lin("attn.qkv", C, 3 * C), [attnIn], "qkv");
+      const causal = arch.attention === "causal";
       const attn = new Attention(
         `${b}.attn`,
         { B, T, NH, HS },
         p,
         site++,
-        gpt,
+        causal,
         tempo.attention,
         masks,
       );
-      const lin = (name: string, i: number, o: number, std = cfg.initStd) =>
-        new Linear(`${b}.${name}`, store, N, i, o, { std });
-      if (gpt) {
-        const h1 = n(ln(`${b}.ln1`, N), [x], "ln1");
-        const qkv = n(lin("attn.qkv", C, 3 * C), [h1], "qkv");
-        const a = n(attn, [qkv, "pad"], "attn");
-        const o = n(lin("attn.proj", C, C, residStd), [a], "proj");
-        const od = n(drop(`${b}.attn.dropout`, [N, C]), [o], "proj.drop");
-        const x1 = n(new Residual(`${b}.res1`, [N, C]), [x, od], "res1");
-        const h2 = n(ln(`${b}.ln2`, N), [x1], "ln2");
-        const u = n(lin("ffn.fc1", C, F), [h2], "fc1");
-        const g = n(new Gelu(`${b}.gelu`, [N, F], form, tempo.gelu, masks), [u], "gelu");
-        const f = n(lin("ffn.fc2", F, C, residStd), [g], "fc2");
-        const fd = n(drop(`${b}.ffn.dropout`, [N, C]), [f], "fc2.drop");
-        x = n(new Residual(`${b}.res2`, [N, C]), [x1, fd], "out");
-      } else {
-        const qkv = n(lin("attn.qkv", C, 3 * C), [x], "qkv");
-        const a = n(attn, [qkv, "pad"], "attn");
-        const o = n(lin("attn.proj", C, C), [a], "proj");
-        const od = n(drop(`${b}.attn.dropout`, [N, C]), [o], "proj.drop");
-        const s1 = n(new Residual(`${b}.res1`, [N, C]), [x, od], "res1");
-        const y1 = n(ln(`${b}.ln1`, N), [s1], "ln1");
-        const u = n(lin("ffn.fc1", C, F), [y1], "fc1");
-        const g = n(new Gelu(`${b}.gelu`, [N, F], form, tempo.gelu, masks), [u], "gelu");
-        const f = n(lin("ffn.fc2", F, C), [g], "fc2");
-        const fd = n(drop(`${b}.ffn.dropout`, [N, C]), [f], "fc2.drop");
-        const s2 = n(new Residual(`${b}.res2`, [N, C]), [y1, fd], "res2");
-        x = n(ln(`${b}.ln2`, N), [s2], "out");
-      }
+      const a = n(attn, [qkv, "pad"], "attn");
+      const o = n(lin("attn.proj", C, C, residStd), [a], "proj");
+      const od = n(drop(`${b}.attn.dropout`, [N, C]), [o], "proj.drop");
+      const s1 = n(new Residual(`${b}.res1`, [N, C]), [x, od], "res1");
+      const x1 = pre ? s1 : n(ln(`${b}.ln1`, N), [s1], "ln1");
+      const ffnIn = pre ? n(ln(`${b}.ln2`, N), [x1], "ln2") : x1;
+      const u = n(lin("ffn.fc1", C, F), [ffnIn], "fc1");
+      const g = n(gelu(`${b}.gelu`, [N, F]), [u], "gelu");
+      const f = n(lin("ffn.fc2", F, C, residStd), [g], "fc2");
+      const fd = n(drop(`${b}.ffn.dropout`, [N, C]), [f], "fc2.drop");
+      const s2 = n(new Residual(`${b}.res2`, [N, C]), [x1, fd], pre ? "out" : "res2");
+      x = pre ? s2 : n(ln(`${b}.ln2`, N), [s2], "out");
     }
-    if (gpt) {
+    // A pre-LN stack leaves the residual stream unnormalised: one final LayerNorm before the head.
+    if (pre) x = node(ln("ln_f", N), [x], "ln_f");
+    if (arch.objective === "lm") {
       this.lossRows = N;
-      nodes.push({ layer: ln("ln_f", N), inputs: [x], output: "ln_f" });
-      const head = new LMLoss("lm_head", store, N, C, emb.wte, false, this.loss, batch);
-      nodes.push({ layer: head, inputs: ["ln_f"], output: "loss" });
+      node(new LMLoss("lm_head", store, N, C, emb.wte, false, this.loss, batch), [x], "loss");
     } else {
       if (this.nspLoss) {
         // Next-sentence prediction: pooler (dense + tanh) on each sequence's first token, then a
         // 2-way classifier with its own cross-entropy. Placed before the MLM head so that the MLM
         // loss stays the graph's final node.
-        nodes.push({
-          layer: new GatherRows("nsp.gather", N, B, C, batch, "clsPositions"),
-          inputs: [x],
-          output: "nsp.cls",
-        });
+        node(new GatherRows("nsp.gather", N, B, C, batch, "clsPositions"), [x], "nsp.cls");
         const pooler = new Linear("nsp.pooler", store, B, C, C, { std: cfg.initStd });
-        nodes.push({ layer: pooler, inputs: ["nsp.cls"], output: "nsp.pooled" });
-        nodes.push({
-          layer: new Tanh("nsp.tanh", [B, C]),
-          inputs: ["nsp.pooled"],
-          output: "nsp.tanh",
-        });
+        node(pooler, ["nsp.cls"], "nsp.pooled");
+        node(new Tanh("nsp.tanh", [B, C]), ["nsp.pooled"], "nsp.tanh");
         const w = store.create("nsp.classifier.weight", [2, C], {
           kind: "normal",
           std: cfg.initStd,
         }, true);
         const cls = new LMLoss("nsp.classifier", store, B, C, w, true, this.nspLoss, batch, "nsp");
-        nodes.push({ layer: cls, inputs: ["nsp.tanh"], output: "nsp.loss" });
+        node(cls, ["nsp.tanh"], "nsp.loss");
       }
       const M = B * maskedPerSeq(T);
       this.lossRows = M;
-      nodes.push({
-        layer: new GatherRows("mlm.gather", N, M, C, batch),
-        inputs: [x],
-        output: "mlm.x",
-      });
-      const dense = new Linear("mlm.dense", store, M, C, C, { std: cfg.initStd });
-      nodes.push({ layer: dense, inputs: ["mlm.x"], output: "mlm.dense" });
-      nodes.push({
-        layer: new Gelu("mlm.gelu", [M, C], form, tempo.gelu, masks),
-        inputs: ["mlm.dense"],
-        output: "mlm.gelu",
-      });
-      nodes.push({ layer: ln("mlm.ln", M), inputs: ["mlm.gelu"], output: "mlm.ln" });
+      node(new GatherRows("mlm.gather", N, M, C, batch), [x], "mlm.x");
+      node(new Linear("mlm.dense", store, M, C, C, { std: cfg.initStd }), ["mlm.x"], "mlm.dense");
+      node(gelu("mlm.gelu", [M, C]), ["mlm.dense"], "mlm.gelu");
+      node(ln("mlm.ln", M), ["mlm.gelu"], "mlm.ln");
       const head = new LMLoss("mlm.decoder", store, M, C, emb.wte, true, this.loss, batch);
-      nodes.push({ layer: head, inputs: ["mlm.ln"], output: "loss" });
+      node(head, ["mlm.ln"], "loss");
     }
-    if (site > 1024) throw new TempoError(`too many dropout sites (${site})`);
+    if (site > MAX_SITES) throw new TempoError(`too many dropout sites (${site} > ${MAX_SITES})`);
     this.graph = new Graph(nodes, EXTERNALS);
   }
 
   /** Names of Tempo LayerNorms that keep their input because some |gamma| is ~0. */
   get guarded(): string[] {
     return this.layerNorms.filter((l) => l.guarded).map((l) => l.name);
-  }
-
-  /** The gamma guard of the Tempo LayerNorms (a GPU check; see `checkGammaGuards`). */
-  async maintain(enc: Encoder, alloc: Allocator): Promise<void> {
-    await checkGammaGuards(enc, alloc, this.layerNorms);
   }
 
   /** Parameters with their gradients. */
@@ -231,32 +200,6 @@ export class Transformer implements Model {
   /** Initialise parameters (seeded) on the device. */
   initialize(enc: Encoder, seed: number): void {
     this.store.initialize(enc, seed);
-  }
-
-  /** Byte sizes of the per-step batch tensors, in allocation order (for the planner). */
-  batchTensorShapes(): { label: string; shape: number[] }[] {
-    const B = this.shape.batch, N = B * this.shape.seqLen, gpt = this.config.arch === "gpt2";
-    const R = this.lossRows;
-    const idx = (l: string) => [
-      { label: `${l}.unique`, shape: [N] },
-      { label: `${l}.starts`, shape: [N + 1] },
-      { label: `${l}.order`, shape: [N] },
-    ];
-    const out = [
-      { label: "batch.ids", shape: [N] },
-      { label: "batch.positions", shape: [N] },
-      ...(this.config.typeVocabSize > 0 ? [{ label: "batch.types", shape: [N] }] : []),
-      ...(gpt ? [] : [{ label: "batch.pad", shape: [N] }]),
-      { label: "batch.targets", shape: [R] },
-      ...(gpt ? [] : [{ label: "batch.maskedPositions", shape: [R] }]),
-      ...(this.config.nsp
-        ? [{ label: "batch.clsPositions", shape: [B] }, { label: "batch.nspLabels", shape: [B] }]
-        : []),
-      ...idx("batch.ids.index"),
-      ...idx("batch.positions.index"),
-      ...(this.config.typeVocabSize > 0 ? idx("batch.types.index") : []),
-    ];
-    return out;
   }
 
   forward(ctx: StepContext, batch: TokenBatch): void {
@@ -279,7 +222,7 @@ export class Transformer implements Model {
     if (batch.B !== B || batch.T !== T || batch.inputIds.length !== N) {
       throw new TempoError(`batch is ${batch.B}x${batch.T}, the model was built for ${B}x${T}`);
     }
-    const gpt = cfg.arch === "gpt2";
+    const arch = archOf(cfg), lm = arch.objective === "lm";
     const a = ctx.alloc, enc = ctx.enc;
     const up = (label: string, data: Int32Array, n = data.length) => {
       const t = a.alloc([n], "i32", "workspace", label);
@@ -307,8 +250,8 @@ export class Transformer implements Model {
     for (let i = 0; i < N; i++) positions[i] = i % T;
     const types = cfg.typeVocabSize > 0 ? (batch.tokenTypeIds ?? new Int32Array(N)) : null;
     let targets: Int32Array;
-    if (gpt) {
-      if (!batch.targets) throw new TempoError("GPT-2 batches need targets");
+    if (lm) {
+      if (!batch.targets) throw new TempoError(`${cfg.arch} batches need next-token targets`);
       targets = batch.targets;
     } else {
       if (!batch.maskedPositions || !batch.maskedLabels) {
@@ -327,9 +270,12 @@ export class Transformer implements Model {
       ids: up("batch.ids", batch.inputIds),
       positions: up("batch.positions", positions),
       types: types ? up("batch.types", types) : null,
-      padMask: gpt ? null : up("batch.pad", batch.attentionMask ?? new Int32Array(N).fill(1)),
+      // Causal LM batches are never padded; bidirectional attention reads the padding mask.
+      padMask: arch.attention === "causal"
+        ? null
+        : up("batch.pad", batch.attentionMask ?? new Int32Array(N).fill(1)),
       targets: up("batch.targets", targets),
-      maskedPositions: gpt ? null : up("batch.maskedPositions", batch.maskedPositions!),
+      maskedPositions: lm ? null : up("batch.maskedPositions", batch.maskedPositions!),
       clsPositions: cfg.nsp
         ? up("batch.clsPositions", Int32Array.from({ length: B }, (_, b) => b * T))
         : null,
@@ -351,11 +297,6 @@ export class Transformer implements Model {
       );
     }
     return l;
-  }
-
-  /** Bytes of the model's persistent workspace tensors (loss outputs). */
-  get persistentWorkspaceBytes(): number {
-    return this.loss.bytes + (this.nspLoss?.bytes ?? 0);
   }
 
   #releaseBatch(ctx: StepContext): void {

@@ -10,8 +10,9 @@ import { MlmLoader } from "../datasets/mlm_loader.ts";
 import { openShards } from "../datasets/shard_reader.ts";
 import { tokenizerByName } from "../datasets/tokenizer_by_name.ts";
 import { ALL_TEMPO, BASELINE, type TempoOptions } from "../layers/tempo_options.ts";
+import { archOf } from "./arch.ts";
 import { type ModelConfig, parameterCount, PRESETS, resolveConfig } from "./config.ts";
-import { measurePlanned, trainDefaults } from "./plan.ts";
+import { planModel, trainDefaults } from "./plan.ts";
 import { Transformer } from "./transformer.ts";
 
 const SHAPE = { batch: 2, seqLen: 16 };
@@ -29,13 +30,14 @@ async function corpusSource(cfg: ModelConfig, seed: number): Promise<BatchSource
   const ds = await defaultCorpus(tok);
   const tokens = openShards(ds.train, { vocabSize: cfg.vocabSize });
   const B = SHAPE.batch, T = SHAPE.seqLen;
-  return cfg.arch === "gpt2" ? new CausalLoader({ tokens, B, T, seed }) : new MlmLoader({
+  const arch = archOf(cfg);
+  return arch.masking === null ? new CausalLoader({ tokens, B, T, seed }) : new MlmLoader({
     tokens,
     tokenizer: tok,
     B,
     T,
     seed,
-    masking: cfg.arch === "bert" ? "static" : "dynamic",
+    masking: arch.masking,
     nsp: cfg.nsp,
   });
 }
@@ -142,7 +144,7 @@ Deno.test({
     const cfg = resolveConfig(name, over);
     for (const t of [BASELINE, { ...ALL_TEMPO, masks: "bits" as const }, ALL_TEMPO]) {
       const real = await train(gpu, cfg, t, 2);
-      const planned = await measurePlanned(cfg, SHAPE, t);
+      const planned = planModel(cfg, SHAPE, t);
       if (real.peaks[1] !== planned.peakBytes) {
         throw new Error(
           `${name} ${JSON.stringify(t)}: GPU peak ${real.peaks[1]}, planned ${planned.peakBytes}`,

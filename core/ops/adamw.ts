@@ -7,6 +7,7 @@
  *   4. denom = sqrt(v) / sqrt(1 - beta2^step) + eps
  *   5. param = param - (lr / (1 - beta1^step)) * m / denom
  * The bias corrections and the step size are computed on the host in f64 (step is 1-based).
+ * With a `skip` flag whose word 0 is nonzero (read on the GPU) the step writes nothing at all.
  * @module
  */
 import type { Encoder, TensorRange } from "../encoder.ts";
@@ -29,20 +30,26 @@ export interface AdamWParams {
   weightDecay: number;
   /** Step number, 1-based, for the bias corrections. */
   step: number;
+  /**
+   * A u32 flag read on the GPU: when its word 0 is nonzero, param, m and v keep their values (no
+   * decay, no moment update), e.g. because a guard distrusts this step's gradients.
+   */
+  skip?: Tensor;
 }
 
 const WG = 256;
 
-function adamwSpec(vec4: boolean): KernelSpec {
+function adamwSpec(vec4: boolean, skip: boolean): KernelSpec {
   const { T, suffix } = rowType(vec4);
   return {
-    name: `adamw_${suffix}`,
+    name: `adamw_${suffix}${skip ? "_skip" : ""}`,
     bindings: [
       { name: "param", type: T, write: true },
       { name: "grad", type: T },
       { name: "m", type: T, write: true },
       { name: "v", type: T, write: true },
       { name: "gscale", type: "f32" },
+      ...(skip ? [{ name: "skip", type: "u32" } as const] : []),
     ],
     uniforms: [
       ["n", "u32"], // elements of type T in this dispatch
@@ -57,7 +64,9 @@ function adamwSpec(vec4: boolean): KernelSpec {
       ["eps", "f32"],
     ],
     workgroupSize: [WG],
-    body: `let g0 = (wid.x + wid.y * nwg.x) * ${PER_THREAD}u;
+    body: `${
+      skip ? "if (skip[0] != 0u) { return; }\n  " : ""
+    }let g0 = (wid.x + wid.y * nwg.x) * ${PER_THREAD}u;
   let sc = gscale[u.scaleIndex];
   for (var r = 0u; r < ${PER_THREAD}u; r++) {
     let j = (g0 + r) * WG_X + lidx;
@@ -78,7 +87,11 @@ function adamwSpec(vec4: boolean): KernelSpec {
 
 /** Elements of type T per invocation (amortises per-invocation cost on the software adapter). */
 const PER_THREAD = 4;
-const ADAMW = [adamwSpec(false), adamwSpec(true)];
+/** Specs by [skip][vec4]. */
+const ADAMW = [[adamwSpec(false, false), adamwSpec(true, false)], [
+  adamwSpec(false, true),
+  adamwSpec(true, true),
+]];
 
 /**
  * One AdamW step over n elements (see the module doc for the exact order of operations).
@@ -113,6 +126,10 @@ export function adamw(
   needF32(op, "gradScale", gradScale, gradScaleIndex + 1);
   if (!Number.isInteger(hp.step) || hp.step < 1) throw new Error(`${op}: step must be >= 1`);
   if (gradScaleIndex < 0) throw new Error(`${op}: bad gradScaleIndex ${gradScaleIndex}`);
+  const skip = hp.skip;
+  if (skip && (skip.dtype !== "u32" || skip.size < 1)) {
+    throw new Error(`${op}: skip must be a u32 tensor of at least 1 word, got ${skip}`);
+  }
   const gpu = enc.gpu;
   if (!gpu || n === 0) return;
   const uniforms = {
@@ -132,12 +149,14 @@ export function adamw(
   const n4 = Math.floor(n / 4);
   const bindAll = (range: TensorRange) => {
     const b = (t: Tensor) => ({ ...range, tensor: t });
-    return { param: b(param), grad: b(grad), m: b(m), v: b(v), gscale: gradScale };
+    const all = { param: b(param), grad: b(grad), m: b(m), v: b(v), gscale: gradScale };
+    return skip ? { ...all, skip } : all;
   };
+  const specs = ADAMW[skip ? 1 : 0];
   if (n4 > 0) {
     for (const ch of chunksOf(gpu, param, 4 * n4, 4, maxBindingBytes)) {
       enc.dispatch(
-        ADAMW[1],
+        specs[1],
         bindAll(ch.range),
         { ...uniforms, n: ch.count, base: ch.base / 4 },
         groups1d(ch.count, WG * PER_THREAD),
@@ -147,7 +166,7 @@ export function adamw(
   if (n > 4 * n4) {
     const tail = elementRange(gpu, param, 4 * n4, n - 4 * n4);
     enc.dispatch(
-      ADAMW[0],
+      specs[0],
       bindAll(tail.range),
       { ...uniforms, n: n - 4 * n4, base: tail.base },
       [1, 1, 1],

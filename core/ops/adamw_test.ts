@@ -62,3 +62,31 @@ for (const N of [37, 3]) {
     },
   );
 }
+
+Deno.test(
+  {
+    name: "adamw skip flag: nonzero leaves param, m, v untouched; zero equals no flag",
+    ...GPU_TEST,
+  },
+  async () => {
+    const f = await gpuFixture();
+    const N = 1031, p0 = Float32Array.from(randn(N, 5)), g = Float32Array.from(randn(N, 6));
+    const m0 = Float32Array.from(randn(N, 7, 0.1)), v0 = Float32Array.from(randn(N, 8, 0.1));
+    v0.forEach((x, i) => v0[i] = x * x);
+    const hp = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, step: 3 };
+    const run = async (flag: number | null) => {
+      const t = [p0, g, m0, v0].map((x) => f.upload(x, [N]));
+      const skip = flag === null ? undefined : f.upload([flag], [1], "u32");
+      adamw(f.enc, t[0], t[1], t[2], t[3], N, { ...hp, skip }, f.upload([1, 0.5], [2]));
+      return [await f.readF32(t[0]), await f.readF32(t[2]), await f.readF32(t[3])];
+    };
+    const [none, zero, one] = [await run(null), await run(0), await run(1)];
+    assertClose(zero[0], none[0], 0, 0, "skip = 0: param");
+    assertClose(zero[1], none[1], 0, 0, "skip = 0: m");
+    assertClose(zero[2], none[2], 0, 0, "skip = 0: v");
+    assertClose(one[0], p0, 0, 0, "skip = 1: param untouched (no weight decay either)");
+    assertClose(one[1], m0, 0, 0, "skip = 1: m untouched");
+    assertClose(one[2], v0, 0, 0, "skip = 1: v untouched");
+    if (none[0].every((x, i) => x === p0[i])) throw new Error("the step did not move param");
+  },
+);

@@ -53,13 +53,15 @@ const HOIST = "let bc = beta[c];\n  let gc = safe_gamma(gamma[c]);";
 const COL_XHAT = "(y[off + c] - bc) / gc";
 
 const FLAG_WG = 128;
-const FLAG: KernelSpec = {
-  name: "layernorm_min_abs_gamma_flag",
-  bindings: [{ name: "gamma", type: "f32" }, { name: "flag", type: "u32", write: true }],
-  uniforms: [["C", "u32"], ["threshold", "f32"]],
-  workgroupSize: [FLAG_WG],
-  prelude: "var<workgroup> hit: array<u32, WG_X>;",
-  body: `
+/** The flag kernel; `or` ORs into flag[0] instead of overwriting it. */
+function flagSpec(or: boolean): KernelSpec {
+  return {
+    name: `layernorm_min_abs_gamma_flag${or ? "_or" : ""}`,
+    bindings: [{ name: "gamma", type: "f32" }, { name: "flag", type: "u32", write: true }],
+    uniforms: [["C", "u32"], ["threshold", "f32"]],
+    workgroupSize: [FLAG_WG],
+    prelude: "var<workgroup> hit: array<u32, WG_X>;",
+    body: `
   var h = 0u;
   for (var c = lidx; c < u.C; c += WG_X) {
     if (!(abs(gamma[c]) >= u.threshold)) { h = 1u; }
@@ -70,8 +72,10 @@ const FLAG: KernelSpec = {
     if (lidx < s) { hit[lidx] = max(hit[lidx], hit[lidx + s]); }
     workgroupBarrier();
   }
-  if (lidx == 0u) { flag[0] = hit[0]; }`,
-};
+  if (lidx == 0u) { flag[0] = ${or ? "flag[0] | hit[0]" : "hit[0]"}; }`,
+  };
+}
+const FLAG = [flagSpec(false), flagSpec(true)];
 
 /**
  * Tempo LayerNorm backward. dx is written; dgamma and dbeta are ACCUMULATED (+=) in a fixed row
@@ -166,7 +170,8 @@ export function layernormTempoBackward(
 
 /**
  * flag[0] (u32) = 1 if any |gamma_c| < threshold (or is NaN), else 0: lets the layer detect on the
- * GPU that Tempo's xhat = (y - beta) / gamma is unrecoverable and keep x instead.
+ * GPU that Tempo's xhat = (y - beta) / gamma is unrecoverable and keep x instead. With `or`, the
+ * result is ORed into flag[0] (one word for several layers).
  * @param flag [>= 1] u32 output
  * @param gamma [C] f32 scale
  */
@@ -176,10 +181,11 @@ export function minAbsGammaFlag(
   gamma: Tensor,
   C: number,
   threshold: number,
+  options: { or?: boolean } = {},
 ): void {
   const op = "minAbsGammaFlag";
   needF32(op, "gamma", gamma, C);
   if (flag.dtype !== "u32" && flag.dtype !== "i32") throw new Error(`${op}: flag must be u32`);
   if (flag.size < 1) throw new Error(`${op}: flag ${flag} is empty`);
-  enc.dispatch(FLAG, { gamma, flag }, { C, threshold }, [1, 1, 1]);
+  enc.dispatch(FLAG[options.or ? 1 : 0], { gamma, flag }, { C, threshold }, [1, 1, 1]);
 }

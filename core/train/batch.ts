@@ -8,6 +8,17 @@
  * @module
  */
 
+/** The fraction of tokens an MLM batch predicts (BERT's 15%). */
+export const MLM_MASK_RATE = 0.15;
+
+/**
+ * Masked slots per sequence of an MLM batch, ceil(MLM_MASK_RATE * T): fixed for a run, so that
+ * M = B * maskedPerSeq(T) and memory do not vary from step to step.
+ */
+export function maskedPerSeq(T: number): number {
+  return Math.ceil(MLM_MASK_RATE * T);
+}
+
 /** One batch of token ids and targets, all host-side typed arrays. */
 export interface TokenBatch {
   /** Batch size. */

@@ -7,9 +7,6 @@ import type { BatchSource } from "./batch.ts";
 import { type CheckpointState, saveCheckpoint } from "./checkpoint.ts";
 import type { StepRecord, Trainer } from "./trainer.ts";
 
-/** Steps between the model's GPU-side checks (`Model.maintain`), besides other sync points. */
-export const MAINTAIN_EVERY = 50;
-
 /** Loop settings. */
 export interface LoopOptions {
   /** The run's total optimizer steps (counting resumed ones; the schedule spans them). */
@@ -76,7 +73,6 @@ export async function runLoop(
     records.push(r);
     options.onStep?.(r);
   };
-  await trainer.model.maintain?.(trainer.enc, trainer.alloc);
   trainer.resetTimer();
   const end = Math.min(options.steps, options.stopAt ?? options.steps);
   while (trainer.stepsDone < end) {
@@ -89,12 +85,10 @@ export async function runLoop(
     }
     pending = next;
     const s = trainer.stepsDone;
-    const needsSync = s % MAINTAIN_EVERY === 0 ||
-      (options.valEvery > 0 && s % options.valEvery === 0) ||
+    const needsSync = (options.valEvery > 0 && s % options.valEvery === 0) ||
       (options.saveEvery > 0 && s % options.saveEvery === 0) || s === end;
     if (needsSync) {
       await settle();
-      await trainer.model.maintain?.(trainer.enc, trainer.alloc);
       if (val && options.valEvery > 0 && (s % options.valEvery === 0 || s === end)) {
         const loss = await trainer.evaluate(val, options.valSteps);
         evals.push({ step: s, loss });

@@ -31,9 +31,28 @@ export interface Model {
   forward(ctx: StepContext, batch: TokenBatch): void;
   /** Backward of the last forward; adds into the parameters' gradients and frees what it kept. */
   backward(ctx: StepContext): void;
+  /** A condition the model's gradients depend on, checked at every step. Optional. */
+  readonly guard?: StepGuard;
+}
+
+/**
+ * A condition a model's gradients depend on (e.g. Tempo LayerNorm rebuilds its input from its
+ * output only while every |gamma| is large enough), checked on the GPU at every optimizer step
+ * without a host sync. When it trips, the trainer skips the step's update on the GPU, calls
+ * `resolve`, and runs the step again (same batches, same RNG streams): no update ever uses
+ * gradients the guard distrusts.
+ */
+export interface StepGuard {
+  /** u32 words `check` writes; 0 when there is nothing to check (then no check runs). */
+  words(): number;
   /**
-   * Checks that need the GPU to answer (e.g. Tempo LayerNorm's gamma guard), run by the loop at
-   * sync points: before the first step and whenever it waits anyway. Optional.
+   * Encode the check into `flag` ([words] u32, zeroed beforehand). Word 0 nonzero means tripped:
+   * AdamW reads it and skips the step. Runs after backward; it must read parameters only.
    */
-  maintain?(enc: Encoder, alloc: Allocator): Promise<void>;
+  check(enc: Encoder, flag: Tensor): void;
+  /**
+   * After a trip, before the step runs again: find what tripped (the parameters are still those
+   * the tripped step saw) and switch it to a path that needs no guard. Returns what was switched.
+   */
+  resolve(enc: Encoder, alloc: Allocator): Promise<string[]>;
 }

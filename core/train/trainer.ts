@@ -3,6 +3,11 @@
  * AdamW on the GPU (the clip factor never leaves the GPU), and an asynchronous readback of the
  * loss: step n's loss is read while step n+1 is being encoded, so the GPU is never waited on
  * inside a step. Written against the small Model and BatchSource interfaces.
+ *
+ * A model's guard (`Model.guard`) is checked on the GPU at every step, before AdamW: when it trips,
+ * AdamW skips the step on the GPU, and when the flag comes back with the loss the trainer resolves
+ * the guard and encodes that step and every later one already encoded again, in order, with the
+ * same batches and RNG streams. Every update that lands was computed on a path the guard trusts.
  * @module
  */
 import type { Allocator, MemoryReport } from "../allocator.ts";
@@ -10,11 +15,18 @@ import type { Encoder } from "../encoder.ts";
 import { TempoError } from "../errors.ts";
 import { adamw } from "../ops/adamw.ts";
 import { globalGradNorm, gradNormScratchBytes } from "../ops/grad_norm.ts";
-import type { StepContext } from "../step.ts";
+import type { StepContext, StepObserver } from "../step.ts";
 import type { Tensor } from "../tensor.ts";
-import type { BatchSource } from "./batch.ts";
+import type { BatchSource, TokenBatch } from "./batch.ts";
 import type { Model } from "./model.ts";
 import { learningRate, type Schedule } from "./schedule.ts";
+
+/** AdamW's moment decays and epsilon unless a run says otherwise (torch.optim.AdamW's defaults). */
+export const ADAMW_DEFAULTS: Readonly<Pick<TrainOptions, "beta1" | "beta2" | "eps">> = {
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+};
 
 /** Optimizer and loop settings. */
 export interface TrainOptions {
@@ -61,6 +73,11 @@ export interface StepRecord {
   samplesPerStep: number;
   /** Peak bytes of the step and the split at that peak. */
   memory: MemoryReport;
+  /**
+   * What the model's guard switched at this step (e.g. Tempo LayerNorms that now keep their
+   * input), when it tripped: the step was then run again, and this is the record of that run.
+   */
+  guarded?: string[];
 }
 
 /** Optimizer state of one parameter. */
@@ -69,13 +86,43 @@ interface Moments {
   v: Tensor;
 }
 
-/** Trains a model. Construct, then call `step()` repeatedly or `run()`. */
+/** What the GPU answers for one step. */
+interface Answer {
+  /** Mean loss over the micro-batches. */
+  loss: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+  /** The model's guard tripped: AdamW skipped this step. */
+  tripped: boolean;
+}
+
+/** An encoded step whose record is not settled yet. */
+interface InFlight {
+  /** Optimizer step, 0-based. */
+  index: number;
+  /** Its micro-batches, kept for a re-run. */
+  batches: TokenBatch[];
+  /** Its observer, if any. */
+  observer: StepObserver | undefined;
+  /** Learning rate of the step. */
+  lr: number;
+  /** The allocator's report at the end of encoding. */
+  memory: MemoryReport;
+  /** The GPU's answer (replaced when the step is encoded again). */
+  answer: Promise<Answer>;
+  /** What the guard switched before the run that `answer` belongs to. */
+  guarded: string[];
+}
+
+/** Trains a model. Construct, then call `step()` repeatedly (or hand it to `runLoop`). */
 export class Trainer {
-  /** Optimizer steps done. */
+  /** Optimizer steps encoded (the next step's 0-based index). */
   stepsDone = 0;
   readonly #moments: Moments[];
   readonly #norm: Tensor; // [2] f32: global norm, clip factor
-  readonly #metrics: Tensor; // [4] f32: loss mean, loss count, norm, clip factor
+  readonly #metrics: Tensor; // [4] f32: loss mean, loss count, norm; word 3: guard tripped (u32)
+  readonly #inFlight: InFlight[] = [];
+  #settled: Promise<unknown> = Promise.resolve();
   #lastTime = performance.now();
 
   constructor(
@@ -102,27 +149,46 @@ export class Trainer {
 
   /**
    * Encode and submit one optimizer step. Returns a promise of its record, resolved when the
-   * GPU has produced the loss; the caller may encode the next step before awaiting it.
+   * GPU has produced the loss; the caller may encode the next step before awaiting it. Records
+   * resolve in step order. Every allocation of the step happens before this returns, so the
+   * allocator's report right after the call is the step's memory (planning mode relies on it).
+   * `observer` is told about every layer call of the step.
    */
-  step(source: BatchSource): Promise<StepRecord> {
+  step(source: BatchSource, observer?: StepObserver): Promise<StepRecord> {
+    const batches = Array.from({ length: this.options.gradAccum }, () => source.next());
+    const step = this.#encode(this.stepsDone, batches, observer, []);
+    this.#inFlight.push(step);
+    this.stepsDone++;
+    const record = this.#settled.then(() => this.#settle(step), () => this.#settle(step));
+    this.#settled = record.catch(() => {});
+    return record;
+  }
+
+  /** Encode step `index` over `batches` (allocations, dispatches, the readback of its metrics). */
+  #encode(
+    index: number,
+    batches: TokenBatch[],
+    observer: StepObserver | undefined,
+    guarded: string[],
+  ): InFlight {
     const { model, alloc, enc, options: o } = this;
-    const step = this.stepsDone;
     alloc.resetPeak();
     for (const p of model.params) enc.clear(p.grad);
     const lossParts: Promise<ArrayBuffer>[] = [];
-    for (let micro = 0; micro < o.gradAccum; micro++) {
+    batches.forEach((batch, micro) => {
       const ctx: StepContext = {
         enc,
         alloc,
         training: true,
         seed: o.seed,
-        stream: step * o.gradAccum + micro,
+        stream: index * o.gradAccum + micro,
         lossScale: 1 / o.gradAccum,
+        observer,
       };
-      model.forward(ctx, source.next());
+      model.forward(ctx, batch);
       model.backward(ctx);
-      if (micro < o.gradAccum - 1) lossParts.push(enc.read(model.loss));
-    }
+      if (micro < batches.length - 1) lossParts.push(enc.read(model.loss));
+    });
     const grads = model.params.map((p) => p.grad);
     const scratch = alloc.alloc(
       [gradNormScratchBytes(grads) / 4],
@@ -132,7 +198,15 @@ export class Trainer {
     );
     globalGradNorm(enc, this.#norm, scratch, grads, o.gradClip > 0 ? o.gradClip : Infinity);
     alloc.release(scratch);
-    const lr = learningRate(o.schedule, step);
+    // The guard reads parameters only, which nothing has changed since the forward: checked here,
+    // after backward, its flag is not live at the step's peak.
+    const words = model.guard?.words() ?? 0;
+    const flag = words > 0 ? alloc.alloc([words], "u32", "workspace", "guard.flags") : null;
+    if (flag) {
+      enc.clear(flag);
+      model.guard!.check(enc, flag);
+    }
+    const lr = learningRate(o.schedule, index);
     model.params.forEach((p, i) => {
       const { m, v } = this.#moments[i];
       adamw(enc, p.value, p.grad, m, v, p.value.size, {
@@ -141,41 +215,74 @@ export class Trainer {
         beta2: o.beta2,
         eps: o.eps,
         weightDecay: p.decay ? o.weightDecay : 0,
-        step: step + 1,
+        step: index + 1,
+        skip: flag ?? undefined,
       }, this.#norm);
     });
+    enc.clear(this.#metrics);
     enc.copy(model.loss, this.#metrics, 8, 0, 0);
-    enc.copy(this.#norm, this.#metrics, 8, 0, 8);
+    enc.copy(this.#norm, this.#metrics, 4, 0, 8);
+    if (flag) {
+      enc.copy(flag, this.#metrics, 4, 0, 12);
+      alloc.release(flag);
+    }
     const memory = alloc.report();
     const read = enc.read(this.#metrics);
-    this.stepsDone++;
-    return (async () => {
+    const answer = (async (): Promise<Answer> => {
       const parts = await Promise.all(lossParts);
-      const m = new Float32Array(await read);
+      const buf = await read;
+      const m = new Float32Array(buf);
       let loss = m[0];
       for (const b of parts) loss += new Float32Array(b)[0];
-      loss /= o.gradAccum;
+      return { loss: loss / o.gradAccum, gradNorm: m[2], tripped: new Uint32Array(buf)[3] !== 0 };
+    })();
+    return { index, batches, observer, lr, memory, answer, guarded };
+  }
+
+  /** Wait for a step's answer; re-run it (and the steps after it) while the guard trips. */
+  async #settle(step: InFlight): Promise<StepRecord> {
+    const o = this.options;
+    try {
+      let a = await step.answer;
+      while (a.tripped) {
+        const switched = await this.model.guard!.resolve(this.enc, this.alloc);
+        if (switched.length === 0) {
+          throw new Error(`step ${step.index + 1}: the model's guard tripped but switched nothing`);
+        }
+        // This step and every later one encoded so far were skipped on the GPU (the parameters
+        // they saw did not change); encode them again, in order, on the switched path.
+        const from = this.#inFlight.indexOf(step);
+        for (const s of this.#inFlight.slice(from)) {
+          s.answer.catch(() => {}); // superseded
+          const guarded = s === step ? [...s.guarded, ...switched] : s.guarded;
+          Object.assign(s, this.#encode(s.index, s.batches, s.observer, guarded));
+        }
+        a = await step.answer;
+      }
       const now = performance.now();
       const ms = now - this.#lastTime;
       this.#lastTime = now;
-      const tokens = o.tokensPerMicroBatch * o.gradAccum;
-      if (!Number.isFinite(loss)) {
+      if (!Number.isFinite(a.loss)) {
         throw new TempoError(
-          `loss is ${loss} at step ${step + 1}`,
+          `loss is ${a.loss} at step ${step.index + 1}`,
           "lower --lr, raise --warmup or set --grad-clip; the last checkpoint (if any) is intact",
         );
       }
-      return {
-        step: step + 1,
-        loss,
-        lr,
-        gradNorm: m[2],
+      const record: StepRecord = {
+        step: step.index + 1,
+        loss: a.loss,
+        lr: step.lr,
+        gradNorm: a.gradNorm,
         ms,
-        tokensPerStep: tokens,
+        tokensPerStep: o.tokensPerMicroBatch * o.gradAccum,
         samplesPerStep: o.samplesPerMicroBatch * o.gradAccum,
-        memory,
+        memory: step.memory,
       };
-    })();
+      if (step.guarded.length > 0) record.guarded = step.guarded;
+      return record;
+    } finally {
+      this.#inFlight.splice(this.#inFlight.indexOf(step), 1);
+    }
   }
 
   /** Reset the step timer (e.g. after a pause for validation or a checkpoint). */
