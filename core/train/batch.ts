@@ -8,6 +8,12 @@
  * @module
  */
 
+/**
+ * The fraction of a masked-LM sequence's tokens that are predicted (BERT's 15%): the data side
+ * masks this many, the model side sizes its M = B * ceil(MLM_MASK_RATE * T) slots from it.
+ */
+export const MLM_MASK_RATE = 0.15;
+
 /** One batch of token ids and targets, all host-side typed arrays. */
 export interface TokenBatch {
   /** Batch size. */
