@@ -64,4 +64,11 @@ export {
 export { CausalLoader, type CausalLoaderOptions } from "./causal_loader.ts";
 export { maskedPerSeqFor, Masker, type MlmSpecials, mlmSpecials } from "./mlm.ts";
 export { type MaskingMode, MlmLoader, type MlmLoaderOptions } from "./mlm_loader.ts";
-export { type DatasetLoaders, datasetLoaders, type LoaderSpec } from "./loaders.ts";
+export {
+  type DatasetLoaders,
+  datasetLoaders,
+  type DataSource,
+  describeLayouts,
+  type LoaderSpec,
+  openLoaders,
+} from "./loaders.ts";
