@@ -202,11 +202,14 @@ function bitsApart(a: number, b: number): number {
 
 /** The known magic nearest to `magic` if it is within NEAR_MAGIC_BITS bits (and not equal). */
 function nearMagic(magic: number): { magic: number; bits: number } | null {
+  let best: { magic: number; bits: number } | null = null;
   for (const known of KNOWN_MAGICS) {
     const bits = bitsApart(magic, known);
-    if (bits > 0 && bits <= NEAR_MAGIC_BITS) return { magic: known, bits };
+    if (bits > 0 && bits <= NEAR_MAGIC_BITS && (best === null || bits < best.bits)) {
+      best = { magic: known, bits };
+    }
   }
-  return null;
+  return best;
 }
 
 /** Why the first words look like an llm.c header (step 3 of the rule), or null if they do not. */

@@ -178,6 +178,11 @@ Deno.test("auto refuses a shard with a corrupt magic: one line naming what it fo
           "--format llmc.*--format nanogpt",
       ),
     );
+    // 20240800 is 1 bit from 20240801 and 3 from 20240520: the nearer is named.
+    assert.match(
+      refusal(() => inspectShard(write("near2.bin", 20240800), { format: "auto" })),
+      /starts with 20240800, 1 bit\(s\) from llm\.c's magic 20240801/,
+    );
     // A magic nothing like llm.c's, but the rest of an llm.c header.
     const other = write("other.bin", 0x12345678);
     assert.match(
