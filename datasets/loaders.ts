@@ -15,7 +15,7 @@ import { MLM_MASK_RATE } from "../core/train/batch.ts";
 import { CausalLoader } from "./causal_loader.ts";
 import { type Dataset, loadDataset } from "./dataset_meta.ts";
 import { defaultCorpus } from "./default_corpus.ts";
-import { DatasetError } from "./errors.ts";
+import { DatasetError, fileError } from "./errors.ts";
 import { type MaskingMode, MlmLoader } from "./mlm_loader.ts";
 import { layoutLabel, type ShardFormat, type ShardInfo } from "./shard_format.ts";
 import { openShards, type ShardStream } from "./shard_reader.ts";
@@ -173,7 +173,7 @@ function statOrNull(path: string): Deno.FileInfo | null {
     return Deno.statSync(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return null;
-    throw e;
+    throw fileError(path, e, "Check the path and its permissions.");
   }
 }
 

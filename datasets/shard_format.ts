@@ -38,7 +38,7 @@
  */
 
 import { checkIds } from "./check_ids.ts";
-import { DatasetError } from "./errors.ts";
+import { DatasetError, fileError } from "./errors.ts";
 
 /** The magic tempo's writer puts in header int 0 (llm.c's GPT-2-era magic). */
 export const SHARD_MAGIC = 20240520;
@@ -167,12 +167,17 @@ function statFile(path: string): Deno.FileInfo {
         `Shard ${path} does not exist. Check the path, or create shards with \`tempo prepare\`.`,
       );
     }
-    throw e;
+    throw fileError(path, e, "Check the path and its permissions.");
   }
 }
 
 function readPrefix(path: string, n: number): Uint8Array {
-  const file = Deno.openSync(path, { read: true });
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path, { read: true });
+  } catch (e) {
+    throw fileError(path, e, "Check that the shard is readable.");
+  }
   try {
     const buf = new Uint8Array(n);
     let got = 0;

@@ -126,6 +126,12 @@ Deno.test("inspectShard rejects each kind of bad llm.c shard with a clear messag
     const u16 = (n: number) => new Uint16Array(n);
     assert.throws(() => inspectShard(join(dir, "nope.bin")), /does not exist/);
     assert.throws(() => inspectShard(dir), /not a file/);
+    Deno.symlinkSync(join(dir, "loop_b.bin"), join(dir, "loop_a.bin"));
+    Deno.symlinkSync(join(dir, "loop_a.bin"), join(dir, "loop_b.bin"));
+    assert.match(
+      refusal(() => inspectShard(join(dir, "loop_a.bin"))),
+      /loop_a\.bin: .*Check the path and its permissions\.$/,
+    );
     bad("magic.bin", rawShard(12345, 1, 2, u16(2)), /magic 12345.*nanogpt/);
     bad("near.bin", rawShard(20240521, 1, 2, u16(2)), /1 bit\(s\) from 20240520/);
     bad("version.bin", rawShard(SHARD_MAGIC, 3, 2, u16(2)), /unsupported version 3/);

@@ -6,7 +6,7 @@
  */
 
 import { checkIds } from "./check_ids.ts";
-import { DatasetError } from "./errors.ts";
+import { DatasetError, fileError } from "./errors.ts";
 import { inspectShard, type ShardInfo, type ShardOptions } from "./shard_format.ts";
 import { checkRange, ConcatTokenStream, type TokenStream } from "./token_stream.ts";
 
@@ -28,7 +28,11 @@ export class ShardReader implements TokenStream {
   private constructor(info: ShardInfo, vocabSize: number | undefined) {
     this.info = info;
     this.#vocabSize = vocabSize;
-    this.#file = Deno.openSync(info.path, { read: true });
+    try {
+      this.#file = Deno.openSync(info.path, { read: true });
+    } catch (e) {
+      throw fileError(info.path, e, "Check that the shard is readable.");
+    }
   }
 
   /** Validates the header (see inspectShard) and opens the file. */
