@@ -24,9 +24,9 @@
  *    size implies for 2- or 4-byte tokens; at least 90% of int32[3..255] are zero (64 or more of
  *    them present). Or the first bytes (at least 256, up to 1024) are all zero.
  * 4. Read as headerless uint16, it is refused when the size is odd; when its first 1024 bytes
- *    (at least 64) are plain UTF-8 text; when every second uint16 of the first PROBE_TOKENS is
- *    below 4 while the others are not (the pattern of headerless uint32 tokens); or, given a
- *    vocabulary size, when any of the first PROBE_TOKENS ids is outside the vocabulary.
+ *    (at least 64) are plain UTF-8 text; when every second uint16 of the first PROBE_TOKENS
+ *    (at least 32) is below 4 but not all the others are (the pattern of headerless uint32
+ *    tokens); or, given a vocabulary size, when any of the first PROBE_TOKENS ids is outside it.
  * 5. Otherwise: nanoGPT uint16.
  *
  * Each refusal is one line naming what was found and asking for `--format llmc` (after fixing
@@ -218,11 +218,7 @@ function nearMagic(magic: number): { magic: number; bits: number } | null {
 }
 
 /** Why the first words look like an llm.c header (step 3 of the rule), or null if they do not. */
-function headerEvidence(words: number[], prefix: Uint8Array, size: number): string | null {
-  const headerBytes = Math.min(prefix.length, SHARD_HEADER_BYTES);
-  if (headerBytes >= 256 && prefix.subarray(0, headerBytes).every((b) => b === 0)) {
-    return `its first ${headerBytes} bytes are all zero (a wiped header?)`;
-  }
+function headerEvidence(words: number[], size: number): string | null {
   const found: string[] = [];
   const version = words[1], count = words[2];
   if (version !== undefined && version >= 1 && version <= 255) found.push(`version ${version}`);
@@ -371,7 +367,14 @@ function detectHeaderless(
         FIX_OR_NANOGPT,
     );
   }
-  const evidence = headerEvidence(words, prefix, size);
+  const head = prefix.subarray(0, Math.min(prefix.length, SHARD_HEADER_BYTES));
+  if (head.length >= 256 && head.every((b) => b === 0)) {
+    throw new DatasetError(
+      `Shard ${path} starts with ${head.length} zero bytes where an llm.c header would be (a ` +
+        `wiped header?), and ${auto}. ${FIX_OR_NANOGPT}`,
+    );
+  }
+  const evidence = headerEvidence(words, size);
   if (evidence) {
     throw new DatasetError(
       `Shard ${path} has ${evidence} but magic ${words[0]}, not llm.c's ${MAGICS_TEXT}, and ` +
@@ -379,7 +382,6 @@ function detectHeaderless(
     );
   }
   const info = headerless(path, size);
-  const head = prefix.subarray(0, Math.min(prefix.length, SHARD_HEADER_BYTES));
   if (head.length >= 64 && looksLikeText(head)) {
     throw new DatasetError(
       `Shard ${path} has no llm.c header and its first ${head.length} bytes are plain text, ` +

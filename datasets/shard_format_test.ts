@@ -203,7 +203,7 @@ Deno.test("auto refuses a shard with a corrupt magic: one line naming what it fo
     Deno.writeFileSync(join(dir, "wiped.bin"), wiped);
     assert.match(
       refusal(() => inspectShard(join(dir, "wiped.bin"), { format: "auto" })),
-      /first 1024 bytes are all zero/,
+      /starts with 1024 zero bytes where an llm\.c header would be/,
     );
     // Each still reads when the user says what it is.
     assert.equal(inspectShard(other, { format: "nanogpt" }).layout, "nanogpt-u16");
