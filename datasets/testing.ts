@@ -1,33 +1,34 @@
 /**
  * Test helpers for `datasets/`: which files this process holds open. Deno's resource sanitizer
  * does not see file handles (a leaked `Deno.openSync` passes it), so tests that check a close()
- * look at the process's open descriptors instead.
+ * look at the process's open descriptors instead. Deno lets only `--allow-all` read
+ * /proc/self/fd, and the test task runs without it, so a child process (`find`, under
+ * `--allow-run`) lists this process's /proc/<pid>/fd.
  *
  * @module
  */
 
-/** Whether open descriptors can be listed here (Linux's /proc/self/fd). */
-export const CAN_LIST_OPEN_FILES: boolean = (() => {
+function linkTargets(): string[] | null {
   try {
-    return Deno.statSync("/proc/self/fd").isDirectory;
+    const out = new Deno.Command("find", {
+      args: [`/proc/${Deno.pid}/fd`, "-mindepth", "1", "-maxdepth", "1", "-printf", "%l\\n"],
+      stdout: "piped",
+      stderr: "null",
+    }).outputSync();
+    if (!out.success) return null;
+    return new TextDecoder().decode(out.stdout).split("\n").filter(Boolean);
   } catch {
-    return false;
+    return null; // No find, no /proc, or no --allow-run.
   }
-})();
+}
+
+/** Whether open descriptors can be listed here (Linux's /proc, GNU find, `--allow-run`). */
+export const CAN_LIST_OPEN_FILES: boolean = linkTargets() !== null;
 
 /** The files under `dir` that this process has open, one entry per descriptor, sorted. */
 export function openFilesUnder(dir: string): string[] {
-  if (!CAN_LIST_OPEN_FILES) throw new Error("open descriptors cannot be listed on this system");
+  const targets = linkTargets();
+  if (targets === null) throw new Error("open descriptors cannot be listed on this system");
   const root = Deno.realPathSync(dir) + "/";
-  const found: string[] = [];
-  for (const entry of Deno.readDirSync("/proc/self/fd")) {
-    let target: string;
-    try {
-      target = Deno.readLinkSync(`/proc/self/fd/${entry.name}`);
-    } catch {
-      continue; // Closed between the listing and the read (the listing's own descriptor).
-    }
-    if (target.startsWith(root)) found.push(target);
-  }
-  return found.sort();
+  return targets.filter((t) => t.startsWith(root)).sort();
 }
