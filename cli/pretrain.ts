@@ -177,7 +177,7 @@ async function pretrainOn(
   const memoryLimit = o.memoryLimit ? parseBytes(o.memoryLimit, "--memory-limit") : undefined;
   const alloc = new Allocator({ device: gpu.device, memoryLimit });
   const enc = new Encoder(gpu);
-  const data = await openRunData(cfg, {
+  using data = await openRunData(cfg, { // Closed when this function returns or throws.
     data: o.data,
     format: o.format,
     batch: B,

@@ -6,7 +6,7 @@
  */
 
 import { join } from "node:path";
-import { DatasetError } from "./errors.ts";
+import { DatasetError, fileError } from "./errors.ts";
 import { inspectShard } from "./shard_format.ts";
 import type { CorpusSplit } from "./corpus_writer.ts";
 import type { Tokenizer } from "./tokenizer.ts";
@@ -56,8 +56,17 @@ export interface Dataset {
 export function writeDatasetMeta(dir: string, meta: DatasetMeta): void {
   const path = join(dir, DATASET_META_FILE);
   const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-  Deno.writeTextFileSync(tmp, JSON.stringify(meta, null, 2) + "\n");
-  Deno.renameSync(tmp, path);
+  try {
+    Deno.writeTextFileSync(tmp, JSON.stringify(meta, null, 2) + "\n");
+    Deno.renameSync(tmp, path);
+  } catch (e) {
+    try {
+      Deno.removeSync(tmp);
+    } catch {
+      // Never created.
+    }
+    throw fileError(path, e, "Check that the folder is writable and has free space.");
+  }
 }
 
 /**
@@ -77,7 +86,7 @@ export function loadDataset(dir: string, tokenizer?: Tokenizer): Dataset {
           `\`tempo prepare <text files or folders> --out ${dir}\`, or pass shard files directly.`,
       );
     }
-    throw e;
+    throw fileError(path, e, "Check that the dataset folder is readable.");
   }
   let meta: DatasetMeta;
   try {

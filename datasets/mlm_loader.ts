@@ -19,7 +19,7 @@
  * @module
  */
 
-import type { BatchSource, TokenBatch } from "../core/train/batch.ts";
+import { type BatchSource, MLM_MASK_RATE, type TokenBatch } from "../core/train/batch.ts";
 import { checkIds } from "./check_ids.ts";
 import { EpochOrder } from "./epoch_order.ts";
 import { DatasetError } from "./errors.ts";
@@ -49,7 +49,7 @@ export interface MlmLoaderOptions {
   seed?: number;
   /** Default "dynamic". */
   masking?: MaskingMode;
-  /** Fraction of candidate tokens to predict; default 0.15. */
+  /** Fraction of candidate tokens to predict; default MLM_MASK_RATE (0.15). */
   maskProb?: number;
   /** Next-sentence prediction (adds nspLabels [B]); default false. */
   nsp?: boolean;
@@ -97,7 +97,7 @@ export class MlmLoader implements BatchSource {
     if (this.#masking !== "static" && this.#masking !== "dynamic") {
       throw new DatasetError(`Unknown masking "${this.#masking}". Use "static" or "dynamic".`);
     }
-    this.#maskProb = options.maskProb ?? 0.15;
+    this.#maskProb = options.maskProb ?? MLM_MASK_RATE;
     this.B = B;
     this.T = T;
     this.maskedPerSeq = maskedPerSeqFor(T, this.#maskProb);

@@ -21,16 +21,25 @@ export { BYTES_VOCAB_SIZE, BytesTokenizer } from "./bytes_tokenizer.ts";
 export {
   encodeShardHeader,
   inspectShard,
+  layoutLabel,
+  LLAMA3_SHARD_MAGIC,
   MAX_SHARD_TOKENS,
+  NEAR_MAGIC_BITS,
+  PROBE_TOKENS,
+  SHARD_FORMATS,
   SHARD_HEADER_BYTES,
+  SHARD_LAYOUTS,
   SHARD_MAGIC,
   type ShardFormat,
   type ShardInfo,
+  type ShardLayout,
+  type ShardLayoutSpec,
+  type ShardOptions,
   shardVersionFor,
 } from "./shard_format.ts";
 export { readShard, type ReadShardOptions, writeNanoGptShard, writeShard } from "./shard.ts";
 export { ShardWriter } from "./shard_writer.ts";
-export { type OpenShardOptions, openShards, ShardReader } from "./shard_reader.ts";
+export { type OpenShardOptions, openShards, ShardReader, ShardStream } from "./shard_reader.ts";
 export { ArrayTokenStream, ConcatTokenStream, type TokenStream } from "./token_stream.ts";
 
 export {
@@ -55,4 +64,11 @@ export {
 export { CausalLoader, type CausalLoaderOptions } from "./causal_loader.ts";
 export { maskedPerSeqFor, Masker, type MlmSpecials, mlmSpecials } from "./mlm.ts";
 export { type MaskingMode, MlmLoader, type MlmLoaderOptions } from "./mlm_loader.ts";
-export { type DatasetLoaders, datasetLoaders, type LoaderSpec } from "./loaders.ts";
+export {
+  type DatasetLoaders,
+  datasetLoaders,
+  type DataSource,
+  describeLayouts,
+  type LoaderSpec,
+  openLoaders,
+} from "./loaders.ts";

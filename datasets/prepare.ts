@@ -9,6 +9,7 @@
 
 import { join } from "node:path";
 import { CorpusWriter } from "./corpus_writer.ts";
+import { fileError } from "./errors.ts";
 import { metaOfSplit, writeDatasetMeta } from "./dataset_meta.ts";
 import { TextChunker } from "./text_chunker.ts";
 import { findTextFiles, TEXT_EXTENSIONS } from "./text_files.ts";
@@ -64,7 +65,9 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
   const inputs = typeof options.inputs === "string" ? [options.inputs] : options.inputs;
   const files = await findTextFiles(inputs, options.extensions ?? TEXT_EXTENSIONS);
   const totalBytes = files.reduce((s, f) => s + f.size, 0);
-  await Deno.mkdir(outDir, { recursive: true });
+  await Deno.mkdir(outDir, { recursive: true }).catch((e) => {
+    throw fileError(outDir, e, "Pick an output folder you can write to.");
+  });
   const writer = new CorpusWriter(tokenizer, {
     trainPath: join(outDir, "train.bin"),
     valPath: join(outDir, "val.bin"),
@@ -75,7 +78,9 @@ export async function prepare(options: PrepareOptions): Promise<PrepareSummary> 
     onProgress?.(0, totalBytes);
     const buf = new Uint8Array(READ_BYTES);
     for (const f of files) {
-      const file = await Deno.open(f.path, { read: true });
+      const file = await Deno.open(f.path, { read: true }).catch((e) => {
+        throw fileError(f.path, e, "Check that the file is readable.");
+      });
       try {
         const decoder = new TextDecoder();
         const chunker = new TextChunker();

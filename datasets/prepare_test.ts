@@ -87,3 +87,21 @@ Deno.test("prepare reports missing inputs, folders without text and empty corpor
     assert.deepEqual([...Deno.readDirSync(join(dir, "out"))], []);
   });
 });
+
+Deno.test("prepare into a folder it cannot create is one clear line", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(join(dir, "a.txt"), "Call me Ishmael.");
+    const outDir = join(dir, "a.txt", "out"); // Inside a regular file.
+    const err = await prepare({
+      inputs: join(dir, "a.txt"),
+      outDir,
+      tokenizer: new BytesTokenizer(),
+    })
+      .then(() => null, (e) => e);
+    assert.ok(err instanceof DatasetError, String(err));
+    assert.match(
+      err.message,
+      new RegExp(`^${outDir}: .*Pick an output folder you can write to\\.$`),
+    );
+  });
+});

@@ -21,11 +21,10 @@ export interface ReadShardOptions {
 
 /** Reads a whole shard into memory as [N] Int32Array. For large shards use ShardReader. */
 export function readShard(path: string, options: ReadShardOptions = {}): Int32Array {
-  const reader = ShardReader.open(path, { format: options.format });
+  const reader = ShardReader.open(path, options);
   try {
     const out = new Int32Array(reader.length);
-    reader.read(0, out);
-    if (options.vocabSize !== undefined) checkIds(out, options.vocabSize, `shard ${path}`);
+    reader.read(0, out); // Checks every id when options.vocabSize is given.
     return out;
   } finally {
     reader.close();

@@ -6,17 +6,15 @@
  */
 
 import { checkIds } from "./check_ids.ts";
-import { DatasetError } from "./errors.ts";
-import { inspectShard, type ShardFormat, type ShardInfo } from "./shard_format.ts";
+import { DatasetError, fileError } from "./errors.ts";
+import { inspectShard, type ShardInfo, type ShardOptions } from "./shard_format.ts";
 import { checkRange, ConcatTokenStream, type TokenStream } from "./token_stream.ts";
 
-/** Options for opening shards. */
-export interface OpenShardOptions {
-  /** Layout; default "llmc". "auto" takes llm.c if the magic matches, else nanoGPT. */
-  format?: ShardFormat;
-  /** When given, each read checks its ids are < vocabSize and names the first bad one. */
-  vocabSize?: number;
-}
+/**
+ * Options for opening shards: the layout to accept (default "llmc"; "auto" decides as
+ * shard_format.ts says) and, when given, the vocabulary size every id read must be below.
+ */
+export type OpenShardOptions = ShardOptions;
 
 /** One shard file as a TokenStream. */
 export class ShardReader implements TokenStream {
@@ -25,16 +23,21 @@ export class ShardReader implements TokenStream {
   readonly #file: Deno.FsFile;
   readonly #vocabSize: number | undefined;
   #bytes = new Uint8Array(0);
+  #open = true;
 
   private constructor(info: ShardInfo, vocabSize: number | undefined) {
     this.info = info;
     this.#vocabSize = vocabSize;
-    this.#file = Deno.openSync(info.path, { read: true });
+    try {
+      this.#file = Deno.openSync(info.path, { read: true });
+    } catch (e) {
+      throw fileError(info.path, e, "Check that the shard is readable.");
+    }
   }
 
   /** Validates the header (see inspectShard) and opens the file. */
   static open(path: string, options: OpenShardOptions = {}): ShardReader {
-    return new ShardReader(inspectShard(path, options.format ?? "llmc"), options.vocabSize);
+    return new ShardReader(inspectShard(path, options), options.vocabSize);
   }
 
   /** N, the number of tokens. */
@@ -71,14 +74,54 @@ export class ShardReader implements TokenStream {
     }
   }
 
-  /** Closes the file handle. */
+  /** Closes the file handle. Safe to call twice. */
   close(): void {
+    if (!this.#open) return;
+    this.#open = false;
     this.#file.close();
   }
 }
 
-/** Opens one or more shards as a single stream (in the given order). */
-export function openShards(paths: string | string[], options: OpenShardOptions = {}): TokenStream {
+/** Shards read end to end as one stream, with what was learned about each file. */
+export class ShardStream implements TokenStream {
+  /** Each shard's layout and token count, in stream order. */
+  readonly shards: readonly ShardInfo[];
+  readonly #stream: TokenStream;
+
+  /**
+   * Joins open readers; this stream closes them on close().
+   *
+   * @param readers At least one reader, in order.
+   */
+  constructor(readers: ShardReader[]) {
+    this.shards = readers.map((r) => r.info);
+    this.#stream = readers.length === 1 ? readers[0] : new ConcatTokenStream(readers);
+  }
+
+  /** N, the total number of tokens. */
+  get length(): number {
+    return this.#stream.length;
+  }
+
+  /** Reads tokens [start, start + out.length), across shard boundaries as needed. */
+  read(start: number, out: Int32Array): void {
+    this.#stream.read(start, out);
+  }
+
+  /** Closes every shard file. Safe to call twice. */
+  close(): void {
+    this.#stream.close();
+  }
+}
+
+/**
+ * Opens one or more shards as a single stream (in the given order). If any fails to open, those
+ * already opened are closed before the error propagates.
+ */
+export function openShards(
+  paths: string | readonly string[],
+  options: OpenShardOptions = {},
+): ShardStream {
   const list = typeof paths === "string" ? [paths] : paths;
   if (list.length === 0) {
     throw new DatasetError("No shard paths given. Pass at least one .bin shard.");
@@ -90,5 +133,5 @@ export function openShards(paths: string | string[], options: OpenShardOptions =
     for (const r of readers) r.close();
     throw e;
   }
-  return readers.length === 1 ? readers[0] : new ConcatTokenStream(readers);
+  return new ShardStream(readers);
 }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DatasetError } from "./errors.ts";
 import { writeNanoGptShard, writeShard } from "./shard.ts";
+import { PROBE_TOKENS } from "./shard_format.ts";
 import { openShards, ShardReader } from "./shard_reader.ts";
 
 function withTempDir(fn: (dir: string) => void): void {
@@ -34,15 +35,23 @@ Deno.test("ShardReader reads arbitrary ranges from disk", () => {
   });
 });
 
-Deno.test("ShardReader checks ids against the vocabulary with absolute positions", () => {
+Deno.test("ShardReader checks ids against the vocabulary on open and on every read", () => {
   withTempDir((dir) => {
     const p = join(dir, "a.bin");
     writeShard(p, [1, 2, 3, 500, 4], { vocabSize: 1000 });
+    assert.throws(() => ShardReader.open(p, { vocabSize: 260 }), /token id 500 at position 3/);
+    // Past the ids checked on open, each read checks its own, with absolute positions.
+    const tokens = Array.from({ length: PROBE_TOKENS + 10 }, (_, i) => i % 250);
+    tokens[PROBE_TOKENS + 5] = 500;
+    writeShard(p, tokens, { vocabSize: 1000 });
     const r = ShardReader.open(p, { vocabSize: 260 });
     try {
-      r.read(0, new Int32Array(3));
-      assert.throws(() => r.read(2, new Int32Array(3)), DatasetError);
-      assert.throws(() => r.read(2, new Int32Array(3)), /token id 500 at position 3/);
+      r.read(PROBE_TOKENS, new Int32Array(5));
+      assert.throws(() => r.read(PROBE_TOKENS + 2, new Int32Array(5)), DatasetError);
+      assert.throws(
+        () => r.read(PROBE_TOKENS + 2, new Int32Array(5)),
+        new RegExp(`token id 500 at position ${PROBE_TOKENS + 5}`),
+      );
     } finally {
       r.close();
     }
@@ -73,12 +82,18 @@ Deno.test("openShards concatenates shards of mixed formats into one stream", () 
     });
     try {
       assert.equal(s.length, 9);
+      assert.deepEqual(s.shards.map((i) => [i.layout, i.tokens]), [
+        ["llmc-u16", 3],
+        ["nanogpt-u16", 2],
+        ["tempo-u32", 4],
+      ]);
       const out = new Int32Array(7);
       s.read(1, out);
       assert.deepEqual(Array.from(out), [2, 3, 4, 5, 6, 7, 8]);
     } finally {
       s.close();
     }
+    s.close(); // A second close is harmless.
     assert.throws(() => openShards([]), DatasetError);
     assert.throws(() => openShards([join(dir, "a.bin"), join(dir, "missing.bin")]), /missing/);
   });

@@ -8,7 +8,7 @@
 
 import { dirname } from "node:path";
 import { checkIds } from "./check_ids.ts";
-import { DatasetError } from "./errors.ts";
+import { DatasetError, fileError } from "./errors.ts";
 import {
   encodeShardHeader,
   MAX_SHARD_TOKENS,
@@ -17,6 +17,24 @@ import {
 } from "./shard_format.ts";
 
 const BUFFER_TOKENS = 1 << 18;
+const WRITE_HINT = "Check that its folder is writable and has free space; no shard was published.";
+
+/** Runs a file-system operation on the shard at `path`; its failure becomes one clear line. */
+function io<T>(path: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw fileError(path, e, WRITE_HINT);
+  }
+}
+
+function removeIfThere(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+}
 
 function writeAll(file: Deno.FsFile, bytes: Uint8Array): void {
   let done = 0;
@@ -53,10 +71,18 @@ export class ShardWriter {
     this.#buffer = this.version === 1
       ? new Uint16Array(BUFFER_TOKENS)
       : new Uint32Array(BUFFER_TOKENS);
-    Deno.mkdirSync(dirname(path), { recursive: true });
-    this.#tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-    this.#file = Deno.openSync(this.#tmp, { read: true, write: true, createNew: true });
-    writeAll(this.#file, encodeShardHeader(this.version, 0)); // Placeholder until close().
+    io(path, () => Deno.mkdirSync(dirname(path), { recursive: true }));
+    const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+    this.#tmp = tmp;
+    const file = io(path, () => Deno.openSync(tmp, { read: true, write: true, createNew: true }));
+    this.#file = file;
+    try {
+      io(path, () => writeAll(file, encodeShardHeader(this.version, 0))); // Placeholder.
+    } catch (e) {
+      file.close();
+      removeIfThere(tmp);
+      throw e;
+    }
   }
 
   /** Starts a shard for ids in [0, vocabSize); creates parent folders as needed. */
@@ -102,14 +128,18 @@ export class ShardWriter {
     for (let start = keep; start < this.#flushed; start += BUFFER_TOKENS) {
       const len = Math.min(BUFFER_TOKENS, this.#flushed - start);
       const bytes = chunk.subarray(0, len * bpt);
-      this.#file.seekSync(SHARD_HEADER_BYTES + start * bpt, Deno.SeekMode.Start);
-      readExactly(this.#file, bytes);
+      io(this.path, () => {
+        this.#file.seekSync(SHARD_HEADER_BYTES + start * bpt, Deno.SeekMode.Start);
+        readExactly(this.#file, bytes);
+      });
       other.write(
         bpt === 2 ? new Uint16Array(bytes.buffer, 0, len) : new Uint32Array(bytes.buffer, 0, len),
       );
     }
-    this.#file.truncateSync(SHARD_HEADER_BYTES + keep * bpt);
-    this.#file.seekSync(0, Deno.SeekMode.End);
+    io(this.path, () => {
+      this.#file.truncateSync(SHARD_HEADER_BYTES + keep * bpt);
+      this.#file.seekSync(0, Deno.SeekMode.End);
+    });
     this.#flushed = keep;
   }
 
@@ -126,12 +156,19 @@ export class ShardWriter {
         `Refusing to write empty shard ${this.path}: no tokens. Give it non-empty text.`,
       );
     }
-    this.#file.seekSync(0, Deno.SeekMode.Start);
-    writeAll(this.#file, encodeShardHeader(this.version, this.count));
-    this.#file.syncSync();
+    io(this.path, () => {
+      this.#file.seekSync(0, Deno.SeekMode.Start);
+      writeAll(this.#file, encodeShardHeader(this.version, this.count));
+      this.#file.syncSync();
+    }); // On failure the writer stays open, for the caller's abort().
     this.#file.close();
     this.#open = false;
-    Deno.renameSync(this.#tmp, this.path);
+    try {
+      io(this.path, () => Deno.renameSync(this.#tmp, this.path));
+    } catch (e) {
+      removeIfThere(this.#tmp);
+      throw e;
+    }
     return this.count;
   }
 
@@ -140,11 +177,7 @@ export class ShardWriter {
     if (!this.#open) return;
     this.#open = false;
     this.#file.close();
-    try {
-      Deno.removeSync(this.#tmp);
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-    }
+    removeIfThere(this.#tmp);
   }
 
   #flush(): void {
@@ -154,7 +187,7 @@ export class ShardWriter {
       0,
       this.#buffered * this.#bytesPerToken,
     );
-    writeAll(this.#file, bytes);
+    io(this.path, () => writeAll(this.#file, bytes));
     this.#flushed += this.#buffered;
     this.#buffered = 0;
   }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { DatasetError } from "./errors.ts";
 import { readShard } from "./shard.ts";
 import { ShardWriter } from "./shard_writer.ts";
 
@@ -68,5 +69,22 @@ Deno.test("moveTailTo moves exactly the last n tokens to another shard", () => {
         tokens.slice(29_999),
       );
     }
+  });
+});
+
+Deno.test("a shard that cannot be written is one clear line naming it, and leaves nothing", () => {
+  withTempDir((dir) => {
+    Deno.writeFileSync(join(dir, "file"), new Uint8Array(1));
+    const p = join(dir, "file", "sub", "a.bin"); // A folder inside a regular file.
+    let err: unknown;
+    try {
+      ShardWriter.create(p, { vocabSize: 100 });
+    } catch (e) {
+      err = e;
+    }
+    assert.ok(err instanceof DatasetError, String(err));
+    assert.match(err.message, new RegExp(`^${p}: .*no shard was published\\.$`));
+    assert.ok(!err.message.includes("\n"));
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["file"]);
   });
 });
