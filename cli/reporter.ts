@@ -7,6 +7,7 @@ import cliProgress from "cli-progress";
 import pc from "picocolors";
 import { fsError } from "../core/fs_error.ts";
 import type { LoopSummary } from "../core/train/loop.ts";
+import { ensureFolder, parentOf } from "../core/train/run_folder.ts";
 import type { StepRecord } from "../core/train/trainer.ts";
 import { formatBytes, formatCategories } from "./format.ts";
 
@@ -112,8 +113,8 @@ export class Reporter {
     const path = this.o.json;
     if (!path) return;
     try {
-      const parent = path.replace(/[/\\][^/\\]*$/, "");
-      if (parent && parent !== path) await Deno.mkdir(parent, { recursive: true });
+      const parent = parentOf(path);
+      if (parent !== ".") await ensureFolder(parent);
       this.#file = await Deno.open(path, {
         write: true,
         create: true,

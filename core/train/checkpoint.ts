@@ -76,12 +76,33 @@ export interface SaveOptions {
   faults?: FaultPlan;
 }
 
+/**
+ * Bytes of readbacks kept in flight while saving: each readback waits for a poll of the device
+ * (about 11 ms on the software adapter) whatever its size, so reading tensors one by one costs a
+ * poll each; the bound keeps the staging buffers this needs small.
+ */
+const READ_AHEAD_BYTES = 32 * 2 ** 20;
+
 async function readAll(enc: Encoder, ts: { name: string; t: Tensor }[]) {
   const out: Record<string, HostTensor> = {};
+  const inFlight: { bytes: number; done: Promise<void> }[] = [];
+  let bytes = 0;
   for (const { name, t } of ts) {
-    out[name] = { shape: [...t.shape], data: new Float32Array(await enc.read(t)) };
+    while (inFlight.length > 0 && bytes + t.bytes > READ_AHEAD_BYTES) {
+      const first = inFlight.shift()!;
+      await first.done;
+      bytes -= first.bytes;
+    }
+    const done = enc.read(t).then((b) => {
+      out[name] = { shape: [...t.shape], data: new Float32Array(b) };
+    });
+    done.catch(() => {}); // a failure is thrown by the await below, not as unhandled
+    inFlight.push({ bytes: t.bytes, done });
+    bytes += t.bytes;
   }
-  return out;
+  await Promise.all(inFlight.map((r) => r.done));
+  // The order of the names is the order of the file: the one given, not the order reads finished.
+  return Object.fromEntries(ts.map(({ name }) => [name, out[name]]));
 }
 
 /** Read weights and moments off the GPU as the bytes of the two safetensors files. */
@@ -127,6 +148,7 @@ export async function commitCheckpoint(
   const tmp = joinPath(runDir, `${TMP_PREFIX}${name}-${Deno.pid}`);
   let at = tmp;
   try {
+    await Deno.mkdir(runDir, { recursive: true });
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
     await Deno.mkdir(tmp);
     await faults.save("mkdir", step);

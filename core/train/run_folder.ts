@@ -74,6 +74,18 @@ export async function listRunFolder(dir: string): Promise<RunFolderListing> {
   return { steps, temps, legacy };
 }
 
+/** `mkdir -p path`; a file in the way fails as ENOTDIR (not as EEXIST, which would mislead). */
+export async function ensureFolder(path: string): Promise<void> {
+  try {
+    await Deno.mkdir(path, { recursive: true });
+  } catch (e) {
+    if (fsErrorCode(e) !== "EEXIST") throw e;
+  }
+  if (!(await Deno.stat(path)).isDirectory) {
+    throw Object.assign(new Error(`Not a directory: ${path}`), { code: "ENOTDIR" });
+  }
+}
+
 /** Write `data` to a new file at `path` and sync it to the device; `half` runs midway. */
 export async function writeFileSynced(
   path: string,
@@ -146,13 +158,7 @@ export class RunFolder {
   /** Create (if needed), probe, lock and clean `dir`; one clear TempoError for any failure. */
   static async open(dir: string, flag = "--out"): Promise<RunFolder> {
     const hint = `choose a writable ${flag} folder`;
-    await withFsError(`create the ${flag} folder`, dir, async () => {
-      await Deno.mkdir(dir, { recursive: true });
-      const info = await Deno.stat(dir);
-      if (!info.isDirectory) {
-        throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" });
-      }
-    }, hint);
+    await withFsError(`create the ${flag} folder`, dir, () => ensureFolder(dir), hint);
     const probe = joinPath(dir, `${TMP_PREFIX}probe-${Deno.pid}`);
     await withFsError(`write into the ${flag} folder`, dir, async () => {
       await Deno.remove(probe).catch(() => {});
