@@ -265,7 +265,11 @@ async function pretrainOn(
   const B = s.batchSize, T = s.seqLen;
   const memoryLimit = o.memoryLimit ? parseBytes(o.memoryLimit, "--memory-limit") : undefined;
   const out = o.out ?? ref?.runDir;
-  const folder = out ? await RunFolder.open(out, o.out ? "--out" : "--resume") : null;
+  const folder = !out ? null : o.out ? await RunFolder.open(out) : await RunFolder.open(
+    out,
+    "--resume",
+    "pass --out DIR to write the resumed run's checkpoints into another folder",
+  );
   try {
     if (folder) await checkRunFolder(folder.dir, ref);
     where.out = out;

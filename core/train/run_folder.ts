@@ -155,9 +155,15 @@ export class RunFolder {
     readonly removed: readonly string[],
   ) {}
 
-  /** Create (if needed), probe, lock and clean `dir`; one clear TempoError for any failure. */
-  static async open(dir: string, flag = "--out"): Promise<RunFolder> {
-    const hint = `choose a writable ${flag} folder`;
+  /**
+   * Create (if needed), probe, lock and clean `dir`; one clear TempoError for any failure. `flag`
+   * names where the folder came from in messages.
+   */
+  static async open(
+    dir: string,
+    flag = "--out",
+    hint = `choose a writable ${flag} folder`,
+  ): Promise<RunFolder> {
     await withFsError(`create the ${flag} folder`, dir, () => ensureFolder(dir), hint);
     const probe = joinPath(dir, `${TMP_PREFIX}probe-${Deno.pid}`);
     await withFsError(`write into the ${flag} folder`, dir, async () => {
