@@ -26,9 +26,16 @@ const CAUSES: Readonly<Record<string, string>> = {
   ELOOP: "too many symbolic links",
 };
 
-/** The POSIX code of a file-system error (`ENOSPC`, ...), or undefined for anything else. */
+/** The code tempo gives a refusal by Deno's permission system (not a POSIX code). */
+const DENO_PERMISSION = "DENO-PERMISSION";
+
+/**
+ * The POSIX code of a file-system error (`ENOSPC`, ...), `DENO-PERMISSION` for a refusal by
+ * Deno's permissions (e.g. writing under /proc needs --allow-all), or undefined for anything else.
+ */
 export function fsErrorCode(e: unknown): string | undefined {
   if (!(e instanceof Error)) return undefined;
+  if (e instanceof Deno.errors.NotCapable) return DENO_PERMISSION;
   const code = (e as { code?: unknown }).code;
   if (typeof code === "string" && /^E[A-Z0-9]+$/.test(code)) return code;
   if (e instanceof Deno.errors.NotFound) return "ENOENT";
@@ -43,6 +50,9 @@ export function fsErrorCode(e: unknown): string | undefined {
 export function fsCause(e: unknown): string {
   const code = fsErrorCode(e);
   if (code === undefined) return e instanceof Error ? e.message.split("\n")[0] : String(e);
+  if (code === DENO_PERMISSION) {
+    return `Deno's permissions refuse it (${(e as Error).message.split("\n")[0]})`;
+  }
   return `${CAUSES[code] ?? (e as Error).message.replace(/ \(os error \d+\).*$/, "")} (${code})`;
 }
 
