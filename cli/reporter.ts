@@ -188,21 +188,21 @@ export class Reporter {
     if (this.o.quiet) return;
     if (logged) this.#print(stepLine(r, ms, compile));
     if (this.#tty) {
-      const steady = this.#seen > 1 ? this.#steadyMs / (this.#seen - 1) : r.ms;
-      const payload = {
-        loss: r.loss.toFixed(4),
-        ...progressFields({
-          step: r.step,
-          total: this.o.steps,
-          elapsedMs: performance.now() - this.#start,
-          msPerStep: steady,
-          tokensPerStep: r.tokensPerStep,
-        }),
-      };
+      const steady = this.#seen > 1 ? this.#steadyMs / (this.#seen - 1) : NaN;
+      const { tps, elapsed, eta } = progressFields({
+        step: r.step,
+        total: this.o.steps,
+        elapsedMs: performance.now() - this.#start,
+        msPerStep: steady,
+        tokensPerStep: r.tokensPerStep,
+      });
+      const payload = { loss: r.loss.toFixed(4), tps, elapsed, left: eta };
       if (!this.#bar) {
         this.#bar = new cliProgress.SingleBar({
+          // {eta} and {duration} are cli-progress's own (they restart with each bar, and a bar is
+          // restarted after every printed line): ours are {left} and {elapsed}, from the run.
           format:
-            " {bar} {value}/{total} | loss {loss} | {tps} tok/s | {elapsed} elapsed, ETA {eta}",
+            " {bar} {value}/{total} | loss {loss} | {tps} tok/s | {elapsed} elapsed, ETA {left}",
           hideCursor: true,
           clearOnComplete: true,
         }, cliProgress.Presets.shades_classic);
