@@ -5,6 +5,7 @@
 import type { ByCategory } from "../core/allocator.ts";
 import Table from "cli-table3";
 import { TempoError } from "../core/errors.ts";
+import { fsCause } from "../core/fs_error.ts";
 import { CATEGORIES } from "../core/tensor.ts";
 
 /** 1536 -> "1.50 KiB". */
@@ -90,28 +91,35 @@ export function table(head: string[]): Table.Table {
   return new Table(useColor() ? { head } : { head, style: { head: [], border: [] } });
 }
 
-/** Read a JSON object of config overrides (`--config FILE`); clear errors for bad files. */
+/**
+ * Config overrides from `--config`: inline JSON (a value starting with `{`) or a JSON file; clear
+ * errors for unreadable files and bad JSON.
+ */
 export async function readConfigOverrides(
-  path: string | undefined,
+  value: string | undefined,
 ): Promise<Record<string, unknown>> {
-  if (!path) return {};
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch {
-    throw new TempoError(
-      `--config ${path}: cannot read the file`,
-      "pass a JSON file of config keys",
-    );
+  if (!value) return {};
+  const inline = value.trimStart().startsWith("{");
+  const what = inline ? "--config (inline JSON)" : `--config ${value}`;
+  let text = value;
+  if (!inline) {
+    try {
+      text = await Deno.readTextFile(value);
+    } catch (e) {
+      throw new TempoError(
+        `${what}: cannot read the file: ${fsCause(e)}`,
+        `pass a JSON file of config keys, or the JSON itself: --config '{"layers": 4}'`,
+      );
+    }
   }
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch (e) {
-    throw new TempoError(`--config ${path}: not JSON (${(e as Error).message})`);
+    throw new TempoError(`${what}: not JSON (${(e as Error).message})`);
   }
   if (typeof v !== "object" || v === null || Array.isArray(v)) {
-    throw new TempoError(`--config ${path}: expected a JSON object of config keys`);
+    throw new TempoError(`${what}: expected a JSON object of config keys`);
   }
   return v as Record<string, unknown>;
 }

@@ -7,14 +7,22 @@ import { Allocator } from "../core/allocator.ts";
 import { Encoder } from "../core/encoder.ts";
 import { OutOfMemoryError, TempoError } from "../core/errors.ts";
 import { acquireGpu, type Gpu } from "../core/gpu.ts";
-import { loadCheckpoint } from "../core/train/checkpoint.ts";
+import {
+  type CheckpointRef,
+  checkRunFolder,
+  findCheckpoint,
+  loadCheckpointTensors,
+} from "../core/train/checkpoint.ts";
+import { FaultPlan } from "../core/train/fault.ts";
 import { runLoop } from "../core/train/loop.ts";
+import { RunFolder } from "../core/train/run_folder.ts";
 import type { ScheduleKind } from "../core/train/schedule.ts";
 import { ADAMW_DEFAULTS, type StepRecord, Trainer } from "../core/train/trainer.ts";
 import { parseTempo, tempoLabel } from "../layers/tempo_options.ts";
 import { type ModelConfig, resolveConfig } from "../models/config.ts";
 import { maxBatch } from "../models/plan.ts";
 import { Transformer } from "../models/transformer.ts";
+import { aliasHelp, rewriteAliases } from "./aliases.ts";
 import { openRunData } from "./data.ts";
 import {
   formatBytes,
@@ -24,6 +32,8 @@ import {
   readConfigOverrides,
 } from "./format.ts";
 import { Reporter } from "./reporter.ts";
+import { resumeSettings, RUN_SETTING_KEYS, type RunSettings, settingsOf } from "./run_settings.ts";
+import { installStopSignals, isStopSignal, RunInterrupted, type StopSignals } from "./signals.ts";
 
 const env = (name: string, fallback: string): string => {
   try {
@@ -33,9 +43,32 @@ const env = (name: string, fallback: string): string => {
   }
 };
 
-/** Parse pretrain flags (with defaults) without running anything. */
+/** The long flags of the pretrain command (for alias rewriting). */
+export function pretrainFlags(): Set<string> {
+  return new Set(pretrainCommand().options.map((o) => o.long).filter((l) => l !== undefined));
+}
+
+/** Rewrite Hugging Face / nanoGPT spellings in pretrain's arguments to tempo's flags. */
+export function rewritePretrainArgs(args: readonly string[]): string[] {
+  return rewriteAliases(args, pretrainFlags());
+}
+
+/** Option keys the user gave on the command line (not defaults). */
+function givenKeys(
+  cmd: { options: readonly { attributeName(): string }[] } & {
+    getOptionValueSource(key: string): string | undefined;
+  },
+): string[] {
+  return cmd.options.map((o) => o.attributeName()).filter((k) =>
+    cmd.getOptionValueSource(k) === "cli"
+  );
+}
+
+/** Parse pretrain flags (with defaults, aliases rewritten) without running anything. */
 export function parsePretrainArgs(args: string[]): PretrainOptions {
-  return pretrainCommand().exitOverride().action(() => {}).parse(args, { from: "user" }).opts();
+  const cmd = pretrainCommand().exitOverride().action(() => {});
+  cmd.parse(rewritePretrainArgs(args), { from: "user" });
+  return { ...cmd.opts(), given: givenKeys(cmd) };
 }
 
 /** The `pretrain` command. */
@@ -47,7 +80,10 @@ export function pretrainCommand() {
       "preset: bert-base, bert-large, roberta-base, roberta-large, gpt2, gpt2-medium, bert-tiny, gpt2-tiny, roberta-tiny",
       env("MODEL", "gpt2-tiny"),
     )
-    .option("--config <file>", 'JSON object of config overrides, e.g. {"layers": 4, "hidden": 128}')
+    .option(
+      "--config <json|file>",
+      'config overrides: a JSON object or a file of one, e.g. \'{"layers": 4, "hidden": 128}\'',
+    )
     .option(
       "--tempo <list>",
       "Tempo layers: all | none | comma list of gelu,layernorm,attention",
@@ -113,7 +149,7 @@ export function pretrainCommand() {
     .option("--log-every <n>", "print every n steps", parseIntFlag("log-every"), 25)
     .option(
       "--out <dir>",
-      "checkpoint folder (model.safetensors, optimizer.safetensors, state.json)",
+      "run folder for checkpoints: one committed step-NNNNNN folder per save (checked writable first)",
     )
     .option(
       "--save-every <n>",
@@ -121,7 +157,21 @@ export function pretrainCommand() {
       parseIntFlag("save-every", 0),
       0,
     )
-    .option("--resume <dir>", "continue from a checkpoint folder (pass the original run's flags)")
+    .option(
+      "--keep-last <k>",
+      "keep the k newest checkpoints in --out, removing older ones after each save (0 = all; default 2)",
+      parseIntFlag("keep-last", 0),
+    )
+    .option(
+      "--resume <dir>",
+      "continue a run: its --out folder (newest checkpoint) or one step folder; flags left out " +
+        "are the checkpoint's",
+    )
+    .option(
+      "--allow-changes <flags>",
+      "with --resume: flags that may differ from the checkpoint's run, comma separated (e.g. " +
+        "lr,steps), or all",
+    )
     .option(
       "--stop-after <n>",
       "stop after n steps of this invocation (checkpoint with --out); resume later",
@@ -133,13 +183,21 @@ export function pretrainCommand() {
     )
     .option("--json <file>", "write JSONL: one record per logged step and a final summary")
     .option("--quiet", "print only the summary")
-    .action(async (o) => {
-      await pretrain(o);
+    .addHelpText("after", aliasHelp())
+    .action(async (o, cmd) => {
+      const s = await pretrain({ ...o, given: givenKeys(cmd) }, { signals: true });
+      if (isStopSignal(s.signal)) throw new RunInterrupted(s.signal);
     });
 }
 
 /** Options of a pretrain run (the parsed flags). */
-export type PretrainOptions = ReturnType<ReturnType<typeof pretrainCommand>["opts"]>;
+export type PretrainOptions = ReturnType<ReturnType<typeof pretrainCommand>["opts"]> & {
+  /**
+   * Option keys given explicitly (the rest are defaults, which `--resume` replaces with the
+   * checkpoint's settings); undefined = every value is meant as given.
+   */
+  given?: readonly string[];
+};
 
 /** How `pretrain` runs beyond its flags. */
 export interface PretrainRuntime {
@@ -147,6 +205,13 @@ export interface PretrainRuntime {
   gpu?: Gpu;
   /** Print nothing at all, not even the summary (for callers that print their own). */
   silent?: boolean;
+  /**
+   * Stop cleanly on SIGINT / SIGTERM (a checkpoint, the summary; the summary record says which
+   * signal), and exit at once on a second one. The listeners are removed when the run ends.
+   */
+  signals?: boolean;
+  /** Injected faults; default: the TEMPO_FAULT testing hook (docs/testing_hooks.md). */
+  faults?: FaultPlan;
 }
 
 /** Run a pretraining job; returns the summary record. */
@@ -154,120 +219,161 @@ export async function pretrain(
   o: PretrainOptions,
   rt: PretrainRuntime = {},
 ): Promise<Record<string, unknown>> {
-  const gpu = rt.gpu ?? await acquireGpu();
+  const where = { out: undefined as string | undefined };
+  const stop = rt.signals
+    ? installStopSignals(() => where.out ? `, then saving a checkpoint to ${where.out}` : "")
+    : null;
   try {
-    return await pretrainOn(gpu, o, !!rt.silent);
+    const gpu = rt.gpu ?? await acquireGpu();
+    try {
+      return await pretrainOn(gpu, o, rt, stop, where);
+    } finally {
+      if (!rt.gpu) gpu.device.destroy();
+    }
   } finally {
-    if (!rt.gpu) gpu.device.destroy();
+    stop?.dispose();
   }
 }
 
 async function pretrainOn(
   gpu: Gpu,
   o: PretrainOptions,
-  silent: boolean,
+  rt: PretrainRuntime,
+  stop: StopSignals | null,
+  where: { out: string | undefined },
 ): Promise<Record<string, unknown>> {
-  const overrides: Record<string, unknown> = await readConfigOverrides(o.config);
-  if (o.dropout !== undefined) overrides.dropout = o.dropout;
-  let resumeState: Record<string, unknown> | null = null;
-  if (o.resume) resumeState = await readResumeRun(o.resume);
-  const cfg = resolveConfig(o.model, overrides);
-  const tempo = parseTempo(o.tempo, o.masks);
-  const B = o.batchSize, T = o.seqLen;
+  const silent = !!rt.silent;
+  const faults = rt.faults ?? FaultPlan.parse(env("FAULT", ""));
+  let settings: RunSettings = settingsOf(o, await readConfigOverrides(o.config));
+  let ref: CheckpointRef | null = null;
+  if (o.resume) {
+    ref = await findCheckpoint(o.resume);
+    settings = resumeSettings(settings, ref.state.run.settings as Partial<RunSettings>, {
+      given: o.given,
+      allowChanges: o.allowChanges,
+      checkpoint: ref.dir,
+      step: ref.step,
+    });
+  } else if (o.allowChanges !== undefined) {
+    throw new TempoError("--allow-changes applies to --resume only");
+  }
+  const s = settings;
+  const overrides: Record<string, unknown> = { ...s.config };
+  if (s.dropout !== null) overrides.dropout = s.dropout;
+  const cfg = resolveConfig(s.model, overrides);
+  const tempo = parseTempo(s.tempo, s.masks ?? undefined);
+  const B = s.batchSize, T = s.seqLen;
   const memoryLimit = o.memoryLimit ? parseBytes(o.memoryLimit, "--memory-limit") : undefined;
-  const alloc = new Allocator({ device: gpu.device, memoryLimit });
-  const enc = new Encoder(gpu);
-  using data = await openRunData(cfg, { // Closed when this function returns or throws.
-    data: o.data,
-    format: o.format,
-    batch: B,
-    seqLen: T,
-    seed: o.seed,
-  });
-  const out = o.out ?? o.resume;
-  const reporter = new Reporter({
-    quiet: !!o.quiet || silent,
-    silent,
-    json: o.json,
-    logEvery: o.logEvery,
-    steps: o.steps,
-  });
-  await reporter.open();
-  let model: Transformer, trainer: Trainer;
+  const out = o.out ?? ref?.runDir;
+  const folder = !out ? null : o.out ? await RunFolder.open(out) : await RunFolder.open(
+    out,
+    "--resume",
+    "pass --out DIR to write the resumed run's checkpoints into another folder",
+  );
   try {
-    model = new Transformer(cfg, { batch: B, seqLen: T }, tempo, alloc);
-    model.initialize(enc, o.seed);
-    trainer = new Trainer(model, alloc, enc, {
-      schedule: {
-        kind: o.schedule as ScheduleKind,
-        lr: o.lr,
-        minLr: o.minLr ?? o.lr / 10,
-        warmup: o.warmup,
-        steps: o.steps,
-      },
-      weightDecay: o.weightDecay,
-      gradClip: o.gradClip,
-      ...ADAMW_DEFAULTS,
-      gradAccum: o.gradAccum,
-      seed: o.seed,
-      tokensPerMicroBatch: B * T,
-      samplesPerMicroBatch: B,
+    if (folder) await checkRunFolder(folder.dir, ref);
+    where.out = out;
+    const reporter = new Reporter({
+      quiet: !!o.quiet || silent,
+      silent,
+      json: o.json,
+      logEvery: o.logEvery,
+      steps: s.steps,
     });
-  } catch (e) {
-    throw explainOom(e, cfg, T, tempo, memoryLimit);
-  }
-  if (o.resume && resumeState) {
-    const state = await loadCheckpoint(o.resume, enc, model.params, trainer.moments);
-    trainer.stepsDone = state.step;
-    data.train.restore(state.data);
-  }
-  reporter.header({
-    model: cfg.name,
-    params: model.store.count(),
-    tempo: tempoLabel(tempo),
-    batch: `${B} x ${o.gradAccum} x ${T} = ${B * o.gradAccum * T} tokens/step`,
-    adapter: gpu.description,
-    data: data.description,
-    resumedAt: trainer.stepsDone,
-  });
-  const run = { model: cfg.name, config: cfg, flags: o };
-  let summary;
-  try {
-    summary = await runLoop(trainer, data.train, data.val, {
-      steps: o.steps,
-      stopAt: o.stopAfter !== undefined ? trainer.stepsDone + o.stopAfter : undefined,
-      valEvery: o.valEvery > 0 ? o.valEvery : (data.val ? o.steps : 0),
-      valSteps: o.valSteps,
-      saveEvery: o.saveEvery,
-      out,
-      run,
-      onStep: (r: StepRecord) => reporter.step(r),
-      onEval: (s, l) => reporter.eval(s, l),
-      onSave: (s, d) => reporter.saved(s, d),
+    await reporter.open(ref !== null);
+    const alloc = new Allocator({ device: gpu.device, memoryLimit });
+    const enc = new Encoder(gpu);
+    using data = await openRunData(cfg, { // closed when this block is left, normally or not
+      data: s.data ?? undefined,
+      format: s.format,
+      batch: B,
+      seqLen: T,
+      seed: s.seed,
     });
-  } catch (e) {
-    throw explainOom(e, cfg, T, tempo, memoryLimit);
-  }
-  return await reporter.summary(summary, {
-    model: cfg.name,
-    tempo: tempoLabel(tempo),
-    batchSize: B,
-    seqLen: T,
-    gradAccum: o.gradAccum,
-    adapter: gpu.description,
-    guardedLayerNorms: model.guarded,
-    backendBytes: enc.backendBytes,
-  });
-}
-
-async function readResumeRun(dir: string): Promise<Record<string, unknown>> {
-  try {
-    return JSON.parse(await Deno.readTextFile(`${dir}/state.json`));
-  } catch {
-    throw new TempoError(
-      `--resume ${dir}: no checkpoint there (state.json missing or unreadable)`,
-      "pass the --out folder of a run that saved a checkpoint",
-    );
+    let model: Transformer, trainer: Trainer;
+    try {
+      model = new Transformer(cfg, { batch: B, seqLen: T }, tempo, alloc);
+      model.initialize(enc, s.seed);
+      trainer = new Trainer(model, alloc, enc, {
+        schedule: {
+          kind: s.schedule as ScheduleKind,
+          lr: s.lr,
+          minLr: s.minLr ?? s.lr / 10,
+          warmup: s.warmup,
+          steps: s.steps,
+        },
+        weightDecay: s.weightDecay,
+        gradClip: s.gradClip,
+        ...ADAMW_DEFAULTS,
+        gradAccum: s.gradAccum,
+        seed: s.seed,
+        tokensPerMicroBatch: B * T,
+        samplesPerMicroBatch: B,
+      });
+    } catch (e) {
+      throw explainOom(e, cfg, T, tempo, memoryLimit);
+    }
+    if (ref) {
+      await loadCheckpointTensors(ref, enc, model.params, trainer.moments);
+      trainer.stepsDone = ref.step;
+      data.train.restore(ref.state.data);
+      if (data.val && ref.state.val) data.val.restore(ref.state.val);
+      reporter.record({ resumed: true, step: ref.step, checkpoint: ref.dir });
+    }
+    const keepLast = o.keepLast ?? 2;
+    reporter.header({
+      model: cfg.name,
+      params: model.store.count(),
+      tempo: tempoLabel(tempo),
+      batch: `${B} x ${s.gradAccum} x ${T} = ${B * s.gradAccum * T} tokens/step`,
+      adapter: gpu.description,
+      data: data.description,
+      ...(out ? { out: `${out} (keep last ${keepLast === 0 ? "all" : keepLast})` } : {}),
+      ...(ref ? { resumed: `${ref.dir} (step ${ref.step})` } : {}),
+    });
+    if (folder && folder.removed.length > 0) {
+      reporter.note(
+        `removed ${folder.removed.join(", ")} from ${folder.dir} (left by an interrupted save)`,
+      );
+    }
+    const run = {
+      model: cfg.name,
+      config: cfg,
+      settings: Object.fromEntries(RUN_SETTING_KEYS.map((k) => [k, s[k]])),
+    };
+    let summary;
+    try {
+      summary = await runLoop(trainer, data.train, data.val, {
+        steps: s.steps,
+        stopAt: o.stopAfter !== undefined ? trainer.stepsDone + o.stopAfter : undefined,
+        valEvery: s.valEvery > 0 ? s.valEvery : (data.val ? s.steps : 0),
+        valSteps: s.valSteps,
+        saveEvery: o.saveEvery,
+        out: folder?.dir,
+        keepLast,
+        run,
+        signal: stop?.signal,
+        faults,
+        onStep: (r: StepRecord) => reporter.step(r),
+        onEval: (step, l) => reporter.eval(step, l),
+        onSave: (step, d) => reporter.saved(step, d),
+      });
+    } catch (e) {
+      throw explainOom(e, cfg, T, tempo, memoryLimit);
+    }
+    return reporter.summary(summary, {
+      model: cfg.name,
+      tempo: tempoLabel(tempo),
+      batchSize: B,
+      seqLen: T,
+      gradAccum: s.gradAccum,
+      adapter: gpu.description,
+      guardedLayerNorms: model.guarded,
+      backendBytes: enc.backendBytes,
+      resumedFrom: ref?.step ?? null,
+    }, summary.interrupted ? { signal: summary.interrupted, out } : undefined);
+  } finally {
+    folder?.close();
   }
 }
 

@@ -24,13 +24,18 @@ async function run(args: string[]) {
   });
 }
 
-async function losses(jsonl: string): Promise<Map<number, number>> {
-  const out = new Map<number, number>();
+/** Every logged number of a JSONL file by step: `loss` and `val` maps (later records win). */
+async function curves(
+  jsonl: string,
+): Promise<{ loss: Map<number, number>; val: Map<number, number> }> {
+  const loss = new Map<number, number>(), val = new Map<number, number>();
   for (const line of (await Deno.readTextFile(jsonl)).trim().split("\n")) {
     const r = JSON.parse(line);
-    if (typeof r.loss === "number" && !r.summary) out.set(r.step, r.loss);
+    if (r.summary || r.resumed) continue;
+    if (typeof r.loss === "number") loss.set(r.step, r.loss);
+    if (typeof r.valLoss === "number") val.set(r.step, r.valLoss);
   }
-  return out;
+  return { loss, val };
 }
 
 async function expectError(args: string[], pattern: RegExp): Promise<void> {
@@ -51,28 +56,34 @@ Deno.test({
   ...GPU_TEST,
 }, async () => {
   const dir = await Deno.makeTempDir();
-  const common = ["--steps", "8", "--seed", "5", "--dropout", "0.1"];
+  const common = ["--steps", "8", "--seed", "5", "--dropout", "0.1", "--val-every", "2"];
   await run([...common, "--json", `${dir}/full.jsonl`]);
-  await run([...common, "--out", `${dir}/ckpt`, "--stop-after", "4", "--json", `${dir}/a.jsonl`]);
-  const state = JSON.parse(await Deno.readTextFile(`${dir}/ckpt/state.json`));
-  if (state.step !== 4) throw new Error(`checkpoint at step ${state.step}`);
-  await run([...common, "--resume", `${dir}/ckpt`, "--json", `${dir}/b.jsonl`]);
-  const full = await losses(`${dir}/full.jsonl`), b = await losses(`${dir}/b.jsonl`);
-  for (let s = 5; s <= 8; s++) {
-    if (full.get(s) !== b.get(s)) {
-      throw new Error(`step ${s}: resumed ${b.get(s)} vs uninterrupted ${full.get(s)}`);
+  await run([...common, "--out", `${dir}/ckpt`, "--stop-after", "3", "--json", `${dir}/a.jsonl`]);
+  const state = JSON.parse(await Deno.readTextFile(`${dir}/ckpt/step-000003/state.json`));
+  if (state.step !== 3 || !state.val) throw new Error(`checkpoint ${JSON.stringify(state)}`);
+  // Flags left out (steps, seed, dropout, val-every) are the checkpoint's.
+  await run(["--resume", `${dir}/ckpt`, "--json", `${dir}/b.jsonl`]);
+  const full = await curves(`${dir}/full.jsonl`);
+  const a = await curves(`${dir}/a.jsonl`), b = await curves(`${dir}/b.jsonl`);
+  for (let s = 1; s <= 8; s++) {
+    const got = s <= 3 ? a.loss.get(s) : b.loss.get(s);
+    if (got === undefined || full.loss.get(s) !== got) {
+      throw new Error(`step ${s}: resumed ${got} vs uninterrupted ${full.loss.get(s)}`);
     }
   }
-  const a = await losses(`${dir}/a.jsonl`);
-  for (let s = 1; s <= 4; s++) {
-    if (full.get(s) !== a.get(s)) throw new Error(`step ${s} before the stop`);
+  if ([...full.val.keys()].join() !== "2,4,6,8") throw new Error(`evals ${[...full.val.keys()]}`);
+  for (const [s, v] of full.val) {
+    const got = s <= 3 ? a.val.get(s) : b.val.get(s);
+    if (got !== v) throw new Error(`val loss at step ${s}: resumed ${got} vs uninterrupted ${v}`);
   }
+  if (a.val.has(3)) throw new Error("the early stop evaluated (it would shift the val stream)");
   const summary = JSON.parse(
     (await Deno.readTextFile(`${dir}/full.jsonl`)).trim().split("\n").at(-1)!,
   );
-  for (const k of ["summary", "finalLoss", "tokensPerSec", "peakBytes"]) {
+  for (const k of ["summary", "finalLoss", "tokensPerSec", "peakBytes", "firstStepMs"]) {
     if (!(k in summary)) throw new Error(`summary lacks ${k}`);
   }
+  if (summary.interrupted !== false) throw new Error("an uninterrupted run marked interrupted");
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -111,7 +122,7 @@ Deno.test({ name: "pretrain: bad flags and limits give clear errors", ...GPU_TES
     /even --batch-size 1 does not fit/,
   );
   await expectError(["--tempo", "gelu,softmax"], /unknown Tempo layer 'softmax'/);
-  await expectError(["--resume", "/nonexistent/ckpt"], /no checkpoint/);
+  await expectError(["--resume", "/nonexistent/ckpt"], /--resume folder .*no such file/);
   await expectError(["--memory-limit", "lots"], /is not a size/);
   let threw = false;
   try {

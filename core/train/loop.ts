@@ -1,10 +1,12 @@
 /**
  * The run loop around a Trainer: pipelined steps (step n+1 is encoded before step n's loss is
- * awaited), periodic validation and checkpoints, and callbacks for whoever prints.
+ * awaited), periodic validation and checkpoints, a stop on request (an AbortSignal: the step in
+ * flight is finished and a checkpoint written), and callbacks for whoever prints.
  * @module
  */
 import type { BatchSource } from "./batch.ts";
 import { type CheckpointState, saveCheckpoint } from "./checkpoint.ts";
+import { FaultPlan } from "./fault.ts";
 import type { StepRecord, Trainer } from "./trainer.ts";
 
 /** Loop settings. */
@@ -13,16 +15,25 @@ export interface LoopOptions {
   steps: number;
   /** Stop early once this many steps are done (a checkpoint is saved there); default `steps`. */
   stopAt?: number;
-  /** Evaluate every this many steps (0 = never). */
+  /**
+   * Evaluate every this many steps and at step `steps` (0 = never). An early stop (`stopAt`, a
+   * signal) does not evaluate, so a resumed run evaluates exactly where an uninterrupted one does.
+   */
   valEvery: number;
   /** Batches per evaluation. */
   valSteps: number;
   /** Save a checkpoint every this many steps (0 = only at the end when `out` is set). */
   saveEvery: number;
-  /** Checkpoint folder, or undefined for none. */
+  /** Run folder for checkpoints, or undefined for none. */
   out?: string;
+  /** Checkpoints to keep (newest first; 0 = all). Default 0. */
+  keepLast?: number;
   /** Extra state stored in checkpoints. */
   run: Record<string, unknown>;
+  /** Stop cleanly when aborted: finish the step in flight, save (with `out`), return. */
+  signal?: AbortSignal;
+  /** Injected faults (tests). */
+  faults?: FaultPlan;
   /** Called with every step's record, in order. */
   onStep?: (r: StepRecord) => void;
   /** Called with each validation loss. */
@@ -31,12 +42,16 @@ export interface LoopOptions {
   onSave?: (step: number, dir: string) => void;
 }
 
-/** What a finished run reports. */
+/** What a finished (or stopped) run reports. */
 export interface LoopSummary {
   /** Every step's record. */
   records: StepRecord[];
   /** Validation losses by step. */
   evals: { step: number; loss: number }[];
+  /** Why the run stopped early when `signal` aborted it (the abort reason as a string). */
+  interrupted?: string;
+  /** The last checkpoint this loop wrote. */
+  saved?: { step: number; dir: string };
 }
 
 /** Train until `options.steps`, from wherever the trainer is. */
@@ -46,23 +61,27 @@ export async function runLoop(
   val: BatchSource | null,
   options: LoopOptions,
 ): Promise<LoopSummary> {
-  const records: StepRecord[] = [];
-  const evals: { step: number; loss: number }[] = [];
+  const faults = options.faults ?? FaultPlan.none;
+  const summary: LoopSummary = { records: [], evals: [] };
+  const startStep = trainer.stepsDone;
   const save = async () => {
-    if (!options.out) return;
+    if (!options.out || summary.saved?.step === trainer.stepsDone) return;
     const state: CheckpointState = {
       step: trainer.stepsDone,
       data: source.state(),
+      val: val ? val.state() : null,
       run: options.run,
     };
-    await saveCheckpoint(
+    const dir = await saveCheckpoint(
       options.out,
       trainer.enc,
       trainer.model.params,
       trainer.moments,
       state,
+      { keepLast: options.keepLast ?? 0, faults },
     );
-    options.onSave?.(trainer.stepsDone, options.out);
+    summary.saved = { step: trainer.stepsDone, dir };
+    options.onSave?.(trainer.stepsDone, dir);
     trainer.resetTimer();
   };
   let pending: Promise<StepRecord> | null = null;
@@ -70,12 +89,13 @@ export async function runLoop(
     if (!pending) return;
     const r = await pending;
     pending = null;
-    records.push(r);
+    summary.records.push(r);
     options.onStep?.(r);
+    await faults.afterStep(r.step);
   };
   trainer.resetTimer();
   const end = Math.min(options.steps, options.stopAt ?? options.steps);
-  while (trainer.stepsDone < end) {
+  while (trainer.stepsDone < end && !options.signal?.aborted) {
     const next = trainer.step(source);
     try {
       await settle();
@@ -85,18 +105,23 @@ export async function runLoop(
     }
     pending = next;
     const s = trainer.stepsDone;
-    const needsSync = (options.valEvery > 0 && s % options.valEvery === 0) ||
-      (options.saveEvery > 0 && s % options.saveEvery === 0) || s === end;
-    if (needsSync) {
+    const evalHere = val !== null && options.valEvery > 0 &&
+      (s % options.valEvery === 0 || s === options.steps);
+    const saveHere = (options.saveEvery > 0 && s % options.saveEvery === 0) || s === end;
+    if (evalHere || saveHere) {
       await settle();
-      if (val && options.valEvery > 0 && (s % options.valEvery === 0 || s === end)) {
+      if (evalHere) {
         const loss = await trainer.evaluate(val, options.valSteps);
-        evals.push({ step: s, loss });
+        summary.evals.push({ step: s, loss });
         options.onEval?.(s, loss);
       }
-      if ((options.saveEvery > 0 && s % options.saveEvery === 0) || s === end) await save();
+      if (saveHere) await save();
     }
   }
   await settle();
-  return { records, evals };
+  if (options.signal?.aborted && trainer.stepsDone < end) {
+    summary.interrupted = String(options.signal.reason ?? "aborted");
+    if (trainer.stepsDone > startStep) await save();
+  }
+  return summary;
 }
