@@ -9,7 +9,7 @@
 import { bytesOf } from "../core/dtype.ts";
 import { dropoutBackward, dropoutForward, type DropoutSource } from "../core/ops/dropout.ts";
 import { joinHeads, mergeHeads, splitHeads, splitHeadsOf } from "../core/ops/heads.ts";
-import { matmul } from "../core/ops/matmul.ts";
+import { matmul } from "../core/ops/matmul/matmul.ts";
 import { softmaxBackward, softmaxForward } from "../core/ops/softmax.ts";
 import { dropoutStream, type StepContext } from "../core/step.ts";
 import type { Tensor } from "../core/tensor.ts";

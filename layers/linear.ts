@@ -4,7 +4,7 @@
  */
 import { bytesOf } from "../core/dtype.ts";
 import { addBias, sumRows } from "../core/ops/bias.ts";
-import { matmul } from "../core/ops/matmul.ts";
+import { matmul } from "../core/ops/matmul/matmul.ts";
 import type { StepContext } from "../core/step.ts";
 import type { Tensor } from "../core/tensor.ts";
 import { drop, keep, type Layer, type LayerMemory, need } from "./layer.ts";

@@ -9,7 +9,7 @@
 import { bytesOf } from "../core/dtype.ts";
 import { addBias, sumRows } from "../core/ops/bias.ts";
 import { crossEntropy, meanLoss } from "../core/ops/cross_entropy.ts";
-import { matmul } from "../core/ops/matmul.ts";
+import { matmul } from "../core/ops/matmul/matmul.ts";
 import type { StepContext } from "../core/step.ts";
 import { type Tensor, view } from "../core/tensor.ts";
 import type { BatchTensors } from "./batch_tensors.ts";

@@ -1,6 +1,7 @@
-import { Encoder } from "../encoder.ts";
-import { assertClose, GPU_TEST, type GpuFixture, gpuFixture, randomArray } from "../testing.ts";
-import { matmul, type MatmulOptions, type MatmulVariant } from "./matmul.ts";
+import { Encoder } from "../../encoder.ts";
+import type { MatmulKernel } from "../../kernel_policy.ts";
+import { assertClose, GPU_TEST, type GpuFixture, gpuFixture, randomArray } from "../../testing.ts";
+import { matmul, type MatmulOptions } from "./matmul.ts";
 import { matmulRef } from "./matmul_ref.ts";
 
 // Tolerances: inputs uniform in [-1, 1] (rounded to f32 before the f64 reference), K <= 300, so
@@ -59,14 +60,19 @@ const LAYOUT_CASES: [string, Case][] = [
   ["TT vec4", { M: 52, N: 36, K: 24, opts: TT }],
 ];
 
-for (const variant of ["blocked", "tiled", "texture"] as MatmulVariant[]) {
+const KERNELS: MatmulKernel[] = ["blocked", "tiled", "texture"];
+
+/** A fixture whose policy runs `kernel` for every product. */
+const fixtureFor = (kernel: MatmulKernel) => gpuFixture({ kernels: { matmul: kernel } });
+
+for (const variant of KERNELS) {
   Deno.test(
     { name: `matmul ${variant}: every layout, odd and vec4 sizes`, ...GPU_TEST },
     async () => {
-      const f = await gpuFixture();
+      const f = await fixtureFor(variant);
       let seed = 10;
       for (const [what, c] of LAYOUT_CASES) {
-        await check(f, { ...c, opts: { ...c.opts, variant } }, seed += 3, `${variant} ${what}`);
+        await check(f, c, seed += 3, `${variant} ${what}`);
       }
     },
   );
@@ -75,7 +81,7 @@ for (const variant of ["blocked", "tiled", "texture"] as MatmulVariant[]) {
     name: `matmul ${variant}: batch strides, broadcast B, alpha, beta 1, beta 0 over NaN`,
     ...GPU_TEST,
   }, async () => {
-    const f = await gpuFixture();
+    const f = await fixtureFor(variant);
     // Strided batch (gaps in C must stay untouched), broadcast B, alpha and accumulation.
     await check(
       f,
@@ -91,7 +97,6 @@ for (const variant of ["blocked", "tiled", "texture"] as MatmulVariant[]) {
           strideC: 20 * 12 + 7,
           alpha: 0.5,
           beta: 1,
-          variant,
         },
       },
       100,
@@ -105,7 +110,7 @@ for (const variant of ["blocked", "tiled", "texture"] as MatmulVariant[]) {
         N: 12,
         K: 7,
         c0: "nan",
-        opts: { batch: 2, strideA: 9 * 7 + 1, strideB: 7 * 12 + 5, alpha: -2, variant },
+        opts: { batch: 2, strideA: 9 * 7 + 1, strideB: 7 * 12 + 5, alpha: -2 },
       },
       200,
       `${variant} NN batched beta 0 NaN`,
@@ -118,7 +123,7 @@ for (const variant of ["blocked", "tiled", "texture"] as MatmulVariant[]) {
         N: 8,
         K: 12,
         c0: "nan",
-        opts: { transA: true, batch: 4, variant },
+        opts: { transA: true, batch: 4 },
       },
       300,
       `${variant} TN batched`,
@@ -126,8 +131,22 @@ for (const variant of ["blocked", "tiled", "texture"] as MatmulVariant[]) {
   });
 }
 
+Deno.test(
+  { name: "matmul tiled: a policy tile whose staging does not divide its workgroup", ...GPU_TEST },
+  async () => {
+    // 12x16 outputs in 4x3 invocations of 4x4: B's 16x4 slice is 64 elements over 12
+    // invocations (a guarded last round). NN and TT stage both operands both ways; M, N span
+    // several tiles.
+    const tile = { m: 12, n: 16, k: 4, tm: 4, tn: 4 };
+    const f = await gpuFixture({ kernels: { matmul: "tiled", tile } });
+    let seed = 50;
+    for (const [what, c] of LAYOUT_CASES.filter(([w]) => /^(NN|TT) /.test(w))) {
+      await check(f, c, seed += 3, `tiled 12x16x4/4x4 ${what}`);
+    }
+  },
+);
+
 Deno.test({ name: "matmul: operands over maxBindingBytes are chunked", ...GPU_TEST }, async () => {
-  const f = await gpuFixture();
   const cases: [string, Case][] = [
     // LM-head form: B = Wte [N,K] too big (split over n), C too big (split over m).
     ["NT split n, m", { M: 19, N: 300, K: 40, opts: { transB: true, maxBindingBytes: 8192 } }],
@@ -155,10 +174,11 @@ Deno.test({ name: "matmul: operands over maxBindingBytes are chunked", ...GPU_TE
     }],
   ];
   let seed = 400;
-  for (const variant of ["blocked", "tiled", "texture"] as MatmulVariant[]) {
+  for (const variant of KERNELS) {
+    const f = await fixtureFor(variant);
     for (const [what, c] of cases) {
       const before = f.enc.dispatches;
-      await check(f, { ...c, opts: { ...c.opts, variant } }, seed += 3, `${variant} ${what}`);
+      await check(f, c, seed += 3, `${variant} ${what}`);
       if (f.enc.dispatches - before < 2) throw new Error(`${variant} ${what}: was not chunked`);
     }
   }
@@ -192,7 +212,7 @@ Deno.test({
   name: "matmul texture: chunks over batch, m, n and k, copies, wrapped lines",
   ...GPU_TEST,
 }, async () => {
-  const f = await gpuFixture();
+  const f = await fixtureFor("texture");
   // How each case must be recorded: several products (chunked), copies only (one dispatch),
   // or one product with packing kernels (three dispatches).
   const cases: [string, Case, "chunked" | "copied" | "single"][] = [
@@ -262,7 +282,7 @@ Deno.test({
   let seed = 700;
   for (const [what, c, how] of cases) {
     const before = f.enc.dispatches;
-    await check(f, { ...c, opts: { ...c.opts, variant: "texture" } }, seed += 3, what);
+    await check(f, c, seed += 3, what);
     const n = f.enc.dispatches - before;
     const ok = how === "chunked" ? n > 3 : how === "copied" ? n === 1 : n === 3;
     if (!ok) throw new Error(`${what}: ${n} dispatches, expected ${how}`);
@@ -271,7 +291,7 @@ Deno.test({
   const enc = new Encoder(f.gpu);
   const A = f.alloc.alloc([64 * 64], "f32", "workspace", "A");
   const C = f.alloc.alloc([64 * 64], "f32", "workspace", "C");
-  matmul(enc, C, A, A, 64, 64, 64, { transB: true, variant: "texture", maxScratchBytes: 8192 });
+  matmul(enc, C, A, A, 64, 64, 64, { transB: true, maxScratchBytes: 8192 });
   await enc.sync();
   if (enc.scratchBytes > 2 * 8192 * 1.125) {
     throw new Error(`scratch ${enc.scratchBytes} bytes over 2 x 8192`);
@@ -292,7 +312,7 @@ Deno.test({
   name: "matmul texture: operands stored along m or n are packed in their natural layout",
   ...GPU_TEST,
 }, async () => {
-  const base = await gpuFixture();
+  const base = await fixtureFor("texture");
   const enc = new NamingEncoder(base.gpu);
   const f: GpuFixture = {
     ...base,
@@ -371,7 +391,7 @@ Deno.test({
   let seed = 1300;
   for (const [what, c, layout, how] of cases) {
     enc.names = [];
-    await check(f, { ...c, opts: { ...c.opts, variant: "texture" } }, seed += 3, what);
+    await check(f, c, seed += 3, what);
     const names = enc.names.join(" ");
     const packed = enc.names.some((n) => n.startsWith("matmul_pack"));
     const r4 = names.includes("matmul_pack_r4");
