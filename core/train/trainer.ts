@@ -130,19 +130,20 @@ export class Trainer {
       "workspace",
       "grad_norm.scratch",
     );
-    globalGradNorm(enc, this.#norm, scratch, grads, o.gradClip > 0 ? o.gradClip : Infinity);
+    const maxNorm = o.gradClip > 0 ? o.gradClip : Infinity;
+    globalGradNorm(enc, { out: this.#norm, scratch, grads, maxNorm });
     alloc.release(scratch);
     const lr = learningRate(o.schedule, step);
     model.params.forEach((p, i) => {
       const { m, v } = this.#moments[i];
-      adamw(enc, p.value, p.grad, m, v, p.value.size, {
+      adamw(enc, { param: p.value, grad: p.grad, m, v, n: p.value.size, gradScale: this.#norm }, {
         lr,
         beta1: o.beta1,
         beta2: o.beta2,
         eps: o.eps,
         weightDecay: p.decay ? o.weightDecay : 0,
         step: step + 1,
-      }, this.#norm);
+      });
     });
     enc.copy(model.loss, this.#metrics, 8, 0, 0);
     enc.copy(this.#norm, this.#metrics, 8, 0, 8);
