@@ -21,12 +21,28 @@ async function missingAdapter(): Promise<string> {
   }
 }
 
+/**
+ * Set once the skip line is printed: each test file runs in its own realm, so only the process
+ * environment tells the next file that the line was already said.
+ */
+const SAID = "TEMPO_TEST_NO_ADAPTER_SAID";
+
+function envFlag(set: boolean): boolean {
+  try {
+    if (set) Deno.env.set(SAID, "1");
+    return Deno.env.get(SAID) === "1";
+  } catch {
+    return false; // no environment access: say it per file
+  }
+}
+
 const noAdapter = await missingAdapter();
-if (noAdapter) {
+if (noAdapter && !envFlag(false)) {
   console.log(
     `tempo: no WebGPU adapter (${noAdapter}); skipping GPU tests — install mesa-vulkan-drivers ` +
       "(lavapipe, software) or a GPU's Vulkan driver",
   );
+  envFlag(true);
 }
 
 let sharedGpu: Promise<Gpu> | null = null;
