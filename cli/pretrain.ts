@@ -229,6 +229,7 @@ async function pretrainOn(
     tempo: tempoLabel(tempo),
     batch: `${B} x ${o.gradAccum} x ${T} = ${B * o.gradAccum * T} tokens/step`,
     adapter: gpu.description,
+    kernels: gpu.kernels.label,
     data: data.description,
     resumedAt: trainer.stepsDone,
   });

@@ -103,6 +103,11 @@ export interface KernelPolicy {
   readonly limits: KernelLimits;
   /** The override applied on top of the adapter defaults, normalised ("" when none). */
   readonly overrides: string;
+  /**
+   * One short line for headers (`describeKernels`): derived, so build policies with
+   * `defaultKernels` and `applyKernels`, which keep it current.
+   */
+  readonly label: string;
 }
 
 /** The op families an override may name, with their valid kernels. */
@@ -138,6 +143,11 @@ export interface AdapterKind {
  * bias kernels and the ordered GELU.
  */
 export function defaultKernels(adapter: AdapterKind): KernelPolicy {
+  const p = adapterDefaults(adapter);
+  return { ...p, label: describeKernels(p) };
+}
+
+function adapterDefaults(adapter: AdapterKind): Omit<KernelPolicy, "label"> {
   if (adapter.isSoftware) {
     return {
       matmul: "texture",
@@ -183,21 +193,23 @@ const LIMITS_OF: Record<KernelFamily, readonly (keyof KernelLimits)[]> = {
 const SYNTAX =
   "TEMPO_KERNELS=family=kernel,... e.g. TEMPO_KERNELS=matmul=blocked,layernorm=workgroup";
 
-function bad(what: string): never {
-  throw new TempoError(`kernel policy: ${what}`, `the syntax is ${SYNTAX}`);
+function bad(what: string, source = "kernel override"): never {
+  throw new TempoError(`${source}: ${what}`, `the syntax is ${SYNTAX}`);
 }
 
-function checkTile(t: MatmulTile): MatmulTile {
+function checkTile(t: MatmulTile, source?: string): MatmulTile {
   for (const k of ["m", "n", "k", "tm", "tn"] as const) {
     if (!Number.isInteger(t[k]) || t[k] < 1) {
-      bad(`tile ${k} must be a positive integer, got ${t[k]}`);
+      bad(`tile ${k} must be a positive integer, got ${t[k]}`, source);
     }
   }
   if (t.m % t.tm !== 0 || t.n % t.tn !== 0) {
-    bad(`tile ${tileText(t)}: tm must divide m and tn must divide n`);
+    bad(`tile ${tileText(t)}: tm must divide m and tn must divide n`, source);
   }
   const invocations = (t.m / t.tm) * (t.n / t.tn);
-  if (invocations > 1024) bad(`tile ${tileText(t)} needs ${invocations} invocations (max 1024)`);
+  if (invocations > 1024) {
+    bad(`tile ${tileText(t)} needs ${invocations} invocations (max 1024)`, source);
+  }
   return t;
 }
 
@@ -240,11 +252,11 @@ export function tileText(t: MatmulTile): string {
   return `${t.m}x${t.n}x${t.k}/${t.tm}x${t.tn}`;
 }
 
-function parseTile(s: string): MatmulTile {
+function parseTile(s: string, source: string): MatmulTile {
   const m = /^(\d+)x(\d+)x(\d+)\/(\d+)x(\d+)$/.exec(s);
-  if (!m) bad(`tile '${s}' is not MxNxK/TMxTN (e.g. tile=64x64x16/4x4)`);
+  if (!m) bad(`tile '${s}' is not MxNxK/TMxTN (e.g. tile=64x64x16/4x4)`, source);
   const [mm, n, k, tm, tn] = m.slice(1).map(Number);
-  return checkTile({ m: mm, n, k, tm, tn });
+  return checkTile({ m: mm, n, k, tm, tn }, source);
 }
 
 /**
@@ -252,27 +264,24 @@ function parseTile(s: string): MatmulTile {
  * layernorm, crossEntropy, bias, geluTempo) and `tile=MxNxK/TMxTN` for the tiled matmul. Empty
  * or blank: no override. Throws a TempoError naming the valid families or kernels otherwise.
  */
-export function parseKernels(text: string): KernelOverrides {
+export function parseKernels(text: string, source = "TEMPO_KERNELS"): KernelOverrides {
   const out: Record<string, unknown> = {};
   for (const part of text.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
     const eq = part.indexOf("=");
-    if (eq < 0) bad(`'${part}' is not family=kernel`);
+    if (eq < 0) bad(`'${part}' is not family=kernel`, source);
     const key = part.slice(0, eq).trim(), value = part.slice(eq + 1).trim();
-    if (key in out) bad(`'${key}' is given twice`);
+    if (key in out) bad(`'${key}' is given twice`, source);
     if (key === "tile") {
-      out.tile = parseTile(value);
+      out.tile = parseTile(value, source);
       continue;
     }
     if (!(key in KERNEL_FAMILIES)) {
-      bad(
-        `unknown op family '${key}'; valid: ${
-          [...Object.keys(KERNEL_FAMILIES), "tile"].join(", ")
-        }`,
-      );
+      const families = [...Object.keys(KERNEL_FAMILIES), "tile"].join(", ");
+      bad(`unknown op family '${key}'; valid: ${families}`, source);
     }
     const valid: readonly string[] = KERNEL_FAMILIES[key as KernelFamily];
     if (!valid.includes(value)) {
-      bad(`unknown ${key} kernel '${value}'; valid: ${valid.join(", ")}`);
+      bad(`unknown ${key} kernel '${value}'; valid: ${valid.join(", ")}`, source);
     }
     out[key] = value;
   }
@@ -310,15 +319,16 @@ export function applyKernels(policy: KernelPolicy, o: KernelOverrides): KernelPo
     for (const l of LIMITS_OF[key]) delete limits[l];
   }
   const overrides = [policy.overrides, overridesText(o)].filter((s) => s !== "").join(",");
-  return { ...next, limits, overrides };
+  const p = { ...next, limits, overrides };
+  return { ...p, label: describeKernels(p) };
 }
 
-/** One short line: the kernel of each family (the tile when matmul is tiled), and the override. */
-export function describeKernels(p: KernelPolicy): string {
+/** One short line: the kernel of each family (the tile when matmul is tiled), and any override. */
+export function describeKernels(p: Omit<KernelPolicy, "label">): string {
   const matmul = p.matmul === "tiled" ? `tiled ${tileText(p.tile)}` : p.matmul;
   return `matmul=${matmul} softmax=${p.softmax} layernorm=${p.layernorm} ` +
     `crossEntropy=${p.crossEntropy} bias=${p.bias} geluTempo=${p.geluTempo}` +
-    (p.overrides ? ` (override: ${p.overrides})` : " (adapter defaults)");
+    (p.overrides ? ` (override: ${p.overrides})` : "");
 }
 
 /** The matmul kernel for a product of `macs` multiply-adds (M*N*K*batch). */

@@ -47,7 +47,9 @@ Deno.test("kernel policy: adapter defaults, and their shape limits", () => {
   for (const [got, want, what] of cases) {
     if (got !== want) throw new Error(`${what}: ${got}, want ${want}`);
   }
-  if (!describeKernels(sw).endsWith("(adapter defaults)")) throw new Error(describeKernels(sw));
+  const line = "matmul=texture softmax=row layernorm=row crossEntropy=row bias=blocked " +
+    "geluTempo=grouped";
+  if (sw.label !== line || describeKernels(sw) !== line) throw new Error(sw.label);
 });
 
 Deno.test("kernel policy: an override runs its kernel at every shape and says so", () => {
@@ -58,7 +60,7 @@ Deno.test("kernel policy: an override runs its kernel at every shape and says so
   if (sumRowsKernelFor(p, 1 << 20) !== "blocked") throw new Error("blocked override limited");
   // Families not named keep their defaults and limits.
   if (rowKernelFor(p, "softmax", 4096) !== "workgroup") throw new Error("softmax limit lost");
-  const line = describeKernels(p);
+  const line = p.label;
   if (!line.includes("(override: matmul=texture,layernorm=row,bias=blocked)")) {
     throw new Error(line);
   }
