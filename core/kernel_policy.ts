@@ -22,8 +22,8 @@ import { TempoError } from "./errors.ts";
 
 /**
  * matmul: `texture` (operands packed into rgba32float textures, 32x16 outputs per invocation:
- * the software adapter), `blocked` (16x16 outputs per invocation from buffers, no shared memory),
- * `tiled` (shared-memory tiles of `KernelPolicy.tile`: real GPUs).
+ * the software adapter), `blocked` (a block of `KernelPolicy.block` outputs per invocation from
+ * buffers, no shared memory), `tiled` (shared-memory tiles of `KernelPolicy.tile`: real GPUs).
  */
 export type MatmulKernel = "texture" | "blocked" | "tiled";
 
@@ -62,6 +62,14 @@ export interface MatmulTile {
   readonly tn: number;
 }
 
+/** Block of the `blocked` matmul: outputs per invocation in registers (multiples of 4). */
+export interface MatmulBlock {
+  /** Rows of C per invocation. */
+  readonly tm: number;
+  /** Columns of C per invocation. */
+  readonly tn: number;
+}
+
 /**
  * Where an adapter default hands a family over to another kernel by shape (measured on
  * llvmpipe, 2 cores). Only `defaultKernels` sets them; naming a family in an override removes
@@ -83,12 +91,14 @@ export interface KernelLimits {
   readonly sumRowsBlockedMax?: number;
 }
 
-/** The kernel of each op family, plus the tiled matmul's tile and the defaults' shape limits. */
+/** The kernel of each op family, the matmul kernels' tile and block, the defaults' limits. */
 export interface KernelPolicy {
   /** matmul (all layouts, batched). */
   readonly matmul: MatmulKernel;
   /** The `tiled` matmul's tile. */
   readonly tile: MatmulTile;
+  /** The `blocked` matmul's block. */
+  readonly block: MatmulBlock;
   /** Attention softmax forward and backward. */
   readonly softmax: RowKernel;
   /** LayerNorm forward, backward and the Tempo backward. */
@@ -123,11 +133,21 @@ export const KERNEL_FAMILIES = {
 /** An op family's name. */
 export type KernelFamily = keyof typeof KERNEL_FAMILIES;
 
-/** An override of some families' kernels and of the tile (for tests, benchmarks, TEMPO_KERNELS). */
-export type KernelOverrides = Partial<Pick<KernelPolicy, KernelFamily | "tile">>;
+/**
+ * An override of some families' kernels, the tile and the block (for tests, benchmarks,
+ * TEMPO_KERNELS).
+ */
+export type KernelOverrides = Partial<Pick<KernelPolicy, KernelFamily | "tile" | "block">>;
 
 /** The tiled matmul's default tile: 64x64 outputs, k-slices of 16, 4x4 per invocation. */
 export const DEFAULT_TILE: MatmulTile = { m: 64, n: 64, k: 16, tm: 4, tn: 4 };
+
+/**
+ * The blocked matmul's default block, 8x8: by default it runs only the products too small for
+ * the texture kernel (under 32^3 multiply-adds), which are dispatch-bound, and there 8x8 is as
+ * fast as 16x16 with a tenth of its cold compile (measured on llvmpipe: docs/design.md).
+ */
+export const DEFAULT_BLOCK: MatmulBlock = { tm: 8, tn: 8 };
 
 /** What the default policy depends on. */
 export interface AdapterKind {
@@ -152,6 +172,7 @@ function adapterDefaults(adapter: AdapterKind): Omit<KernelPolicy, "label"> {
     return {
       matmul: "texture",
       tile: DEFAULT_TILE,
+      block: DEFAULT_BLOCK,
       softmax: "row",
       layernorm: "row",
       crossEntropy: "row",
@@ -170,6 +191,7 @@ function adapterDefaults(adapter: AdapterKind): Omit<KernelPolicy, "label"> {
   return {
     matmul: "tiled",
     tile: DEFAULT_TILE,
+    block: DEFAULT_BLOCK,
     softmax: "workgroup",
     layernorm: "workgroup",
     crossEntropy: "workgroup",
@@ -252,6 +274,26 @@ export function tileText(t: MatmulTile): string {
   return `${t.m}x${t.n}x${t.k}/${t.tm}x${t.tn}`;
 }
 
+function checkBlock(b: MatmulBlock, source?: string): MatmulBlock {
+  for (const k of ["tm", "tn"] as const) {
+    if (!Number.isInteger(b[k]) || b[k] < 4 || b[k] > 32 || b[k] % 4 !== 0) {
+      bad(`block ${k} must be a multiple of 4 from 4 to 32, got ${b[k]}`, source);
+    }
+  }
+  return b;
+}
+
+/** `tmxtn`, e.g. "8x8" (the TEMPO_KERNELS spelling of a block). */
+export function blockText(b: MatmulBlock): string {
+  return `${b.tm}x${b.tn}`;
+}
+
+function parseBlock(s: string, source: string): MatmulBlock {
+  const m = /^(\d+)x(\d+)$/.exec(s);
+  if (!m) bad(`block '${s}' is not TMxTN (e.g. block=8x8)`, source);
+  return checkBlock({ tm: Number(m[1]), tn: Number(m[2]) }, source);
+}
+
 function parseTile(s: string, source: string): MatmulTile {
   const m = /^(\d+)x(\d+)x(\d+)\/(\d+)x(\d+)$/.exec(s);
   if (!m) bad(`tile '${s}' is not MxNxK/TMxTN (e.g. tile=64x64x16/4x4)`, source);
@@ -261,8 +303,8 @@ function parseTile(s: string, source: string): MatmulTile {
 
 /**
  * Parse a TEMPO_KERNELS value: comma-separated `family=kernel` pairs (families: matmul, softmax,
- * layernorm, crossEntropy, bias, geluTempo) and `tile=MxNxK/TMxTN` for the tiled matmul. Empty
- * or blank: no override. Throws a TempoError naming the valid families or kernels otherwise.
+ * layernorm, crossEntropy, bias, geluTempo), `tile=MxNxK/TMxTN` for the tiled matmul and
+ * `block=TMxTN` for the blocked one. Empty or blank: no override. Throws a TempoError naming the valid families or kernels otherwise.
  */
 export function parseKernels(text: string, source = "TEMPO_KERNELS"): KernelOverrides {
   const out: Record<string, unknown> = {};
@@ -271,12 +313,12 @@ export function parseKernels(text: string, source = "TEMPO_KERNELS"): KernelOver
     if (eq < 0) bad(`'${part}' is not family=kernel`, source);
     const key = part.slice(0, eq).trim(), value = part.slice(eq + 1).trim();
     if (key in out) bad(`'${key}' is given twice`, source);
-    if (key === "tile") {
-      out.tile = parseTile(value, source);
+    if (key === "tile" || key === "block") {
+      out[key] = key === "tile" ? parseTile(value, source) : parseBlock(value, source);
       continue;
     }
     if (!(key in KERNEL_FAMILIES)) {
-      const families = [...Object.keys(KERNEL_FAMILIES), "tile"].join(", ");
+      const families = [...Object.keys(KERNEL_FAMILIES), "tile", "block"].join(", ");
       bad(`unknown op family '${key}'; valid: ${families}`, source);
     }
     const valid: readonly string[] = KERNEL_FAMILIES[key as KernelFamily];
@@ -295,6 +337,7 @@ function overridesText(o: KernelOverrides): string {
     if (o[f] !== undefined) parts.push(`${f}=${o[f]}`);
   }
   if (o.tile) parts.push(`tile=${tileText(o.tile)}`);
+  if (o.block) parts.push(`block=${blockText(o.block)}`);
   return parts.join(",");
 }
 
@@ -312,6 +355,10 @@ export function applyKernels(policy: KernelPolicy, o: KernelOverrides): KernelPo
       next = { ...next, tile: checkTile(value as MatmulTile) };
       continue;
     }
+    if (key === "block") {
+      next = { ...next, block: checkBlock(value as MatmulBlock) };
+      continue;
+    }
     if (!(key in KERNEL_FAMILIES)) bad(`unknown op family '${key}'`);
     const valid: readonly unknown[] = KERNEL_FAMILIES[key];
     if (!valid.includes(value)) bad(`unknown ${key} kernel '${value}'; valid: ${valid.join(", ")}`);
@@ -323,9 +370,16 @@ export function applyKernels(policy: KernelPolicy, o: KernelOverrides): KernelPo
   return { ...p, label: describeKernels(p) };
 }
 
-/** One short line: the kernel of each family (the tile when matmul is tiled), and any override. */
+/**
+ * One short line: the kernel of each family (with its tile or block when matmul is tiled or
+ * blocked), and any override.
+ */
 export function describeKernels(p: Omit<KernelPolicy, "label">): string {
-  const matmul = p.matmul === "tiled" ? `tiled ${tileText(p.tile)}` : p.matmul;
+  const matmul = p.matmul === "tiled"
+    ? `tiled ${tileText(p.tile)}`
+    : p.matmul === "blocked"
+    ? `blocked ${blockText(p.block)}`
+    : p.matmul;
   return `matmul=${matmul} softmax=${p.softmax} layernorm=${p.layernorm} ` +
     `crossEntropy=${p.crossEntropy} bias=${p.bias} geluTempo=${p.geluTempo}` +
     (p.overrides ? ` (override: ${p.overrides})` : "");

@@ -71,12 +71,16 @@ Deno.test("kernel policy: an override runs its kernel at every shape and says so
   if (!describeKernels(tiled).startsWith("matmul=tiled 128x64x8/8x4 ")) {
     throw new Error(describeKernels(tiled));
   }
+  const blocked = applyKernels(p, parseKernels("matmul=blocked,block=16x16"));
+  if (blocked.block.tm !== 16 || !blocked.label.startsWith("matmul=blocked 16x16 ")) {
+    throw new Error(blocked.label);
+  }
   if (Object.keys(parseKernels("")).length !== 0) throw new Error("empty is not 'no override'");
 });
 
 Deno.test("kernel policy: bad overrides fail with one line naming the valid choices", () => {
   const cases: [string, RegExp][] = [
-    ["matmull=blocked", /unknown op family 'matmull'; valid: matmul, softmax, .*tile/],
+    ["matmull=blocked", /unknown op family 'matmull'; valid: matmul, softmax, .*tile, block/],
     ["matmul=fast", /unknown matmul kernel 'fast'; valid: texture, blocked, tiled/],
     ["layernorm=rows", /valid: row, workgroup/],
     ["matmul", /'matmul' is not family=kernel/],
@@ -84,6 +88,8 @@ Deno.test("kernel policy: bad overrides fail with one line naming the valid choi
     ["tile=64x64", /tile '64x64' is not MxNxK\/TMxTN/],
     ["tile=64x64x16/5x4", /tm must divide m/],
     ["tile=512x512x8/1x1", /needs 262144 invocations/],
+    ["block=6x8", /block tm must be a multiple of 4 from 4 to 32, got 6/],
+    ["block=8", /block '8' is not TMxTN/],
   ];
   for (const [text, pattern] of cases) expectError(() => parseKernels(text), pattern, text);
   const sw = defaultKernels({ isSoftware: true });

@@ -38,11 +38,11 @@ function envFlag(set: boolean): boolean {
 
 const noAdapter = await missingAdapter();
 if (noAdapter && !envFlag(false)) {
+  envFlag(true); // before printing: test files loading in parallel check it too
   console.log(
     `tempo: no WebGPU adapter (${noAdapter}); skipping GPU tests — install mesa-vulkan-drivers ` +
       "(lavapipe, software) or a GPU's Vulkan driver",
   );
-  envFlag(true);
 }
 
 let sharedGpu: Promise<Gpu> | null = null;

@@ -167,41 +167,39 @@ Deno.test(
       for (const [maskDtype, maxBindingBytes, order] of combos) {
         const f = fixtures[order], dt = maskDtype;
         const tx = f.upload(x, [n]), tdy = f.upload(dy, [n]);
-        {
-          const y = f.alloc.alloc([n], "f32", "workspace", "y"),
-            mask = f.alloc.alloc([n], dt, "workspace", "m");
-          const common = { mask, n, form, maskDtype, maxBindingBytes };
-          geluTempoForward(f.enc, { y, x: tx, ...common });
-          const words = await f.readU32(mask), ref = packMaskRef(want, dt);
-          for (let w = 0; w < ref.length; w++) {
-            if (words[w] !== ref[w]) {
-              throw new Error(
-                `${form} ${dt} mask word ${w}: ${words[w]} != ${ref[w]}`,
-              );
-            }
+        const y = f.alloc.alloc([n], "f32", "workspace", "y"),
+          mask = f.alloc.alloc([n], dt, "workspace", "m");
+        const common = { mask, n, form, maskDtype, maxBindingBytes };
+        geluTempoForward(f.enc, { y, x: tx, ...common });
+        const words = await f.readU32(mask), ref = packMaskRef(want, dt);
+        for (let w = 0; w < ref.length; w++) {
+          if (words[w] !== ref[w]) {
+            throw new Error(
+              `${form} ${dt} mask word ${w}: ${words[w]} != ${ref[w]}`,
+            );
           }
-          const dx = f.alloc.alloc([n], "f32", "workspace", "dx");
-          geluTempoBackward(f.enc, { dx, dy: tdy, y, ...common });
-          const got = await f.readF32(dx);
-          if (!got.every(Number.isFinite)) throw new Error(`${form}: non-finite gradient`);
-          // |dy| <= ~4: 4e-4 abs.
-          assertClose(got, exact, 4e-4, 0, `${form} ${dt} dx vs exact`);
-          assertClose(
-            got,
-            geluTempoBackwardRef(dy, await f.readF32(y), want, form),
-            4e-4,
-            0,
-            `${form} vs ref`,
-          );
-          if (first) {
-            assertClose(got, first, 0, 0, `${form} ${dt} ${maxBindingBytes} ${order} same bits`);
-          } else first = got;
-          // In place: y over x, dx over dy.
-          const t = f.upload(x, [n]), g = f.upload(dy, [n]);
-          geluTempoForward(f.enc, { y: t, x: t, ...common });
-          geluTempoBackward(f.enc, { dx: g, dy: g, y: t, ...common });
-          assertClose(await f.readF32(g), got, 0, 0, `${form} ${order} in place`);
         }
+        const dx = f.alloc.alloc([n], "f32", "workspace", "dx");
+        geluTempoBackward(f.enc, { dx, dy: tdy, y, ...common });
+        const got = await f.readF32(dx);
+        if (!got.every(Number.isFinite)) throw new Error(`${form}: non-finite gradient`);
+        // |dy| <= ~4: 4e-4 abs.
+        assertClose(got, exact, 4e-4, 0, `${form} ${dt} dx vs exact`);
+        assertClose(
+          got,
+          geluTempoBackwardRef(dy, await f.readF32(y), want, form),
+          4e-4,
+          0,
+          `${form} vs ref`,
+        );
+        if (first) {
+          assertClose(got, first, 0, 0, `${form} ${dt} ${maxBindingBytes} ${order} same bits`);
+        } else first = got;
+        // In place: y over x, dx over dy.
+        const t = f.upload(x, [n]), g = f.upload(dy, [n]);
+        geluTempoForward(f.enc, { y: t, x: t, ...common });
+        geluTempoBackward(f.enc, { dx: g, dy: g, y: t, ...common });
+        assertClose(await f.readF32(g), got, 0, 0, `${form} ${order} in place`);
       }
     }
   },

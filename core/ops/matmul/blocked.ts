@@ -1,25 +1,27 @@
 /**
- * The `blocked` matmul kernel (buffers, no shared memory): each invocation computes a TM x TN =
- * 16x16 block of C in registers, workgroups of 8x8 (llvmpipe runs SIMD lanes along x). Operands
- * are read with vec4 loads where the layout allows (along k, or along m / n), scalar loads
- * otherwise. With an operand read as vec4 along k (K % 4 == 0) it steps 4 k at a time with
- * `dot()` of vec4 pairs ("quad" mode); otherwise one k per step with vec4 multiply-adds (no tail,
- * no masking). On llvmpipe the time is set by the loads per multiply-add, i.e. by the block size
- * (4x4 1.2, 8x8 2.2, 16x16 4.2, 32x32 7.7 GFLOP/s at 1024^3 on a 2-core AVX2 host, Mesa 22.3);
- * 16x16 keeps the cold compile to seconds per kernel (32x16 takes 12 s, 32x32 45 s).
+ * The `blocked` matmul kernel (buffers, no shared memory): each invocation computes a block of
+ * tm x tn outputs of C in registers (`KernelPolicy.block`), workgroups of 8x8 (llvmpipe runs SIMD
+ * lanes along x). Operands are read with vec4 loads where the layout allows (along k, or along
+ * m / n), scalar loads otherwise. With an operand read as vec4 along k (K % 4 == 0) it steps 4 k
+ * at a time with `dot()` of vec4 pairs ("quad" mode); otherwise one k per step with vec4
+ * multiply-adds (no tail, no masking). On llvmpipe the speed of large products grows with the
+ * block (fewer loads per multiply-add) and so does the cold compile, steeply; the default block
+ * is sized for the kernel's default role, the products too small for the texture kernel (see
+ * docs/design.md).
  * @module
  */
 import type { KernelSpec } from "../../kernel.ts";
+import type { MatmulBlock } from "../../kernel_policy.ts";
 import { cachedSpec } from "../../spec_cache.ts";
 import { bufferKernel } from "./buffer_kernel.ts";
 
-/** Outputs per invocation along m and n (multiples of 4). */
-const TM = 16, TN = 16;
 /** Workgroup 8x8 (SIMD lanes run along x on llvmpipe). */
 const BWG = 8;
 
-/** Rows and columns of C per workgroup. */
-export const BLOCKED_PER_WORKGROUP = { m: BWG * TM, n: BWG * TN } as const;
+/** Rows and columns of C per workgroup of a block. */
+export function blockedPerWorkgroup(block: MatmulBlock): { m: number; n: number } {
+  return { m: BWG * block.tm, n: BWG * block.tn };
+}
 
 /** How one operand of the blocked kernel is read. */
 interface Operand {
@@ -27,7 +29,7 @@ interface Operand {
   bind: string;
   /** Prefix of generated variables. */
   p: string;
-  /** Outputs per invocation along this operand's outer dimension (TM or TN). */
+  /** Outputs per invocation along this operand's outer dimension (tm or tn). */
   t: number;
   /** Uniform of the outer dimension ("M" or "N") and the first output index ("m0" or "n0"). */
   dim: string;
@@ -123,7 +125,7 @@ function loadStep(o: Operand): string[] {
  * Accumulate: quad mode acc{i}_{j4} += (dot(a_i, b_{4j4+c}))_c; step mode acc{i}_{j4} += a_i *
  * (b_{4j4..4j4+3}) (B's vec4 group directly when B is read as vec4 along n).
  */
-function accumulate(quad: boolean, bq: boolean): string[] {
+function accumulate(TM: number, TN: number, quad: boolean, bq: boolean): string[] {
   const lines: string[] = [];
   for (let i = 0; i < TM; i++) {
     for (let j4 = 0; j4 < TN / 4; j4++) {
@@ -137,14 +139,18 @@ function accumulate(quad: boolean, bq: boolean): string[] {
   return lines;
 }
 
-/** Blocked (register) kernel for a layout and vec4 choice per operand. */
+/** Blocked (register) kernel for a layout, a vec4 choice per operand and a block. */
 export function blockedSpec(
   transA: boolean,
   transB: boolean,
   vecA: boolean,
   vecB: boolean,
+  block: MatmulBlock,
 ): KernelSpec {
-  const key = `matmul_blocked_${transA ? "T" : "N"}${transB ? "T" : "N"}_${+vecA}${+vecB}`;
+  const TM = block.tm, TN = block.tn;
+  const key = `matmul_blocked_${transA ? "T" : "N"}${
+    transB ? "T" : "N"
+  }_${+vecA}${+vecB}_${TM}x${TN}`;
   return cachedSpec(key, () => {
     const a: Operand = {
       bind: "A",
@@ -190,7 +196,7 @@ export function blockedSpec(
         "let k = k4 * 4u;",
         ...loadQuad(a),
         ...loadQuad(b),
-        ...accumulate(true, false),
+        ...accumulate(TM, TN, true, false),
         "}",
       );
     } else {
@@ -198,7 +204,7 @@ export function blockedSpec(
         "for (var k = 0u; k < u.K; k++) {",
         ...loadStep(a),
         ...loadStep(b),
-        ...accumulate(false, !b.kContig && b.vec),
+        ...accumulate(TM, TN, false, !b.kContig && b.vec),
         "}",
       );
     }

@@ -3,22 +3,28 @@
  * one dispatch per chunk of the plan (`planChunks`).
  * @module
  */
-import type { MatmulTile } from "../../kernel_policy.ts";
-import { BLOCKED_PER_WORKGROUP, blockedSpec } from "./blocked.ts";
+import type { KernelPolicy } from "../../kernel_policy.ts";
+import { blockedPerWorkgroup, blockedSpec } from "./blocked.ts";
 import { planChunks } from "./chunks.ts";
 import { bindC, bindRange, type Product } from "./product.ts";
 import { tiledSpec } from "./tiled.ts";
 
-/** Run the product with the blocked kernel, or the tiled one with `tile`. */
-export function matmulBuffers(p: Product, kernel: "blocked" | "tiled", tile: MatmulTile): void {
+/** Run the product with the blocked kernel (the policy's block), or the tiled one (its tile). */
+export function matmulBuffers(
+  p: Product,
+  kernel: "blocked" | "tiled",
+  policy: Pick<KernelPolicy, "block" | "tile">,
+): void {
   const { enc, gpu, A, B, M, N, K, transA, transB, alpha, beta, batch, sA, sB, sC } = p;
   const blocked = kernel === "blocked";
   // vec4 reads need the vector axis, the batch stride and every chunk origin to be multiples of 4.
   const vecA = blocked && (transA ? M % 4 === 0 : K % 4 === 0) && (batch === 1 || sA % 4 === 0);
   const vecB = blocked && (transB ? K % 4 === 0 : N % 4 === 0) && (batch === 1 || sB % 4 === 0);
-  const spec = blocked ? blockedSpec(transA, transB, vecA, vecB) : tiledSpec(transA, transB, tile);
-  const perM = blocked ? BLOCKED_PER_WORKGROUP.m : tile.m;
-  const perN = blocked ? BLOCKED_PER_WORKGROUP.n : tile.n;
+  const spec = blocked
+    ? blockedSpec(transA, transB, vecA, vecB, policy.block)
+    : tiledSpec(transA, transB, policy.tile);
+  const per = blocked ? blockedPerWorkgroup(policy.block) : policy.tile;
+  const perM = per.m, perN = per.n;
   const ch = planChunks(p, { m: 65535 * perM, n: 65535 * perN });
   const ldA = transA ? M : K, ldB = transB ? K : N;
   const qa = vecA ? 4 : 1, qb = vecB ? 4 : 1;

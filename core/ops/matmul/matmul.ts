@@ -9,8 +9,8 @@
  *   rows of k, A stored [K, M] and B stored [K, N] in their natural layout as one texture row per
  *   k (`texture_geometry.ts`); a small packing kernel otherwise. Then one kernel reads both
  *   textures with 32x16 outputs per invocation and writes C (`texture_kernel.ts`).
- * - `blocked` (`blocked.ts`): buffers only, 16x16 outputs per invocation in registers, vec4
- *   loads where the layout allows.
+ * - `blocked` (`blocked.ts`): buffers only, a block of outputs per invocation in registers (the
+ *   policy's block), vec4 loads where the layout allows.
  * - `tiled` (real GPUs, `tiled.ts`): shared-memory tiles of the policy's tile size.
  * Operands larger than one storage binding are split into chunks (over batch, m, n or k,
  * whichever shrinks the operand: `chunks.ts`) bound as aligned ranges; a k split accumulates
@@ -146,5 +146,5 @@ export function matmul(
       maxScratchBytes: opts.maxScratchBytes ?? SCRATCH_BYTES,
       maxTextureWidth: opts.maxTextureWidth ?? Infinity,
     });
-  } else matmulBuffers(p, kernel, gpu.kernels.tile);
+  } else matmulBuffers(p, kernel, gpu.kernels);
 }

@@ -26,6 +26,10 @@ export type PackMode = "s" | "k4" | "r4";
  */
 export function packSpec(mode: PackMode): KernelSpec {
   const name = `matmul_pack_${mode}`;
+  return cachedSpec(name, () => packSpecOf(name, mode));
+}
+
+function packSpecOf(name: string, mode: PackMode): KernelSpec {
   const at = (r: string, k4: string) =>
     `vec2u(((${r}) & ((1u << u.sh) - 1u)) * u.P + ${k4}, (${r}) >> u.sh)`;
   const head = `let k4 = gid.x;
@@ -66,7 +70,7 @@ export function packSpec(mode: PackMode): KernelSpec {
   textureStore(T, ${at("r + 2u", "k4")}, vec4f(q0.z, q1.z, q2.z, q3.z));
   textureStore(T, ${at("r + 3u", "k4")}, vec4f(q0.w, q1.w, q2.w, q3.w));`;
   }
-  return cachedSpec(name, () => ({
+  return {
     name,
     bindings: [{ name: "X", type: mode === "s" ? "f32" : "vec4<f32>" }],
     textures: [{ name: "T", access: "write" }],
@@ -83,7 +87,7 @@ export function packSpec(mode: PackMode): KernelSpec {
     ],
     workgroupSize: [8, 8],
     body,
-  }));
+  };
 }
 
 /**
