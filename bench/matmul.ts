@@ -1,7 +1,9 @@
 /**
  * Matmul throughput on the current adapter, every kernel variant side by side: GFLOP/s of the NT,
  * NN and TN layouts at 512^3, 1024^3, 2048^3 and the FFN shape (M=4096, K=1024, N=4096).
- * Run: `deno run -A bench/matmul.ts [--variants texture,blocked,tiled] [--shapes 512,1024]`.
+ * Run: `deno run -A bench/matmul.ts [--variants texture,blocked,tiled] [--shapes 512,1024]`; each
+ * variant runs on a view of the GPU whose kernel policy picks it (the tiled kernel with the
+ * policy's tile: TEMPO_KERNELS=tile=... changes it).
  * Method: per run, R calls of `matmul` are recorded back to back into one pass, then submit +
  * onSubmittedWorkDone is timed with performance.now() (nothing subtracted, so each run includes
  * one ~11 ms completion poll); GFLOP/s = 2*M*N*K*R / time, median over runs. Everything a call
@@ -15,8 +17,9 @@
  */
 import { Allocator } from "../core/allocator.ts";
 import { Encoder } from "../core/encoder.ts";
-import { acquireGpu } from "../core/gpu.ts";
-import { matmul, type MatmulOptions, type MatmulVariant } from "../core/ops/matmul.ts";
+import { acquireGpu, withKernels } from "../core/gpu.ts";
+import { KERNEL_FAMILIES, type MatmulKernel } from "../core/kernel_policy.ts";
+import { matmul, type MatmulOptions } from "../core/ops/matmul/matmul.ts";
 
 /** One benchmark shape: sizes, timed runs, calls per run. */
 interface Shape {
@@ -71,11 +74,18 @@ const MiB = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 export async function main(args: string[] = []): Promise<Record<string, number>> {
   const gpu = await acquireGpu();
   const alloc = new Allocator({ device: gpu.device });
-  const enc = new Encoder(gpu);
   const variants = (arg(args, "variants")?.split(",") ??
     (gpu.isSoftware
       ? ["texture", "blocked", "tiled"]
-      : ["tiled", "blocked", "texture"])) as MatmulVariant[];
+      : ["tiled", "blocked", "texture"])) as MatmulKernel[];
+  for (const v of variants) {
+    if (!KERNEL_FAMILIES.matmul.includes(v)) {
+      throw new Error(`--variants: unknown '${v}'; valid: ${KERNEL_FAMILIES.matmul.join(", ")}`);
+    }
+  }
+  // One encoder per variant, on a view of the GPU whose policy runs it for every product.
+  const encs = new Map(variants.map((v) => [v, new Encoder(withKernels(gpu, { matmul: v }))]));
+  const enc = encs.get(variants[0])!;
   const only = arg(args, "shapes")?.split(",");
   const shapes = only ? SHAPES.filter((s) => only.some((o) => s.name.startsWith(o))) : SHAPES;
   console.log(`adapter: ${gpu.description} (software: ${gpu.isSoftware})`);
@@ -99,7 +109,7 @@ export async function main(args: string[] = []): Promise<Record<string, number>>
     for (const [layout, lo] of LAYOUTS) {
       const cells: string[] = [];
       for (const variant of variants) {
-        const opts = { ...lo, variant };
+        const opts = lo, enc = encs.get(variant)!;
         if (variant === "tiled" && gpu.isSoftware && M * N * K > 2 ** 30) {
           cells.push("-".padStart(9));
           continue;
@@ -125,7 +135,7 @@ export async function main(args: string[] = []): Promise<Record<string, number>>
     }
     console.log(
       `${"".padEnd(27)}runs ${sh.runs} x ${sh.reps}; scratch textures held: ${
-        MiB(enc.scratchBytes)
+        MiB([...encs.values()].reduce((s, e) => s + e.scratchBytes, 0))
       }`,
     );
     warm = true;
@@ -136,8 +146,9 @@ export async function main(args: string[] = []): Promise<Record<string, number>>
   console.log(
     `\nfirst call (compile + one product at ${shapes[0]?.name}): ${firstCall.join(", ")}`,
   );
-  console.log(`encoder backend bytes at the end: ${MiB(enc.backendBytes)}`);
-  enc.releaseScratch();
+  const backend = [...encs.values()].reduce((s, e) => s + e.backendBytes, 0);
+  console.log(`encoder backend bytes at the end: ${MiB(backend)}`);
+  for (const e of encs.values()) e.releaseScratch();
   alloc.trim();
   const best = variants.map((v) => results[`1024^3 NT ${v}`]).filter((x) => x !== undefined);
   if (best.length > 0) {

@@ -2,8 +2,9 @@
  * Row/column/elementwise kernels of a training step, before and after the software-adapter
  * variants: ms per call of each kernel at the tiny GPT-2 shapes (B=8, T=64, C=64, NH=4, 2 layers,
  * V=260: calls per step as in one measured training step) and at bert-base-like shapes (B=4,
- * T=128, C=768, NH=12, FFN=3072, V=30522), for the "gpu" kernels (one workgroup per row; what
- * every adapter ran before) and the "auto" choice (on a software adapter, the software variants).
+ * T=128, C=768, NH=12, FFN=3072, V=30522), for the "gpu" kernels (the policy of a real GPU: one
+ * workgroup per row; what every adapter ran before) and the "auto" choice (the adapter's kernel
+ * policy, TEMPO_KERNELS included; on a software adapter, the software variants).
  * Run: `deno run -A bench/ops.ts [--runs 5] [--target-ms 150] [--only <regexp>]`.
  *
  * Method: a kernel is isolated by an encoder that drops every other dispatch of the op (e.g. the
@@ -17,22 +18,20 @@
  * Kernels are compiled by an untimed warm-up call.
  * @module
  */
+import { maskedPerSeq } from "../core/train/batch.ts";
 import { Allocator } from "../core/allocator.ts";
 import { Encoder } from "../core/encoder.ts";
-import { acquireGpu, type Gpu } from "../core/gpu.ts";
+import { acquireGpu, type Gpu, withKernels } from "../core/gpu.ts";
 import type { KernelSpec } from "../core/kernel.ts";
+import { defaultKernels, type KernelOverrides } from "../core/kernel_policy.ts";
 import type { Tensor } from "../core/tensor.ts";
-import { setSoftmaxVariant, softmaxBackward, softmaxForward } from "../core/ops/softmax.ts";
-import { layernormBackward, layernormForward, setLayernormVariant } from "../core/ops/layernorm.ts";
+import { softmaxBackward, softmaxForward } from "../core/ops/softmax.ts";
+import { layernormBackward, layernormForward } from "../core/ops/layernorm.ts";
 import { layernormTempoBackward } from "../core/ops/layernorm_tempo.ts";
-import { crossEntropy, setCrossEntropyVariant } from "../core/ops/cross_entropy.ts";
-import { addBias, setBiasVariant, sumRows } from "../core/ops/bias.ts";
+import { crossEntropy } from "../core/ops/cross_entropy.ts";
+import { addBias, sumRows } from "../core/ops/bias.ts";
 import { dropoutForward } from "../core/ops/dropout.ts";
-import {
-  geluTempoBackward,
-  geluTempoForward,
-  setGeluTempoVariant,
-} from "../core/ops/gelu_tempo.ts";
+import { geluTempoBackward, geluTempoForward } from "../core/ops/gelu_tempo.ts";
 
 /** An encoder that records only the dispatches whose kernel name matches `only`. */
 class FilterEncoder extends Encoder {
@@ -49,8 +48,11 @@ class FilterEncoder extends Encoder {
   }
 }
 
-/** "gpu": the workgroup kernels every adapter ran before; "auto": the adapter's choice. */
+/** "gpu": the kernels of a real GPU's policy (what every adapter ran before); "auto": the adapter's. */
 type Mode = "gpu" | "auto";
+
+/** The policy of a real GPU, for the "gpu" mode. */
+const GPU_KERNELS = defaultKernels({ isSoftware: false });
 
 /** One benchmark case. */
 interface Case {
@@ -66,8 +68,8 @@ interface Case {
   listed?: boolean;
   /** Kernel names to keep (others of the op are dropped). */
   only: RegExp;
-  /** Select the variant of the op's module. */
-  mode(m: Mode): void;
+  /** The "gpu" mode's override of the policy: the op family's kernel on a real GPU. */
+  gpuKernels: KernelOverrides;
   /** Allocate and fill inputs; returns the call to time. */
   setup(ctx: Ctx): (enc: Encoder) => void;
 }
@@ -95,8 +97,6 @@ function lcg(seed: number): () => number {
   return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0);
 }
 
-const softmaxMode = (m: Mode) => setSoftmaxVariant(m === "gpu" ? "workgroup" : "auto");
-
 /** Softmax over rows x cols (causal: GPT-2 attention; pad: BERT with a key-padding mask). */
 function softmaxCases(
   preset: "tiny" | "bert",
@@ -118,11 +118,11 @@ function softmaxCases(
       preset,
       calls,
       only: /^softmax_fwd/,
-      mode: softmaxMode,
+      gpuKernels: { softmax: GPU_KERNELS.softmax },
       setup(ctx) {
         const P = ctx.f32(rows * cols, 2);
         const o = opts(ctx, P);
-        return (enc) => softmaxForward(enc, P, P, rows, cols, o);
+        return (enc) => softmaxForward(enc, { S: P, rows, cols, ...o });
       },
     },
     {
@@ -131,21 +131,19 @@ function softmaxCases(
       preset,
       calls,
       only: /^softmax_bwd/,
-      mode: softmaxMode,
+      gpuKernels: { softmax: GPU_KERNELS.softmax },
       setup(ctx) {
         const P = ctx.f32(rows * cols, 0.01, 0.01), dP = ctx.f32(rows * cols);
-        return (enc) => softmaxBackward(enc, dP, dP, P, rows, cols, 0.25);
+        return (enc) => softmaxBackward(enc, { dS: dP, dP, P, rows, cols, scale: 0.25 });
       },
     },
   ];
 }
 
-const layernormMode = (m: Mode) => setLayernormVariant(m === "gpu" ? "workgroup" : "auto");
-
 /** LayerNorm forward (with mean), Tempo backward (dx and params apart), baseline backward. */
 function layernormCases(preset: "tiny" | "bert", R: number, C: number, calls: number): Case[] {
   const shape = `R=${R} C=${C}`;
-  const common = { shape, preset, mode: layernormMode };
+  const common = { shape, preset, gpuKernels: { layernorm: GPU_KERNELS.layernorm } };
   const inputs = (ctx: Ctx) => ({
     x: ctx.f32(R * C, 2, 0.5),
     y: ctx.f32(R * C),
@@ -165,20 +163,9 @@ function layernormCases(preset: "tiny" | "bert", R: number, C: number, calls: nu
     only,
     setup(ctx) {
       const t = inputs(ctx);
+      const { dx, dgamma, dbeta, dy, y, rstd, gamma, beta } = t;
       return (enc) =>
-        layernormTempoBackward(
-          enc,
-          t.dx,
-          t.dgamma,
-          t.dbeta,
-          t.dy,
-          t.y,
-          t.rstd,
-          t.gamma,
-          t.beta,
-          R,
-          C,
-        );
+        layernormTempoBackward(enc, { dx, dgamma, dbeta, dy, y, rstd, gamma, beta, R, C });
     },
   });
   return [
@@ -189,8 +176,8 @@ function layernormCases(preset: "tiny" | "bert", R: number, C: number, calls: nu
       only: /^layernorm_fwd/,
       setup(ctx) {
         const t = inputs(ctx);
-        return (enc) =>
-          layernormForward(enc, t.y, t.mean, t.rstd, t.x, t.gamma, t.beta, R, C, 1e-5);
+        const { y, mean, rstd, x, gamma, beta } = t;
+        return (enc) => layernormForward(enc, { y, mean, rstd, x, gamma, beta, R, C, eps: 1e-5 });
       },
     },
     tempo(/^layernorm_tempo_bwd_dx/, "layernorm_tempo_bwd_dx"),
@@ -202,20 +189,9 @@ function layernormCases(preset: "tiny" | "bert", R: number, C: number, calls: nu
       only: /^layernorm_bwd/,
       setup(ctx) {
         const t = inputs(ctx);
+        const { dx, dgamma, dbeta, dy, x, mean, rstd, gamma } = t;
         return (enc) =>
-          layernormBackward(
-            enc,
-            t.dx,
-            t.dgamma,
-            t.dbeta,
-            t.dy,
-            t.x,
-            t.mean,
-            t.rstd,
-            t.gamma,
-            R,
-            C,
-          );
+          layernormBackward(enc, { dx, dgamma, dbeta, dy, x, mean, rstd, gamma, R, C });
       },
     },
   ];
@@ -229,12 +205,12 @@ function crossEntropyCase(preset: "tiny" | "bert", R: number, V: number, calls: 
     preset,
     calls,
     only: /^cross_entropy/,
-    mode: (m) => setCrossEntropyVariant(m === "gpu" ? "workgroup" : "auto"),
+    gpuKernels: { crossEntropy: GPU_KERNELS.crossEntropy },
     setup(ctx) {
       const logits = ctx.f32(R * V, 3), losses = ctx.f32(R);
       const t = Int32Array.from({ length: R }, (_, i) => (i * 7919) % V);
       const targets = ctx.i32(t);
-      return (enc) => crossEntropy(enc, losses, logits, targets, R, V, 1 / R);
+      return (enc) => crossEntropy(enc, { losses, logits, targets, N: R, V, gradScale: 1 / R });
     },
   };
 }
@@ -245,7 +221,7 @@ function biasCases(preset: "tiny" | "bert", rows: number, n: number, calls: numb
     shape: `rows=${rows} n=${n}`,
     preset,
     calls,
-    mode: (m: Mode) => setBiasVariant(m === "gpu" ? "element" : "auto"),
+    gpuKernels: { bias: GPU_KERNELS.bias },
   };
   return [
     {
@@ -254,7 +230,7 @@ function biasCases(preset: "tiny" | "bert", rows: number, n: number, calls: numb
       only: /^add_bias/,
       setup(ctx) {
         const y = ctx.f32(rows * n), b = ctx.f32(n, 1e-3);
-        return (enc) => addBias(enc, y, b, rows, n);
+        return (enc) => addBias(enc, { y, bias: b, rows, n });
       },
     },
     {
@@ -263,14 +239,11 @@ function biasCases(preset: "tiny" | "bert", rows: number, n: number, calls: numb
       only: /^sum_rows/,
       setup(ctx) {
         const x = ctx.f32(rows * n), out = ctx.f32(n);
-        return (enc) => sumRows(enc, out, x, rows, n, 1);
+        return (enc) => sumRows(enc, { out, x, rows, n, beta: 1 });
       },
     },
   ];
 }
-
-/** Dropout has a single kernel family (Philox-bound): both modes run the same kernels. */
-const dropoutMode = (_m: Mode) => {};
 
 /** Dropout forward regenerating the mask from (seed, stream): the backward's kernel too. */
 function dropoutCase(preset: "tiny" | "bert", n: number, calls: number, what: string): Case {
@@ -280,10 +253,10 @@ function dropoutCase(preset: "tiny" | "bert", n: number, calls: number, what: st
     preset,
     calls,
     only: /^dropout_rng_none/,
-    mode: dropoutMode,
+    gpuKernels: {}, // a single kernel family (Philox-bound): both modes run the same kernels
     setup(ctx) {
       const x = ctx.f32(n), y = ctx.f32(n);
-      return (enc) => dropoutForward(enc, y, x, n, 0.1, 1, 1025);
+      return (enc) => dropoutForward(enc, { y, x, n, p: 0.1, seed: 1, stream: 1025 });
     },
   };
 }
@@ -294,7 +267,7 @@ function geluCases(preset: "tiny" | "bert", n: number, calls: number): Case[] {
     shape: `n=${n} tanh bit`,
     preset,
     calls,
-    mode: (m: Mode) => setGeluTempoVariant(m === "gpu" ? "ordered" : "auto"),
+    gpuKernels: { geluTempo: GPU_KERNELS.geluTempo },
   };
   const inputs = (ctx: Ctx) => {
     const x = ctx.f32(n, 2), y = ctx.f32(n), dy = ctx.f32(n), dx = ctx.f32(n);
@@ -309,7 +282,8 @@ function geluCases(preset: "tiny" | "bert", n: number, calls: number): Case[] {
       only: /^gelu_tempo_fwd/,
       setup(ctx) {
         const t = inputs(ctx);
-        return (enc) => geluTempoForward(enc, t.y, t.mask, t.x, n, "tanh", "bit");
+        const { y, mask, x } = t;
+        return (enc) => geluTempoForward(enc, { y, mask, x, n, form: "tanh", maskDtype: "bit" });
       },
     },
     {
@@ -318,8 +292,9 @@ function geluCases(preset: "tiny" | "bert", n: number, calls: number): Case[] {
       only: /^gelu_tempo_bwd/,
       setup(ctx) {
         const t = inputs(ctx);
-        geluTempoForward(ctx.enc, t.y, t.mask, t.x, n, "tanh", "bit");
-        return (enc) => geluTempoBackward(enc, t.dx, t.dy, t.y, t.mask, n, "tanh", "bit");
+        const { dx, dy, y, mask, x } = t, tanhBits = { form: "tanh", maskDtype: "bit" } as const;
+        geluTempoForward(ctx.enc, { y, mask, x, n, ...tanhBits });
+        return (enc) => geluTempoBackward(enc, { dx, dy, y, mask, n, ...tanhBits });
       },
     },
   ];
@@ -339,7 +314,7 @@ export function cases(): Case[] {
     ...geluCases("tiny", 512 * 256, 2),
     ...softmaxCases("bert", 4 * 12 * 128, 128, 0, false),
     ...layernormCases("bert", 512, 768, 0),
-    crossEntropyCase("bert", 4 * Math.ceil(0.15 * 128), 30522, 0),
+    crossEntropyCase("bert", 4 * maskedPerSeq(128), 30522, 0),
     ...biasCases("bert", 512, 3072, 0),
     ...biasCases("bert", 512, 768, 0),
     dropoutCase("bert", 4 * 12 * 128 * 128, 0, "attention P"),
@@ -374,25 +349,27 @@ async function timeCase(
   targetMs: number,
 ): Promise<{ med: Record<Mode, number>; min: Record<Mode, number> }> {
   const modes = ["gpu", "auto"] as const;
+  // One encoder per mode: the "gpu" one runs on a view of the GPU with the family overridden.
+  const encs: Record<Mode, FilterEncoder> = {
+    gpu: new FilterEncoder(withKernels(ctx.gpu, c.gpuKernels)),
+    auto: enc,
+  };
   const calls = {} as Record<Mode, (enc: Encoder) => void>;
   const reps = {} as Record<Mode, number>;
-  enc.only = c.only;
   for (const m of modes) {
-    c.mode(m);
+    const e = encs[m];
+    e.only = c.only;
     const call = calls[m] = c.setup(ctx);
-    call(enc); // warm-up: compile
-    await enc.sync();
-    const est = Math.max(0.005, await timeRun(enc, call, 1, floor));
+    await ctx.enc.sync(); // the setup's uploads
+    call(e); // warm-up: compile
+    await e.sync();
+    const est = Math.max(0.005, await timeRun(e, call, 1, floor));
     reps[m] = Math.max(1, Math.min(2000, Math.round(targetMs / est)));
   }
   const per: Record<Mode, number[]> = { gpu: [], auto: [] };
   for (let r = 0; r < runs; r++) {
-    for (const m of modes) {
-      c.mode(m);
-      per[m].push(await timeRun(enc, calls[m], reps[m], floor));
-    }
+    for (const m of modes) per[m].push(await timeRun(encs[m], calls[m], reps[m], floor));
   }
-  c.mode("auto");
   enc.only = null;
   return {
     med: { gpu: median(per.gpu), auto: median(per.auto) },

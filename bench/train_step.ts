@@ -13,7 +13,7 @@
 import { Allocator } from "../core/allocator.ts";
 import { Encoder } from "../core/encoder.ts";
 import { acquireGpu, type Gpu } from "../core/gpu.ts";
-import { matmul } from "../core/ops/matmul.ts";
+import { matmul } from "../core/ops/matmul/matmul.ts";
 import { type BatchSource, maskedPerSeq } from "../core/train/batch.ts";
 import { Trainer } from "../core/train/trainer.ts";
 import { ALL_TEMPO, BASELINE, tempoLabel, type TempoOptions } from "../layers/tempo_options.ts";

@@ -327,6 +327,7 @@ async function pretrainOn(
       tempo: tempoLabel(tempo),
       batch: `${B} x ${s.gradAccum} x ${T} = ${B * s.gradAccum * T} tokens/step`,
       adapter: gpu.description,
+      kernels: gpu.kernels.label,
       data: data.description,
       ...(out ? { out: `${out} (keep last ${keepLast === 0 ? "all" : keepLast})` } : {}),
       ...(ref ? { resumed: `${ref.dir} (step ${ref.step})` } : {}),

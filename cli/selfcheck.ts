@@ -21,6 +21,7 @@ export function selfcheckCommand() {
     .action(async () => {
       const gpu = await acquireGpu();
       console.log(`adapter: ${gpu.description}${gpu.isSoftware ? " (software)" : ""}`);
+      console.log(`kernels: ${gpu.kernels.label}`);
       for (const name of ["gpt2-tiny", "bert-tiny"]) {
         const cfg = resolveConfig(name);
         const shape = { batch: 2, seqLen: 16 };

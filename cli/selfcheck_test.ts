@@ -13,4 +13,5 @@ Deno.test({ name: "tempo selfcheck passes on this adapter and says so", ...GPU_T
   }
   if (!out.some((l) => l === "selfcheck passed")) throw new Error(out.join("\n"));
   if (!out.some((l) => l.startsWith("adapter: "))) throw new Error("no adapter line");
+  if (!out.some((l) => /^kernels: matmul=\S+ softmax=/.test(l))) throw new Error("no kernels line");
 });

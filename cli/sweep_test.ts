@@ -1,4 +1,5 @@
 import { OutOfMemoryError, TempoError } from "../core/errors.ts";
+import { GPU_TEST } from "../core/testing.ts";
 import { parseTempo, splitTempoSpecs } from "../layers/tempo_options.ts";
 import { resolveConfig } from "../models/config.ts";
 import { planModel } from "../models/plan.ts";
@@ -225,8 +226,7 @@ Deno.test("tempo sweep: a failed run makes the exit code non-zero", async () => 
 
 Deno.test({
   name: "tempo sweep: a tiny grid on the GPU writes runs.csv, runs.jsonl and two SVG charts",
-  sanitizeOps: false,
-  sanitizeResources: false,
+  ...GPU_TEST,
   fn: async () => {
     const out = await Deno.makeTempDir();
     try {

@@ -1,9 +1,19 @@
 /**
  * Device acquisition: the adapter's real limits are requested (the defaults are far lower), GPU
  * errors and device loss are captured and re-thrown at the next sync point with their message.
+ * The Gpu carries the kernel policy (`kernels`): the adapter's defaults, then `TEMPO_KERNELS`,
+ * then `AcquireOptions.kernels`; `withKernels` gives a view with another policy.
  * @module
  */
 import { DeviceError, NoAdapterError, OutOfMemoryError } from "./errors.ts";
+import {
+  applyKernels,
+  checkTileFits,
+  defaultKernels,
+  type KernelOverrides,
+  type KernelPolicy,
+  parseKernels,
+} from "./kernel_policy.ts";
 
 /** A WebGPU device with what tempo needs to know about it. */
 export interface Gpu {
@@ -21,6 +31,8 @@ export interface Gpu {
   storageAlign: number;
   /** Alignment of uniform-buffer dynamic offsets. */
   uniformAlign: number;
+  /** Which kernel variant each op family runs (see kernel_policy.ts). */
+  kernels: KernelPolicy;
   /** Errors captured asynchronously; thrown by `checkErrors`. */
   errors: Error[];
 }
@@ -29,6 +41,20 @@ export interface Gpu {
 export interface AcquireOptions {
   /** Power preference passed to `requestAdapter`. */
   powerPreference?: GPUPowerPreference;
+  /** Kernel overrides applied after `TEMPO_KERNELS` (tests, benchmarks). */
+  kernels?: KernelOverrides;
+}
+
+/** The environment variable that overrides the adapter's kernel policy (see `parseKernels`). */
+export const KERNELS_ENV = "TEMPO_KERNELS";
+
+/** TEMPO_KERNELS, or "" when unset or when environment access is not granted. */
+function kernelsEnv(): string {
+  try {
+    return Deno.env.get(KERNELS_ENV) ?? "";
+  } catch {
+    return "";
+  }
 }
 
 const LIMIT_NAMES = [
@@ -46,8 +72,12 @@ const LIMIT_NAMES = [
   "maxTextureDimension2D",
 ] as const;
 
-/** Acquire an adapter and a device with the adapter's full limits. Throws NoAdapterError. */
+/**
+ * Acquire an adapter and a device with the adapter's full limits. Throws NoAdapterError, or a
+ * TempoError for a bad TEMPO_KERNELS or kernel override.
+ */
 export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
+  const fromEnv = parseKernels(kernelsEnv()); // a bad value fails before the device is made
   const nav = globalThis.navigator as Navigator & { gpu?: GPU };
   if (!nav?.gpu) throw new NoAdapterError("this runtime has no navigator.gpu");
   const adapter = await nav.gpu.requestAdapter({ powerPreference: options.powerPreference });
@@ -65,10 +95,14 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
   const isSoftware =
     (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ===
       true || /llvmpipe|lavapipe|swiftshader|software/i.test(description);
+  let kernels = applyKernels(defaultKernels({ isSoftware }), fromEnv);
+  if (options.kernels) kernels = applyKernels(kernels, options.kernels);
+  checkTileFits(kernels.tile, device.limits);
   const gpu: Gpu = {
     device,
     description,
     isSoftware,
+    kernels,
     hasF16: features.includes("shader-f16"),
     maxBinding: device.limits.maxStorageBufferBindingSize,
     storageAlign: device.limits.minStorageBufferOffsetAlignment,
@@ -87,6 +121,16 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
     }
   });
   return gpu;
+}
+
+/**
+ * A view of `gpu` whose ops run the kernels of `overrides` (on top of gpu.kernels): the same
+ * device, limits and error list. For tests and benchmarks that compare variants side by side.
+ */
+export function withKernels(gpu: Gpu, overrides: KernelOverrides): Gpu {
+  const kernels = applyKernels(gpu.kernels, overrides);
+  checkTileFits(kernels.tile, gpu.device.limits);
+  return { ...gpu, kernels };
 }
 
 /** Throw the first GPU error captured since the last check, if any. */

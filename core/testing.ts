@@ -1,19 +1,56 @@
 /**
- * Test helpers: one shared GPU per test process, seeded inputs, tolerance checks.
+ * Test helpers: one shared GPU per test process, seeded inputs, tolerance checks. Without a
+ * WebGPU adapter every test marked `GPU_TEST` is skipped, and one line says so.
  * @module
  */
 import { Allocator } from "./allocator.ts";
 import { type DType, isHalf } from "./dtype.ts";
 import { Encoder } from "./encoder.ts";
-import { acquireGpu, type Gpu } from "./gpu.ts";
+import { acquireGpu, type Gpu, withKernels } from "./gpu.ts";
 import { encodeHalves } from "./half.ts";
+import { KERNEL_FAMILIES, type KernelFamily, type KernelOverrides } from "./kernel_policy.ts";
 import type { Category, Tensor } from "./tensor.ts";
 
-let shared: Promise<Gpu> | null = null;
+/** Why this process has no WebGPU adapter, or "" when it has one. */
+async function missingAdapter(): Promise<string> {
+  const nav = globalThis.navigator as Navigator & { gpu?: GPU };
+  if (!nav?.gpu) return "this runtime has no navigator.gpu";
+  try {
+    return (await nav.gpu.requestAdapter()) ? "" : "navigator.gpu.requestAdapter() returned null";
+  } catch (e) {
+    return `requestAdapter failed: ${e instanceof Error ? e.message : e}`;
+  }
+}
+
+/**
+ * Set once the skip line is printed: each test file runs in its own realm, so only the process
+ * environment tells the next file that the line was already said.
+ */
+const SAID = "TEMPO_TEST_NO_ADAPTER_SAID";
+
+function envFlag(set: boolean): boolean {
+  try {
+    if (set) Deno.env.set(SAID, "1");
+    return Deno.env.get(SAID) === "1";
+  } catch {
+    return false; // no environment access: say it per file
+  }
+}
+
+const noAdapter = await missingAdapter();
+if (noAdapter && !envFlag(false)) {
+  envFlag(true); // before printing: test files loading in parallel check it too
+  console.log(
+    `tempo: no WebGPU adapter (${noAdapter}); skipping GPU tests — install mesa-vulkan-drivers ` +
+      "(lavapipe, software) or a GPU's Vulkan driver",
+  );
+}
+
+let sharedGpu: Promise<Gpu> | null = null;
 
 /** The process-wide test GPU (software adapter in CI). */
 export function testGpu(): Promise<Gpu> {
-  return shared ??= acquireGpu();
+  return sharedGpu ??= acquireGpu();
 }
 
 /** A GPU, an allocator on it and an encoder, for one test. */
@@ -42,9 +79,16 @@ export interface GpuFixture {
   readI32(t: Tensor): Promise<Int32Array>;
 }
 
-/** Make a fixture on the shared test GPU. */
-export async function gpuFixture(): Promise<GpuFixture> {
-  const gpu = await testGpu();
+/** Options of `gpuFixture`. */
+export interface FixtureOptions {
+  /** Kernels to run instead of the policy's (e.g. `{ layernorm: "workgroup" }`). */
+  kernels?: KernelOverrides;
+}
+
+/** Make a fixture on the shared test GPU (a view with `options.kernels` applied, if given). */
+export async function gpuFixture(options: FixtureOptions = {}): Promise<GpuFixture> {
+  const base = await testGpu();
+  const gpu = options.kernels ? withKernels(base, options.kernels) : base;
   const alloc = new Allocator({ device: gpu.device });
   const enc = new Encoder(gpu);
   return {
@@ -69,8 +113,32 @@ export async function gpuFixture(): Promise<GpuFixture> {
   };
 }
 
-/** Options that GPU tests need: WebGPU keeps resources and ops alive across tests. */
-export const GPU_TEST = { sanitizeOps: false, sanitizeResources: false } as const;
+/** A kernel of op family F. */
+export type KernelOf<F extends KernelFamily> = (typeof KERNEL_FAMILIES)[F][number];
+
+/**
+ * Run `body` once per kernel of `family` (every variant tested against the same reference), each
+ * time on a fresh fixture whose policy runs that kernel at every shape.
+ */
+export async function forEachKernel<F extends KernelFamily>(
+  family: F,
+  body: (f: GpuFixture, kernel: KernelOf<F>) => Promise<void>,
+  kernels: readonly KernelOf<F>[] = KERNEL_FAMILIES[family],
+): Promise<void> {
+  for (const kernel of kernels) {
+    await body(await gpuFixture({ kernels: { [family]: kernel } }), kernel);
+  }
+}
+
+/**
+ * Options of every test that needs the GPU: WebGPU keeps resources and ops alive across tests,
+ * and without an adapter the test is skipped (`ignore`), not failed.
+ */
+export const GPU_TEST = {
+  sanitizeOps: false,
+  sanitizeResources: false,
+  ignore: noAdapter !== "",
+} as const;
 
 /** A seeded PRNG (mulberry32) returning floats in [0, 1). */
 export function rng(seed: number): () => number {

@@ -8,7 +8,7 @@
  */
 import { dropoutBackward, dropoutForward, type DropoutSource } from "../core/ops/dropout.ts";
 import { joinHeads, mergeHeads, splitHeads, splitHeadsOf } from "../core/ops/heads.ts";
-import { matmul } from "../core/ops/matmul.ts";
+import { matmul } from "../core/ops/matmul/matmul.ts";
 import { softmaxBackward, softmaxForward } from "../core/ops/softmax.ts";
 import { dropoutStream, type StepContext } from "../core/step.ts";
 import type { Tensor } from "../core/tensor.ts";
@@ -80,10 +80,14 @@ export class Attention implements Layer {
     const q = a.alloc([B, NH, T, HS], "f32", cat, `${L}.Q`);
     const k = a.alloc([B, NH, T, HS], "f32", cat, `${L}.K`);
     const v = a.alloc([B, NH, T, HS], "f32", cat, `${L}.V`);
-    splitHeads(enc, q, k, v, qkv, B, T, NH, HS);
+    splitHeads(enc, { q, k, v, qkv, B, T, NH, HS });
     const P = a.alloc([B, NH, T, T], "f32", cat, `${L}.P`); // S, then P in place
     matmul(enc, P, q, k, T, T, HS, { transB: true, batch: BH });
-    softmaxForward(enc, P, P, BH * T, T, {
+    softmaxForward(enc, {
+      P,
+      S: P,
+      rows: BH * T,
+      cols: T,
       scale: 1 / Math.sqrt(HS),
       causal: this.causal,
       T,
@@ -97,12 +101,13 @@ export class Attention implements Layer {
       pd = a.alloc([B, NH, T, T], "f32", this.tempo ? "workspace" : "activation", `${L}.Pdrop`);
       mask = dt ? a.alloc([n], dt, "activation", `${L}.mask`) : null;
       this.#stream = dropoutStream(ctx, this.site);
-      dropoutForward(enc, pd, P, n, this.p, ctx.seed, this.#stream, mask, dt ?? undefined);
+      const rng = { p: this.p, seed: ctx.seed, stream: this.#stream };
+      dropoutForward(enc, { y: pd, x: P, n, ...rng, mask, maskDtype: dt ?? undefined });
     }
     const c4 = a.alloc([B, NH, T, HS], "f32", "workspace", `${L}.ctx`);
     matmul(enc, c4, pd, v, T, HS, T, { batch: BH });
     const out = a.alloc([B, T, NH * HS], "f32", "workspace", `${L}.out`);
-    mergeHeads(enc, out, c4, B, T, NH, HS);
+    mergeHeads(enc, { out, ctx: c4, B, T, NH, HS });
     a.release(c4);
     if (!ctx.training) {
       drop(ctx, q, k, v, P);
@@ -129,32 +134,34 @@ export class Attention implements Layer {
       ? { mask: this.#mask, maskDtype: dt }
       : { seed: ctx.seed, stream: this.#stream };
     const dc = a.alloc([B, NH, T, HS], "f32", "workspace", `${L}.dctx`);
-    splitHeadsOf(enc, dc, dout, B, T, NH, HS);
+    splitHeadsOf(enc, { dctx: dc, dout, B, T, NH, HS });
     const dv = a.alloc([B, NH, T, HS], "f32", "workspace", `${L}.dV`);
     const buf = a.alloc([B, NH, T, T], "f32", "workspace", `${L}.dP`);
     let pd = P, bits: Tensor | null = null, second: DropoutSource = source;
     if (drops && this.#pd) pd = this.#pd;
     else if (drops && "mask" in source) {
-      dropoutBackward(enc, buf, P, n, this.p, source); // recompute P~ = mask * P / keep
+      dropoutBackward(enc, { dx: buf, dy: P, n, p: this.p, source }); // P~ = mask * P / keep
       pd = buf;
     } else if (drops) {
       // Regenerated mask: draw it once, keeping it as bits until dP (1/32 of P's bytes).
       bits = a.alloc([n], "bit", "workspace", `${L}.regen_bits`);
-      dropoutForward(enc, buf, P, n, this.p, ctx.seed, this.#stream, bits, "bit"); // P~
+      const rng = { p: this.p, seed: ctx.seed, stream: this.#stream };
+      dropoutForward(enc, { y: buf, x: P, n, ...rng, mask: bits, maskDtype: "bit" }); // P~
       second = { mask: bits, maskDtype: "bit" };
       pd = buf;
     }
     matmul(enc, dv, pd, dc, T, HS, T, { transA: true, batch: BH }); // dV = P~^T dC
     matmul(enc, buf, dc, v, T, T, HS, { transB: true, batch: BH }); // dP~ = dC V^T
-    if (drops) dropoutBackward(enc, buf, buf, n, this.p, second); // dP = mask * dP~ / keep
+    if (drops) dropoutBackward(enc, { dx: buf, dy: buf, n, p: this.p, source: second }); // dP
     if (bits) a.release(bits);
-    softmaxBackward(enc, buf, buf, P, BH * T, T, 1 / Math.sqrt(HS)); // dS (scale folded in)
+    const rows = BH * T, scale = 1 / Math.sqrt(HS);
+    softmaxBackward(enc, { dS: buf, dP: buf, P, rows, cols: T, scale }); // dS (scale folded in)
     const dq = a.alloc([B, NH, T, HS], "f32", "workspace", `${L}.dQ`);
     const dk = a.alloc([B, NH, T, HS], "f32", "workspace", `${L}.dK`);
     matmul(enc, dq, buf, k, T, HS, T, { batch: BH }); // dQ = dS K
     matmul(enc, dk, buf, q, T, HS, T, { transA: true, batch: BH }); // dK = dS^T Q
     const dqkv = a.alloc([B, T, 3 * NH * HS], "f32", "workspace", `${L}.dqkv`);
-    joinHeads(enc, dqkv, dq, dk, dv, B, T, NH, HS);
+    joinHeads(enc, { dqkv, dq, dk, dv, B, T, NH, HS });
     drop(ctx, dc, dv, buf, dq, dk);
     drop(ctx, q, k, v, P, this.#pd, this.#mask);
     this.#q =

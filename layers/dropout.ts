@@ -46,7 +46,8 @@ export class Dropout implements Layer {
     const dt = maskDtype(this.masks);
     this.#stream = dropoutStream(ctx, this.site);
     const mask = dt ? ctx.alloc.alloc([this.#n], dt, "activation", `${this.name}.mask`) : null;
-    dropoutForward(ctx.enc, y, x, this.#n, this.p, ctx.seed, this.#stream, mask, dt ?? undefined);
+    const rng = { p: this.p, seed: ctx.seed, stream: this.#stream };
+    dropoutForward(ctx.enc, { y, x, n: this.#n, ...rng, mask, maskDtype: dt ?? undefined });
     this.#mask = mask;
     return y;
   }
@@ -58,7 +59,7 @@ export class Dropout implements Layer {
     const source = this.#mask && dt
       ? { mask: this.#mask, maskDtype: dt }
       : { seed: ctx.seed, stream: this.#stream };
-    dropoutBackward(ctx.enc, dx, dy, this.#n, this.p, source);
+    dropoutBackward(ctx.enc, { dx, dy, n: this.#n, p: this.p, source });
     drop(ctx, this.#mask);
     this.#mask = null;
     return [dx];

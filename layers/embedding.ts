@@ -49,25 +49,26 @@ export class Embeddings implements Layer {
   forward(ctx: StepContext): Tensor {
     const b = this.batch(), N = this.rows, C = this.channels, enc = ctx.enc;
     const out = ctx.alloc.alloc([N, C], "f32", "workspace", `${this.name}.out`);
-    embeddingForward(enc, out, this.wte.value, b.ids, N, C);
-    embeddingForward(enc, out, this.wpe.value, b.positions, N, C, true);
-    if (this.wtt && b.types) embeddingForward(enc, out, this.wtt.value, b.types, N, C, true);
+    embeddingForward(enc, { out, table: this.wte.value, ids: b.ids, N, C });
+    embeddingForward(enc, { out, table: this.wpe.value, ids: b.positions, N, C, accumulate: true });
+    if (this.wtt && b.types) {
+      embeddingForward(enc, { out, table: this.wtt.value, ids: b.types, N, C, accumulate: true });
+    }
     return out;
   }
 
   backward(ctx: StepContext, dy: Tensor): (Tensor | null)[] {
     const b = this.batch();
     const back = (p: Param, ix: GatherIndexTensors) =>
-      embeddingBackward(
-        ctx.enc,
-        p.grad,
-        dy,
-        ix.unique,
-        ix.starts,
-        ix.order,
-        ix.count,
-        this.channels,
-      );
+      embeddingBackward(ctx.enc, {
+        dtable: p.grad,
+        dout: dy,
+        unique: ix.unique,
+        starts: ix.starts,
+        order: ix.order,
+        U: ix.count,
+        C: this.channels,
+      });
     back(this.wte, b.idsIndex);
     back(this.wpe, b.positionsIndex);
     if (this.wtt && b.typesIndex) back(this.wtt, b.typesIndex);

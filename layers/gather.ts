@@ -37,7 +37,7 @@ export class GatherRows implements Layer {
       "workspace",
       `${this.name}.out`,
     );
-    gatherRows(ctx.enc, out, h, pos, this.picked, this.channels);
+    gatherRows(ctx.enc, { out, x: h, positions: pos, M: this.picked, C: this.channels });
     return out;
   }
 
@@ -45,7 +45,7 @@ export class GatherRows implements Layer {
     const pos = need(this.batch()[this.which], this.name, this.which);
     const dh = ctx.alloc.alloc([this.rows, this.channels], "f32", "workspace", `${this.name}.dh`);
     fill(ctx.enc, dh, 0);
-    scatterRowsAdd(ctx.enc, dh, dy, pos, this.picked, this.channels);
+    scatterRowsAdd(ctx.enc, { dx: dh, dout: dy, positions: pos, M: this.picked, C: this.channels });
     return [dh];
   }
 }

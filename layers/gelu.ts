@@ -51,16 +51,23 @@ export class Gelu implements Layer {
   forward(ctx: StepContext, [x]: readonly Tensor[]): Tensor {
     const y = ctx.alloc.alloc(this.shape, "f32", "workspace", `${this.name}.y`);
     if (!ctx.training) {
-      geluForward(ctx.enc, y, x, this.#n, this.form);
+      geluForward(ctx.enc, { y, x, n: this.#n, form: this.form });
       return y;
     }
     if (this.tempo) {
       const mask = ctx.alloc.alloc([this.#n], this.maskDtype, "activation", `${this.name}.mask`);
-      geluTempoForward(ctx.enc, y, mask, x, this.#n, this.form, this.maskDtype);
+      geluTempoForward(ctx.enc, {
+        y,
+        mask,
+        x,
+        n: this.#n,
+        form: this.form,
+        maskDtype: this.maskDtype,
+      });
       this.#mask = mask;
       this.#y = keep(ctx, y);
     } else {
-      geluForward(ctx.enc, y, x, this.#n, this.form);
+      geluForward(ctx.enc, { y, x, n: this.#n, form: this.form });
       this.#x = keep(ctx, x);
     }
     return y;
@@ -70,9 +77,11 @@ export class Gelu implements Layer {
     const dx = ctx.alloc.alloc(this.shape, "f32", "workspace", `${this.name}.dx`);
     if (this.tempo) {
       const y = need(this.#y, this.name, "y"), mask = need(this.#mask, this.name, "mask");
-      geluTempoBackward(ctx.enc, dx, dy, y, mask, this.#n, this.form, this.maskDtype);
+      const { form, maskDtype } = this;
+      geluTempoBackward(ctx.enc, { dx, dy, y, mask, n: this.#n, form, maskDtype });
     } else {
-      geluBackward(ctx.enc, dx, dy, need(this.#x, this.name, "x"), this.#n, this.form);
+      const x = need(this.#x, this.name, "x");
+      geluBackward(ctx.enc, { dx, dy, x, n: this.#n, form: this.form });
     }
     drop(ctx, this.#x, this.#y, this.#mask);
     this.#x = this.#y = this.#mask = null;

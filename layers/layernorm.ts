@@ -73,7 +73,8 @@ export class LayerNorm implements Layer {
     const cat = ctx.training ? "activation" : "workspace";
     const mean = a.alloc([N], "f32", cat, `${this.name}.mean`); // [N]
     const rstd = a.alloc([N], "f32", cat, `${this.name}.rstd`); // [N]
-    layernormForward(ctx.enc, y, mean, rstd, x, this.gamma.value, this.beta.value, N, C, this.eps);
+    const gamma = this.gamma.value, beta = this.beta.value;
+    layernormForward(ctx.enc, { y, mean, rstd, x, gamma, beta, R: N, C, eps: this.eps });
     if (!ctx.training) {
       drop(ctx, mean, rstd);
       return y;
@@ -95,22 +96,22 @@ export class LayerNorm implements Layer {
     const dx = ctx.alloc.alloc([N, C], "f32", "workspace", `${this.name}.dx`); // [N,C]
     const g = this.gamma, b = this.beta;
     if (this.#y) {
-      layernormTempoBackward(
-        ctx.enc,
+      layernormTempoBackward(ctx.enc, {
         dx,
-        g.grad,
-        b.grad,
+        dgamma: g.grad,
+        dbeta: b.grad,
         dy,
-        this.#y,
+        y: this.#y,
         rstd,
-        g.value,
-        b.value,
-        N,
+        gamma: g.value,
+        beta: b.value,
+        R: N,
         C,
-      );
+      });
     } else {
       const x = need(this.#x, this.name, "x"), mean = need(this.#mean, this.name, "mean");
-      layernormBackward(ctx.enc, dx, g.grad, b.grad, dy, x, mean, rstd, g.value, N, C);
+      const grads = { dx, dgamma: g.grad, dbeta: b.grad, dy };
+      layernormBackward(ctx.enc, { ...grads, x, mean, rstd, gamma: g.value, R: N, C });
     }
     drop(ctx, this.#x, this.#y, this.#mean, rstd);
     this.#x =

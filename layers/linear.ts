@@ -3,7 +3,7 @@
  * @module
  */
 import { addBias, sumRows } from "../core/ops/bias.ts";
-import { matmul } from "../core/ops/matmul.ts";
+import { matmul } from "../core/ops/matmul/matmul.ts";
 import type { StepContext } from "../core/step.ts";
 import type { Tensor } from "../core/tensor.ts";
 import { drop, keep, type Layer, need, type SavedSpec } from "./layer.ts";
@@ -53,7 +53,7 @@ export class Linear implements Layer {
     const { rows: N, inF, outF } = this;
     const y = ctx.alloc.alloc([N, outF], "f32", "workspace", `${this.name}.y`); // [N,out]
     matmul(ctx.enc, y, x, this.weight.value, N, outF, inF, { transB: true });
-    if (this.bias) addBias(ctx.enc, y, this.bias.value, N, outF);
+    if (this.bias) addBias(ctx.enc, { y, bias: this.bias.value, rows: N, n: outF });
     if (ctx.training) this.#x = keep(ctx, x);
     return y;
   }
@@ -64,7 +64,7 @@ export class Linear implements Layer {
     const dx = ctx.alloc.alloc([N, inF], "f32", "workspace", `${this.name}.dx`); // [N,in]
     matmul(ctx.enc, dx, dy, this.weight.value, N, inF, outF); // dy[N,out] W[out,in]
     matmul(ctx.enc, this.weight.grad, dy, x, outF, inF, N, { transA: true, beta: 1 }); // dy^T x
-    if (this.bias) sumRows(ctx.enc, this.bias.grad, dy, N, outF, 1);
+    if (this.bias) sumRows(ctx.enc, { out: this.bias.grad, x: dy, rows: N, n: outF, beta: 1 });
     drop(ctx, x);
     this.#x = null;
     return [dx];

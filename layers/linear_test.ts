@@ -1,4 +1,4 @@
-import { matmulRef } from "../core/ops/matmul_ref.ts";
+import { matmulRef } from "../core/ops/matmul/matmul_ref.ts";
 import type { StepContext } from "../core/step.ts";
 import { assertClose, GPU_TEST, gpuFixture, randn } from "../core/testing.ts";
 import { Linear } from "./linear.ts";

@@ -8,7 +8,7 @@
  */
 import { addBias, sumRows } from "../core/ops/bias.ts";
 import { crossEntropy, meanLoss } from "../core/ops/cross_entropy.ts";
-import { matmul } from "../core/ops/matmul.ts";
+import { matmul } from "../core/ops/matmul/matmul.ts";
 import type { StepContext } from "../core/step.ts";
 import { type Tensor, view } from "../core/tensor.ts";
 import type { BatchTensors } from "./batch_tensors.ts";
@@ -70,12 +70,13 @@ export class LMLoss implements Layer {
       const lg = r === chunk ? logits : view(logits, 0, [r, V]);
       const hc = view(h, r0 * C, [r, C]);
       matmul(enc, lg, hc, W.value, r, V, C, { transB: true });
-      if (this.bias) addBias(enc, lg, this.bias.value, r, V);
-      crossEntropy(enc, view(losses, r0, [r]), lg, view(targets, r0, [r]), r, V, scale);
+      if (this.bias) addBias(enc, { y: lg, bias: this.bias.value, rows: r, n: V });
+      const rows = { losses: view(losses, r0, [r]), targets: view(targets, r0, [r]) };
+      crossEntropy(enc, { ...rows, logits: lg, N: r, V, gradScale: scale });
       if (dh) { // lg now holds dlogits
         matmul(enc, view(dh, r0 * C, [r, C]), lg, W.value, r, C, V);
         matmul(enc, W.grad, lg, hc, V, C, r, { transA: true, beta: 1 });
-        if (this.bias) sumRows(enc, this.bias.grad, lg, r, V, 1);
+        if (this.bias) sumRows(enc, { out: this.bias.grad, x: lg, rows: r, n: V, beta: 1 });
       }
     }
     meanLoss(enc, this.lossOut, losses, targets, R);

@@ -14,7 +14,8 @@ import type { Encoder, TensorRange } from "../encoder.ts";
 import { groups1d, type KernelSpec } from "../kernel.ts";
 import type { Tensor } from "../tensor.ts";
 import { needF32 } from "./checks.ts";
-import { chunksOf, elementRange, rowType } from "./rows.ts";
+import { type ChunkOptions, chunksOf, elementRange } from "./chunking.ts";
+import { rowType } from "./rows.ts";
 
 /** Hyperparameters of one AdamW step. */
 export interface AdamWParams {
@@ -93,32 +94,34 @@ const ADAMW = [[adamwSpec(false, false), adamwSpec(true, false)], [
   adamwSpec(true, true),
 ]];
 
+/** The tensors of one AdamW update: all [n] f32 but `gradScale`. */
+export interface AdamWArgs extends ChunkOptions {
+  /** Parameters, updated. */
+  param: Tensor;
+  /** Their gradient. */
+  grad: Tensor;
+  /** First moment, updated (zero before step 1). */
+  m: Tensor;
+  /** Second moment, updated (zero before step 1). */
+  v: Tensor;
+  /** Elements. */
+  n: number;
+  /** [k] f32 gradient multipliers (e.g. globalGradNorm's [norm, clip factor]). */
+  gradScale: Tensor;
+  /** Which element of gradScale multiplies the gradient (default the last). */
+  gradScaleIndex?: number;
+}
+
 /**
  * One AdamW step over n elements (see the module doc for the exact order of operations).
  * The gradient is multiplied by gradScale[gradScaleIndex] on the GPU, so clipping needs no host
  * sync: by default the LAST element is read, so both a [1] scale and the [2] output of
  * `globalGradNorm` (norm, clip factor) can be passed directly. Chunks over elements when the
  * tensors exceed one binding.
- * @param param [n] f32, updated
- * @param grad [n] f32
- * @param m [n] f32 first moment, updated (zero before step 1)
- * @param v [n] f32 second moment, updated (zero before step 1)
- * @param gradScale [k] f32 gradient multipliers; element gradScaleIndex is used
- * @param maxBindingBytes override of the binding limit, to force chunking in tests
- * @param gradScaleIndex which element of gradScale to use (default gradScale.size - 1)
  */
-export function adamw(
-  enc: Encoder,
-  param: Tensor,
-  grad: Tensor,
-  m: Tensor,
-  v: Tensor,
-  n: number,
-  hp: AdamWParams,
-  gradScale: Tensor,
-  maxBindingBytes?: number,
-  gradScaleIndex = gradScale.size - 1,
-): void {
+export function adamw(enc: Encoder, a: AdamWArgs, hp: AdamWParams): void {
+  const { param, grad, m, v, n, gradScale } = a;
+  const gradScaleIndex = a.gradScaleIndex ?? gradScale.size - 1;
   const op = "adamw";
   for (const [name, t] of [["param", param], ["grad", grad], ["m", m], ["v", v]] as const) {
     needF32(op, name, t, n);
@@ -154,7 +157,7 @@ export function adamw(
   };
   const specs = ADAMW[skip ? 1 : 0];
   if (n4 > 0) {
-    for (const ch of chunksOf(gpu, param, 4 * n4, 4, maxBindingBytes)) {
+    for (const ch of chunksOf(gpu, param, 4 * n4, 4, a.maxBindingBytes)) {
       enc.dispatch(
         specs[1],
         bindAll(ch.range),

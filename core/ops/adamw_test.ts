@@ -34,7 +34,7 @@ Deno.test(
       for (let s = 0; s < STEPS; s++) {
         if (s > 0) f.enc.write(grad, grads[s]);
         const hp: AdamWParams = { ...base, step: s + 1 };
-        adamw(f.enc, param, grad, m, v, n, hp, gradScale, maxBinding);
+        adamw(f.enc, { param, grad, m, v, n, gradScale, maxBindingBytes: maxBinding }, hp);
       }
       // Params ~N(0,1) move by ~lr per step; f32 rounding of p, m, v over 6 steps.
       assertClose(await f.readF32(param), refP, 1e-6, 1e-6, `param maxBinding=${maxBinding}`);
@@ -53,7 +53,8 @@ for (const N of [37, 3]) {
       const param = f.upload(p0, [N]), grad = f.upload(g, [N]);
       const m = f.upload(new Float32Array(N), [N]), v = f.upload(new Float32Array(N), [N]);
       const hp = { lr: 3e-3, beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0, step: 1 };
-      adamw(f.enc, param, grad, m, v, N, hp, f.upload([2.5, 7], [2]), undefined, 0);
+      const gradScale = f.upload([2.5, 7], [2]);
+      adamw(f.enc, { param, grad, m, v, n: N, gradScale, gradScaleIndex: 0 }, hp);
       const refP = Float64Array.from(p0), refM = new Float64Array(N), refV = new Float64Array(N);
       adamwRef(refP, g, refM, refV, hp, 2.5);
       assertClose(await f.readF32(param), refP, 1e-6, 1e-6, "param with gradScale[0]");

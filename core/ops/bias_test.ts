@@ -1,6 +1,6 @@
 import { Encoder } from "../encoder.ts";
-import { assertClose, GPU_TEST, gpuFixture, randomArray } from "../testing.ts";
-import { addBias, type BiasVariant, setBiasVariant, sumRows } from "./bias.ts";
+import { assertClose, forEachKernel, GPU_TEST, gpuFixture, randomArray } from "../testing.ts";
+import { addBias, sumRows } from "./bias.ts";
 import { addBiasRef, sumRowsRef } from "./bias_ref.ts";
 
 // Tolerances: values uniform in [-1, 1] (rounded to f32 before the f64 reference); addBias is one
@@ -18,27 +18,14 @@ const SHAPES: [number, number, number | undefined][] = [
   [37, 12, undefined],
 ];
 
-/** Run `body` once per forced kernel variant (restoring the previous one after). */
-async function eachVariant(body: (v: BiasVariant) => Promise<void>): Promise<void> {
-  for (const v of ["element", "rows"] as const) {
-    const old = setBiasVariant(v);
-    try {
-      await body(v);
-    } finally {
-      setBiasVariant(old);
-    }
-  }
-}
-
 Deno.test({ name: "addBias matches the reference, chunked or not", ...GPU_TEST }, async () => {
-  const f = await gpuFixture();
-  await eachVariant(async (variant) => {
+  await forEachKernel("bias", async (f, variant) => {
     let seed = 1;
     for (const [rows, n, maxBindingBytes] of SHAPES) {
       const y = f32(randomArray(rows * n, seed++)), b = f32(randomArray(n, seed++));
       const ty = f.upload(y, [rows, n]), tb = f.upload(b, [n]);
       const before = f.enc.dispatches;
-      addBias(f.enc, ty, tb, rows, n, { maxBindingBytes });
+      addBias(f.enc, { y: ty, bias: tb, rows, n, maxBindingBytes });
       const what = `addBias ${variant} ${rows}x${n}`;
       assertClose(await f.readF32(ty), addBiasRef(y, b, rows, n), 1e-6, 1e-6, what);
       if (maxBindingBytes && f.enc.dispatches - before < 2) throw new Error(`${what}: not chunked`);
@@ -49,9 +36,8 @@ Deno.test({ name: "addBias matches the reference, chunked or not", ...GPU_TEST }
 Deno.test(
   { name: "sumRows matches the reference: beta 0 over NaN, beta 1", ...GPU_TEST },
   async () => {
-    const f = await gpuFixture();
     const byVariant: Float32Array[][] = [];
-    await eachVariant(async (variant) => {
+    await forEachKernel("bias", async (f, variant) => {
       const sums: Float32Array[] = [];
       byVariant.push(sums);
       let seed = 100;
@@ -60,7 +46,7 @@ Deno.test(
         const tx = f.upload(x, [rows, n]);
         const out = f.upload(new Float64Array(n).fill(NaN), [n]);
         const before = f.enc.dispatches;
-        sumRows(f.enc, out, tx, rows, n, 0, { maxBindingBytes });
+        sumRows(f.enc, { out, x: tx, rows, n, maxBindingBytes });
         const what = `sumRows ${variant} ${rows}x${n}`;
         const got0 = await f.readF32(out);
         sums.push(got0);
@@ -69,7 +55,7 @@ Deno.test(
           throw new Error(`${what}: not chunked`);
         }
         f.enc.write(out, Float32Array.from(prev));
-        sumRows(f.enc, out, tx, rows, n, 1, { maxBindingBytes });
+        sumRows(f.enc, { out, x: tx, rows, n, beta: 1, maxBindingBytes });
         assertClose(
           await f.readF32(out),
           sumRowsRef(x, rows, n, prev, 1),
@@ -78,7 +64,7 @@ Deno.test(
           `${what} beta 1`,
         );
         // Deterministic: the same inputs give the same bits.
-        sumRows(f.enc, out, tx, rows, n, 0, { maxBindingBytes });
+        sumRows(f.enc, { out, x: tx, rows, n, beta: 0, maxBindingBytes });
         const again = await f.readF32(out);
         for (let i = 0; i < n; i++) {
           if (!Object.is(again[i], got0[i])) throw new Error(`${what}: not deterministic at ${i}`);
@@ -108,12 +94,12 @@ Deno.test({ name: "bias ops: argument errors and planning mode", ...GPU_TEST }, 
     }
     throw new Error(`expected an error: ${what}`);
   };
-  throws(() => addBias(f.enc, y, b, 3, 3), "y too small");
-  throws(() => addBias(f.enc, y, b, 1, 6), "bias too small");
-  throws(() => sumRows(f.enc, b, y, 2, 3, 2), "beta 2");
-  throws(() => sumRows(f.enc, b, y, 0, 3), "rows 0");
+  throws(() => addBias(f.enc, { y, bias: b, rows: 3, n: 3 }), "y too small");
+  throws(() => addBias(f.enc, { y, bias: b, rows: 1, n: 6 }), "bias too small");
+  throws(() => sumRows(f.enc, { out: b, x: y, rows: 2, n: 3, beta: 2 }), "beta 2");
+  throws(() => sumRows(f.enc, { out: b, x: y, rows: 0, n: 3 }), "rows 0");
   const plan = new Encoder(null);
-  addBias(plan, y, b, 2, 3);
-  sumRows(plan, b, y, 2, 3, 1);
+  addBias(plan, { y, bias: b, rows: 2, n: 3 });
+  sumRows(plan, { out: b, x: y, rows: 2, n: 3, beta: 1 });
   if (plan.dispatches !== 0) throw new Error("planning mode dispatched");
 });

@@ -4,6 +4,7 @@
  * @module
  */
 import { bytesOf } from "../dtype.ts";
+import type { Gpu } from "../gpu.ts";
 import type { Tensor } from "../tensor.ts";
 
 /** Throw unless `t` is f32 with at least `n` elements. */
@@ -22,5 +23,14 @@ export function needMask(op: string, mask: Tensor, dt: "u8" | "bit", n: number):
   }
   if (mask.bytes < bytesOf(dt, n)) {
     throw new Error(`${op}: mask ${mask} is smaller than ${n} '${dt}' elements`);
+  }
+}
+
+/** Throw unless `t` is an i32 tensor with at least `n` elements that fits one binding. */
+export function needI32(op: string, name: string, t: Tensor, n: number, gpu: Gpu | null): void {
+  if (t.dtype !== "i32") throw new Error(`${op}: ${name} must be i32, got ${t}`);
+  if (t.size < n) throw new Error(`${op}: ${name} ${t} has fewer than ${n} elements`);
+  if (gpu && 4 * n > gpu.maxBinding) {
+    throw new Error(`${op}: index tensor ${name} (${n} rows) exceeds one binding; unsupported`);
   }
 }

@@ -1,45 +1,24 @@
 /**
  * Fused softmax cross-entropy over rows of logits [N, V]: per-row losses, and the gradient written
- * over the logits in place (no second [N, V] buffer). On real GPUs (and for very long rows) one
- * workgroup per row loops over V (odd V such as 50257 is fine); on the software adapter one
- * invocation per row (no barriers; vec4 when V % 4 == 0) with an online max/sum, so each logit is
- * read twice and written once. Logits larger than one binding are chunked over rows inside the op.
+ * over the logits in place (no second [N, V] buffer). Two kernels, picked by the kernel policy
+ * (`crossEntropy`): `workgroup`, one workgroup per row looping over V (odd V such as 50257 is
+ * fine; real GPUs, and long rows on the software adapter); `row`, one invocation per row (no
+ * barriers; vec4 when V % 4 == 0) with an online max/sum, so each logit is read twice and written
+ * once. Logits larger than one binding are chunked over rows inside the op.
  * `meanLoss` averages the losses over the counted targets deterministically in one workgroup.
  * @module
  */
 import type { Encoder } from "../encoder.ts";
-import type { Gpu } from "../gpu.ts";
 import { groups1d, type KernelSpec, LINEAR_INDEX } from "../kernel.ts";
+import { rowKernelFor } from "../kernel_policy.ts";
+import { cachedSpec } from "../spec_cache.ts";
 import type { Tensor } from "../tensor.ts";
-import { needF32 } from "./checks.ts";
-import { chunksOf, needI32 } from "./rows.ts";
+import { needF32, needI32 } from "./checks.ts";
+import { type ChunkOptions, chunksOf } from "./chunking.ts";
 
 const WG = 256;
 /** Invocations per workgroup of the row-per-invocation kernel (small: few rows still spread). */
 const ROW_WG = 16;
-/** Longest row the software adapter gives to one invocation (longer: a workgroup per row). */
-const ROW_MAX_V = 1 << 16;
-
-/**
- * Kernel variant of crossEntropy: "workgroup" (one workgroup per row: real GPUs, long rows),
- * "row" (one invocation per row: the software adapter), or "auto" (row on a software adapter
- * when V <= 65536, else workgroup).
- */
-export type CrossEntropyVariant = "auto" | "row" | "workgroup";
-let variant: CrossEntropyVariant = "auto";
-
-/** Force the kernel variant of crossEntropy (tests, benchmarks); returns the previous one. */
-export function setCrossEntropyVariant(v: CrossEntropyVariant): CrossEntropyVariant {
-  const old = variant;
-  variant = v;
-  return old;
-}
-
-function useRows(gpu: Gpu, V: number): boolean {
-  return variant === "row" || (variant === "auto" && gpu.isSoftware && V <= ROW_MAX_V);
-}
-
-const rowSpecs = new Map<number, KernelSpec>();
 
 /**
  * One invocation per row, width w (4: logits read as vec4; needs V % 4 == 0 and base % 4 == 0).
@@ -47,8 +26,11 @@ const rowSpecs = new Map<number, KernelSpec>();
  * pass 2: the gradient scale * (exp(x - max) / sum - onehot).
  */
 function rowSpec(w: number): KernelSpec {
-  let s = rowSpecs.get(w);
-  if (s) return s;
+  const name = `cross_entropy_rows${w === 4 ? "_v4" : ""}`;
+  return cachedSpec(name, () => rowSpecOf(name, w));
+}
+
+function rowSpecOf(name: string, w: number): KernelSpec {
   const T = w === 4 ? "vec4f" : "f32";
   const xtAt = w === 4 ? "logits[e / 4u][e % 4u]" : "logits[e]";
   const combine = w === 4
@@ -60,8 +42,8 @@ function rowSpec(w: number): KernelSpec {
   const onehot = w === 4
     ? "select(vec4f(0.0), vec4f(u.scale), vec4u(4u * k) + vec4u(0u, 1u, 2u, 3u) == vec4u(tu))"
     : "select(0.0, u.scale, k == tu)";
-  s = {
-    name: `cross_entropy_rows${w === 4 ? "_v4" : ""}`,
+  return {
+    name,
     bindings: [
       { name: "logits", type: w === 4 ? "vec4<f32>" : "f32", write: true },
       { name: "targets", type: "i32" },
@@ -102,8 +84,6 @@ function rowSpec(w: number): KernelSpec {
     logits[base + k] = select(${T}(0.0), exp(logits[base + k] - mx) * kk - ${onehot}, valid);
   }`,
   };
-  rowSpecs.set(w, s);
-  return s;
 }
 
 const CROSS_ENTROPY: KernelSpec = {
@@ -173,28 +153,31 @@ const LOWEST: f32 = -3.4028234e38;`,
   }`,
 };
 
+/** What `crossEntropy` reads and writes. */
+export interface CrossEntropyArgs extends ChunkOptions {
+  /** [N] f32 per-row losses. */
+  losses: Tensor;
+  /** [N, V] f32 logits, OVERWRITTEN with their gradient. */
+  logits: Tensor;
+  /** [N] i32 class of each row; negative: ignored. */
+  targets: Tensor;
+  /** Rows. */
+  N: number;
+  /** Classes (vocabulary). */
+  V: number;
+  /** Multiplier of the gradient, normally 1 / count of targets >= 0 (`lossScale`). */
+  gradScale: number;
+}
+
 /**
  * For each row n < N with 0 <= targets[n] < V: losses[n] = logsumexp(logits[n, :]) -
  * logits[n, targets[n]], and logits[n, :] is OVERWRITTEN with the gradient
  * gradScale * (softmax(logits[n, :]) - onehot(targets[n])). Rows with a negative target (-1 =
  * ignore): loss 0 and a zero gradient row. A target >= V is a caller bug: its loss is NaN.
  * Per row: a fixed-order (strided, then tree) reduction, so results are deterministic.
- * @param losses [N] f32
- * @param logits [N, V] f32, overwritten with dlogits
- * @param targets [N] i32
- * @param gradScale multiplier of the gradient, normally 1 / count of targets >= 0 (`lossScale`)
- * @param maxBindingBytes override of the binding limit, to force chunking in tests
  */
-export function crossEntropy(
-  enc: Encoder,
-  losses: Tensor,
-  logits: Tensor,
-  targets: Tensor,
-  N: number,
-  V: number,
-  gradScale: number,
-  maxBindingBytes?: number,
-): void {
+export function crossEntropy(enc: Encoder, a: CrossEntropyArgs): void {
+  const { losses, logits, targets, N, V, gradScale } = a;
   const op = "crossEntropy";
   if (!Number.isInteger(V) || V < 1) throw new Error(`${op}: bad V=${V}`);
   needF32(op, "losses", losses, N);
@@ -203,8 +186,8 @@ export function crossEntropy(
   if (enc.gpu && 4 * N > enc.gpu.maxBinding) throw new Error(`${op}: N=${N} rows unsupported`);
   const gpu = enc.gpu;
   if (!gpu || N === 0) return;
-  const rowWise = useRows(gpu, V);
-  for (const ch of chunksOf(gpu, logits, N * V, V, maxBindingBytes)) {
+  const rowWise = rowKernelFor(gpu.kernels, "crossEntropy", V) === "row";
+  for (const ch of chunksOf(gpu, logits, N * V, V, a.maxBindingBytes)) {
     // vec4 needs whole vec4s: V % 4 == 0 makes base and the range size multiples of 4 elements.
     const spec = rowWise ? rowSpec(V % 4 === 0 && ch.base % 4 === 0 ? 4 : 1) : CROSS_ENTROPY;
     enc.dispatch(spec, { logits: ch.range, targets, losses }, {

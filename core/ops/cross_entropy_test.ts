@@ -1,11 +1,13 @@
-import { assertClose, GPU_TEST, gpuFixture, randn, randomArray, rng } from "../testing.ts";
 import {
-  crossEntropy,
-  type CrossEntropyVariant,
-  lossScale,
-  meanLoss,
-  setCrossEntropyVariant,
-} from "./cross_entropy.ts";
+  assertClose,
+  forEachKernel,
+  GPU_TEST,
+  gpuFixture,
+  randn,
+  randomArray,
+  rng,
+} from "../testing.ts";
+import { crossEntropy, lossScale, meanLoss } from "./cross_entropy.ts";
 import { crossEntropyRef, meanLossRef, scaledLossRef } from "./cross_entropy_ref.ts";
 
 function targetsFor(N: number, V: number, seed: number): Int32Array {
@@ -21,18 +23,6 @@ function logitsFor(N: number, V: number, seed: number): Float32Array {
   const x = Float32Array.from(randn(N * V, seed, 3));
   for (let j = 0; j < V; j++) x[2 * V + j] += 80; // a row of large logits: needs the max shift
   return x;
-}
-
-/** Run `body` once per forced kernel variant (restoring the previous one after). */
-async function eachVariant(body: (v: CrossEntropyVariant) => Promise<void>): Promise<void> {
-  for (const v of ["workgroup", "row"] as const) {
-    const old = setCrossEntropyVariant(v);
-    try {
-      await body(v);
-    } finally {
-      setCrossEntropyVariant(old);
-    }
-  }
 }
 
 function bitsEqual(a: Float32Array, b: Float32Array, what: string): void {
@@ -65,8 +55,7 @@ for (const [N, V] of [[29, 1031], [23, 7], [29, 1032], [23, 12]]) {
   Deno.test(
     { name: `crossEntropy N=${N} V=${V}: losses, gradient, chunks`, ...GPU_TEST },
     () =>
-      eachVariant(async (variant) => {
-        const f = await gpuFixture();
+      forEachKernel("crossEntropy", async (f, variant) => {
         const x = logitsFor(N, V, N + V);
         const t = targetsFor(N, V, V);
         const scale = lossScale(t);
@@ -78,7 +67,8 @@ for (const [N, V] of [[29, 1031], [23, 7], [29, 1032], [23, 12]]) {
         for (const maxBinding of [undefined, 3 * rowBytes + 256, 3 * rowBytes + 256]) {
           const logits = f.upload(x, [N, V]);
           const losses = f.upload(randomArray(N, 1, 5, 6), [N]); // garbage must be overwritten
-          crossEntropy(f.enc, losses, logits, tt, N, V, scale, maxBinding);
+          const targets = tt, maxBindingBytes = maxBinding;
+          crossEntropy(f.enc, { losses, logits, targets, N, V, gradScale: scale, maxBindingBytes });
           const gotLoss = await f.readF32(losses), gotGrad = await f.readF32(logits);
           // Losses up to ~20 from f32 logits (exact in the reference): f32 exp/log rounding.
           const what = `${variant} maxBinding=${maxBinding}`;
@@ -114,11 +104,11 @@ for (const [N, V] of [[29, 1031], [23, 7], [29, 1032], [23, 12]]) {
 Deno.test(
   { name: "crossEntropy: target >= V gives a NaN loss", ...GPU_TEST },
   () =>
-    eachVariant(async (variant) => {
-      const f = await gpuFixture();
+    forEachKernel("crossEntropy", async (f, variant) => {
       for (const V of [9, 8]) {
         const logits = f.upload(randn(2 * V, 4), [2, V]), losses = f.upload([0, 0], [2]);
-        crossEntropy(f.enc, losses, logits, f.upload([2, V], [2], "i32"), 2, V, 1);
+        const targets = f.upload([2, V], [2], "i32");
+        crossEntropy(f.enc, { losses, logits, targets, N: 2, V, gradScale: 1 });
         const got = await f.readF32(losses);
         if (!Number.isFinite(got[0]) || !Number.isNaN(got[1])) {
           throw new Error(`${variant} V=${V}: losses ${got}`);

@@ -9,10 +9,12 @@
  */
 import type { Bindable, Encoder } from "../encoder.ts";
 import { groups1d, type KernelSpec, LINEAR_INDEX } from "../kernel.ts";
+import { cachedSpec } from "../spec_cache.ts";
 import type { Tensor } from "../tensor.ts";
 import { bytesOf } from "../dtype.ts";
 import { DROPOUT_KEEP_WGSL, keepThreshold } from "./rng.ts";
 import { needF32, needMask } from "./checks.ts";
+import { type ChunkOptions, spanRange, spans } from "./chunking.ts";
 
 /** How a keep mask is packed into u32 words. */
 export type MaskDtype = "u8" | "bit";
@@ -27,20 +29,19 @@ const WG = 64;
 type Src = "rng" | MaskDtype;
 type Dst = "none" | MaskDtype;
 
-const specs = new Map<string, KernelSpec>();
-const wordElems = new Map<KernelSpec, number>();
-
-/** Elements per invocation (= per mask word) of a dropout kernel. */
-function perWord(spec: KernelSpec): number {
-  return wordElems.get(spec)!;
+/** Elements per invocation (= per mask word) of the kernel for a keep source and mask output. */
+function perWord(src: Src, dst: Dst): number {
+  return src === "bit" || dst === "bit" ? 32 : 4;
 }
 
 /** The kernel for a keep source, an optional mask output, and in-place (x aliased to y). */
 function specOf(src: Src, dst: Dst, inPlace: boolean): KernelSpec {
-  const key = `${src}|${dst}|${inPlace}`;
-  const hit = specs.get(key);
-  if (hit) return hit;
-  const g = src === "bit" || dst === "bit" ? 32 : 4; // elements per invocation (= per mask word)
+  const name = `dropout_${src}_${dst}${inPlace ? "_inplace" : ""}`;
+  return cachedSpec(name, () => makeSpec(name, src, dst, inPlace));
+}
+
+function makeSpec(name: string, src: Src, dst: Dst, inPlace: boolean): KernelSpec {
+  const g = perWord(src, dst);
   const bindings: KernelSpec["bindings"][number][] = [];
   if (!inPlace) bindings.push({ name: "x", type: "f32" });
   bindings.push({ name: "y", type: "f32", write: true });
@@ -52,8 +53,8 @@ function specOf(src: Src, dst: Dst, inPlace: boolean): KernelSpec {
     : src === "u8"
     ? "((bits >> (8u * k)) & 0xffu) != 0u"
     : "((bits >> k) & 1u) != 0u";
-  const spec: KernelSpec = {
-    name: `dropout_${src}_${dst}${inPlace ? "_inplace" : ""}`,
+  return {
+    name,
     bindings,
     uniforms: [["n", "u32"], ["base", "u32"], ["seed", "u32"], ["stream", "u32"], [
       "threshold",
@@ -81,104 +82,123 @@ function specOf(src: Src, dst: Dst, inPlace: boolean): KernelSpec {
   }
   ${dst === "none" ? "_ = packed;" : "mask[i] = packed;"}`,
   };
-  specs.set(key, spec);
-  wordElems.set(spec, g);
-  return spec;
 }
 
-/** One pass over elements [0, n) in chunks that fit a binding, with aligned offsets. */
-function run(
-  op: string,
-  enc: Encoder,
-  spec: KernelSpec,
-  n: number,
-  tensors: { x: Tensor | null; y: Tensor; mask: Tensor | null },
-  maskDtype: MaskDtype,
-  uniforms: { seed: number; stream: number; threshold: number; scale: number },
-  maxBindingBytes: number | undefined,
-): void {
+/** One pass of a kernel over elements [0, n). */
+interface Pass {
+  /** Keep source of the kernel. */
+  src: Src;
+  /** Mask output of the kernel. */
+  dst: Dst;
+  /** Elements. */
+  n: number;
+  /** Input (null in place: y is read and written). */
+  x: Tensor | null;
+  /** Output. */
+  y: Tensor;
+  /** Mask read (src u8|bit) or written (dst u8|bit). */
+  mask: Tensor | null;
+  /** Packing of `mask`. */
+  maskDtype: MaskDtype;
+  /** Uniforms besides n and base. */
+  uniforms: { seed: number; stream: number; threshold: number; scale: number };
+}
+
+/** One pass in chunks that fit a binding, with aligned offsets. */
+function run(op: string, enc: Encoder, p: Pass, maxBindingBytes: number | undefined): void {
   const gpu = enc.gpu;
-  if (!gpu || n === 0) return;
-  const g = perWord(spec);
-  const maxBytes = Math.min(maxBindingBytes ?? gpu.maxBinding, gpu.maxBinding);
-  const unit = 8 * gpu.storageAlign; // elements: f32, u8 and bit offsets all aligned
-  const perChunk = n * 4 <= maxBytes ? n : Math.floor(maxBytes / 4 / unit) * unit;
-  if (perChunk < 1) throw new Error(`${op}: maxBindingBytes ${maxBytes} is too small to chunk`);
-  for (let start = 0; start < n; start += perChunk) {
-    const count = Math.min(perChunk, n - start);
-    const whole = count === n;
-    const f32 = (t: Tensor): Bindable =>
-      whole ? t : { tensor: t, offset: 4 * start, size: 4 * count };
-    const bindings: Record<string, Bindable> = { y: f32(tensors.y) };
-    if (tensors.x) bindings.x = f32(tensors.x);
-    if (tensors.mask) {
-      bindings.mask = whole ? tensors.mask : {
-        tensor: tensors.mask,
-        offset: bytesOf(maskDtype, start),
-        size: bytesOf(maskDtype, count),
+  if (!gpu || p.n === 0) return;
+  const spec = specOf(p.src, p.dst, p.x === null);
+  // 8 * storageAlign elements: f32, byte-mask and bit-mask offsets all aligned.
+  const unit = 8 * gpu.storageAlign, what = `elements (${unit} at a time)`;
+  for (const sp of spans(op, gpu, { count: p.n, itemBytes: 4, unit, what, maxBindingBytes })) {
+    const bindings: Record<string, Bindable> = { y: spanRange(p.y, sp, 4) };
+    if (p.x) bindings.x = spanRange(p.x, sp, 4);
+    if (p.mask) {
+      bindings.mask = sp.whole ? p.mask : {
+        tensor: p.mask,
+        offset: bytesOf(p.maskDtype, sp.first),
+        size: bytesOf(p.maskDtype, sp.count),
       };
     }
     enc.dispatch(
       spec,
       bindings,
-      { n: count, base: start, ...uniforms },
-      groups1d(Math.ceil(count / g), WG),
+      { n: sp.count, base: sp.first, ...p.uniforms },
+      groups1d(Math.ceil(sp.count / perWord(p.src, p.dst)), WG),
     );
   }
+}
+
+/** What `dropoutForward` reads and writes. */
+export interface DropoutForwardArgs extends ChunkOptions {
+  /** [n] f32 output; may alias x. */
+  y: Tensor;
+  /** [n] f32 input. */
+  x: Tensor;
+  /** Elements. */
+  n: number;
+  /** Drop probability in [0, 1). */
+  p: number;
+  /** RNG seed of the run. */
+  seed: number;
+  /** RNG stream of this call site and step (`dropoutStream`). */
+  stream: number;
+  /** [n] "u8" or "bit" (or u32 words of that packing) keep-mask output, or none. */
+  mask?: Tensor | null;
+  /** Packing of `mask` (default: the mask's dtype, else "bit"). */
+  maskDtype?: MaskDtype;
 }
 
 /**
  * Dropout forward: y = keep ? x / (1 - p) : 0 over n elements, keep decided by
  * `dropoutKeep(i, stream, seed, keepThreshold(p))`. With `mask`, also stores the keep mask
- * (1 = kept) packed per `maskDtype` (default: the mask's dtype, else "bit"). p = 0 copies (mask
- * all ones). `y` may alias `x`.
- * @param y [n] f32 output
- * @param x [n] f32 input
- * @param mask [n] "u8" or "bit" (or u32 words of that packing) output, or null
- * @param maxBindingBytes largest binding (default gpu.maxBinding); tests lower it to force chunks
+ * (1 = kept) packed per `maskDtype`. p = 0 copies (mask all ones). `y` may alias `x`.
  */
-export function dropoutForward(
-  enc: Encoder,
-  y: Tensor,
-  x: Tensor,
-  n: number,
-  p: number,
-  seed: number,
-  stream: number,
-  mask: Tensor | null = null,
-  maskDtype?: MaskDtype,
-  maxBindingBytes?: number,
-): void {
+export function dropoutForward(enc: Encoder, a: DropoutForwardArgs): void {
+  const { y, x, n, p, seed, stream } = a;
+  const mask = a.mask ?? null;
   const op = "dropoutForward";
   needF32(op, "y", y, n);
   needF32(op, "x", x, n);
   const threshold = keepThreshold(p);
-  const dt: MaskDtype = maskDtype ?? (mask?.dtype === "u8" ? "u8" : "bit");
+  const dt: MaskDtype = a.maskDtype ?? (mask?.dtype === "u8" ? "u8" : "bit");
   if (mask) needMask(op, mask, dt, n);
   const inPlace = y === x;
   if (p === 0 && inPlace && !mask) return;
-  const spec = specOf("rng", mask ? dt : "none", inPlace);
-  const u = { seed: seed >>> 0, stream: stream >>> 0, threshold, scale: 1 / (1 - p) };
-  run(op, enc, spec, n, { x: inPlace ? null : x, y, mask }, dt, u, maxBindingBytes);
+  const uniforms = { seed: seed >>> 0, stream: stream >>> 0, threshold, scale: 1 / (1 - p) };
+  run(op, enc, {
+    src: "rng",
+    dst: mask ? dt : "none",
+    n,
+    x: inPlace ? null : x,
+    y,
+    mask,
+    maskDtype: dt,
+    uniforms,
+  }, a.maxBindingBytes);
+}
+
+/** What `dropoutBackward` reads and writes. */
+export interface DropoutBackwardArgs extends ChunkOptions {
+  /** [n] f32 output; may alias dy. */
+  dx: Tensor;
+  /** [n] f32 upstream gradient. */
+  dy: Tensor;
+  /** Elements. */
+  n: number;
+  /** The forward's drop probability. */
+  p: number;
+  /** `{ mask: [n] u8|bit, maskDtype }` or `{ seed, stream }` of the forward. */
+  source: DropoutSource;
 }
 
 /**
  * Dropout backward: dx = keep ? dy / (1 - p) : 0, keep read from the stored mask or regenerated
  * from (seed, stream); both give the forward's decisions bit-exactly. `dx` may alias `dy`.
- * @param dx [n] f32 output
- * @param dy [n] f32 upstream gradient
- * @param source `{ mask: [n] u8|bit, maskDtype }` or `{ seed, stream }` of the forward
- * @param maxBindingBytes largest binding (default gpu.maxBinding); tests lower it to force chunks
  */
-export function dropoutBackward(
-  enc: Encoder,
-  dx: Tensor,
-  dy: Tensor,
-  n: number,
-  p: number,
-  source: DropoutSource,
-  maxBindingBytes?: number,
-): void {
+export function dropoutBackward(enc: Encoder, a: DropoutBackwardArgs): void {
+  const { dx, dy, n, p, source } = a;
   const op = "dropoutBackward";
   needF32(op, "dx", dx, n);
   needF32(op, "dy", dy, n);
@@ -188,13 +208,27 @@ export function dropoutBackward(
   const x = inPlace ? null : dy;
   if ("mask" in source) {
     needMask(op, source.mask, source.maskDtype, n);
-    const spec = specOf(source.maskDtype, "none", inPlace);
-    const u = { seed: 0, stream: 0, threshold, scale };
-    run(op, enc, spec, n, { x, y: dx, mask: source.mask }, source.maskDtype, u, maxBindingBytes);
+    const uniforms = { seed: 0, stream: 0, threshold, scale };
+    const { mask, maskDtype } = source;
+    run(
+      op,
+      enc,
+      { src: maskDtype, dst: "none", n, x, y: dx, mask, maskDtype, uniforms },
+      a.maxBindingBytes,
+    );
   } else {
     if (p === 0 && inPlace) return;
-    const spec = specOf("rng", "none", inPlace);
-    const u = { seed: source.seed >>> 0, stream: source.stream >>> 0, threshold, scale };
-    run(op, enc, spec, n, { x, y: dx, mask: null }, "bit", u, maxBindingBytes);
+    const uniforms = { seed: source.seed >>> 0, stream: source.stream >>> 0, threshold, scale };
+    const pass: Pass = {
+      src: "rng",
+      dst: "none",
+      n,
+      x,
+      y: dx,
+      mask: null,
+      maskDtype: "bit",
+      uniforms,
+    };
+    run(op, enc, pass, a.maxBindingBytes);
   }
 }

@@ -40,7 +40,7 @@ Deno.test(
       const decoded: Uint8Array[] = [];
       for (const dt of ["u8", "bit"] as MaskDtype[]) {
         const mask = f.alloc.alloc([N], dt, "workspace", "mask");
-        dropoutForward(f.enc, y, tx, N, p, seed, stream, mask, dt);
+        dropoutForward(f.enc, { y, x: tx, n: N, p, seed, stream, mask, maskDtype: dt });
         assertClose(await f.readF32(y), dropoutApplyRef(x, keep, p), 0, RTOL, `y p=${p} ${dt}`);
         const words = await f.readU32(mask);
         const want = packMaskRef(keep, dt);
@@ -51,11 +51,11 @@ Deno.test(
       if (p === 0 && decoded[0].some((k) => k !== 1)) throw new Error("p = 0 must keep all");
     }
     // Without a mask, and in place.
-    dropoutForward(f.enc, y, tx, N, 0.3, 5, 6);
+    dropoutForward(f.enc, { y, x: tx, n: N, p: 0.3, seed: 5, stream: 6 });
     const want = dropoutApplyRef(x, dropoutMaskRef(N, 0.3, 5, 6), 0.3);
     assertClose(await f.readF32(y), want, 0, RTOL, "no mask");
     const inPlace = f.upload(x, [N]);
-    dropoutForward(f.enc, inPlace, inPlace, N, 0.3, 5, 6);
+    dropoutForward(f.enc, { y: inPlace, x: inPlace, n: N, p: 0.3, seed: 5, stream: 6 });
     assertBitsEqual(await f.readF32(inPlace), await f.readF32(y), "in place == out of place");
   },
 );
@@ -70,7 +70,7 @@ Deno.test({
     y = f.alloc.alloc([n], "f32", "workspace", "y");
   const mask = f.alloc.alloc([n], "bit", "workspace", "mask");
   const run = async (p: number, seed: number, stream: number) => {
-    dropoutForward(f.enc, y, tx, n, p, seed, stream, mask, "bit");
+    dropoutForward(f.enc, { y, x: tx, n, p, seed, stream, mask, maskDtype: "bit" });
     return unpackMaskRef(await f.readU32(mask), n, "bit");
   };
   for (const p of [0.1, 0.5]) {
@@ -108,8 +108,9 @@ Deno.test(
     for (const maxBinding of [undefined, 8192]) {
       const u8 = f.alloc.alloc([N], "u8", "workspace", "m8"),
         bit = f.alloc.alloc([N], "bit", "workspace", "m1");
-      dropoutForward(f.enc, y, tx, N, p, seed, stream, u8, "u8", maxBinding);
-      dropoutForward(f.enc, y, tx, N, p, seed, stream, bit, "bit", maxBinding);
+      const fwdArgs = { y, x: tx, n: N, p, seed, stream, maxBindingBytes: maxBinding };
+      dropoutForward(f.enc, { ...fwdArgs, mask: u8, maskDtype: "u8" });
+      dropoutForward(f.enc, { ...fwdArgs, mask: bit, maskDtype: "bit" });
       const fwd = await f.readF32(y);
       assertClose(fwd, dropoutApplyRef(x, keep, p), 0, RTOL, `forward maxBinding=${maxBinding}`);
       assertWordsEqual(
@@ -128,21 +129,28 @@ Deno.test(
         stream,
       }];
       for (const src of sources) {
-        dropoutBackward(f.enc, dx, tx, N, p, src, maxBinding);
+        dropoutBackward(f.enc, { dx, dy: tx, n: N, p, source: src, maxBindingBytes: maxBinding });
         const got = await f.readF32(dx);
         assertBitsEqual(
           got,
           fwd,
           `backward(dy = x) == forward, ${JSON.stringify(Object.keys(src))}`,
         );
-        dropoutBackward(f.enc, dx, tdy, N, p, src, maxBinding);
+        dropoutBackward(f.enc, { dx, dy: tdy, n: N, p, source: src, maxBindingBytes: maxBinding });
         results.push(await f.readF32(dx));
       }
       assertBitsEqual(results[0], results[1], "u8 mask vs bit mask");
       assertBitsEqual(results[0], results[2], "stored vs regenerated");
       assertClose(results[2], dropoutApplyRef(dyHost, keep, p), 0, RTOL, "backward vs reference");
       const inPlace = f.upload(dyHost, [N]);
-      dropoutBackward(f.enc, inPlace, inPlace, N, p, { seed, stream }, maxBinding);
+      dropoutBackward(f.enc, {
+        dx: inPlace,
+        dy: inPlace,
+        n: N,
+        p,
+        source: { seed, stream },
+        maxBindingBytes: maxBinding,
+      });
       assertBitsEqual(await f.readF32(inPlace), results[2], "backward in place");
     }
   },
@@ -173,9 +181,22 @@ Deno.test("dropout rejects bad arguments", () => {
   const t = { dtype: "f32", size: 10, bytes: 40 } as never;
   const small = { dtype: "bit", size: 10, bytes: 4 } as never;
   const cases: [string, () => void][] = [
-    ["p = 1", () => dropoutForward(enc, t, t, 10, 1, 0, 0)],
-    ["n > size", () => dropoutForward(enc, t, t, 11, 0.1, 0, 0)],
-    ["dtype mismatch", () => dropoutForward(enc, t, t, 10, 0.1, 0, 0, small, "u8")],
+    ["p = 1", () => dropoutForward(enc, { y: t, x: t, n: 10, p: 1, seed: 0, stream: 0 })],
+    ["n > size", () => dropoutForward(enc, { y: t, x: t, n: 11, p: 0.1, seed: 0, stream: 0 })],
+    [
+      "dtype mismatch",
+      () =>
+        dropoutForward(enc, {
+          y: t,
+          x: t,
+          n: 10,
+          p: 0.1,
+          seed: 0,
+          stream: 0,
+          mask: small,
+          maskDtype: "u8",
+        }),
+    ],
   ];
   for (const [what, fn] of cases) {
     let threw = false;

@@ -11,28 +11,33 @@
 import type { Encoder } from "../encoder.ts";
 import { groups1d, type KernelSpec } from "../kernel.ts";
 import type { Tensor } from "../tensor.ts";
-import { needF32 } from "./checks.ts";
-import { chunksOf, gatherInto, needI32, rowType, useVec4 } from "./rows.ts";
+import { needF32, needI32 } from "./checks.ts";
+import { type ChunkOptions, chunksOf } from "./chunking.ts";
+import { gatherInto, rowType, useVec4 } from "./rows.ts";
+
+/** What `embeddingForward` reads and writes. */
+export interface EmbeddingForwardArgs extends ChunkOptions {
+  /** [N, C] f32 output (N = B*T). */
+  out: Tensor;
+  /** [V, C] f32. */
+  table: Tensor;
+  /** [N] i32. */
+  ids: Tensor;
+  /** Rows looked up. */
+  N: number;
+  /** Embedding width. */
+  C: number;
+  /** Add into out (the 2nd and 3rd embedding of a sum) instead of overwriting it. */
+  accumulate?: boolean;
+}
 
 /**
  * out[n, :] = table[ids[n], :] (or += when `accumulate`) for n < N. Ids outside [0, V) give a
  * zero row (add nothing when accumulating).
- * @param out [N, C] f32 (N = B*T)
- * @param table [V, C] f32
- * @param ids [N] i32
- * @param maxBindingBytes override of the binding limit, to force chunking in tests
  */
-export function embeddingForward(
-  enc: Encoder,
-  out: Tensor,
-  table: Tensor,
-  ids: Tensor,
-  N: number,
-  C: number,
-  accumulate = false,
-  maxBindingBytes?: number,
-): void {
-  gatherInto(enc, out, table, ids, N, C, accumulate, maxBindingBytes, "embeddingForward");
+export function embeddingForward(enc: Encoder, a: EmbeddingForwardArgs): void {
+  const { out, table: x, ids, N, C, accumulate, maxBindingBytes } = a;
+  gatherInto(enc, "embeddingForward", { out, x, ids, N, C, accumulate, maxBindingBytes });
 }
 
 /** The inverse of an id list, grouped by id (host side; upload each array as an i32 tensor). */
@@ -121,28 +126,31 @@ function backwardSpec(vec4: boolean): KernelSpec {
 
 const BACKWARD = [backwardSpec(false), backwardSpec(true)];
 
+/** What `embeddingBackward` reads and accumulates into. */
+export interface EmbeddingBackwardArgs extends ChunkOptions {
+  /** [V, C] f32, accumulated into (zero it first for a fresh gradient). */
+  dtable: Tensor;
+  /** [N, C] f32. */
+  dout: Tensor;
+  /** [U] i32 distinct ids (from `buildGatherIndex`). */
+  unique: Tensor;
+  /** [U+1] i32 group starts. */
+  starts: Tensor;
+  /** [N'] i32 positions grouped by id. */
+  order: Tensor;
+  /** Distinct ids. */
+  U: number;
+  /** Embedding width. */
+  C: number;
+}
+
 /**
  * dtable[unique[u], :] += sum of dout[p, :] over p in order[starts[u] .. starts[u+1]), summed in
  * that (ascending) order: deterministic, no atomics. Ids outside [0, V) are skipped. When dout
  * exceeds one binding, each chunk of dout rows adds its partial sum, chunks in ascending order.
- * @param dtable [V, C] f32, accumulated into (zero it first for a fresh gradient)
- * @param dout [N, C] f32
- * @param unique [U] i32 (from `buildGatherIndex`)
- * @param starts [U+1] i32
- * @param order [N'] i32
- * @param maxBindingBytes override of the binding limit, to force chunking in tests
  */
-export function embeddingBackward(
-  enc: Encoder,
-  dtable: Tensor,
-  dout: Tensor,
-  unique: Tensor,
-  starts: Tensor,
-  order: Tensor,
-  U: number,
-  C: number,
-  maxBindingBytes?: number,
-): void {
+export function embeddingBackward(enc: Encoder, a: EmbeddingBackwardArgs): void {
+  const { dtable, dout, unique, starts, order, U, C, maxBindingBytes } = a;
   const op = "embeddingBackward";
   if (!Number.isInteger(C) || C < 1) throw new Error(`${op}: bad C=${C}`);
   if (dtable.size % C !== 0) throw new Error(`${op}: ${dtable} is not [V, ${C}]`);

@@ -57,9 +57,26 @@ for (const C of WIDTHS) {
     );
     for (const maxBinding of [undefined, SMALL_BINDING]) {
       const out = f.upload(randomArray(N * C, 5, 7, 8), [N, C]); // garbage must be overwritten
-      embeddingForward(f.enc, out, tt, ti, N, C, false, maxBinding);
-      embeddingForward(f.enc, out, tp, tpi, N, C, true, maxBinding);
-      embeddingForward(f.enc, out, ty, tyi, N, C, true, maxBinding);
+      const maxBindingBytes = maxBinding;
+      embeddingForward(f.enc, { out, table: tt, ids: ti, N, C, maxBindingBytes });
+      embeddingForward(f.enc, {
+        out,
+        table: tp,
+        ids: tpi,
+        N,
+        C,
+        accumulate: true,
+        maxBindingBytes,
+      });
+      embeddingForward(f.enc, {
+        out,
+        table: ty,
+        ids: tyi,
+        N,
+        C,
+        accumulate: true,
+        maxBindingBytes,
+      });
       // Two f32 additions of values in [-1, 1].
       assertClose(await f.readF32(out), expected, 3e-7, 0, `forward maxBinding=${maxBinding}`);
     }
@@ -79,7 +96,8 @@ for (const C of WIDTHS) {
     const runs: Float32Array[] = [];
     for (const maxBinding of [undefined, SMALL_BINDING, SMALL_BINDING]) {
       const dtable = f.upload(dtable0, [V, C]);
-      embeddingBackward(f.enc, dtable, td, tu, ts, to, U, C, maxBinding);
+      const ix = { unique: tu, starts: ts, order: to };
+      embeddingBackward(f.enc, { dtable, dout: td, ...ix, U, C, maxBindingBytes: maxBinding });
       const got = await f.readF32(dtable);
       // Up to ~N f32 additions of values in [-1, 1] (id 0 repeats most): f32 rounding, |sum| < 20.
       assertClose(got, expected, 2e-5, 0, `backward maxBinding=${maxBinding}`);
@@ -90,16 +108,15 @@ for (const C of WIDTHS) {
     const posIds = Int32Array.from({ length: N }, (_, n) => n % T);
     const pidx = buildGatherIndex(posIds);
     const dpos = f.upload(new Float32Array(P * C), [P, C]);
-    embeddingBackward(
-      f.enc,
-      dpos,
-      td,
-      f.upload(pidx.unique, [T], "i32"),
-      f.upload(pidx.starts, [T + 1], "i32"),
-      f.upload(pidx.order, [N], "i32"),
-      T,
+    embeddingBackward(f.enc, {
+      dtable: dpos,
+      dout: td,
+      unique: f.upload(pidx.unique, [T], "i32"),
+      starts: f.upload(pidx.starts, [T + 1], "i32"),
+      order: f.upload(pidx.order, [N], "i32"),
+      U: T,
       C,
-    );
+    });
     const want = embeddingBackwardRef(new Float64Array(P * C), dout, posIds, C);
     assertClose(await f.readF32(dpos), want, 1e-6, 0, "position backward");
   });

@@ -11,8 +11,10 @@
  */
 import type { Bindable, Encoder } from "../encoder.ts";
 import { groups1d, type KernelSpec, LINEAR_INDEX } from "../kernel.ts";
+import { cachedSpec } from "../spec_cache.ts";
 import type { Tensor } from "../tensor.ts";
 import { needF32 } from "./checks.ts";
+import { type ChunkOptions, spanRange, spans } from "./chunking.ts";
 
 /** GELU variant. */
 export type GeluForm = "erf" | "tanh";
@@ -57,17 +59,18 @@ fn gelu_tanh_grad(x: f32) -> f32 {
 `;
 
 const WG = 64;
-const cache = new Map<string, KernelSpec>();
 
 function spec(kind: "fwd" | "bwd", form: GeluForm, inPlace: boolean): KernelSpec {
-  const key = `${kind}|${form}|${inPlace}`;
-  let s = cache.get(key);
-  if (s) return s;
+  const name = `gelu_${kind}_${form}${inPlace ? "_inplace" : ""}`;
+  return cachedSpec(name, () => specOf(name, kind, form, inPlace));
+}
+
+function specOf(name: string, kind: "fwd" | "bwd", form: GeluForm, inPlace: boolean): KernelSpec {
   const body = kind === "fwd"
     ? `y[i] = gelu_${form}(${inPlace ? "y" : "x"}[i]);`
     : `dx[i] = ${inPlace ? "dx" : "dy"}[i] * gelu_${form}_grad(x[i]);`;
-  s = {
-    name: `gelu_${kind}_${form}${inPlace ? "_inplace" : ""}`,
+  return {
+    name,
     bindings: kind === "fwd"
       ? [...(inPlace ? [] : [{ name: "x", type: "f32" as const }]), {
         name: "y",
@@ -86,8 +89,6 @@ function spec(kind: "fwd" | "bwd", form: GeluForm, inPlace: boolean): KernelSpec
   if (i >= u.n) { return; }
   ${body}`,
   };
-  cache.set(key, s);
-  return s;
 }
 
 /** Dispatch an elementwise kernel over n f32 elements, chunked to fit bindings. */
@@ -100,62 +101,59 @@ function elementwise(
 ): void {
   const gpu = enc.gpu;
   if (!gpu || n === 0) return;
-  const maxBytes = Math.min(maxBindingBytes ?? gpu.maxBinding, gpu.maxBinding);
   const unit = gpu.storageAlign / 4;
-  const per = 4 * n <= maxBytes ? n : Math.floor(maxBytes / 4 / unit) * unit;
-  if (per < 1) throw new Error(`${s.name}: maxBindingBytes ${maxBytes} is too small to chunk`);
-  for (let start = 0; start < n; start += per) {
-    const count = Math.min(per, n - start);
+  const what = "elements";
+  for (const sp of spans(s.name, gpu, { count: n, itemBytes: 4, unit, what, maxBindingBytes })) {
     const b: Record<string, Bindable> = {};
-    for (const [k, t] of Object.entries(tensors)) {
-      b[k] = count === n ? t : { tensor: t, offset: 4 * start, size: 4 * count };
-    }
-    enc.dispatch(s, b, { n: count }, groups1d(count, WG));
+    for (const [k, t] of Object.entries(tensors)) b[k] = spanRange(t, sp, 4);
+    enc.dispatch(s, b, { n: sp.count }, groups1d(sp.count, WG));
   }
 }
 
-/**
- * y = gelu(x) over n elements. `y` may alias `x`.
- * @param y [n] f32 output
- * @param x [n] f32 input
- * @param maxBindingBytes largest binding (default gpu.maxBinding); tests lower it to force chunks
- */
-export function geluForward(
-  enc: Encoder,
-  y: Tensor,
-  x: Tensor,
-  n: number,
-  form: GeluForm,
-  maxBindingBytes?: number,
-): void {
+/** What `geluForward` reads and writes. */
+export interface GeluForwardArgs extends ChunkOptions {
+  /** [n] f32 output; may alias x. */
+  y: Tensor;
+  /** [n] f32 input. */
+  x: Tensor;
+  /** Elements. */
+  n: number;
+  /** erf (BERT) or tanh (GPT-2). */
+  form: GeluForm;
+}
+
+/** y = gelu(x) over n elements. `y` may alias `x`. */
+export function geluForward(enc: Encoder, a: GeluForwardArgs): void {
+  const { y, x, n, form } = a;
   needF32("geluForward", "y", y, n);
   needF32("geluForward", "x", x, n);
   const inPlace = y === x;
   const tensors: Record<string, Tensor> = inPlace ? { y } : { x, y };
-  elementwise(enc, spec("fwd", form, inPlace), tensors, n, maxBindingBytes);
+  elementwise(enc, spec("fwd", form, inPlace), tensors, n, a.maxBindingBytes);
 }
 
-/**
- * dx = dy * gelu'(x) over n elements (exact derivative of the form). `dx` may alias `dy`.
- * @param dx [n] f32 output
- * @param dy [n] f32 upstream gradient
- * @param x [n] f32 forward input
- * @param maxBindingBytes largest binding (default gpu.maxBinding); tests lower it to force chunks
- */
-export function geluBackward(
-  enc: Encoder,
-  dx: Tensor,
-  dy: Tensor,
-  x: Tensor,
-  n: number,
-  form: GeluForm,
-  maxBindingBytes?: number,
-): void {
+/** What `geluBackward` reads and writes. */
+export interface GeluBackwardArgs extends ChunkOptions {
+  /** [n] f32 output; may alias dy. */
+  dx: Tensor;
+  /** [n] f32 upstream gradient. */
+  dy: Tensor;
+  /** [n] f32 forward input. */
+  x: Tensor;
+  /** Elements. */
+  n: number;
+  /** The forward's form. */
+  form: GeluForm;
+}
+
+/** dx = dy * gelu'(x) over n elements (exact derivative of the form). `dx` may alias `dy`. */
+export function geluBackward(enc: Encoder, a: GeluBackwardArgs): void {
+  const { dx, dy, x, n, form } = a;
   for (const [name, t] of [["dx", dx], ["dy", dy], ["x", x]] as const) {
     needF32("geluBackward", name, t, n);
   }
   if (dx === x) throw new Error("geluBackward: dx aliasing x is unsupported");
   const inPlace = dx === dy;
   const tensors: Record<string, Tensor> = inPlace ? { x, dx } : { dy, x, dx };
-  elementwise(enc, spec("bwd", form, inPlace), tensors, n, maxBindingBytes);
+  elementwise(enc, spec("bwd", form, inPlace), tensors, n, a.maxBindingBytes);
 }

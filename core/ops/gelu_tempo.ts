@@ -16,14 +16,17 @@
  * lanes and executes both sides of a branch when the lanes disagree) the bit-mask backward visits
  * each word's right-branch elements first, then its left-branch ones, so that neighbouring lanes
  * mostly take the same branch (~15% faster, the same bits: only the order of elements changes).
+ * The kernel policy picks the order (`geluTempo`: `grouped` or `ordered`).
  * @module
  */
 import type { Bindable, Encoder } from "../encoder.ts";
 import { bytesOf } from "../dtype.ts";
 import { groups1d, type KernelSpec, LINEAR_INDEX } from "../kernel.ts";
+import { cachedSpec } from "../spec_cache.ts";
 import type { Tensor } from "../tensor.ts";
 import { GELU_WGSL, type GeluForm } from "./gelu.ts";
 import { needF32, needMask } from "./checks.ts";
+import { type ChunkOptions, spanRange, spans } from "./chunking.ts";
 
 /** Branch-mask packing. */
 export type GeluMaskDtype = "u8" | "bit";
@@ -183,22 +186,6 @@ fn gelu_${f}_inverse(y: f32, right: bool, steps: vec2u) -> vec2f {
 }
 
 const WG = 64;
-const cache = new Map<string, { spec: KernelSpec; g: number }>();
-
-/**
- * Element order of the bit-mask backward: "ordered" (elements of a mask word in order: real
- * GPUs), "grouped" (right-branch elements first, then left-branch: the software adapter), or
- * "auto" (grouped on a software adapter). Both give the same bits.
- */
-export type GeluTempoVariant = "auto" | "grouped" | "ordered";
-let variant: GeluTempoVariant = "auto";
-
-/** Force the element order of geluTempoBackward (tests, benchmarks); returns the previous one. */
-export function setGeluTempoVariant(v: GeluTempoVariant): GeluTempoVariant {
-  const old = variant;
-  variant = v;
-  return old;
-}
 
 /** The bit-mask backward's loop over a word's elements, right-branch ones first. */
 function groupedLoop(form: GeluForm, inPlace: boolean): string {
@@ -216,22 +203,38 @@ function groupedLoop(form: GeluForm, inPlace: boolean): string {
   }`;
 }
 
+/** Elements per invocation (= per mask word) of a mask packing. */
+function perWord(dt: GeluMaskDtype): number {
+  return dt === "bit" ? 32 : 4;
+}
+
 function specOf(
   kind: "fwd" | "bwd",
   form: GeluForm,
   dt: GeluMaskDtype,
   inPlace: boolean,
   grouped = false,
-) {
-  const key = `${kind}|${form}|${dt}|${inPlace}|${grouped}`;
-  const hit = cache.get(key);
-  if (hit) return hit;
-  const g = dt === "bit" ? 32 : 4;
+): KernelSpec {
+  const name = kind === "fwd"
+    ? `gelu_tempo_fwd_${form}_${dt}${inPlace ? "_inplace" : ""}`
+    : `gelu_tempo_bwd_${form}_${dt}${grouped ? "_grouped" : ""}${inPlace ? "_inplace" : ""}`;
+  return cachedSpec(name, () => makeSpec(name, kind, form, dt, inPlace, grouped));
+}
+
+function makeSpec(
+  name: string,
+  kind: "fwd" | "bwd",
+  form: GeluForm,
+  dt: GeluMaskDtype,
+  inPlace: boolean,
+  grouped: boolean,
+): KernelSpec {
+  const g = perWord(dt);
   const shift = dt === "bit" ? "k" : "8u * k";
   const xmin = lit(GELU_TEMPO_POLY[form].c);
-  const spec: KernelSpec = kind === "fwd"
+  return kind === "fwd"
     ? {
-      name: `gelu_tempo_fwd_${form}_${dt}${inPlace ? "_inplace" : ""}`,
+      name,
       bindings: [
         ...(inPlace ? [] : [{ name: "x", type: "f32" as const }]),
         { name: "y", type: "f32", write: true },
@@ -253,7 +256,7 @@ function specOf(
   mask[i] = packed;`,
     }
     : {
-      name: `gelu_tempo_bwd_${form}_${dt}${grouped ? "_grouped" : ""}${inPlace ? "_inplace" : ""}`,
+      name,
       bindings: [
         ...(inPlace ? [] : [{ name: "dy", type: "f32" as const }]),
         { name: "y", type: "f32" },
@@ -277,15 +280,12 @@ function specOf(
   }`
       }`,
     };
-  const out = { spec, g };
-  cache.set(key, out);
-  return out;
 }
 
 /** Dispatch over n elements in chunks (multiples of 8 * storageAlign elements: aligned offsets). */
 function run(
   enc: Encoder,
-  k: { spec: KernelSpec; g: number },
+  spec: KernelSpec,
   f32s: Record<string, Tensor>,
   mask: Tensor,
   dt: GeluMaskDtype,
@@ -295,86 +295,90 @@ function run(
 ): void {
   const gpu = enc.gpu;
   if (!gpu || n === 0) return;
-  const maxBytes = Math.min(maxBindingBytes ?? gpu.maxBinding, gpu.maxBinding);
-  const unit = 8 * gpu.storageAlign;
-  const per = 4 * n <= maxBytes ? n : Math.floor(maxBytes / 4 / unit) * unit;
-  if (per < 1) throw new Error(`${k.spec.name}: maxBindingBytes ${maxBytes} is too small to chunk`);
-  for (let start = 0; start < n; start += per) {
-    const count = Math.min(per, n - start), whole = count === n;
+  // 8 * storageAlign elements: f32, byte-mask and bit-mask offsets all aligned.
+  const unit = 8 * gpu.storageAlign, what = `elements (${unit} at a time)`;
+  for (const sp of spans(spec.name, gpu, { count: n, itemBytes: 4, unit, what, maxBindingBytes })) {
     const b: Record<string, Bindable> = {
-      mask: whole ? mask : {
+      mask: sp.whole ? mask : {
         tensor: mask,
-        offset: bytesOf(dt, start),
-        size: bytesOf(dt, count),
+        offset: bytesOf(dt, sp.first),
+        size: bytesOf(dt, sp.count),
       },
     };
-    for (const [name, t] of Object.entries(f32s)) {
-      b[name] = whole ? t : { tensor: t, offset: 4 * start, size: 4 * count };
-    }
-    enc.dispatch(k.spec, b, { n: count, ...uniforms }, groups1d(Math.ceil(count / k.g), WG));
+    for (const [name, t] of Object.entries(f32s)) b[name] = spanRange(t, sp, 4);
+    const g = groups1d(Math.ceil(sp.count / perWord(dt)), WG);
+    enc.dispatch(spec, b, { n: sp.count, ...uniforms }, g);
   }
+}
+
+/** What `geluTempoForward` reads and writes. */
+export interface GeluTempoForwardArgs extends ChunkOptions {
+  /** [n] f32 output; may alias x. */
+  y: Tensor;
+  /** [n] u8|bit branch mask output. */
+  mask: Tensor;
+  /** [n] f32 input. */
+  x: Tensor;
+  /** Elements. */
+  n: number;
+  /** erf (BERT) or tanh (GPT-2). */
+  form: GeluForm;
+  /** Mask packing. */
+  maskDtype: GeluMaskDtype;
 }
 
 /**
  * Tempo GELU forward: y = gelu(x) and the branch mask m = [x >= x_min] packed per `maskDtype`.
  * `y` may alias `x`.
- * @param y [n] f32 output
- * @param mask [n] u8|bit output
- * @param x [n] f32 input
- * @param maxBindingBytes largest binding (default gpu.maxBinding); tests lower it to force chunks
  */
-export function geluTempoForward(
-  enc: Encoder,
-  y: Tensor,
-  mask: Tensor,
-  x: Tensor,
-  n: number,
-  form: GeluForm,
-  maskDtype: GeluMaskDtype,
-  maxBindingBytes?: number,
-): void {
+export function geluTempoForward(enc: Encoder, a: GeluTempoForwardArgs): void {
+  const { y, mask, x, n, form, maskDtype } = a;
   const op = "geluTempoForward";
   needF32(op, "y", y, n);
   needF32(op, "x", x, n);
   needMask(op, mask, maskDtype, n);
   const inPlace = y === x;
-  const k = specOf("fwd", form, maskDtype, inPlace);
-  run(enc, k, inPlace ? { y } : { x, y }, mask, maskDtype, n, {}, maxBindingBytes);
+  const spec = specOf("fwd", form, maskDtype, inPlace);
+  run(enc, spec, inPlace ? { y } : { x, y }, mask, maskDtype, n, {}, a.maxBindingBytes);
+}
+
+/** What `geluTempoBackward` reads and writes. */
+export interface GeluTempoBackwardArgs extends ChunkOptions {
+  /** [n] f32 output; may alias dy. */
+  dx: Tensor;
+  /** [n] f32 upstream gradient. */
+  dy: Tensor;
+  /** [n] f32 forward output. */
+  y: Tensor;
+  /** [n] u8|bit branch mask of the forward. */
+  mask: Tensor;
+  /** Elements. */
+  n: number;
+  /** The forward's form. */
+  form: GeluForm;
+  /** The forward's mask packing. */
+  maskDtype: GeluMaskDtype;
+  /** Newton steps per branch (default GELU_TEMPO_STEPS[form]). */
+  steps?: GeluTempoSteps;
 }
 
 /**
  * Tempo GELU backward: dx = dy * gelu'(x) with x recovered from (y, mask) by Newton's method.
  * `dx` may alias `dy`.
- * @param dx [n] f32 output
- * @param dy [n] f32 upstream gradient
- * @param y [n] f32 forward output
- * @param mask [n] u8|bit branch mask of the forward
- * @param maxBindingBytes largest binding (default gpu.maxBinding); tests lower it to force chunks
- * @param steps Newton steps per branch (default GELU_TEMPO_STEPS[form])
  */
-export function geluTempoBackward(
-  enc: Encoder,
-  dx: Tensor,
-  dy: Tensor,
-  y: Tensor,
-  mask: Tensor,
-  n: number,
-  form: GeluForm,
-  maskDtype: GeluMaskDtype,
-  maxBindingBytes?: number,
-  steps: GeluTempoSteps = GELU_TEMPO_STEPS[form],
-): void {
+export function geluTempoBackward(enc: Encoder, a: GeluTempoBackwardArgs): void {
+  const { dx, dy, y, mask, n, form, maskDtype } = a;
+  const steps = a.steps ?? GELU_TEMPO_STEPS[form];
   const op = "geluTempoBackward";
   for (const [name, t] of [["dx", dx], ["dy", dy], ["y", y]] as const) needF32(op, name, t, n);
   needMask(op, mask, maskDtype, n);
   if (dx === y) throw new Error(`${op}: dx aliasing y is unsupported`);
   const inPlace = dx === dy;
-  const grouped = maskDtype === "bit" &&
-    (variant === "grouped" || (variant === "auto" && enc.gpu?.isSoftware === true));
-  const k = specOf("bwd", form, maskDtype, inPlace, grouped);
+  const grouped = maskDtype === "bit" && enc.gpu?.kernels.geluTempo === "grouped";
+  const spec = specOf("bwd", form, maskDtype, inPlace, grouped);
   const f32s: Record<string, Tensor> = inPlace ? { y, dx } : { dy, y, dx };
-  run(enc, k, f32s, mask, maskDtype, n, {
+  run(enc, spec, f32s, mask, maskDtype, n, {
     steps: steps.right,
     stepsLeft: steps.left,
-  }, maxBindingBytes);
+  }, a.maxBindingBytes);
 }

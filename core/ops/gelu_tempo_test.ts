@@ -9,7 +9,6 @@ import {
   type GeluMaskDtype,
   geluTempoBackward,
   geluTempoForward,
-  setGeluTempoVariant,
 } from "./gelu_tempo.ts";
 import {
   geluInverseRef,
@@ -102,12 +101,12 @@ Deno.test({
     const x = fineGrid(form), n = x.length;
     const tx = f.upload(x, [n]), y = f.alloc.alloc([n], "f32", "workspace", "y");
     const mask = f.alloc.alloc([n], "bit", "workspace", "mask");
-    geluTempoForward(f.enc, y, mask, tx, n, form, "bit");
+    geluTempoForward(f.enc, { y, mask, x: tx, n, form, maskDtype: "bit" });
     const yGot = await f.readF32(y);
     assertClose(yGot, x.map((v) => geluRef(v, form)), 1e-6, 1e-6, `tempo forward y ${form}`);
     const one = f.upload(new Float64Array(n).fill(1), [n]);
     const dx = f.alloc.alloc([n], "f32", "workspace", "dx");
-    geluTempoBackward(f.enc, dx, one, y, mask, n, form, "bit");
+    geluTempoBackward(f.enc, { dx, dy: one, y, mask, n, form, maskDtype: "bit" });
     const got = await f.readF32(dx);
     let worst = 0, at = 0, far = 0;
     for (let i = 0; i < n; i++) {
@@ -132,7 +131,10 @@ Deno.test({
 Deno.test(
   { name: "gelu tempo: masks u8/bit, extremes, random dy, in place, chunked", ...GPU_TEST },
   async () => {
-    const f = await gpuFixture();
+    const fixtures = {
+      ordered: await gpuFixture({ kernels: { geluTempo: "ordered" } }),
+      grouped: await gpuFixture({ kernels: { geluTempo: "grouped" } }),
+    };
     const extremes = [
       -1e4,
       -100,
@@ -149,7 +151,7 @@ Deno.test(
       GELU_MIN.tanh.x,
     ];
     const x = Float64Array.from([...extremes, ...randn(5001, 4, 2)], Math.fround), n = x.length;
-    const dy = randn(n, 5), tx = f.upload(x, [n]), tdy = f.upload(dy, [n]);
+    const dy = randn(n, 5);
     for (const form of FORMS) {
       const want = geluTempoMaskRef(x, form);
       const exact = x.map((v, i) => dy[i] * geluGradRef(v, form));
@@ -162,44 +164,42 @@ Deno.test(
           for (const order of ["ordered", "grouped"] as const) combos.push([dt, maxBinding, order]);
         }
       }
-      for (const [dt, maxBinding, order] of combos) {
-        const old = setGeluTempoVariant(order);
-        try {
-          const y = f.alloc.alloc([n], "f32", "workspace", "y"),
-            mask = f.alloc.alloc([n], dt, "workspace", "m");
-          geluTempoForward(f.enc, y, mask, tx, n, form, dt, maxBinding);
-          const words = await f.readU32(mask), ref = packMaskRef(want, dt);
-          for (let w = 0; w < ref.length; w++) {
-            if (words[w] !== ref[w]) {
-              throw new Error(
-                `${form} ${dt} mask word ${w}: ${words[w]} != ${ref[w]}`,
-              );
-            }
+      for (const [maskDtype, maxBindingBytes, order] of combos) {
+        const f = fixtures[order], dt = maskDtype;
+        const tx = f.upload(x, [n]), tdy = f.upload(dy, [n]);
+        const y = f.alloc.alloc([n], "f32", "workspace", "y"),
+          mask = f.alloc.alloc([n], dt, "workspace", "m");
+        const common = { mask, n, form, maskDtype, maxBindingBytes };
+        geluTempoForward(f.enc, { y, x: tx, ...common });
+        const words = await f.readU32(mask), ref = packMaskRef(want, dt);
+        for (let w = 0; w < ref.length; w++) {
+          if (words[w] !== ref[w]) {
+            throw new Error(
+              `${form} ${dt} mask word ${w}: ${words[w]} != ${ref[w]}`,
+            );
           }
-          const dx = f.alloc.alloc([n], "f32", "workspace", "dx");
-          geluTempoBackward(f.enc, dx, tdy, y, mask, n, form, dt, maxBinding);
-          const got = await f.readF32(dx);
-          if (!got.every(Number.isFinite)) throw new Error(`${form}: non-finite gradient`);
-          // |dy| <= ~4: 4e-4 abs.
-          assertClose(got, exact, 4e-4, 0, `${form} ${dt} dx vs exact`);
-          assertClose(
-            got,
-            geluTempoBackwardRef(dy, await f.readF32(y), want, form),
-            4e-4,
-            0,
-            `${form} vs ref`,
-          );
-          if (first) {
-            assertClose(got, first, 0, 0, `${form} ${dt} ${maxBinding} ${order} same bits`);
-          } else first = got;
-          // In place: y over x, dx over dy.
-          const t = f.upload(x, [n]), g = f.upload(dy, [n]);
-          geluTempoForward(f.enc, t, mask, t, n, form, dt, maxBinding);
-          geluTempoBackward(f.enc, g, g, t, mask, n, form, dt, maxBinding);
-          assertClose(await f.readF32(g), got, 0, 0, `${form} ${order} in place`);
-        } finally {
-          setGeluTempoVariant(old);
         }
+        const dx = f.alloc.alloc([n], "f32", "workspace", "dx");
+        geluTempoBackward(f.enc, { dx, dy: tdy, y, ...common });
+        const got = await f.readF32(dx);
+        if (!got.every(Number.isFinite)) throw new Error(`${form}: non-finite gradient`);
+        // |dy| <= ~4: 4e-4 abs.
+        assertClose(got, exact, 4e-4, 0, `${form} ${dt} dx vs exact`);
+        assertClose(
+          got,
+          geluTempoBackwardRef(dy, await f.readF32(y), want, form),
+          4e-4,
+          0,
+          `${form} vs ref`,
+        );
+        if (first) {
+          assertClose(got, first, 0, 0, `${form} ${dt} ${maxBindingBytes} ${order} same bits`);
+        } else first = got;
+        // In place: y over x, dx over dy.
+        const t = f.upload(x, [n]), g = f.upload(dy, [n]);
+        geluTempoForward(f.enc, { y: t, x: t, ...common });
+        geluTempoBackward(f.enc, { dx: g, dy: g, y: t, ...common });
+        assertClose(await f.readF32(g), got, 0, 0, `${form} ${order} in place`);
       }
     }
   },

@@ -59,7 +59,7 @@ Deno.test(
     const y = f.alloc.alloc([n], "f32", "workspace", "y");
     const dx = f.alloc.alloc([n], "f32", "workspace", "dx");
     for (const form of FORMS) {
-      geluForward(f.enc, y, tx, n, form);
+      geluForward(f.enc, { y, x: tx, n, form });
       const yRef = geluForwardRef(x, form);
       const yGot = await f.readF32(y);
       assertClose(yGot, yRef, 1e-6, 1e-6, `y ${form}`);
@@ -67,15 +67,15 @@ Deno.test(
       for (let i = 0; i < 6001; i++) {
         assertClose([yGot[i]], [yRef[i]], 0, 2e-5, `left tail y(${x[i]}) ${form}`);
       }
-      geluBackward(f.enc, dx, tdy, tx, n, form);
+      geluBackward(f.enc, { dx, dy: tdy, x: tx, n, form });
       const dxRef = geluBackwardRef(dy, x, form);
       assertClose(await f.readF32(dx), dxRef, 1e-6, 1e-6, `dx ${form}`);
       // In place, chunked (1 KiB bindings: 256-element chunks).
       const t = f.upload(x, [n]);
-      geluForward(f.enc, t, t, n, form, 1024);
+      geluForward(f.enc, { y: t, x: t, n, form, maxBindingBytes: 1024 });
       assertClose(await f.readF32(t), yGot, 0, 0, `y in place, chunked ${form}`);
       const g = f.upload(dy, [n]);
-      geluBackward(f.enc, g, g, tx, n, form, 1024);
+      geluBackward(f.enc, { dx: g, dy: g, x: tx, n, form, maxBindingBytes: 1024 });
       assertClose(await f.readF32(g), await f.readF32(dx), 0, 0, `dx in place, chunked ${form}`);
     }
   },

@@ -12,7 +12,8 @@ import type { Encoder } from "../encoder.ts";
 import { groups1d, type KernelSpec } from "../kernel.ts";
 import type { Tensor } from "../tensor.ts";
 import { needF32 } from "./checks.ts";
-import { chunksOf, widenTo16 } from "./rows.ts";
+import { type ChunkOptions, chunksOf } from "./chunking.ts";
+import { widenTo16 } from "./rows.ts";
 
 const WG = 64;
 const PER_THREAD = 256;
@@ -86,23 +87,25 @@ const FINISH: KernelSpec = {
   }`,
 };
 
+/** What `globalGradNorm` reads and writes. */
+export interface GradNormArgs extends ChunkOptions {
+  /** [2] f32 output: the norm and the clip factor. */
+  out: Tensor;
+  /** f32, at least `gradNormScratchBytes(grads)` bytes. */
+  scratch: Tensor;
+  /** The gradient tensors, f32, any shapes. */
+  grads: readonly Tensor[];
+  /** Clip threshold; <= 0 or not finite: no clipping (factor 1). */
+  maxNorm: number;
+}
+
 /**
  * out[0] = sqrt(sum over all tensors of sum of squares); out[1] = clip factor
  * min(1, maxNorm / (norm + 1e-6)), or 1 when maxNorm <= 0 or is not finite (no clipping).
  * Pass `out` as adamw's gradScale: adamw reads its last element (the clip factor) by default.
- * @param out [2] f32
- * @param scratch f32, at least `gradNormScratchBytes(grads)` bytes
- * @param grads the gradient tensors, f32, any shapes
- * @param maxBindingBytes override of the binding limit, to force chunking in tests
  */
-export function globalGradNorm(
-  enc: Encoder,
-  out: Tensor,
-  scratch: Tensor,
-  grads: readonly Tensor[],
-  maxNorm: number,
-  maxBindingBytes?: number,
-): void {
+export function globalGradNorm(enc: Encoder, a: GradNormArgs): void {
+  const { out, scratch, grads, maxNorm, maxBindingBytes } = a;
   const op = "globalGradNorm";
   needF32(op, "out", out, 2);
   const total = gradNormScratchBytes(grads) / 4;

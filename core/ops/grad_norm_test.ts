@@ -52,7 +52,13 @@ Deno.test(
       ]
     ) {
       const out = f.upload([7, 7], [2]);
-      globalGradNorm(f.enc, out, scratch, grads, maxNorm!, maxBinding);
+      globalGradNorm(f.enc, {
+        out,
+        scratch,
+        grads,
+        maxNorm: maxNorm!,
+        maxBindingBytes: maxBinding,
+      });
       const got = await f.readF32(out);
       // ~83k squares summed in f32 (fixed-order partials, then a tree): relative error ~1e-6.
       assertClose(
@@ -78,9 +84,9 @@ Deno.test({ name: "globalGradNorm output feeds adamw's gradScale", ...GPU_TEST }
   const m = f.upload(new Float32Array(n), [n]), v = f.upload(new Float32Array(n), [n]);
   const out = f.upload([0, 0], [2]);
   const scratch = f.alloc.alloc([gradNormScratchBytes([grad]) / 4], "f32", "workspace", "scratch");
-  globalGradNorm(f.enc, out, scratch, [grad], 2);
+  globalGradNorm(f.enc, { out, scratch, grads: [grad], maxNorm: 2 });
   const hp = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step: 1 };
-  adamw(f.enc, param, grad, m, v, n, hp, out);
+  adamw(f.enc, { param, grad, m, v, n, gradScale: out }, hp);
   const [, factor] = globalGradNormRef([g], 2);
   const refP = Float64Array.from(p0), refM = new Float64Array(n), refV = new Float64Array(n);
   adamwRef(refP, g, refM, refV, hp, factor);
@@ -99,6 +105,6 @@ Deno.test({ name: "globalGradNorm ignores NaN past a tensor's end", ...GPU_TEST 
   if (g.buffer !== nan.buffer) throw new Error("test setup: the pooled buffer was not reused");
   const out = f.upload([0, 0], [2]);
   const scratch = f.alloc.alloc([gradNormScratchBytes([g]) / 4], "f32", "workspace", "scratch");
-  globalGradNorm(f.enc, out, scratch, [g], 0);
+  globalGradNorm(f.enc, { out, scratch, grads: [g], maxNorm: 0 });
   assertClose(await f.readF32(out), globalGradNormRef([host], 0), 0, 2e-6, "norm");
 });

@@ -7,28 +7,43 @@
  */
 import type { Bindable, Encoder } from "../encoder.ts";
 import { groups1d, type KernelSpec, LINEAR_INDEX } from "../kernel.ts";
+import { cachedSpec } from "../spec_cache.ts";
 import type { Tensor } from "../tensor.ts";
 import { needF32 } from "./checks.ts";
+import { alignedItems, type ChunkOptions, spanRange, spans } from "./chunking.ts";
 
 const WG = 64;
-const cache = new Map<string, KernelSpec>();
+
+/** The attention shape of a head layout op. */
+export interface HeadShape extends ChunkOptions {
+  /** Batch. */
+  B: number;
+  /** Sequence length. */
+  T: number;
+  /** Heads. */
+  NH: number;
+  /** Head size (C = NH * HS). */
+  HS: number;
+}
 
 /**
  * The kernel: `parts` head-major tensors h0.. <-> one token-major tensor `tok` whose row holds the
  * parts side by side; `toHeads` picks the direction; `vec` the element type width (1 or 4).
  */
 function specOf(parts: 1 | 3, toHeads: boolean, vec: 1 | 4): KernelSpec {
-  const key = `${parts}|${toHeads}|${vec}`;
-  let s = cache.get(key);
-  if (s) return s;
+  const name = `heads_${toHeads ? "split" : "join"}${parts}_v${vec}`;
+  return cachedSpec(name, () => makeSpec(name, parts, toHeads, vec));
+}
+
+function makeSpec(name: string, parts: 1 | 3, toHeads: boolean, vec: 1 | 4): KernelSpec {
   const type = vec === 4 ? "vec4<f32>" : "f32";
   const heads = Array.from({ length: parts }, (_, p) => `h${p}`);
   const copies = heads.map((h, p) => {
     const at = p === 0 ? "o" : `o + ${p}u * u.Cv`;
     return toHeads ? `${h}[i] = tok[${at}];` : `tok[${at}] = ${h}[i];`;
   });
-  s = {
-    name: `heads_${toHeads ? "split" : "join"}${parts}_v${vec}`,
+  return {
+    name,
     bindings: [
       { name: "tok", type, write: !toHeads },
       ...heads.map((name) => ({ name, type, write: toHeads } as const)),
@@ -46,12 +61,6 @@ function specOf(parts: 1 | 3, toHeads: boolean, vec: 1 | 4): KernelSpec {
   let o = (b * u.T + t) * (${parts}u * u.Cv) + h * u.HSv + d;
   ${copies.join("\n  ")}`,
   };
-  cache.set(key, s);
-  return s;
-}
-
-function gcd(a: number, b: number): number {
-  return b === 0 ? a : gcd(b, a % b);
 }
 
 /** Run a permutation over batch chunks. */
@@ -61,12 +70,9 @@ function run(
   tok: Tensor,
   heads: Tensor[],
   toHeads: boolean,
-  B: number,
-  T: number,
-  NH: number,
-  HS: number,
-  maxBindingBytes?: number,
+  shape: HeadShape,
 ): void {
+  const { B, T, NH, HS } = shape;
   const C = NH * HS, parts = heads.length as 1 | 3;
   needF32(op, "token-major operand", tok, B * T * parts * C);
   heads.forEach((h, p) => needF32(op, `head-major operand ${p}`, h, B * T * C));
@@ -76,110 +82,80 @@ function run(
   if (!gpu || B * T * C === 0) return;
   const vec = HS % 4 === 0 ? 4 : 1;
   const spec = specOf(parts, toHeads, vec);
-  const maxBytes = Math.min(maxBindingBytes ?? gpu.maxBinding, gpu.maxBinding);
+  // Chunks of whole batch items; the token-major operand is the widest (parts x the head-major).
   const tokBatch = 4 * T * parts * C, headBatch = 4 * T * C;
-  let per = B;
-  if (B * tokBatch > maxBytes) {
-    const unit = gpu.storageAlign / gcd(headBatch, gpu.storageAlign);
-    per = Math.floor(maxBytes / tokBatch / unit) * unit;
-    if (per < 1) {
-      throw new Error(
-        `${op}: ${unit} batch elements of [T=${T}, ${parts * C}] do not fit a binding of ` +
-          `${maxBytes} bytes; unsupported`,
-      );
-    }
-  }
-  for (let b0 = 0; b0 < B; b0 += per) {
-    const nb = Math.min(per, B - b0), whole = nb === B;
-    const range = (t: Tensor, bytes: number): Bindable =>
-      whole ? t : { tensor: t, offset: b0 * bytes, size: nb * bytes };
-    const bindings: Record<string, Bindable> = { tok: range(tok, tokBatch) };
-    heads.forEach((h, p) => bindings[`h${p}`] = range(h, headBatch));
-    const n = (nb * T * C) / vec;
+  for (
+    const sp of spans(op, gpu, {
+      count: B,
+      itemBytes: tokBatch,
+      unit: alignedItems(gpu, headBatch),
+      what: `batch items of [T=${T}, ${parts * C}]`,
+      maxBindingBytes: shape.maxBindingBytes,
+    })
+  ) {
+    const bindings: Record<string, Bindable> = { tok: spanRange(tok, sp, tokBatch) };
+    heads.forEach((h, p) => bindings[`h${p}`] = spanRange(h, sp, headBatch));
+    const n = (sp.count * T * C) / vec;
     enc.dispatch(spec, bindings, { n, T, NH, HSv: HS / vec, Cv: C / vec }, groups1d(n, WG));
   }
 }
 
-/**
- * Split the fused QKV projection into heads.
- * @param q [B, NH, T, HS] f32 output
- * @param k [B, NH, T, HS] f32 output
- * @param v [B, NH, T, HS] f32 output
- * @param qkv [B, T, 3C] f32 input, columns [Q | K | V], each NH*HS head-major
- * @param maxBindingBytes largest binding (default gpu.maxBinding); tests lower it to force chunks
- */
-export function splitHeads(
-  enc: Encoder,
-  q: Tensor,
-  k: Tensor,
-  v: Tensor,
-  qkv: Tensor,
-  B: number,
-  T: number,
-  NH: number,
-  HS: number,
-  maxBindingBytes?: number,
-): void {
-  run("splitHeads", enc, qkv, [q, k, v], true, B, T, NH, HS, maxBindingBytes);
+/** What `splitHeads` reads and writes. */
+export interface SplitHeadsArgs extends HeadShape {
+  /** [B, NH, T, HS] f32 output. */
+  q: Tensor;
+  /** [B, NH, T, HS] f32 output. */
+  k: Tensor;
+  /** [B, NH, T, HS] f32 output. */
+  v: Tensor;
+  /** [B, T, 3C] f32 input, columns [Q | K | V], each NH*HS head-major. */
+  qkv: Tensor;
 }
 
-/**
- * The inverse of `splitHeads` (its backward): head-major gradients into the fused layout.
- * @param dqkv [B, T, 3C] f32 output
- * @param dq [B, NH, T, HS] f32 input
- * @param dk [B, NH, T, HS] f32 input
- * @param dv [B, NH, T, HS] f32 input
- * @param maxBindingBytes largest binding (default gpu.maxBinding); tests lower it to force chunks
- */
-export function joinHeads(
-  enc: Encoder,
-  dqkv: Tensor,
-  dq: Tensor,
-  dk: Tensor,
-  dv: Tensor,
-  B: number,
-  T: number,
-  NH: number,
-  HS: number,
-  maxBindingBytes?: number,
-): void {
-  run("joinHeads", enc, dqkv, [dq, dk, dv], false, B, T, NH, HS, maxBindingBytes);
+/** Split the fused QKV projection into heads. */
+export function splitHeads(enc: Encoder, a: SplitHeadsArgs): void {
+  run("splitHeads", enc, a.qkv, [a.q, a.k, a.v], true, a);
 }
 
-/**
- * Merge the per-head context into tokens: out[b, t, h*HS + d] = ctx[b, h, t, d].
- * @param out [B, T, C] f32 output
- * @param ctx [B, NH, T, HS] f32 input
- * @param maxBindingBytes largest binding (default gpu.maxBinding); tests lower it to force chunks
- */
-export function mergeHeads(
-  enc: Encoder,
-  out: Tensor,
-  ctx: Tensor,
-  B: number,
-  T: number,
-  NH: number,
-  HS: number,
-  maxBindingBytes?: number,
-): void {
-  run("mergeHeads", enc, out, [ctx], false, B, T, NH, HS, maxBindingBytes);
+/** What `joinHeads` reads and writes. */
+export interface JoinHeadsArgs extends HeadShape {
+  /** [B, T, 3C] f32 output. */
+  dqkv: Tensor;
+  /** [B, NH, T, HS] f32 input. */
+  dq: Tensor;
+  /** [B, NH, T, HS] f32 input. */
+  dk: Tensor;
+  /** [B, NH, T, HS] f32 input. */
+  dv: Tensor;
 }
 
-/**
- * The inverse of `mergeHeads` (its backward): dctx[b, h, t, d] = dout[b, t, h*HS + d].
- * @param dctx [B, NH, T, HS] f32 output
- * @param dout [B, T, C] f32 input
- * @param maxBindingBytes largest binding (default gpu.maxBinding); tests lower it to force chunks
- */
-export function splitHeadsOf(
-  enc: Encoder,
-  dctx: Tensor,
-  dout: Tensor,
-  B: number,
-  T: number,
-  NH: number,
-  HS: number,
-  maxBindingBytes?: number,
-): void {
-  run("splitHeadsOf", enc, dout, [dctx], true, B, T, NH, HS, maxBindingBytes);
+/** The inverse of `splitHeads` (its backward): head-major gradients into the fused layout. */
+export function joinHeads(enc: Encoder, a: JoinHeadsArgs): void {
+  run("joinHeads", enc, a.dqkv, [a.dq, a.dk, a.dv], false, a);
+}
+
+/** What `mergeHeads` reads and writes. */
+export interface MergeHeadsArgs extends HeadShape {
+  /** [B, T, C] f32 output. */
+  out: Tensor;
+  /** [B, NH, T, HS] f32 input. */
+  ctx: Tensor;
+}
+
+/** Merge the per-head context into tokens: out[b, t, h*HS + d] = ctx[b, h, t, d]. */
+export function mergeHeads(enc: Encoder, a: MergeHeadsArgs): void {
+  run("mergeHeads", enc, a.out, [a.ctx], false, a);
+}
+
+/** What `splitHeadsOf` reads and writes. */
+export interface SplitHeadsOfArgs extends HeadShape {
+  /** [B, NH, T, HS] f32 output. */
+  dctx: Tensor;
+  /** [B, T, C] f32 input. */
+  dout: Tensor;
+}
+
+/** The inverse of `mergeHeads` (its backward): dctx[b, h, t, d] = dout[b, t, h*HS + d]. */
+export function splitHeadsOf(enc: Encoder, a: SplitHeadsOfArgs): void {
+  run("splitHeadsOf", enc, a.dout, [a.dctx], true, a);
 }

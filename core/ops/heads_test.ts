@@ -19,21 +19,22 @@ Deno.test(
       const C = NH * HS, n = B * T * C, what = `B=${B} T=${T} NH=${NH} HS=${HS} max=${maxBinding}`;
       const qkv = randn(3 * n, n).map(Math.fround), tqkv = f.upload(qkv, [B, T, 3 * C]);
       const parts = [0, 1, 2].map(() => f.alloc.alloc([B, NH, T, HS], "f32", "workspace", "p"));
-      splitHeads(f.enc, parts[0], parts[1], parts[2], tqkv, B, T, NH, HS, maxBinding);
+      const shape = { B, T, NH, HS, maxBindingBytes: maxBinding };
+      splitHeads(f.enc, { q: parts[0], k: parts[1], v: parts[2], qkv: tqkv, ...shape });
       const want = splitHeadsRef(qkv, B, T, NH, HS);
       const got = await Promise.all(parts.map((p) => f.readF32(p)));
       got.forEach((g, p) => assertClose(g, want[p], 0, 0, `split part ${p} ${what}`));
       const grads = [0, 1, 2].map((p) => randn(n, 10 * n + p).map(Math.fround));
       const tgrads = grads.map((g) => f.upload(g, [B, NH, T, HS]));
       const dqkv = f.alloc.alloc([B, T, 3 * C], "f32", "workspace", "dqkv");
-      joinHeads(f.enc, dqkv, tgrads[0], tgrads[1], tgrads[2], B, T, NH, HS, maxBinding);
+      joinHeads(f.enc, { dqkv, dq: tgrads[0], dk: tgrads[1], dv: tgrads[2], ...shape });
       assertClose(await f.readF32(dqkv), joinHeadsRef(grads, B, T, NH, HS), 0, 0, `join ${what}`);
       const ctx = grads[0], out = f.alloc.alloc([B, T, C], "f32", "workspace", "out");
-      mergeHeads(f.enc, out, tgrads[0], B, T, NH, HS, maxBinding);
+      mergeHeads(f.enc, { out, ctx: tgrads[0], ...shape });
       const merged = await f.readF32(out);
       assertClose(merged, mergeHeadsRef(ctx, B, T, NH, HS), 0, 0, `merge ${what}`);
       const dctx = f.alloc.alloc([B, NH, T, HS], "f32", "workspace", "dctx");
-      splitHeadsOf(f.enc, dctx, out, B, T, NH, HS, maxBinding);
+      splitHeadsOf(f.enc, { dctx, dout: out, ...shape });
       assertClose(
         await f.readF32(dctx),
         splitHeadsOfRef(merged, B, T, NH, HS),

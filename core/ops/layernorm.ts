@@ -3,21 +3,25 @@
  * (R = N = B*T tokens, C hidden): y = gamma * xhat + beta, xhat = (x - mean) * rstd,
  * rstd = 1 / sqrt(var + eps) with the biased variance (two passes over the row).
  *
- * Row kernels come in two variants, both with a fixed summation order (deterministic): on real
- * GPUs one workgroup per row reducing in workgroup memory (fixed tree order); on the software
- * adapter (llvmpipe: a workgroup is a fiber of 8-lane SIMD along x, barriers and idle lanes cost
- * a lot) one invocation per row with no barriers, reading vec4 when C % 4 == 0. The parameter
- * gradients are a column kernel, one invocation per channel (software: per 4 channels, vec4)
- * looping over the rows in order (no atomics, no scratch). Operands larger than one storage
- * binding are split into chunks of whole rows (multiples of storageAlign / 4 rows, so every
+ * Row kernels come in two variants, both with a fixed summation order (deterministic), picked by
+ * the kernel policy (`layernorm`, also for the Tempo backward): `workgroup`, one workgroup per
+ * row reducing in workgroup memory (fixed tree order: real GPUs); `row`, one invocation per row
+ * with no barriers, reading vec4 when C % 4 == 0 (the software adapter: llvmpipe runs a
+ * workgroup as a fiber of 8-lane SIMD along x, where barriers and idle lanes cost a lot). The
+ * parameter gradients are a column kernel, one invocation per channel (`row`: per 4 channels,
+ * vec4) looping over the rows in order (no atomics, no scratch). Operands larger than one storage
+ * binding are split into spans of whole rows (multiples of storageAlign / 4 rows, so every
  * offset aligns).
  * @module
  */
 import type { Bindable, Encoder } from "../encoder.ts";
 import type { Gpu } from "../gpu.ts";
 import { groups1d, type KernelSpec, LINEAR_INDEX } from "../kernel.ts";
+import { rowKernelFor } from "../kernel_policy.ts";
+import { cachedSpec } from "../spec_cache.ts";
 import type { Tensor } from "../tensor.ts";
 import { needF32 } from "./checks.ts";
+import { alignedItems, type ChunkOptions, type Span, spanRange, spans } from "./chunking.ts";
 
 /** Threads per row workgroup (a power of two, a multiple of 8 for the software adapter's lanes). */
 export const LN_ROW_WG = 128;
@@ -27,8 +31,6 @@ export const LN_COL_WG = 64;
 export const LN_ROWS_WG = 64;
 /** Invocations per workgroup of the vec4 column kernel (8: small C still spreads over cores). */
 export const LN_COL4_WG = 8;
-/** Longest row the software adapter gives to one invocation (longer: a workgroup per row). */
-const ROW_MAX_C = 4096;
 /**
  * Longest row the row kernels keep in private arrays (sized at compile time: one kernel per C),
  * so that later passes over the row read no buffer (on llvmpipe each buffer load is a per-lane
@@ -43,28 +45,12 @@ export function layernormCacheC(C: number): number {
 }
 
 /**
- * Kernel variant of the LayerNorm ops (baseline and Tempo): "workgroup" (one workgroup per row,
- * scalar column kernel: real GPUs and long rows), "row" (one invocation per row, vec4 column
- * kernel when C % 4 == 0: the software adapter), or "auto" (row on a software adapter when
- * C <= 4096, else workgroup).
- */
-export type LayernormVariant = "auto" | "row" | "workgroup";
-let variant: LayernormVariant = "auto";
-
-/** Force the kernel variant of the LayerNorm ops (tests, benchmarks); returns the previous one. */
-export function setLayernormVariant(v: LayernormVariant): LayernormVariant {
-  const old = variant;
-  variant = v;
-  return old;
-}
-
-/**
- * Vector width of the software (row-per-invocation) kernels for C channels on `gpu`: 4 (vec4),
- * 1 (scalar), or 0 when the workgroup kernels are used.
+ * Vector width of the row-per-invocation kernels for C channels on `gpu`: 4 (vec4), 1 (scalar),
+ * or 0 when the policy picks the workgroup kernels.
  */
 export function layernormWidth(gpu: Gpu, C: number): 0 | 1 | 4 {
-  const rows = variant === "row" || (variant === "auto" && gpu.isSoftware && C <= ROW_MAX_C);
-  return !rows ? 0 : C % 4 === 0 ? 4 : 1;
+  if (rowKernelFor(gpu.kernels, "layernorm", C) !== "row") return 0;
+  return C % 4 === 0 ? 4 : 1;
 }
 
 /** WGSL: `hsum(v)`, a fixed-order horizontal sum of a width-w value. */
@@ -98,51 +84,34 @@ fn wg_sum2(v: vec2f, lidx: u32) -> vec2f {
 fn wg_sum(v: f32, lidx: u32) -> f32 { return wg_sum2(vec2f(v, 0.0), lidx).x; }
 `;
 
-/** A chunk of rows [first, first + count) of a [R, C] problem. */
-export interface RowChunk {
-  /** First row. */
-  first: number;
-  /** Rows in the chunk. */
-  count: number;
-  /** Whether the chunk is the whole problem (bind whole tensors). */
-  whole: boolean;
-}
-
 /**
- * Chunks of whole rows such that a [rows, C] f32 range fits `maxBindingBytes` (default
- * gpu.maxBinding); chunk starts are multiples of storageAlign / 4 rows, so [rows, C] and [rows]
+ * Spans of whole rows such that a [rows, C] f32 range fits `maxBindingBytes` (default
+ * gpu.maxBinding); span starts are multiples of storageAlign / 4 rows, so [rows, C] and [rows]
  * f32 ranges both start aligned.
  */
-export function rowChunks(
+export function rowSpans(
   op: string,
   gpu: Gpu,
   R: number,
   C: number,
   maxBindingBytes?: number,
-): RowChunk[] {
-  const maxBytes = Math.min(maxBindingBytes ?? gpu.maxBinding, gpu.maxBinding);
-  if (R * C * 4 <= maxBytes) return [{ first: 0, count: R, whole: true }];
-  const unit = gpu.storageAlign / 4;
-  const per = Math.floor(maxBytes / (4 * C) / unit) * unit;
-  if (per < 1) {
-    throw new Error(
-      `${op}: ${unit} rows of ${C} channels do not fit a binding of ${maxBytes} bytes; unsupported`,
-    );
-  }
-  const out: RowChunk[] = [];
-  for (let first = 0; first < R; first += per) {
-    out.push({ first, count: Math.min(per, R - first), whole: false });
-  }
-  return out;
+): Span[] {
+  const what = `rows of ${C} channels`;
+  return spans(op, gpu, {
+    count: R,
+    itemBytes: 4 * C,
+    unit: alignedItems(gpu, 4),
+    what,
+    maxBindingBytes,
+  });
 }
 
 /**
- * The binding of rows [chunk.first, +count) of a tensor with `width` f32 per row; `exact` binds
+ * The binding of rows [span.first, +count) of a tensor with `width` f32 per row; `exact` binds
  * exactly those bytes even for the whole problem (vec4 bindings: a multiple of 16 bytes).
  */
-export function rowRange(t: Tensor, chunk: RowChunk, width: number, exact = false): Bindable {
-  if (chunk.whole && !exact) return t;
-  return { tensor: t, offset: 4 * chunk.first * width, size: 4 * chunk.count * width };
+export function rowRange(t: Tensor, span: Span, width: number, exact = false): Bindable {
+  return spanRange(t, span, 4 * width, exact);
 }
 
 /** The first n f32 of `t` as a binding (exact size when `exact`, else the whole tensor). */
@@ -150,18 +119,12 @@ export function headRange(t: Tensor, n: number, exact: boolean): Bindable {
   return exact ? { tensor: t, offset: 0, size: 4 * n } : t;
 }
 
-const cache = new Map<string, KernelSpec>();
-function cached(key: string, make: () => KernelSpec): KernelSpec {
-  let s = cache.get(key);
-  if (!s) cache.set(key, s = make());
-  return s;
-}
-
 function forwardSpec(withMean: boolean, inPlace: boolean): KernelSpec {
-  return cached(`fwd|${withMean}|${inPlace}`, () => {
+  const name = `layernorm_fwd${withMean ? "_mean" : ""}${inPlace ? "_inplace" : ""}`;
+  return cachedSpec(name, () => {
     const X = inPlace ? "y" : "x";
     return {
-      name: `layernorm_fwd${withMean ? "_mean" : ""}${inPlace ? "_inplace" : ""}`,
+      name,
       bindings: [
         ...(inPlace ? [] : [{ name: "x", type: "f32" as const }]),
         { name: "gamma", type: "f32" },
@@ -204,15 +167,16 @@ function forwardRowsSpec(
   w: number,
   cacheC: number,
 ): KernelSpec {
-  return cached(`fwdrows|${withMean}|${inPlace}|${w}|${cacheC}`, () => {
+  const name = `layernorm_fwd_rows${w === 4 ? "_v4" : ""}${cacheC ? `_c${cacheC}` : ""}${
+    withMean ? "_mean" : ""
+  }${inPlace ? "_inplace" : ""}`;
+  return cachedSpec(name, () => {
     const X = inPlace ? "y" : "x";
     const T = w === 4 ? "vec4f" : "f32";
     const type = elemOf(w);
     const src = cacheC ? "xs[c]" : `${X}[off + c]`;
     return {
-      name: `layernorm_fwd_rows${w === 4 ? "_v4" : ""}${cacheC ? `_c${cacheC}` : ""}${
-        withMean ? "_mean" : ""
-      }${inPlace ? "_inplace" : ""}`,
+      name,
       bindings: [
         ...(inPlace ? [] : [{ name: "x", type }]),
         { name: "gamma", type },
@@ -263,7 +227,10 @@ export function backwardRowsSpec(
   w: number,
   cacheC = 0,
 ): KernelSpec {
-  return cached(`bwdrows|${name}|${inPlace}|${w}|${cacheC}`, () => {
+  const full = `${name}_rows${w === 4 ? "_v4" : ""}${cacheC ? `_c${cacheC}` : ""}${
+    inPlace ? "_inplace" : ""
+  }`;
+  return cachedSpec(full, () => {
     const T = w === 4 ? "vec4f" : "f32";
     const type = elemOf(w);
     const out = inPlace ? "dy" : "dx";
@@ -272,9 +239,7 @@ export function backwardRowsSpec(
       : `let g = dy[off + c] * gamma[c];
     ${out}[off + c] = rs * (g - t.x - (${xhatOf}) * t.y);`;
     return {
-      name: `${name}_rows${w === 4 ? "_v4" : ""}${cacheC ? `_c${cacheC}` : ""}${
-        inPlace ? "_inplace" : ""
-      }`,
+      name: full,
       bindings: [
         ...(inPlace ? [] : [{ name: "dy", type }]),
         ...sources,
@@ -322,7 +287,7 @@ export function backwardCol4Spec(
   prelude: string,
   hoist = "",
 ): KernelSpec {
-  return cached(`bwdcol4|${name}`, () => ({
+  return cachedSpec(`${name}_v4`, () => ({
     name: `${name}_v4`,
     bindings: [
       { name: "dy", type: "vec4<f32>" },
@@ -363,7 +328,7 @@ export function backwardRowSpec(
   prelude: string,
   inPlace: boolean,
 ): KernelSpec {
-  return cached(`bwdrow|${name}|${inPlace}`, () => ({
+  return cachedSpec(`${name}${inPlace ? "_inplace" : ""}`, () => ({
     name: `${name}${inPlace ? "_inplace" : ""}`,
     bindings: [
       ...(inPlace ? [] : [{ name: "dy", type: "f32" as const }]),
@@ -403,7 +368,7 @@ export function backwardColSpec(
   xhatOf: string,
   prelude: string,
 ): KernelSpec {
-  return cached(`bwdcol|${name}`, () => ({
+  return cachedSpec(name, () => ({
     name,
     bindings: [
       { name: "dy", type: "f32" },
@@ -446,29 +411,31 @@ const BASE_COL_SOURCES4: KernelSpec["bindings"] = [
   { name: "rstd", type: "f32" },
 ];
 
-/**
- * LayerNorm forward over R rows of C channels. `y` may alias `x` (in place).
- * @param y [R, C] f32 output
- * @param mean [R] f32 output, or null when not needed (Tempo keeps only rstd)
- * @param rstd [R] f32 output, 1 / sqrt(var + eps)
- * @param x [R, C] f32 input
- * @param gamma [C] f32 scale
- * @param beta [C] f32 shift
- * @param maxBindingBytes largest binding (default gpu.maxBinding); tests lower it to force chunks
- */
-export function layernormForward(
-  enc: Encoder,
-  y: Tensor,
-  mean: Tensor | null,
-  rstd: Tensor,
-  x: Tensor,
-  gamma: Tensor,
-  beta: Tensor,
-  R: number,
-  C: number,
-  eps: number,
-  maxBindingBytes?: number,
-): void {
+/** What `layernormForward` reads and writes. */
+export interface LayernormForwardArgs extends ChunkOptions {
+  /** [R, C] f32 output; may alias x (in place). */
+  y: Tensor;
+  /** [R] f32 output, or null when not needed (Tempo keeps only rstd). */
+  mean: Tensor | null;
+  /** [R] f32 output, 1 / sqrt(var + eps). */
+  rstd: Tensor;
+  /** [R, C] f32 input. */
+  x: Tensor;
+  /** [C] f32 scale. */
+  gamma: Tensor;
+  /** [C] f32 shift. */
+  beta: Tensor;
+  /** Rows (N = B*T tokens). */
+  R: number;
+  /** Channels. */
+  C: number;
+  /** Added to the variance. */
+  eps: number;
+}
+
+/** LayerNorm forward over R rows of C channels. `y` may alias `x` (in place). */
+export function layernormForward(enc: Encoder, a: LayernormForwardArgs): void {
+  const { y, mean, rstd, x, gamma, beta, R, C, eps } = a;
   const op = "layernormForward";
   needF32(op, "y", y, R * C);
   needF32(op, "x", x, R * C);
@@ -484,7 +451,7 @@ export function layernormForward(
     ? forwardRowsSpec(mean !== null, inPlace, w, layernormCacheC(C))
     : forwardSpec(mean !== null, inPlace);
   const v4 = w === 4;
-  for (const ch of rowChunks(op, gpu, R, C, maxBindingBytes)) {
+  for (const ch of rowSpans(op, gpu, R, C, a.maxBindingBytes)) {
     const b: Record<string, Bindable> = {
       gamma: headRange(gamma, C, v4),
       beta: headRange(beta, C, v4),
@@ -497,34 +464,37 @@ export function layernormForward(
   }
 }
 
+/** What `layernormBackward` reads, writes and accumulates into. */
+export interface LayernormBackwardArgs extends ChunkOptions {
+  /** [R, C] f32 output; may alias dy (in place). */
+  dx: Tensor;
+  /** [C] f32, accumulated. */
+  dgamma: Tensor;
+  /** [C] f32, accumulated. */
+  dbeta: Tensor;
+  /** [R, C] f32 upstream gradient. */
+  dy: Tensor;
+  /** [R, C] f32 forward input. */
+  x: Tensor;
+  /** [R] f32 forward mean. */
+  mean: Tensor;
+  /** [R] f32 forward rstd. */
+  rstd: Tensor;
+  /** [C] f32 scale. */
+  gamma: Tensor;
+  /** Rows. */
+  R: number;
+  /** Channels. */
+  C: number;
+}
+
 /**
  * LayerNorm backward from the input (baseline). dx is written; dgamma and dbeta are ACCUMULATED
  * (+=) in a fixed row order. `dx` may alias `dy` (in place: the parameter gradients are taken
  * first).
- * @param dx [R, C] f32 output
- * @param dgamma [C] f32 accumulated
- * @param dbeta [C] f32 accumulated
- * @param dy [R, C] f32 upstream gradient
- * @param x [R, C] f32 forward input
- * @param mean [R] f32 forward mean
- * @param rstd [R] f32 forward rstd
- * @param gamma [C] f32 scale
- * @param maxBindingBytes largest binding (default gpu.maxBinding); tests lower it to force chunks
  */
-export function layernormBackward(
-  enc: Encoder,
-  dx: Tensor,
-  dgamma: Tensor,
-  dbeta: Tensor,
-  dy: Tensor,
-  x: Tensor,
-  mean: Tensor,
-  rstd: Tensor,
-  gamma: Tensor,
-  R: number,
-  C: number,
-  maxBindingBytes?: number,
-): void {
+export function layernormBackward(enc: Encoder, a: LayernormBackwardArgs): void {
+  const { dx, dgamma, dbeta, dy, x, mean, rstd, gamma, R, C } = a;
   const op = "layernormBackward";
   for (const [name, t, n] of [["dx", dx, R * C], ["dy", dy, R * C], ["x", x, R * C]] as const) {
     needF32(op, name, t, n);
@@ -553,7 +523,7 @@ export function layernormBackward(
       layernormCacheC(C),
     )
     : backwardRowSpec("layernorm_bwd_dx", BASE_SOURCES, BASE_ROW_XHAT, "", inPlace);
-  const chunks = rowChunks(op, gpu, R, C, maxBindingBytes);
+  const chunks = rowSpans(op, gpu, R, C, a.maxBindingBytes);
   for (const ch of chunks) {
     const b = {
       dy: rowRange(dy, ch, C, v4),

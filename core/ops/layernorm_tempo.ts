@@ -23,10 +23,11 @@ import {
   LN_COL4_WG,
   LN_COL_WG,
   LN_ROWS_WG,
-  rowChunks,
   rowRange,
+  rowSpans,
 } from "./layernorm.ts";
 import { needF32 } from "./checks.ts";
+import type { ChunkOptions } from "./chunking.ts";
 
 /** Smallest |gamma| the Tempo backward divides by. */
 export const TEMPO_GAMMA_CLAMP = 1e-12;
@@ -77,33 +78,36 @@ function flagSpec(or: boolean): KernelSpec {
 }
 const FLAG = [flagSpec(false), flagSpec(true)];
 
+/** What `layernormTempoBackward` reads, writes and accumulates into. */
+export interface LayernormTempoBackwardArgs extends ChunkOptions {
+  /** [R, C] f32 output; may alias dy (in place). */
+  dx: Tensor;
+  /** [C] f32, accumulated. */
+  dgamma: Tensor;
+  /** [C] f32, accumulated. */
+  dbeta: Tensor;
+  /** [R, C] f32 upstream gradient. */
+  dy: Tensor;
+  /** [R, C] f32 forward output. */
+  y: Tensor;
+  /** [R] f32 forward rstd. */
+  rstd: Tensor;
+  /** [C] f32 scale. */
+  gamma: Tensor;
+  /** [C] f32 shift. */
+  beta: Tensor;
+  /** Rows. */
+  R: number;
+  /** Channels. */
+  C: number;
+}
+
 /**
  * Tempo LayerNorm backward. dx is written; dgamma and dbeta are ACCUMULATED (+=) in a fixed row
  * order. `dx` may alias `dy` (the parameter gradients are taken first).
- * @param dx [R, C] f32 output
- * @param dgamma [C] f32 accumulated
- * @param dbeta [C] f32 accumulated
- * @param dy [R, C] f32 upstream gradient
- * @param y [R, C] f32 forward output
- * @param rstd [R] f32 forward rstd
- * @param gamma [C] f32 scale
- * @param beta [C] f32 shift
- * @param maxBindingBytes largest binding (default gpu.maxBinding); tests lower it to force chunks
  */
-export function layernormTempoBackward(
-  enc: Encoder,
-  dx: Tensor,
-  dgamma: Tensor,
-  dbeta: Tensor,
-  dy: Tensor,
-  y: Tensor,
-  rstd: Tensor,
-  gamma: Tensor,
-  beta: Tensor,
-  R: number,
-  C: number,
-  maxBindingBytes?: number,
-): void {
+export function layernormTempoBackward(enc: Encoder, a: LayernormTempoBackwardArgs): void {
+  const { dx, dgamma, dbeta, dy, y, rstd, gamma, beta, R, C } = a;
   const op = "layernormTempoBackward";
   for (const [name, t] of [["dx", dx], ["dy", dy], ["y", y]] as const) needF32(op, name, t, R * C);
   needF32(op, "rstd", rstd, R);
@@ -141,7 +145,7 @@ export function layernormTempoBackward(
     )
     : backwardRowSpec("layernorm_tempo_bwd_dx", SOURCES, ROW_XHAT, SAFE_GAMMA_WGSL, inPlace);
   const params = { gamma: headRange(gamma, C, v4), beta: headRange(beta, C, v4) };
-  const chunks = rowChunks(op, gpu, R, C, maxBindingBytes);
+  const chunks = rowSpans(op, gpu, R, C, a.maxBindingBytes);
   for (const ch of chunks) {
     enc.dispatch(
       col,

@@ -1,30 +1,11 @@
-import { assertClose, GPU_TEST, gpuFixture, randn } from "../testing.ts";
-import {
-  layernormBackward,
-  layernormForward,
-  type LayernormVariant,
-  setLayernormVariant,
-} from "./layernorm.ts";
+import { assertClose, forEachKernel, GPU_TEST, gpuFixture, randn } from "../testing.ts";
+import { layernormBackward, layernormForward } from "./layernorm.ts";
 import { layernormRef } from "./layernorm_ref.ts";
 
 import { layernormTempoBackwardRef, minAbsGammaFlagRef } from "./layernorm_tempo_ref.ts";
 import { layernormTempoBackward, minAbsGammaFlag } from "./layernorm_tempo.ts";
 
 const EPS = 1e-5;
-
-/** Run `body` once per forced kernel variant (restoring the previous one after). */
-async function eachLayernormVariant(
-  body: (v: LayernormVariant) => Promise<void>,
-): Promise<void> {
-  for (const v of ["workgroup", "row"] as const) {
-    const old = setLayernormVariant(v);
-    try {
-      await body(v);
-    } finally {
-      setLayernormVariant(old);
-    }
-  }
-}
 
 function inputs(R: number, C: number, seed: number) {
   const x = randn(R * C, seed, 2).map((v, i) => v + 3 * Math.sin(Math.floor(i / C)));
@@ -41,7 +22,6 @@ Deno.test({
   name: "tempo layernorm backward == baseline backward (odd sizes, chunked)",
   ...GPU_TEST,
 }, async () => {
-  const f = await gpuFixture();
   const cases: [number, number, number | undefined][] = [
     [37, 7, undefined],
     [37, 12, undefined], // vec4 in the row variant (row kept in private arrays: C <= 128)
@@ -50,37 +30,24 @@ Deno.test({
     [150, 37, 10000], // 64-row chunks: 3 chunks
     [150, 36, 10000], // vec4, 3 chunks
   ];
-  await eachLayernormVariant(async (variant) => {
-    for (const [R, C, maxBinding] of cases) {
+  await forEachKernel("layernorm", async (f, variant) => {
+    for (const [R, C, maxBindingBytes] of cases) {
       const { x, gamma, beta, dy } = inputs(R, C, R + C);
       const ref = layernormRef(x, gamma, beta, R, C, EPS);
       const tx = f.upload(x, [R, C]), tg = f.upload(gamma, [C]), tb = f.upload(beta, [C]);
       const y = f.alloc.alloc([R, C], "f32", "workspace", "y");
       const mean = f.alloc.alloc([R], "f32", "workspace", "mean");
       const rstd = f.alloc.alloc([R], "f32", "workspace", "rstd");
-      layernormForward(f.enc, y, mean, rstd, tx, tg, tb, R, C, EPS);
+      layernormForward(f.enc, { y, mean, rstd, x: tx, gamma: tg, beta: tb, R, C, eps: EPS });
       const tdy = f.upload(dy, [R, C]);
       const out = [];
       for (const tempo of [false, true]) {
         const dx = f.alloc.alloc([R, C], "f32", "workspace", "dx");
         const dgamma = f.upload(new Float64Array(C).fill(0.5), [C]);
         const dbeta = f.upload(new Float64Array(C).fill(-0.5), [C]);
-        if (tempo) {
-          layernormTempoBackward(f.enc, dx, dgamma, dbeta, tdy, y, rstd, tg, tb, R, C, maxBinding);
-        } else {layernormBackward(
-            f.enc,
-            dx,
-            dgamma,
-            dbeta,
-            tdy,
-            tx,
-            mean,
-            rstd,
-            tg,
-            R,
-            C,
-            maxBinding,
-          );}
+        const grads = { dx, dgamma, dbeta, dy: tdy, rstd, gamma: tg, R, C, maxBindingBytes };
+        if (tempo) layernormTempoBackward(f.enc, { ...grads, y, beta: tb });
+        else layernormBackward(f.enc, { ...grads, x: tx, mean });
         out.push(await Promise.all([dx, dgamma, dbeta].map((t) => f.readF32(t))));
       }
       const what = `${variant} R=${R} C=${C}`;
@@ -102,7 +69,8 @@ Deno.test({
       // In place (dx overwrites dy) gives the same bits.
       const dgamma = f.upload(new Float64Array(C).fill(0.5), [C]);
       const dbeta = f.upload(new Float64Array(C).fill(-0.5), [C]);
-      layernormTempoBackward(f.enc, tdy, dgamma, dbeta, tdy, y, rstd, tg, tb, R, C, maxBinding);
+      const saved = { y, rstd, gamma: tg, beta: tb, R, C, maxBindingBytes };
+      layernormTempoBackward(f.enc, { dx: tdy, dgamma, dbeta, dy: tdy, ...saved });
       assertClose(await f.readF32(tdy), out[1][0], 0, 0, `in place ${what}`);
     }
   });
@@ -111,8 +79,7 @@ Deno.test({
 Deno.test(
   { name: "tempo layernorm: tiny gamma stays finite; minAbsGammaFlag", ...GPU_TEST },
   async () => {
-    const f = await gpuFixture();
-    await eachLayernormVariant(async () => {
+    await forEachKernel("layernorm", async (f) => {
       for (const C of [13, 12]) {
         const R = 9;
         const { x, beta, dy } = inputs(R, C, 5);
@@ -123,29 +90,40 @@ Deno.test(
         const tx = f.upload(x, [R, C]), tg = f.upload(gamma, [C]), tb = f.upload(beta, [C]);
         const y = f.alloc.alloc([R, C], "f32", "workspace", "y");
         const rstd = f.alloc.alloc([R], "f32", "workspace", "rstd");
-        layernormForward(f.enc, y, null, rstd, tx, tg, tb, R, C, EPS);
+        layernormForward(f.enc, {
+          y,
+          mean: null,
+          rstd,
+          x: tx,
+          gamma: tg,
+          beta: tb,
+          R,
+          C,
+          eps: EPS,
+        });
         const dx = f.alloc.alloc([R, C], "f32", "workspace", "dx");
         const dgamma = f.upload(new Float64Array(C), [C]),
           dbeta = f.upload(new Float64Array(C), [C]);
-        layernormTempoBackward(
-          f.enc,
+        const tdy = f.upload(dy, [R, C]);
+        layernormTempoBackward(f.enc, {
           dx,
           dgamma,
           dbeta,
-          f.upload(dy, [R, C]),
+          dy: tdy,
           y,
           rstd,
-          tg,
-          tb,
+          gamma: tg,
+          beta: tb,
           R,
           C,
-        );
+        });
         for (const t of [dx, dgamma, dbeta]) {
           const v = await f.readF32(t);
           if (!v.every(Number.isFinite)) throw new Error(`non-finite ${t}`);
         }
       }
     });
+    const f = await gpuFixture();
     const C = 13;
     const gamma = randn(C, 6).map((v) => 1 + 0.3 * v);
     gamma[2] = 0;

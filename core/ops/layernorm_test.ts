@@ -1,10 +1,5 @@
-import { assertClose, GPU_TEST, gpuFixture, randn } from "../testing.ts";
-import {
-  layernormBackward,
-  layernormForward,
-  type LayernormVariant,
-  setLayernormVariant,
-} from "./layernorm.ts";
+import { assertClose, forEachKernel, GPU_TEST, randn } from "../testing.ts";
+import { layernormBackward, layernormForward } from "./layernorm.ts";
 import { layernormBackwardRef, layernormRef } from "./layernorm_ref.ts";
 
 const EPS = 1e-5;
@@ -13,20 +8,6 @@ function bitsEqual(a: Float32Array, b: Float32Array, what: string): void {
   const ua = new Uint32Array(a.buffer), ub = new Uint32Array(b.buffer);
   for (let i = 0; i < ua.length; i++) {
     if (ua[i] !== ub[i]) throw new Error(`${what}: element ${i}: ${a[i]} != ${b[i]}`);
-  }
-}
-
-/** Run `body` once per forced kernel variant (restoring the previous one after). */
-async function eachLayernormVariant(
-  body: (v: LayernormVariant) => Promise<void>,
-): Promise<void> {
-  for (const v of ["workgroup", "row"] as const) {
-    const old = setLayernormVariant(v);
-    try {
-      await body(v);
-    } finally {
-      setLayernormVariant(old);
-    }
   }
 }
 
@@ -48,11 +29,10 @@ function inputs(R: number, C: number, seed: number) {
 Deno.test(
   { name: "layernorm forward/backward match the reference at odd sizes", ...GPU_TEST },
   async () => {
-    const f = await gpuFixture();
     // C % 4 == 0 (12, 132, 4096, 8) takes the vec4 kernels of the row variant; C <= 128 the
     // kernels that keep the row in private arrays.
     const cases = [[37, 7], [37, 12], [5, 129], [4, 132], [3, 1001], [2, 4096], [1, 8]];
-    await eachLayernormVariant(async (variant) => {
+    await forEachKernel("layernorm", async (f, variant) => {
       for (const [R, C] of cases) {
         const { x, gamma, beta, dy } = inputs(R, C, R * 100 + C);
         const ref = layernormRef(x, gamma, beta, R, C, EPS);
@@ -60,7 +40,7 @@ Deno.test(
         const y = f.alloc.alloc([R, C], "f32", "workspace", "y");
         const mean = f.alloc.alloc([R], "f32", "workspace", "mean");
         const rstd = f.alloc.alloc([R], "f32", "workspace", "rstd");
-        layernormForward(f.enc, y, mean, rstd, tx, tg, tb, R, C, EPS);
+        layernormForward(f.enc, { y, mean, rstd, x: tx, gamma: tg, beta: tb, R, C, eps: EPS });
         const what = `${variant} R=${R} C=${C}`;
         assertClose(await f.readF32(y), ref.y, 2e-5, 2e-5, `y ${what}`);
         assertClose(await f.readF32(mean), ref.mean, 1e-5, 1e-6, `mean ${what}`);
@@ -70,7 +50,8 @@ Deno.test(
         const prevG = randn(C, 9), prevB = randn(C, 10);
         const dgamma = f.upload(prevG, [C]), dbeta = f.upload(prevB, [C]);
         const tdy = f.upload(dy, [R, C]), dx = f.alloc.alloc([R, C], "f32", "workspace", "dx");
-        layernormBackward(f.enc, dx, dgamma, dbeta, tdy, tx, mean, rstd, tg, R, C);
+        const saved = { x: tx, mean, rstd, gamma: tg, R, C };
+        layernormBackward(f.enc, { dx, dgamma, dbeta, dy: tdy, ...saved });
         const dxGot = await f.readF32(dx);
         const scale = Math.max(...ref.rstd);
         assertClose(dxGot, g.dx, 2e-5 * scale, 2e-5, `dx ${what}`);
@@ -83,7 +64,7 @@ Deno.test(
         );
         assertClose(await f.readF32(dbeta), addArrays(prevB, g.dbeta), 1e-4, 1e-5, `dbeta ${what}`);
         // In place: dx overwrites dy.
-        layernormBackward(f.enc, tdy, dgamma, dbeta, tdy, tx, mean, rstd, tg, R, C);
+        layernormBackward(f.enc, { dx: tdy, dgamma, dbeta, dy: tdy, ...saved });
         bitsEqual(await f.readF32(tdy), dxGot, `dx in place ${what}`);
       }
     });
@@ -93,9 +74,8 @@ Deno.test(
 Deno.test(
   { name: "layernorm: chunked == whole, in place, no mean, deterministic", ...GPU_TEST },
   async () => {
-    const f = await gpuFixture();
     // 64-row chunks (9472 / 9216 bytes) under a 10000-byte binding: 3 chunks; C = 36 is vec4.
-    await eachLayernormVariant(async (variant) => {
+    await forEachKernel("layernorm", async (f, variant) => {
       for (const C of [37, 36]) {
         const R = 150, what = `${variant} C=${C}`;
         const { x, gamma, beta, dy } = inputs(R, C, 7);
@@ -106,11 +86,14 @@ Deno.test(
           const y = f.alloc.alloc([R, C], "f32", "workspace", "y");
           const mean = f.alloc.alloc([R], "f32", "workspace", "mean");
           const rstd = f.alloc.alloc([R], "f32", "workspace", "rstd");
-          layernormForward(f.enc, y, mean, rstd, tx, tg, tb, R, C, EPS, maxBinding);
+          const maxBindingBytes = maxBinding;
+          const params = { gamma: tg, beta: tb, R, C, eps: EPS, maxBindingBytes };
+          layernormForward(f.enc, { y, mean, rstd, x: tx, ...params });
           const dx = f.alloc.alloc([R, C], "f32", "workspace", "dx");
           const dgamma = f.upload(new Float64Array(C), [C]),
             dbeta = f.upload(new Float64Array(C), [C]);
-          layernormBackward(f.enc, dx, dgamma, dbeta, tdy, tx, mean, rstd, tg, R, C, maxBinding);
+          const saved = { x: tx, mean, rstd, gamma: tg, R, C, maxBindingBytes };
+          layernormBackward(f.enc, { dx, dgamma, dbeta, dy: tdy, ...saved });
           runs.push(await Promise.all([y, rstd, dx, dgamma, dbeta].map((t) => f.readF32(t))));
         }
         for (let k = 0; k < 3; k++) {
@@ -124,7 +107,8 @@ Deno.test(
         assertClose(runs[1][4], runs[0][4], 1e-5, 1e-6, `dbeta chunked ${what}`);
         // In place without mean.
         const inPlace = f.upload(x, [R, C]), rstd = f.alloc.alloc([R], "f32", "workspace", "rstd");
-        layernormForward(f.enc, inPlace, null, rstd, inPlace, tg, tb, R, C, EPS, 10000);
+        const params = { gamma: tg, beta: tb, R, C, eps: EPS, maxBindingBytes: 10000 };
+        layernormForward(f.enc, { y: inPlace, mean: null, rstd, x: inPlace, ...params });
         bitsEqual(await f.readF32(inPlace), runs[0][0], `forward in place ${what}`);
         bitsEqual(await f.readF32(rstd), runs[0][1], `rstd without mean ${what}`);
       }

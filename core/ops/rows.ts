@@ -1,7 +1,8 @@
 /**
- * Row addressing of [rows, C] f32 tensors: chunked bindings for operands larger than one storage
- * binding, a gather (out[m] = x[positions[m]]) and a deterministic scatter-add (the gather's
- * backward). The MLM head gathers the hidden states at the M masked positions from [N, C].
+ * Row addressing of [rows, C] f32 tensors: a gather (out[m] = x[positions[m]]) and a
+ * deterministic scatter-add (the gather's backward), chunked over rows (`chunksOf`) when an
+ * operand exceeds one storage binding. The MLM head gathers the hidden states at the M masked
+ * positions from [N, C].
  *
  * Index tensors (positions / ids, [M] or [N] i32) are bound whole: they must fit one binding
  * (fewer than 33.5M rows at 128 MiB). Big f32 operands are split by rows into TensorRanges.
@@ -11,82 +12,8 @@ import type { Encoder, TensorRange } from "../encoder.ts";
 import type { Gpu } from "../gpu.ts";
 import { groups1d, type KernelSpec } from "../kernel.ts";
 import type { Tensor } from "../tensor.ts";
-import { needF32 } from "./checks.ts";
-
-/** One chunk of a tensor viewed as consecutive units (rows) of `unitElems` 4-byte elements. */
-export interface Chunk {
-  /** First unit (row) of the chunk. */
-  first: number;
-  /** Units in the chunk (the last unit may be partial when the element count is not a multiple). */
-  count: number;
-  /** The binding: an aligned byte range of the tensor. */
-  range: TensorRange;
-  /** Element index of unit `first` inside `range` (the range starts at an aligned offset). */
-  base: number;
-}
-
-/**
- * Split elements [0, elems) of a 4-byte-element tensor into chunks of whole units that each fit
- * one storage binding of `maxBindingBytes` (default `gpu.maxBinding`). Offsets are multiples of
- * `gpu.storageAlign`; `base` locates the first unit inside the range.
- */
-export function chunksOf(
-  gpu: Gpu,
-  t: Tensor,
-  elems: number,
-  unitElems: number,
-  maxBindingBytes = gpu.maxBinding,
-): Chunk[] {
-  if (t.size < elems) throw new Error(`chunksOf: tensor ${t} has fewer than ${elems} elements`);
-  const align = gpu.storageAlign;
-  const unitBytes = 4 * unitElems;
-  const maxBinding = Math.min(maxBindingBytes, gpu.maxBinding);
-  const units = Math.ceil(elems / unitElems);
-  if (elems * 4 <= maxBinding) {
-    return [{
-      first: 0,
-      count: units,
-      range: { tensor: t, offset: 0, size: Math.max(4, elems * 4) },
-      base: 0,
-    }];
-  }
-  const perChunk = Math.floor((maxBinding - align + 4) / unitBytes);
-  if (perChunk < 1) {
-    throw new Error(
-      `chunksOf: one row of ${unitBytes} bytes of ${t} does not fit a binding of ${maxBinding} ` +
-        `bytes (alignment ${align}); unsupported row size`,
-    );
-  }
-  const out: Chunk[] = [];
-  for (let first = 0; first < units; first += perChunk) {
-    const count = Math.min(perChunk, units - first);
-    const startByte = first * unitBytes;
-    const endByte = Math.min((first + count) * unitElems, elems) * 4;
-    const offset = Math.floor(startByte / align) * align;
-    out.push({
-      first,
-      count,
-      range: { tensor: t, offset, size: endByte - offset },
-      base: (startByte - offset) / 4,
-    });
-  }
-  return out;
-}
-
-/** An aligned byte range covering elements [first, first + count) of `t`, and where they start. */
-export function elementRange(
-  gpu: Gpu,
-  t: Tensor,
-  first: number,
-  count: number,
-): { range: TensorRange; base: number } {
-  const startByte = 4 * first;
-  const offset = Math.floor(startByte / gpu.storageAlign) * gpu.storageAlign;
-  return {
-    range: { tensor: t, offset, size: Math.max(4, 4 * (first + count) - offset) },
-    base: (startByte - offset) / 4,
-  };
-}
+import { needF32, needI32 } from "./checks.ts";
+import { type ChunkOptions, chunksOf } from "./chunking.ts";
 
 /**
  * `r` widened to a multiple of 16 bytes, for a READ-ONLY vec4 binding whose last vec4 is partial
@@ -101,15 +28,6 @@ export function widenTo16(r: TensorRange): TensorRange {
     throw new Error(`widenTo16: ${r.tensor} has no room for a vec4 read past its end; unsupported`);
   }
   return { ...r, size };
-}
-
-/** Throw unless `t` is an i32 tensor with at least `n` elements that fits one binding. */
-export function needI32(op: string, name: string, t: Tensor, n: number, gpu: Gpu | null): void {
-  if (t.dtype !== "i32") throw new Error(`${op}: ${name} must be i32, got ${t}`);
-  if (t.size < n) throw new Error(`${op}: ${name} ${t} has fewer than ${n} elements`);
-  if (gpu && 4 * n > gpu.maxBinding) {
-    throw new Error(`${op}: index tensor ${name} (${n} rows) exceeds one binding; unsupported`);
-  }
 }
 
 /** WGSL element type and zero of the f32 or vec4<f32> variant of a row kernel. */
@@ -171,25 +89,29 @@ function gatherSpec(vec4: boolean): KernelSpec {
 
 const GATHER = [gatherSpec(false), gatherSpec(true)];
 
+/** What `gatherInto` reads and writes. */
+export interface GatherArgs extends ChunkOptions {
+  /** [N, C] f32 output. */
+  out: Tensor;
+  /** [V, C] f32 rows to gather from. */
+  x: Tensor;
+  /** [N] i32 row of x for each output row. */
+  ids: Tensor;
+  /** Output rows. */
+  N: number;
+  /** Row width. */
+  C: number;
+  /** Add into out instead of overwriting it. */
+  accumulate?: boolean;
+}
+
 /**
  * out[n, :] (=, or += when `accumulate`) x[ids[n], :] for n < N; ids outside [0, V) give a zero
  * row (nothing added when accumulating). Chunks out over rows and x over rows (x may be a big
- * embedding table). Shared by `gatherRows` and `embeddingForward`.
- * @param out [N, C] f32
- * @param x [V, C] f32
- * @param ids [N] i32
+ * embedding table). Shared by `gatherRows` and `embeddingForward`; `op` names the caller in errors.
  */
-export function gatherInto(
-  enc: Encoder,
-  out: Tensor,
-  x: Tensor,
-  ids: Tensor,
-  N: number,
-  C: number,
-  accumulate: boolean,
-  maxBindingBytes?: number,
-  op = "gather",
-): void {
+export function gatherInto(enc: Encoder, op: string, a: GatherArgs): void {
+  const { out, x, ids, N, C } = a;
   if (!Number.isInteger(C) || C < 1) throw new Error(`${op}: bad C=${C}`);
   if (x.size % C !== 0) throw new Error(`${op}: ${x} is not [V, ${C}]`);
   needF32(op, "out", out, N * C);
@@ -200,8 +122,8 @@ export function gatherInto(
   const V = x.size / C;
   const vec4 = V > 0 && useVec4(gpu, C);
   const w = vec4 ? 4 : 1;
-  const outChunks = chunksOf(gpu, out, N * C, C, maxBindingBytes);
-  const xChunks = V === 0 ? [] : chunksOf(gpu, x, V * C, C, maxBindingBytes);
+  const outChunks = chunksOf(gpu, out, N * C, C, a.maxBindingBytes);
+  const xChunks = V === 0 ? [] : chunksOf(gpu, x, V * C, C, a.maxBindingBytes);
   for (const oc of outChunks) {
     const passes = xChunks.length === 0 ? [null] : xChunks;
     passes.forEach((xc, k) => {
@@ -214,30 +136,31 @@ export function gatherInto(
         v0: xc?.first ?? 0,
         v1: xc ? xc.first + xc.count : 0,
         V,
-        accumulate: accumulate ? 1 : 0,
+        accumulate: a.accumulate ? 1 : 0,
         zeroInvalid: k === 0 ? 1 : 0,
       }, groups1d(oc.count, 1));
     });
   }
 }
 
-/**
- * out[m, :] = x[positions[m], :] for m < M; positions outside [0, rows of x) give a zero row.
- * @param out [M, C] f32
- * @param x [N, C] f32
- * @param positions [M] i32 (flat b*T+t)
- * @param maxBindingBytes override of the binding limit, to force chunking in tests
- */
-export function gatherRows(
-  enc: Encoder,
-  out: Tensor,
-  x: Tensor,
-  positions: Tensor,
-  M: number,
-  C: number,
-  maxBindingBytes?: number,
-): void {
-  gatherInto(enc, out, x, positions, M, C, false, maxBindingBytes, "gatherRows");
+/** What `gatherRows` reads and writes. */
+export interface GatherRowsArgs extends ChunkOptions {
+  /** [M, C] f32 output. */
+  out: Tensor;
+  /** [N, C] f32 input. */
+  x: Tensor;
+  /** [M] i32 flat positions b*T+t. */
+  positions: Tensor;
+  /** Gathered rows. */
+  M: number;
+  /** Row width. */
+  C: number;
+}
+
+/** out[m, :] = x[positions[m], :] for m < M; positions outside [0, rows of x) give a zero row. */
+export function gatherRows(enc: Encoder, a: GatherRowsArgs): void {
+  const { out, x, positions: ids, M: N, C, maxBindingBytes } = a;
+  gatherInto(enc, "gatherRows", { out, x, ids, N, C, maxBindingBytes });
 }
 
 function scatterSpec(vec4: boolean): KernelSpec {
@@ -300,6 +223,20 @@ var<workgroup> later: array<u32, ${ROW_WG}>;`,
 
 const SCATTER = [scatterSpec(false), scatterSpec(true)];
 
+/** What `scatterRowsAdd` reads and accumulates into. */
+export interface ScatterRowsArgs extends ChunkOptions {
+  /** [N, C] f32, accumulated into. */
+  dx: Tensor;
+  /** [M, C] f32. */
+  dout: Tensor;
+  /** [M] i32. */
+  positions: Tensor;
+  /** Rows of dout. */
+  M: number;
+  /** Row width. */
+  C: number;
+}
+
 /**
  * dx[positions[m], :] += dout[m, :] for m < M: the backward of `gatherRows`. Positions outside
  * [0, rows of dx) are skipped (padding). Repeated positions are allowed and correct: the first
@@ -308,20 +245,9 @@ const SCATTER = [scatterSpec(false), scatterSpec(true)];
  * Cost: O(M*C), plus a duplicate scan of M^2 integer compares in all (each row's workgroup scans
  * all M positions), plus O(M*C) per distinct repeated position. M=640, C=768 with 40 repeats of
  * one row: ~13 ms on the software adapter (the gather: ~6 ms).
- * @param dx [N, C] f32, accumulated into
- * @param dout [M, C] f32
- * @param positions [M] i32
- * @param maxBindingBytes override of the binding limit, to force chunking in tests
  */
-export function scatterRowsAdd(
-  enc: Encoder,
-  dx: Tensor,
-  dout: Tensor,
-  positions: Tensor,
-  M: number,
-  C: number,
-  maxBindingBytes?: number,
-): void {
+export function scatterRowsAdd(enc: Encoder, a: ScatterRowsArgs): void {
+  const { dx, dout, positions, M, C, maxBindingBytes } = a;
   const op = "scatterRowsAdd";
   if (!Number.isInteger(C) || C < 1) throw new Error(`${op}: bad C=${C}`);
   if (dx.size % C !== 0) throw new Error(`${op}: ${dx} is not [N, ${C}]`);

@@ -33,7 +33,7 @@ for (const C of WIDTHS) {
     const expected = gatherRowsRef(x, pos, C);
     for (const maxBinding of [undefined, SMALL_BINDING]) {
       const out = f.upload(randomArray(M * C, 3, 5, 6), [M, C]); // garbage must be overwritten
-      gatherRows(f.enc, out, tx, tp, M, C, maxBinding);
+      gatherRows(f.enc, { out, x: tx, positions: tp, M, C, maxBindingBytes: maxBinding });
       // A gather copies f32 values: exact.
       assertClose(await f.readF32(out), expected, 0, 0, `gather maxBinding=${maxBinding}`);
     }
@@ -48,7 +48,7 @@ for (const C of WIDTHS) {
     const runs: Float32Array[] = [];
     for (const maxBinding of [undefined, SMALL_BINDING, SMALL_BINDING]) {
       const dx = f.upload(dx0, [N, C]);
-      scatterRowsAdd(f.enc, dx, tdout, tp, M, C, maxBinding);
+      scatterRowsAdd(f.enc, { dx, dout: tdout, positions: tp, M, C, maxBindingBytes: maxBinding });
       const got = await f.readF32(dx);
       // At most 5 f32 additions of values in [-1, 1]: a few ulps of 4.
       assertClose(got, expected, 4e-6, 0, `scatter maxBinding=${maxBinding}`);

@@ -3,22 +3,33 @@
  * and key-padding masks (masked entries get probability 0; a fully masked row gives zeros, not
  * NaN); backward dS = scale * P * (dP - rowsum(dP * P)), which needs only P (Tempo keeps P, not S).
  * Rows are laid out [B, NH, T] (rows = B*NH*T, query position t = row % T), cols = T keys.
- * Two kernel variants, each with a fixed summation order (deterministic): on real GPUs, and for
- * long rows, one workgroup per row reducing in workgroup memory; on the software adapter
- * (llvmpipe runs a workgroup as a fiber, 8 SIMD lanes along x, where barriers and idle lanes are
- * costly) one invocation per row, no barriers, vec4 loads when cols % 4 == 0, and causal rows only
- * read keys j <= q. Operands larger than one binding are split into chunks of whole rows with
- * aligned offsets.
+ * Two kernel variants, each with a fixed summation order (deterministic), picked by the kernel
+ * policy (`softmax`): `workgroup`, one workgroup per row reducing in workgroup memory (real GPUs,
+ * and long rows); `row`, one invocation per row, no barriers, vec4 loads when cols % 4 == 0, and
+ * causal rows only read keys j <= q (the software adapter: llvmpipe runs a workgroup as a fiber,
+ * 8 SIMD lanes along x, where barriers and idle lanes are costly). Operands larger than one
+ * binding are split into spans of whole rows with aligned offsets.
  * @module
  */
 import type { Bindable, Encoder } from "../encoder.ts";
 import type { Gpu } from "../gpu.ts";
 import { groups1d, type KernelSpec, LINEAR_INDEX } from "../kernel.ts";
+import { rowKernelFor } from "../kernel_policy.ts";
+import { cachedSpec } from "../spec_cache.ts";
 import type { Tensor } from "../tensor.ts";
 import { needF32 } from "./checks.ts";
+import { alignedItems, type ChunkOptions, type Span, spanRange, spans } from "./chunking.ts";
 
-/** Options of `softmaxForward`. */
-export interface SoftmaxOptions {
+/** What `softmaxForward` reads and writes, and how. */
+export interface SoftmaxForwardArgs extends ChunkOptions {
+  /** [rows, cols] f32 output (rows = B*NH*T, cols = T); may alias S (in place). */
+  P: Tensor;
+  /** [rows, cols] f32 scores. */
+  S: Tensor;
+  /** Rows. */
+  rows: number;
+  /** Keys per row. */
+  cols: number;
   /** Multiplies S before the softmax (1 / sqrt(HS) for attention). */
   scale: number;
   /** Mask key j > query position (row % T). */
@@ -32,40 +43,17 @@ export interface SoftmaxOptions {
   padMask?: Tensor | null;
   /** Rows per batch element (NH * T); required with padMask. */
   rowsPerBatch?: number;
-  /** Largest binding (default gpu.maxBinding); tests lower it to force chunks. */
-  maxBindingBytes?: number;
 }
 
 const WG = 128;
 /** Invocations per workgroup of the row-per-invocation kernels. */
 const ROW_WG = 64;
-/** Longest row the software adapter gives to one invocation (longer: a workgroup per row). */
-const ROW_MAX_COLS = 2048;
 /**
  * Longest row the row kernels keep in private arrays (one kernel per cols), so that later passes
  * read no buffer; llvmpipe's compile time grows fast with the array (128: ~0.5 s).
  */
 const CACHE_MAX_COLS = 128;
 const NEG = "-3.40282347e38";
-
-/**
- * Kernel variant: "workgroup" (one workgroup per row, for real GPUs and long rows), "row" (one
- * invocation per row, for the software adapter), or "auto" (row on a software adapter when
- * cols <= 2048, else workgroup).
- */
-export type SoftmaxVariant = "auto" | "row" | "workgroup";
-let variant: SoftmaxVariant = "auto";
-
-/** Force a kernel variant of softmaxForward/softmaxBackward (tests, benchmarks); returns the old. */
-export function setSoftmaxVariant(v: SoftmaxVariant): SoftmaxVariant {
-  const old = variant;
-  variant = v;
-  return old;
-}
-
-function useRows(gpu: Gpu, cols: number): boolean {
-  return variant === "row" || (variant === "auto" && gpu.isSoftware && cols <= ROW_MAX_COLS);
-}
 
 const PRELUDE = `
 var<workgroup> red: array<f32, WG_X>;
@@ -85,15 +73,15 @@ fn wg_reduce(v: f32, lidx: u32, is_max: bool) -> f32 {
 }
 `;
 
-const cache = new Map<string, KernelSpec>();
-
 function forwardSpec(pad: boolean, inPlace: boolean): KernelSpec {
-  const key = `fwd|${pad}|${inPlace}`;
-  let s = cache.get(key);
-  if (s) return s;
+  const name = `softmax_fwd${pad ? "_pad" : ""}${inPlace ? "_inplace" : ""}`;
+  return cachedSpec(name, () => forwardSpecOf(name, pad, inPlace));
+}
+
+function forwardSpecOf(name: string, pad: boolean, inPlace: boolean): KernelSpec {
   const S = inPlace ? "P" : "S";
-  s = {
-    name: `softmax_fwd${pad ? "_pad" : ""}${inPlace ? "_inplace" : ""}`,
+  return {
+    name,
     bindings: [
       ...(inPlace ? [] : [{ name: "S", type: "f32" as const }]),
       ...(pad ? [{ name: "pad", type: "i32" as const }] : []),
@@ -142,16 +130,12 @@ fn masked(j: u32, q: u32, b: u32) -> bool {
     P[off + j] = select(exp(v - mx) * inv, 0.0, empty || masked(j, q, b));
   }`,
   };
-  cache.set(key, s);
-  return s;
 }
 
 function backwardSpec(inPlace: boolean): KernelSpec {
-  const key = `bwd|${inPlace}`;
-  let s = cache.get(key);
-  if (s) return s;
-  s = {
-    name: `softmax_bwd${inPlace ? "_inplace" : ""}`,
+  const name = `softmax_bwd${inPlace ? "_inplace" : ""}`;
+  return cachedSpec(name, () => ({
+    name,
     bindings: [
       { name: "P", type: "f32" },
       { name: "dP", type: "f32", write: inPlace },
@@ -170,9 +154,7 @@ function backwardSpec(inPlace: boolean): KernelSpec {
   for (var j = lidx; j < u.cols; j += WG_X) {
     ${inPlace ? "dP" : "dS"}[off + j] = u.scale * P[off + j] * (dP[off + j] - dot);
   }`,
-  };
-  cache.set(key, s);
-  return s;
+  }));
 }
 
 /** WGSL horizontal sum (fixed order) of a row-kernel value of width w. */
@@ -189,9 +171,19 @@ function hsum(w: number, v: string): string {
  * rescales P.
  */
 function forwardRowSpec(pad: boolean, inPlace: boolean, w: number, cacheCols: number): KernelSpec {
-  const key = `fwdrow|${pad}|${inPlace}|${w}|${cacheCols}`;
-  let s = cache.get(key);
-  if (s) return s;
+  const name = `softmax_fwd_rows${w === 4 ? "_v4" : ""}${cacheCols ? `_c${cacheCols}` : ""}${
+    pad ? "_pad" : ""
+  }${inPlace ? "_inplace" : ""}`;
+  return cachedSpec(name, () => forwardRowSpecOf(name, pad, inPlace, w, cacheCols));
+}
+
+function forwardRowSpecOf(
+  name: string,
+  pad: boolean,
+  inPlace: boolean,
+  w: number,
+  cacheCols: number,
+): KernelSpec {
   const S = inPlace ? "P" : "S";
   const T = w === 4 ? "vec4f" : "f32";
   const B = w === 4 ? "vec4<bool>" : "bool";
@@ -200,10 +192,8 @@ function forwardRowSpec(pad: boolean, inPlace: boolean, w: number, cacheCols: nu
   const padTest = w === 4
     ? `v = v & vec4<bool>(${[0, 1, 2, 3].map(padAt).join(", ")});`
     : `v = v && ${padAt(0)};`;
-  s = {
-    name: `softmax_fwd_rows${w === 4 ? "_v4" : ""}${cacheCols ? `_c${cacheCols}` : ""}${
-      pad ? "_pad" : ""
-    }${inPlace ? "_inplace" : ""}`,
+  return {
+    name,
     bindings: [
       ...(inPlace ? [] : [{ name: "S", type }]),
       ...(pad ? [{ name: "pad", type: "i32" as const }] : []),
@@ -237,8 +227,6 @@ fn keep(j0: u32, jend: u32, pb: u32) -> ${B} {
   ${cacheCols ? rowCached(S, T, w, cacheCols) : rowUncached(S, T, w)}
   for (var k = nv; k < n; k++) { P[off + k] = ${T}(0.0); }`,
   };
-  cache.set(key, s);
-  return s;
 }
 
 /** Passes 1-3 of the uncached forward row kernel (see forwardRowSpec). */
@@ -290,15 +278,17 @@ function rowCached(S: string, T: string, w: number, cols: number): string {
  * (specialised on cols) pass 1 keeps P and dP in private arrays and pass 2 reads no buffer.
  */
 function backwardRowSpec(inPlace: boolean, w: number, cacheCols: number): KernelSpec {
-  const key = `bwdrow|${inPlace}|${w}|${cacheCols}`;
-  let s = cache.get(key);
-  if (s) return s;
+  const name = `softmax_bwd_rows${w === 4 ? "_v4" : ""}${cacheCols ? `_c${cacheCols}` : ""}${
+    inPlace ? "_inplace" : ""
+  }`;
+  return cachedSpec(name, () => backwardRowSpecOf(name, inPlace, w, cacheCols));
+}
+
+function backwardRowSpecOf(name: string, inPlace: boolean, w: number, cacheCols: number) {
   const T = w === 4 ? "vec4f" : "f32";
   const type = w === 4 ? "vec4<f32>" as const : "f32" as const;
-  s = {
-    name: `softmax_bwd_rows${w === 4 ? "_v4" : ""}${cacheCols ? `_c${cacheCols}` : ""}${
-      inPlace ? "_inplace" : ""
-    }`,
+  const spec: KernelSpec = {
+    name,
     bindings: [
       { name: "P", type },
       { name: "dP", type, write: inPlace },
@@ -329,43 +319,27 @@ function backwardRowSpec(inPlace: boolean, w: number, cacheCols: number): Kernel
     } - dot);
   }`,
   };
-  cache.set(key, s);
-  return s;
+  return spec;
 }
 
-function gcd(a: number, b: number): number {
-  return b === 0 ? a : gcd(b, a % b);
-}
-
-/** Chunks [first, count) of whole rows whose [rows, cols] f32 ranges fit and start aligned. */
-function rowChunks(op: string, gpu: Gpu, rows: number, cols: number, maxBindingBytes?: number) {
-  const maxBytes = Math.min(maxBindingBytes ?? gpu.maxBinding, gpu.maxBinding);
-  if (rows * cols * 4 <= maxBytes) return [{ first: 0, count: rows, whole: true }];
-  const unit = gpu.storageAlign / gcd(4 * cols, gpu.storageAlign);
-  const per = Math.floor(maxBytes / (4 * cols) / unit) * unit;
-  if (per < 1) throw new Error(`${op}: ${unit} rows of ${cols} do not fit ${maxBytes} bytes`);
-  const out = [];
-  for (let first = 0; first < rows; first += per) {
-    out.push({ first, count: Math.min(per, rows - first), whole: false });
-  }
-  return out;
+/** Spans of whole rows whose [rows, cols] f32 ranges fit one binding and start aligned. */
+function rowSpans(
+  op: string,
+  gpu: Gpu,
+  rows: number,
+  cols: number,
+  maxBindingBytes?: number,
+): Span[] {
+  const unit = alignedItems(gpu, 4 * cols), what = `rows of ${cols} keys`;
+  return spans(op, gpu, { count: rows, itemBytes: 4 * cols, unit, what, maxBindingBytes });
 }
 
 /**
  * P = softmax(scale * S) per row, masked entries excluded (probability 0); fully masked rows give
- * zeros. `P` may alias `S` (in place).
- * @param P [rows, cols] f32 output (rows = B*NH*T, cols = T)
- * @param S [rows, cols] f32 scores
- * @param opts scale, masks (see SoftmaxOptions); padMask is i32 [B, cols], bound whole
+ * zeros. `P` may alias `S` (in place). padMask is bound whole.
  */
-export function softmaxForward(
-  enc: Encoder,
-  P: Tensor,
-  S: Tensor,
-  rows: number,
-  cols: number,
-  opts: SoftmaxOptions,
-): void {
+export function softmaxForward(enc: Encoder, opts: SoftmaxForwardArgs): void {
+  const { P, S, rows, cols } = opts;
   const op = "softmaxForward";
   needF32(op, "P", P, rows * cols);
   needF32(op, "S", S, rows * cols);
@@ -382,17 +356,14 @@ export function softmaxForward(
   const gpu = enc.gpu;
   if (!gpu || rows === 0) return;
   const inPlace = P === S;
-  const rowWise = useRows(gpu, cols);
+  const rowWise = rowKernelFor(gpu.kernels, "softmax", cols) === "row";
   const w = rowWise && cols % 4 === 0 ? 4 : 1;
   const cacheCols = cols <= CACHE_MAX_COLS ? cols : 0;
   const spec = rowWise
     ? forwardRowSpec(pad !== null, inPlace, w, cacheCols)
     : forwardSpec(pad !== null, inPlace);
-  for (const ch of rowChunks(op, gpu, rows, cols, opts.maxBindingBytes)) {
-    const range = (t: Tensor): Bindable =>
-      ch.whole && w === 1
-        ? t
-        : { tensor: t, offset: 4 * ch.first * cols, size: 4 * ch.count * cols };
+  for (const ch of rowSpans(op, gpu, rows, cols, opts.maxBindingBytes)) {
+    const range = (t: Tensor): Bindable => spanRange(t, ch, 4 * cols, w === 4);
     const b: Record<string, Bindable> = { P: range(P) };
     if (!inPlace) b.S = range(S);
     if (pad) b.pad = pad;
@@ -408,24 +379,28 @@ export function softmaxForward(
   }
 }
 
+/** What `softmaxBackward` reads and writes. */
+export interface SoftmaxBackwardArgs extends ChunkOptions {
+  /** [rows, cols] f32 output; may alias dP (in place). */
+  dS: Tensor;
+  /** [rows, cols] f32 upstream gradient. */
+  dP: Tensor;
+  /** [rows, cols] f32 forward output. */
+  P: Tensor;
+  /** Rows. */
+  rows: number;
+  /** Keys per row. */
+  cols: number;
+  /** The forward's scale (folded into dS). */
+  scale: number;
+}
+
 /**
  * dS = scale * P * (dP - rowsum(dP * P)) per row (the softmax backward from its output alone).
  * `dS` may alias `dP` (in place).
- * @param dS [rows, cols] f32 output
- * @param dP [rows, cols] f32 upstream gradient
- * @param P [rows, cols] f32 forward output
- * @param maxBindingBytes largest binding (default gpu.maxBinding); tests lower it to force chunks
  */
-export function softmaxBackward(
-  enc: Encoder,
-  dS: Tensor,
-  dP: Tensor,
-  P: Tensor,
-  rows: number,
-  cols: number,
-  scale: number,
-  maxBindingBytes?: number,
-): void {
+export function softmaxBackward(enc: Encoder, a: SoftmaxBackwardArgs): void {
+  const { dS, dP, P, rows, cols, scale } = a;
   const op = "softmaxBackward";
   for (const [name, t] of [["dS", dS], ["dP", dP], ["P", P]] as const) {
     needF32(op, name, t, rows * cols);
@@ -434,15 +409,12 @@ export function softmaxBackward(
   const gpu = enc.gpu;
   if (!gpu || rows === 0) return;
   const inPlace = dS === dP;
-  const rowWise = useRows(gpu, cols);
+  const rowWise = rowKernelFor(gpu.kernels, "softmax", cols) === "row";
   const w = rowWise && cols % 4 === 0 ? 4 : 1;
   const cacheCols = cols <= CACHE_MAX_COLS ? cols : 0;
   const spec = rowWise ? backwardRowSpec(inPlace, w, cacheCols) : backwardSpec(inPlace);
-  for (const ch of rowChunks(op, gpu, rows, cols, maxBindingBytes)) {
-    const range = (t: Tensor): Bindable =>
-      ch.whole && w === 1
-        ? t
-        : { tensor: t, offset: 4 * ch.first * cols, size: 4 * ch.count * cols };
+  for (const ch of rowSpans(op, gpu, rows, cols, a.maxBindingBytes)) {
+    const range = (t: Tensor): Bindable => spanRange(t, ch, 4 * cols, w === 4);
     const b: Record<string, Bindable> = { P: range(P), dP: range(dP) };
     if (!inPlace) b.dS = range(dS);
     const g = groups1d(ch.count, rowWise ? ROW_WG : 1);

@@ -1,10 +1,5 @@
-import { assertClose, GPU_TEST, gpuFixture, randn } from "../testing.ts";
-import {
-  setSoftmaxVariant,
-  softmaxBackward,
-  softmaxForward,
-  type SoftmaxVariant,
-} from "./softmax.ts";
+import { assertClose, forEachKernel, GPU_TEST, randn } from "../testing.ts";
+import { softmaxBackward, softmaxForward } from "./softmax.ts";
 import { softmaxBackwardRef, softmaxRef } from "./softmax_ref.ts";
 
 function bitsEqual(a: Float32Array, b: Float32Array, what: string): void {
@@ -14,26 +9,11 @@ function bitsEqual(a: Float32Array, b: Float32Array, what: string): void {
   }
 }
 
-const VARIANTS: SoftmaxVariant[] = ["workgroup", "row"];
-
-/** Run `body` once per forced kernel variant (restoring "auto" after). */
-async function eachVariant(body: (v: SoftmaxVariant) => Promise<void>): Promise<void> {
-  for (const v of VARIANTS) {
-    const old = setSoftmaxVariant(v);
-    try {
-      await body(v);
-    } finally {
-      setSoftmaxVariant(old);
-    }
-  }
-}
-
 // Tolerances: P within 2e-6 abs (probabilities; exp of f32 arguments up to |scale * S| ~ 40);
 // dS within 2e-6 abs + 1e-5 rel.
 Deno.test(
   { name: "softmax forward/backward match the reference: masks, odd sizes", ...GPU_TEST },
   async () => {
-    const f = await gpuFixture();
     // [B, NH, T] rows with causal masks at T = 7, 12 (vec4 rows), 129, 132 (vec4; rows over 128
     // are not kept in private arrays); wide rows (cols = 1001, 5 rows, 3 per batch element)
     // without the causal mask.
@@ -44,7 +24,7 @@ Deno.test(
       [2, 1, 132, 132],
       [2, 1, 3, 1001],
     ];
-    await eachVariant(async (variant) => {
+    await forEachKernel("softmax", async (f, variant) => {
       for (const [B, NH, T, cols] of cases) {
         const rows = cols === T ? B * NH * T : 5, n = rows * cols, scale = 1 / Math.sqrt(13);
         const S = randn(n, T, 6); // |scale * S| up to ~ 8
@@ -65,12 +45,12 @@ Deno.test(
         for (const [causal, withPad] of combos) {
           const what = `${variant} T=${T} cols=${cols} causal=${causal} pad=${withPad}`;
           const o = { scale, causal, T, padMask: withPad ? pad : null, rowsPerBatch: NH * T };
-          softmaxForward(f.enc, P, tS, rows, cols, { ...o, padMask: withPad ? tpad : null });
+          softmaxForward(f.enc, { P, S: tS, rows, cols, ...o, padMask: withPad ? tpad : null });
           const Pref = softmaxRef(S, rows, cols, o);
           const Pgot = await f.readF32(P);
           assertClose(Pgot, Pref, 2e-6, 0, `P ${what}`);
           if (!Pgot.every(Number.isFinite)) throw new Error(`non-finite P ${what}`);
-          softmaxBackward(f.enc, dS, tdP, P, rows, cols, scale);
+          softmaxBackward(f.enc, { dS, dP: tdP, P, rows, cols, scale });
           assertClose(
             await f.readF32(dS),
             softmaxBackwardRef(dP, Pgot, rows, cols, scale),
@@ -92,9 +72,8 @@ Deno.test(
 );
 
 Deno.test({ name: "softmax: in place, chunked == whole, large scores", ...GPU_TEST }, async () => {
-  const f = await gpuFixture();
   // T = 37: scalar rows; T = 36: vec4 rows (row variant).
-  await eachVariant(async (variant) => {
+  await forEachKernel("softmax", async (f, variant) => {
     for (const T of [37, 36]) {
       const B = 3, NH = 1, rows = B * NH * T, cols = T, n = rows * cols;
       const what = `${variant} T=${T}`;
@@ -106,17 +85,17 @@ Deno.test({ name: "softmax: in place, chunked == whole, large scores", ...GPU_TE
       const o = { scale: 0.125, causal: true, padMask: tpad, rowsPerBatch: NH * T };
       const tS = f.upload(S, [rows, cols]);
       const P = f.alloc.alloc([rows, cols], "f32", "workspace", "P");
-      softmaxForward(f.enc, P, tS, rows, cols, o);
+      softmaxForward(f.enc, { P, S: tS, rows, cols, ...o });
       const whole = await f.readF32(P);
       assertClose(whole, softmaxRef(S, rows, cols, { ...o, padMask: pad }), 2e-6, 0, `P ${what}`);
       // 148-byte rows: 64-row aligned chunks under a 10000-byte binding (2 chunks); 144-byte rows:
       // 16-row chunks (7 chunks).
       const inPlace = f.upload(S, [rows, cols]);
-      softmaxForward(f.enc, inPlace, inPlace, rows, cols, { ...o, maxBindingBytes: 10000 });
+      softmaxForward(f.enc, { P: inPlace, S: inPlace, rows, cols, ...o, maxBindingBytes: 10000 });
       bitsEqual(await f.readF32(inPlace), whole, `in place + chunked forward ${what}`);
       const tdP = f.upload(dP, [rows, cols]),
         dS = f.alloc.alloc([rows, cols], "f32", "workspace", "dS");
-      softmaxBackward(f.enc, dS, tdP, P, rows, cols, 0.125);
+      softmaxBackward(f.enc, { dS, dP: tdP, P, rows, cols, scale: 0.125 });
       const dSwhole = await f.readF32(dS);
       assertClose(
         dSwhole,
@@ -125,7 +104,8 @@ Deno.test({ name: "softmax: in place, chunked == whole, large scores", ...GPU_TE
         1e-5,
         `dS ${what}`,
       );
-      softmaxBackward(f.enc, tdP, tdP, P, rows, cols, 0.125, 10000);
+      const chunked = { rows, cols, scale: 0.125, maxBindingBytes: 10000 };
+      softmaxBackward(f.enc, { dS: tdP, dP: tdP, P, ...chunked });
       bitsEqual(await f.readF32(tdP), dSwhole, `in place + chunked backward ${what}`);
     }
   });

@@ -196,7 +196,8 @@ export class Trainer {
       "workspace",
       "grad_norm.scratch",
     );
-    globalGradNorm(enc, this.#norm, scratch, grads, o.gradClip > 0 ? o.gradClip : Infinity);
+    const maxNorm = o.gradClip > 0 ? o.gradClip : Infinity;
+    globalGradNorm(enc, { out: this.#norm, scratch, grads, maxNorm });
     alloc.release(scratch);
     // The guard reads parameters only, which nothing has changed since the forward: checked here,
     // after backward, its flag is not live at the step's peak.
@@ -209,7 +210,7 @@ export class Trainer {
     const lr = learningRate(o.schedule, index);
     model.params.forEach((p, i) => {
       const { m, v } = this.#moments[i];
-      adamw(enc, p.value, p.grad, m, v, p.value.size, {
+      adamw(enc, { param: p.value, grad: p.grad, m, v, n: p.value.size, gradScale: this.#norm }, {
         lr,
         beta1: o.beta1,
         beta2: o.beta2,
@@ -217,7 +218,7 @@ export class Trainer {
         weightDecay: p.decay ? o.weightDecay : 0,
         step: index + 1,
         skip: flag ?? undefined,
-      }, this.#norm);
+      });
     });
     enc.clear(this.#metrics);
     enc.copy(model.loss, this.#metrics, 8, 0, 0);
