@@ -78,7 +78,8 @@ Deno.test(
     const run = async (flag: number | null) => {
       const t = [p0, g, m0, v0].map((x) => f.upload(x, [N]));
       const skip = flag === null ? undefined : f.upload([flag], [1], "u32");
-      adamw(f.enc, t[0], t[1], t[2], t[3], N, { ...hp, skip }, f.upload([1, 0.5], [2]));
+      const gradScale = f.upload([1, 0.5], [2]);
+      adamw(f.enc, { param: t[0], grad: t[1], m: t[2], v: t[3], n: N, gradScale }, { ...hp, skip });
       return [await f.readF32(t[0]), await f.readF32(t[2]), await f.readF32(t[3])];
     };
     const [none, zero, one] = [await run(null), await run(0), await run(1)];
