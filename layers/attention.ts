@@ -10,7 +10,7 @@ import { dropoutBackward, dropoutForward, type DropoutSource } from "../core/ops
 import { joinHeads, mergeHeads, splitHeads, splitHeadsOf } from "../core/ops/heads.ts";
 import { matmul } from "../core/ops/matmul.ts";
 import { softmaxBackward, softmaxForward } from "../core/ops/softmax.ts";
-import { dropoutStream, type StepContext } from "../core/step.ts";
+import { dropoutOffset, dropoutStream, type StepContext } from "../core/step.ts";
 import type { Tensor } from "../core/tensor.ts";
 import { maskDtype } from "./dropout.ts";
 import { drop, type Layer, need, type SavedSpec } from "./layer.ts";
@@ -40,6 +40,7 @@ export class Attention implements Layer {
   #pd: Tensor | null = null;
   #mask: Tensor | null = null;
   #stream = 0;
+  #offset = 0;
 
   constructor(
     readonly name: string,
@@ -97,7 +98,21 @@ export class Attention implements Layer {
       pd = a.alloc([B, NH, T, T], "f32", this.tempo ? "workspace" : "activation", `${L}.Pdrop`);
       mask = dt ? a.alloc([n], dt, "activation", `${L}.mask`) : null;
       this.#stream = dropoutStream(ctx, this.site);
-      dropoutForward(enc, pd, P, n, this.p, ctx.seed, this.#stream, mask, dt ?? undefined);
+      this.#offset = dropoutOffset(ctx, n);
+      const at = this.#offset;
+      dropoutForward(
+        enc,
+        pd,
+        P,
+        n,
+        this.p,
+        ctx.seed,
+        this.#stream,
+        mask,
+        dt ?? undefined,
+        undefined,
+        at,
+      );
     }
     const c4 = a.alloc([B, NH, T, HS], "f32", "workspace", `${L}.ctx`);
     matmul(enc, c4, pd, v, T, HS, T, { batch: BH });
@@ -127,7 +142,7 @@ export class Attention implements Layer {
     const dt = maskDtype(this.masks);
     const source: DropoutSource = this.#mask && dt
       ? { mask: this.#mask, maskDtype: dt }
-      : { seed: ctx.seed, stream: this.#stream };
+      : { seed: ctx.seed, stream: this.#stream, offset: this.#offset };
     const dc = a.alloc([B, NH, T, HS], "f32", "workspace", `${L}.dctx`);
     splitHeadsOf(enc, dc, dout, B, T, NH, HS);
     const dv = a.alloc([B, NH, T, HS], "f32", "workspace", `${L}.dV`);
@@ -140,7 +155,8 @@ export class Attention implements Layer {
     } else if (drops) {
       // Regenerated mask: draw it once, keeping it as bits until dP (1/32 of P's bytes).
       bits = a.alloc([n], "bit", "workspace", `${L}.regen_bits`);
-      dropoutForward(enc, buf, P, n, this.p, ctx.seed, this.#stream, bits, "bit"); // P~
+      const at = this.#offset;
+      dropoutForward(enc, buf, P, n, this.p, ctx.seed, this.#stream, bits, "bit", undefined, at); // P~
       second = { mask: bits, maskDtype: "bit" };
       pd = buf;
     }

@@ -3,6 +3,9 @@
  * keep mask packed as bytes ("u8", 4 per u32 word, byte k of word w = element 4w + k) or bits
  * ("bit", 32 per word, bit k of word w = element 32w + k); backward reads the stored mask or
  * regenerates it from (seed, stream) with the same Philox decision (`rng.ts`), bit-exactly.
+ * Element e of a call is element `offset + e` of the RNG stream (`offset` = 0 by default): data-
+ * parallel ranks and micro-batches pass their first sample's place in the step's global batch,
+ * so that a sample gets the same mask however the batch is split (core/step.ts `dropoutOffset`).
  * Mask bits past element n - 1 in the last word are 0. One invocation per mask word (no atomics).
  * Flat shapes: n elements (e.g. N*C activations or B*NH*T*T attention probabilities).
  * @module
@@ -21,6 +24,8 @@ export type MaskDtype = "u8" | "bit";
 export type DropoutSource = { mask: Tensor; maskDtype: MaskDtype } | {
   seed: number;
   stream: number;
+  /** The forward's element offset into the stream (default 0). */
+  offset?: number;
 };
 
 const WG = 64;
@@ -46,19 +51,30 @@ function specOf(src: Src, dst: Dst, inPlace: boolean): KernelSpec {
   bindings.push({ name: "y", type: "f32", write: true });
   if (src !== "rng") bindings.push({ name: "mask", type: "u32" });
   if (dst !== "none") bindings.push({ name: "mask", type: "u32", write: true });
-  // RNG: one Philox call per 4 elements (u.base and e0 are multiples of 4).
+  // RNG: one Philox call per 4 stream elements. Element e is stream element O + base + e, with the
+  // offset O = off_hi * 2^32 + off_lo (any alignment); its 4-element group is drawn at the
+  // first element and at each group start.
   const keep = src === "rng"
-    ? "k4[k % 4u]"
+    ? "k4[g_lo & 3u]"
     : src === "u8"
     ? "((bits >> (8u * k)) & 0xffu) != 0u"
     : "((bits >> k) & 1u) != 0u";
   const spec: KernelSpec = {
     name: `dropout_${src}_${dst}${inPlace ? "_inplace" : ""}`,
     bindings,
-    uniforms: [["n", "u32"], ["base", "u32"], ["seed", "u32"], ["stream", "u32"], [
-      "threshold",
-      "u32",
-    ], ["scale", "f32"]],
+    uniforms: [
+      ["n", "u32"],
+      ["base", "u32"],
+      ["seed", "u32"],
+      ["stream", "u32"],
+      [
+        "threshold",
+        "u32",
+      ],
+      ["scale", "f32"],
+      ["off_lo", "u32"],
+      ["off_hi", "u32"],
+    ],
     workgroupSize: [WG],
     prelude: src === "rng" ? DROPOUT_KEEP_WGSL : undefined,
     body: `${LINEAR_INDEX}
@@ -72,7 +88,11 @@ function specOf(src: Src, dst: Dst, inPlace: boolean): KernelSpec {
     let e = e0 + k;
     ${
       src === "rng"
-        ? "if (k % 4u == 0u) { k4 = dropout_keep4((u.base + e) / 4u, u.stream, u.seed, u.threshold); }"
+        ? `let g_lo = u.off_lo + u.base + e;
+    if (k == 0u || (g_lo & 3u) == 0u) {
+      let g_hi = u.off_hi + select(0u, 1u, g_lo < u.base + e);
+      k4 = dropout_keep4_at((g_lo >> 2u) | (g_hi << 30u), g_hi >> 2u, u.stream, u.seed, u.threshold);
+    }`
         : ""
     }
     let keep = ${keep};
@@ -86,6 +106,13 @@ function specOf(src: Src, dst: Dst, inPlace: boolean): KernelSpec {
   return spec;
 }
 
+/** Stream offsets are integers with every element index below 2^53. */
+function needOffset(op: string, offset: number, n: number): void {
+  if (!(Number.isSafeInteger(offset) && offset >= 0 && Number.isSafeInteger(offset + n))) {
+    throw new Error(`${op}: stream offset ${offset} is not an integer in [0, 2^53 - ${n}]`);
+  }
+}
+
 /** One pass over elements [0, n) in chunks that fit a binding, with aligned offsets. */
 function run(
   op: string,
@@ -94,7 +121,7 @@ function run(
   n: number,
   tensors: { x: Tensor | null; y: Tensor; mask: Tensor | null },
   maskDtype: MaskDtype,
-  uniforms: { seed: number; stream: number; threshold: number; scale: number },
+  uniforms: { seed: number; stream: number; threshold: number; scale: number; offset: number },
   maxBindingBytes: number | undefined,
 ): void {
   const gpu = enc.gpu;
@@ -118,24 +145,27 @@ function run(
         size: bytesOf(maskDtype, count),
       };
     }
+    const { offset, ...rest } = uniforms;
+    const offHi = Math.floor(offset / 4294967296);
     enc.dispatch(
       spec,
       bindings,
-      { n: count, base: start, ...uniforms },
+      { n: count, base: start, ...rest, off_lo: offset - offHi * 4294967296, off_hi: offHi },
       groups1d(Math.ceil(count / g), WG),
     );
   }
 }
 
 /**
- * Dropout forward: y = keep ? x / (1 - p) : 0 over n elements, keep decided by
- * `dropoutKeep(i, stream, seed, keepThreshold(p))`. With `mask`, also stores the keep mask
+ * Dropout forward: y = keep ? x / (1 - p) : 0 over n elements, keep of element i decided by
+ * `dropoutKeep(offset + i, stream, seed, keepThreshold(p))`. With `mask`, also stores the keep mask
  * (1 = kept) packed per `maskDtype` (default: the mask's dtype, else "bit"). p = 0 copies (mask
  * all ones). `y` may alias `x`.
  * @param y [n] f32 output
  * @param x [n] f32 input
  * @param mask [n] "u8" or "bit" (or u32 words of that packing) output, or null
  * @param maxBindingBytes largest binding (default gpu.maxBinding); tests lower it to force chunks
+ * @param offset the stream element of element 0, an integer in [0, 2^53 - n] (default 0)
  */
 export function dropoutForward(
   enc: Encoder,
@@ -148,8 +178,10 @@ export function dropoutForward(
   mask: Tensor | null = null,
   maskDtype?: MaskDtype,
   maxBindingBytes?: number,
+  offset = 0,
 ): void {
   const op = "dropoutForward";
+  needOffset(op, offset, n);
   needF32(op, "y", y, n);
   needF32(op, "x", x, n);
   const threshold = keepThreshold(p);
@@ -158,7 +190,7 @@ export function dropoutForward(
   const inPlace = y === x;
   if (p === 0 && inPlace && !mask) return;
   const spec = specOf("rng", mask ? dt : "none", inPlace);
-  const u = { seed: seed >>> 0, stream: stream >>> 0, threshold, scale: 1 / (1 - p) };
+  const u = { seed: seed >>> 0, stream: stream >>> 0, threshold, scale: 1 / (1 - p), offset };
   run(op, enc, spec, n, { x: inPlace ? null : x, y, mask }, dt, u, maxBindingBytes);
 }
 
@@ -189,12 +221,14 @@ export function dropoutBackward(
   if ("mask" in source) {
     needMask(op, source.mask, source.maskDtype, n);
     const spec = specOf(source.maskDtype, "none", inPlace);
-    const u = { seed: 0, stream: 0, threshold, scale };
+    const u = { seed: 0, stream: 0, threshold, scale, offset: 0 };
     run(op, enc, spec, n, { x, y: dx, mask: source.mask }, source.maskDtype, u, maxBindingBytes);
   } else {
     if (p === 0 && inPlace) return;
     const spec = specOf("rng", "none", inPlace);
-    const u = { seed: source.seed >>> 0, stream: source.stream >>> 0, threshold, scale };
+    const offset = source.offset ?? 0;
+    needOffset(op, offset, n);
+    const u = { seed: source.seed >>> 0, stream: source.stream >>> 0, threshold, scale, offset };
     run(op, enc, spec, n, { x, y: dx, mask: null }, "bit", u, maxBindingBytes);
   }
 }
