@@ -21,6 +21,8 @@ export interface LaunchInfo {
   launcher: string;
   /** The variables read, e.g. "OMPI_COMM_WORLD_RANK=1 OMPI_COMM_WORLD_SIZE=2". */
   vars: string;
+  /** The MPI family the launcher belongs to, when it belongs to one (srun serves both). */
+  family?: "openmpi" | "mpich";
 }
 
 /** Reads an environment variable (undefined when unset or not readable). */
@@ -37,6 +39,7 @@ export const processEnv: EnvGetter = (name) => {
 
 interface Scheme {
   launcher: string;
+  family?: "openmpi" | "mpich";
   rank: string;
   size: string;
   local: string;
@@ -48,12 +51,14 @@ interface Scheme {
 const SCHEMES: readonly Scheme[] = [
   {
     launcher: "mpirun (Open MPI)",
+    family: "openmpi",
     rank: "OMPI_COMM_WORLD_RANK",
     size: "OMPI_COMM_WORLD_SIZE",
     local: "OMPI_COMM_WORLD_LOCAL_RANK",
   },
   {
     launcher: "mpiexec (MPICH Hydra)",
+    family: "mpich",
     rank: "PMI_RANK",
     size: "PMI_SIZE",
     local: "MPI_LOCALRANKID",
@@ -97,6 +102,7 @@ export function detectLaunch(env: EnvGetter = processEnv): LaunchInfo | null {
       launcher: s.launcher,
       vars: `${s.rank}=${rank} ${s.size}=${size}`,
     };
+    if (s.family) info.family = s.family;
     if (!(n >= 1 && r < n)) {
       throw new TempoError(
         `${info.launcher} says rank ${r} of ${n} (${info.vars}), which cannot be`,

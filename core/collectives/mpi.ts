@@ -73,7 +73,7 @@ export class MpiCollectives implements Collectives {
    * Throws a TempoError (one line and a hint) for a missing library or a mismatch.
    */
   static start(launch: LaunchInfo, options: MpiOptions): MpiCollectives {
-    const api = openMpiLibrary(options.library);
+    const api = openMpiLibrary({ explicit: options.library, family: launch.family });
     if (api.initialized()) throw new TempoError("MPI is already initialised in this process");
     const provided = api.initThread(MPI_THREAD_MULTIPLE);
     if (provided < MPI_THREAD_SERIALIZED) {
@@ -85,8 +85,7 @@ export class MpiCollectives implements Collectives {
     }
     const { rank, size } = api.rankAndSize();
     if (rank !== launch.rank || size !== launch.size) {
-      const message = `${launch.launcher} set ${launch.vars}, but ${api.path} (${api.version}) ` +
-        `sees rank ${rank} of ${size}`;
+      const message = `${api.path} (${api.version.split(",")[0]}) sees rank ${rank} of ${size}`;
       const hint = "the MPI library is not the launcher's: launch with the mpirun/mpiexec of " +
         "the library (or srun --mpi=pmix with a PMIx-enabled MPI), or set TEMPO_MPI_LIB to it";
       // Each process may have become its own world of one: end it quietly, then say why.

@@ -10,22 +10,28 @@
  *
  * Which one a library is, is read from the library itself: Open MPI exports `ompi_mpi_comm_world`;
  * otherwise `MPI_Get_library_version` must name MPICH or an MPICH-ABI library. The library is
- * `TEMPO_MPI_LIB` when set, else the first of `MPI_SONAMES` the dynamic loader finds.
+ * `TEMPO_MPI_LIB` when set, else the first of `mpiSonames()` the dynamic loader finds.
  * @module
  */
 import { TempoError } from "../errors.ts";
 import type { ReduceOp } from "./collectives.ts";
 
-/** Sonames tried in order when TEMPO_MPI_LIB is not set. */
-export const MPI_SONAMES = [
-  "libmpi.so.40", // Open MPI 3, 4, 5
-  "libmpich.so.12", // MPICH 3, 4
-  "libmpi.so.12", // MPICH-ABI libraries (Intel MPI, MVAPICH)
-  "libmpi.so", // the development symlink of either
-  "libmpich.so",
-  "libmpi.40.dylib", // macOS (Homebrew Open MPI)
-  "libmpi.dylib",
-] as const;
+/** Sonames of Open MPI (3, 4, 5; Linux, then macOS). */
+export const OPENMPI_SONAMES = ["libmpi.so.40", "libmpi.40.dylib"] as const;
+/** Sonames of MPICH (3, 4) and of the MPICH-ABI libraries (Intel MPI, MVAPICH). */
+export const MPICH_SONAMES = ["libmpich.so.12", "libmpi.so.12", "libmpich.12.dylib"] as const;
+/** The development symlinks, which may be either. */
+export const GENERIC_SONAMES = ["libmpi.so", "libmpich.so", "libmpi.dylib"] as const;
+
+/**
+ * Sonames tried in order when TEMPO_MPI_LIB is not set: the launcher's family first (Hydra's
+ * ranks must not load Open MPI where both are installed), then the other, then the symlinks.
+ */
+export function mpiSonames(family?: MpiAbi): string[] {
+  const first = family === "mpich" ? MPICH_SONAMES : OPENMPI_SONAMES;
+  const second = family === "mpich" ? OPENMPI_SONAMES : MPICH_SONAMES;
+  return [...first, ...second, ...GENERIC_SONAMES];
+}
 
 /** What to install when there is no MPI library. */
 export const MPI_INSTALL_HINT =
@@ -146,8 +152,10 @@ function libraryVersion(fn: (v: Uint8Array, n: Int32Array) => number): string {
   return text.split("\n")[0].replace(/\0.*$/, "").replace(/\s+/g, " ").trim();
 }
 
-function dlopenError(e: unknown): string {
-  return (e instanceof Error ? e.message : String(e)).split("\n")[0];
+/** The loader's reason without Deno's repeated "Could not open library: <path>: " prefixes. */
+function dlopenError(path: string, e: unknown): string {
+  const text = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+  return text.replaceAll("Could not open library: ", "").replaceAll(`${path}: `, "");
 }
 
 /** Whether `e` is Deno refusing FFI for want of --allow-ffi. */
@@ -155,12 +163,24 @@ function isPermissionError(e: unknown): boolean {
   return e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied;
 }
 
+/** Where to look for the MPI library. */
+export interface LibraryChoice {
+  /** TEMPO_MPI_LIB: this path or soname only. */
+  explicit?: string;
+  /** The launcher's family, whose sonames are tried first. */
+  family?: MpiAbi;
+  /** The names to try instead of `mpiSonames(family)` (tests). */
+  candidates?: readonly string[];
+}
+
 /**
- * Open the MPI library: `explicit` (TEMPO_MPI_LIB) when given, else the first soname that loads.
- * Throws a TempoError naming what was tried and what to install, or that --allow-ffi is missing.
+ * Open the MPI library: `explicit` (TEMPO_MPI_LIB) when given, else the first of
+ * `mpiSonames(family)` that loads. Throws a TempoError naming what was tried and what to install,
+ * or that --allow-ffi is missing.
  */
-export function openMpiLibrary(explicit?: string): MpiApi {
-  const candidates = explicit ? [explicit] : [...MPI_SONAMES];
+export function openMpiLibrary(choice: LibraryChoice = {}): MpiApi {
+  const { explicit } = choice;
+  const candidates = explicit ? [explicit] : choice.candidates ?? mpiSonames(choice.family);
   const failures: string[] = [];
   for (const path of candidates) {
     let probe;
@@ -173,7 +193,7 @@ export function openMpiLibrary(explicit?: string): MpiApi {
           "run through `deno task pretrain` (it has --allow-ffi), or add --allow-ffi to deno run",
         );
       }
-      failures.push(`${path}: ${dlopenError(e)}`);
+      failures.push(dlopenError(path, e));
       continue;
     }
     const isOpenMpi = probe.symbols.ompi_mpi_comm_world !== null;
@@ -187,9 +207,9 @@ export function openMpiLibrary(explicit?: string): MpiApi {
     );
   }
   throw new TempoError(
-    `no MPI library could be loaded (${explicit ? "TEMPO_MPI_LIB=" : "tried "}${
-      failures.join("; ")
-    })`,
+    explicit
+      ? `TEMPO_MPI_LIB=${explicit} cannot be loaded (${failures[0]})`
+      : `no MPI library found (tried ${candidates.join(", ")})`,
     MPI_INSTALL_HINT,
   );
 }
