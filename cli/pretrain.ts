@@ -18,7 +18,7 @@ import {
   loadCheckpointTensors,
 } from "../core/train/checkpoint.ts";
 import { FaultPlan } from "../core/train/fault.ts";
-import { broadcastFromRoot } from "../core/train/data_parallel.ts";
+import { broadcastFromRoot, type ReduceStats } from "../core/train/data_parallel.ts";
 import { type LoopSummary, runLoop } from "../core/train/loop.ts";
 import { RunFolder } from "../core/train/run_folder.ts";
 import type { ScheduleKind } from "../core/train/schedule.ts";
@@ -464,7 +464,7 @@ async function pretrainOn(
     } catch (e) {
       throw explainOom(e, cfg, T, tempo, memoryLimit);
     }
-    const ranks = N > 1 ? await rankTotals(comm, summary) : {};
+    const ranks = N > 1 ? await rankTotals(comm, summary, trainer.reduceStats) : {};
     return reporter.summary(summary, {
       ...ranks,
       model: cfg.name,
@@ -482,13 +482,29 @@ async function pretrainOn(
   }
 }
 
-/** The peak of every rank (max and sum): each rank's allocator sees only its own. */
-async function rankTotals(comm: Collectives, s: LoopSummary): Promise<Record<string, number>> {
+/**
+ * The peak of every rank (max and sum: each rank's allocator sees only its own), and rank 0's
+ * time per step from its gradients' arrival on the host to their write-back (the all-reduce's
+ * cost on the step's critical path).
+ */
+async function rankTotals(
+  comm: Collectives,
+  s: LoopSummary,
+  reduce: Readonly<ReduceStats> | null,
+): Promise<Record<string, number>> {
   const peak = s.records.reduce((m, r) => Math.max(m, r.memory.peak), 0);
   const max = Float64Array.of(peak), sum = Float64Array.of(peak);
   await comm.allReduce(max, "max", "the ranks' peak memory");
   await comm.allReduce(sum, "sum", "the ranks' peak memory");
-  return { ranks: comm.size, peakBytesMaxRank: max[0], peakBytesAllRanks: sum[0] };
+  const per = (ms: number) => reduce && reduce.steps > 0 ? ms / reduce.steps : 0;
+  return {
+    ranks: comm.size,
+    peakBytesMaxRank: max[0],
+    peakBytesAllRanks: sum[0],
+    allReduceMsPerStep: per(reduce?.tailMs ?? 0),
+    mpiMsPerStep: per(reduce?.mpiMs ?? 0),
+    gradientBytes: reduce?.bytes ?? 0,
+  };
 }
 
 function explainOom(

@@ -291,6 +291,14 @@ export class Reporter {
         } per rank; peak ${formatBytes(Number(run.peakBytesMaxRank))} per rank (the most), ` +
           `${formatBytes(Number(run.peakBytesAllRanks))} in total`,
       );
+      const ar = Number(run.allReduceMsPerStep);
+      if (ar > 0) {
+        lines.push(
+          `  all-reduce ${ar.toFixed(1)} ms/step after the gradients reach the host (${
+            ((100 * ar) / ms).toFixed(1)
+          }% of a step; ${formatBytes(Number(run.gradientBytes))} of gradients a rank)`,
+        );
+      }
     }
     if (Array.isArray(run.guardedLayerNorms) && run.guardedLayerNorms.length > 0) {
       lines.push(

@@ -49,9 +49,25 @@ export function planBuckets(grads: readonly Tensor[], bucketBytes: number): Buck
   return buckets;
 }
 
+/** Where the reductions' time went, summed over the steps so far (milliseconds). */
+export interface ReduceStats {
+  /** Steps reduced. */
+  steps: number;
+  /** Bytes of gradients per step. */
+  bytes: number;
+  /** Waiting for the first bucket's read-back: the GPU finishing backward (not communication). */
+  gpuMs: number;
+  /** From the first bucket's arrival to the last bucket written back: what the step waits for. */
+  tailMs: number;
+  /** Inside MPI calls (part of tailMs, overlapping the later buckets' read-backs). */
+  mpiMs: number;
+}
+
 /** Sums gradients over the ranks, bucket by bucket. */
 export class GradientReducer {
   readonly buckets: Bucket[];
+  /** Time spent so far, by phase. */
+  readonly stats: ReduceStats;
   /** Elements of the largest bucket (the GPU gather buffer's size). */
   readonly maxBucket: number;
 
@@ -66,6 +82,8 @@ export class GradientReducer {
   ) {
     this.buckets = planBuckets(grads, bucketBytes);
     this.maxBucket = Math.max(1, ...this.buckets.map((b) => b.size));
+    const bytes = 4 * this.buckets.reduce((n, b) => n + b.size, 0);
+    this.stats = { steps: 0, bytes, gpuMs: 0, tailMs: 0, mpiMs: 0 };
   }
 
   /**
@@ -89,8 +107,11 @@ export class GradientReducer {
         return enc.read(gather, 4 * b.size);
       });
       let out = new Float32Array(0);
+      const t0 = performance.now();
+      let t1 = t0;
       for (const [i, b] of this.buckets.entries()) {
         const grads = new Float32Array(await reads[i]);
+        if (i === 0) t1 = performance.now();
         let host = grads;
         if (i === last) {
           const x = await extras;
@@ -98,15 +119,20 @@ export class GradientReducer {
           host.set(grads);
           host.set(x, b.size);
         }
+        const m0 = performance.now();
         await this.comm.allReduce(
           host,
           "sum",
           `${what}, bucket ${i + 1} of ${this.buckets.length}`,
         );
+        this.stats.mpiMs += performance.now() - m0;
         enc.write(gather, host.subarray(0, b.size));
         for (const p of b.parts) enc.copy(gather, p.grad, p.grad.bytes, 4 * p.at, 0);
         if (i === last) out = host.slice(b.size);
       }
+      this.stats.steps++;
+      this.stats.gpuMs += t1 - t0;
+      this.stats.tailMs += performance.now() - t1;
       return out;
     } finally {
       alloc.release(gather);

@@ -26,7 +26,7 @@ import { globalGradNorm, gradNormScratchBytes } from "../ops/grad_norm.ts";
 import type { StepContext, StepObserver } from "../step.ts";
 import type { Tensor } from "../tensor.ts";
 import type { BatchSource, TokenBatch } from "./batch.ts";
-import { DEFAULT_BUCKET_BYTES, GradientReducer } from "./data_parallel.ts";
+import { DEFAULT_BUCKET_BYTES, GradientReducer, type ReduceStats } from "./data_parallel.ts";
 import type { Model } from "./model.ts";
 import { learningRate, type Schedule } from "./schedule.ts";
 
@@ -167,6 +167,11 @@ export class Trainer {
         options.bucketBytes ?? DEFAULT_BUCKET_BYTES,
       )
       : null;
+  }
+
+  /** Where the gradient all-reduce's time went (data parallel), or null for one process. */
+  get reduceStats(): Readonly<ReduceStats> | null {
+    return this.#reducer?.stats ?? null;
   }
 
   /** Ranks of the run (1 without collectives). */
