@@ -294,9 +294,10 @@ export class Reporter {
       const ar = Number(run.allReduceMsPerStep);
       if (ar > 0) {
         lines.push(
-          `  all-reduce ${ar.toFixed(1)} ms/step after the gradients reach the host (${
-            ((100 * ar) / ms).toFixed(1)
-          }% of a step; ${formatBytes(Number(run.gradientBytes))} of gradients a rank)`,
+          `  all-reduce ${ar.toFixed(1)} ms/step from rank 0's gradients on the host to their ` +
+            `write-back, waiting for the slowest rank included (${
+              ((100 * ar) / ms).toFixed(1)
+            }% of a step; ${formatBytes(Number(run.gradientBytes))} of gradients a rank)`,
         );
       }
     }
