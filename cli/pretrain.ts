@@ -293,6 +293,27 @@ export async function pretrain(
 }
 
 /**
+ * A checkpoint resumes on another number of ranks only with the same global batch (ranks x
+ * grad-accum x batch size): the data position is global, and a sample's dropout masks do not
+ * depend on how the batch is split, so 2 ranks x 1 continue as 1 rank x --grad-accum 2.
+ */
+function checkGlobalBatch(ref: CheckpointRef, ranks: number, s: RunSettings): void {
+  const run = ref.state.run as { ranks?: number; settings?: Partial<RunSettings> };
+  const then = run.ranks ?? 1;
+  if (then === ranks) return;
+  const was = then * (run.settings?.gradAccum ?? 1) * (run.settings?.batchSize ?? 0);
+  const now = ranks * s.gradAccum * s.batchSize;
+  if (was !== now) {
+    throw new TempoError(
+      `${ref.dir} was trained on ${then} rank(s), a global batch of ${was} sequences; ` +
+        `${ranks} rank(s) x ${s.gradAccum} x ${s.batchSize} make ${now}`,
+      `resume on ${then} rank(s), or keep ranks x --grad-accum x --batch-size at ${was} ` +
+        "(--allow-changes grad-accum,batch-size)",
+    );
+  }
+}
+
+/**
  * The stop every rank acts on: the highest exit code among the ranks' requests (a signal's, or 1
  * for another reason), as its signal's name.
  */
@@ -332,6 +353,7 @@ async function pretrainOn(
     throw new TempoError("--allow-changes applies to --resume only");
   }
   const s = settings;
+  if (ref) checkGlobalBatch(ref, N, s);
   const overrides: Record<string, unknown> = { ...s.config };
   if (s.dropout !== null) overrides.dropout = s.dropout;
   const cfg = resolveConfig(s.model, overrides);
@@ -442,6 +464,7 @@ async function pretrainOn(
       model: cfg.name,
       config: cfg,
       settings: Object.fromEntries(RUN_SETTING_KEYS.map((k) => [k, s[k]])),
+      ranks: N,
     };
     let summary;
     try {

@@ -148,6 +148,37 @@ Deno.test({
   for (const [k, v] of got) {
     assert(v === ref.get(k), `${k}: resumed ${v}, uninterrupted ${ref.get(k)}`);
   }
+  // On 1 rank the global batch would halve: refused; with --grad-accum 2 it is the same batch,
+  // and the run continues the same curve (to the equivalence's rounding).
+  const step5 = `${out}/step-000005`;
+  let refused = "";
+  try {
+    await inProcess(["--resume", step5, "--out", `${tmp}/one`, "--stop-after", "3"]);
+  } catch (e) {
+    refused = (e as Error).message;
+  }
+  assert(/trained on 2 rank\(s\), a global batch of 4 sequences/.test(refused), refused);
+  const json = `${tmp}/one-rank.jsonl`;
+  await inProcess([
+    "--resume",
+    step5,
+    "--out",
+    `${tmp}/one`,
+    "--grad-accum",
+    "2",
+    "--allow-changes",
+    "grad-accum",
+    "--stop-after",
+    "3",
+    "--json",
+    json,
+  ]);
+  const one = await logged(json);
+  assert(one.map(([k]) => k).join() === "loss 6,loss 7,loss 8", one.map(([k]) => k).join());
+  assert(
+    maxDiff(one, reference, "loss") <= TOLERANCE,
+    `1 rank x 2 resumed: ${maxDiff(one, reference, "loss")}`,
+  );
 });
 
 Deno.test({
