@@ -4,7 +4,7 @@
  * @module
  */
 import { TempoError } from "../core/errors.ts";
-import type { BatchSource } from "../core/train/batch.ts";
+import type { BatchSlice, BatchSource } from "../core/train/batch.ts";
 import { type LoaderSpec, openLoaders } from "../datasets/loaders.ts";
 import { SHARD_FORMATS, type ShardFormat } from "../datasets/shard_format.ts";
 import { tokenizerByName } from "../datasets/tokenizer_by_name.ts";
@@ -23,6 +23,8 @@ export interface DataFlags {
   seqLen: number;
   /** Seed. */
   seed: number;
+  /** A data-parallel rank's micro-batches of each global batch (training data); default all. */
+  slice?: BatchSlice;
 }
 
 /** Train and validation sources, a description, and close() for their files. */
@@ -65,5 +67,6 @@ export async function openRunData(cfg: ModelConfig, f: DataFlags): Promise<RunDa
     B: f.batch,
     T: f.seqLen,
     seed: f.seed,
+    slice: f.slice,
   });
 }

@@ -24,3 +24,6 @@ export * from "./train/manifest.ts";
 export * from "./train/run_folder.ts";
 export * from "./train/safetensors.ts";
 export * from "./train/memory.ts";
+export * from "./train/data_parallel.ts";
+export * from "./collectives/mod.ts";
+export * from "./device_select.ts";

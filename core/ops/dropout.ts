@@ -3,6 +3,9 @@
  * keep mask packed as bytes ("u8", 4 per u32 word, byte k of word w = element 4w + k) or bits
  * ("bit", 32 per word, bit k of word w = element 32w + k); backward reads the stored mask or
  * regenerates it from (seed, stream) with the same Philox decision (`rng.ts`), bit-exactly.
+ * Element e of a call is element `offset + e` of the RNG stream (`offset` = 0 by default): data-
+ * parallel ranks and micro-batches pass their first sample's place in the step's global batch,
+ * so that a sample gets the same mask however the batch is split (core/step.ts `dropoutOffset`).
  * Mask bits past element n - 1 in the last word are 0. One invocation per mask word (no atomics).
  * Flat shapes: n elements (e.g. N*C activations or B*NH*T*T attention probabilities).
  * @module
@@ -23,6 +26,8 @@ export type MaskDtype = "u8" | "bit";
 export type DropoutSource = { mask: Tensor; maskDtype: MaskDtype } | {
   seed: number;
   stream: number;
+  /** The forward's element offset into the stream (default 0). */
+  offset?: number;
 };
 
 const WG = 64;
@@ -47,19 +52,27 @@ function makeSpec(name: string, src: Src, dst: Dst, inPlace: boolean): KernelSpe
   bindings.push({ name: "y", type: "f32", write: true });
   if (src !== "rng") bindings.push({ name: "mask", type: "u32" });
   if (dst !== "none") bindings.push({ name: "mask", type: "u32", write: true });
-  // RNG: one Philox call per 4 elements (u.base and e0 are multiples of 4).
+  // RNG: one Philox call per 4 stream elements. Element e is stream element O + base + e, with the
+  // offset O = off_hi * 2^32 + off_lo (any alignment); its 4-element group is drawn at the
+  // first element and at each group start.
   const keep = src === "rng"
-    ? "k4[k % 4u]"
+    ? "k4[g_lo & 3u]"
     : src === "u8"
     ? "((bits >> (8u * k)) & 0xffu) != 0u"
     : "((bits >> k) & 1u) != 0u";
   return {
     name,
     bindings,
-    uniforms: [["n", "u32"], ["base", "u32"], ["seed", "u32"], ["stream", "u32"], [
-      "threshold",
-      "u32",
-    ], ["scale", "f32"]],
+    uniforms: [
+      ["n", "u32"],
+      ["base", "u32"],
+      ["seed", "u32"],
+      ["stream", "u32"],
+      ["threshold", "u32"],
+      ["scale", "f32"],
+      ["off_lo", "u32"],
+      ["off_hi", "u32"],
+    ],
     workgroupSize: [WG],
     prelude: src === "rng" ? DROPOUT_KEEP_WGSL : undefined,
     body: `${LINEAR_INDEX}
@@ -73,7 +86,11 @@ function makeSpec(name: string, src: Src, dst: Dst, inPlace: boolean): KernelSpe
     let e = e0 + k;
     ${
       src === "rng"
-        ? "if (k % 4u == 0u) { k4 = dropout_keep4((u.base + e) / 4u, u.stream, u.seed, u.threshold); }"
+        ? `let g_lo = u.off_lo + u.base + e;
+    if (k == 0u || (g_lo & 3u) == 0u) {
+      let g_hi = u.off_hi + select(0u, 1u, g_lo < u.base + e);
+      k4 = dropout_keep4_at((g_lo >> 2u) | (g_hi << 30u), g_hi >> 2u, u.stream, u.seed, u.threshold);
+    }`
         : ""
     }
     let keep = ${keep};
@@ -100,8 +117,15 @@ interface Pass {
   mask: Tensor | null;
   /** Packing of `mask`. */
   maskDtype: MaskDtype;
-  /** Uniforms besides n and base. */
-  uniforms: { seed: number; stream: number; threshold: number; scale: number };
+  /** Uniforms besides n and base; `offset` is the stream element of element 0. */
+  uniforms: { seed: number; stream: number; threshold: number; scale: number; offset: number };
+}
+
+/** Stream offsets are integers with every element index below 2^53. */
+function needOffset(op: string, offset: number, n: number): void {
+  if (!(Number.isSafeInteger(offset) && offset >= 0 && Number.isSafeInteger(offset + n))) {
+    throw new Error(`${op}: stream offset ${offset} is not an integer in [0, 2^53 - ${n}]`);
+  }
 }
 
 /** One pass in chunks that fit a binding, with aligned offsets. */
@@ -121,10 +145,12 @@ function run(op: string, enc: Encoder, p: Pass, maxBindingBytes: number | undefi
         size: bytesOf(p.maskDtype, sp.count),
       };
     }
+    const { offset, ...rest } = p.uniforms;
+    const offHi = Math.floor(offset / 4294967296);
     enc.dispatch(
       spec,
       bindings,
-      { n: sp.count, base: sp.first, ...p.uniforms },
+      { n: sp.count, base: sp.first, ...rest, off_lo: offset - offHi * 4294967296, off_hi: offHi },
       groups1d(Math.ceil(sp.count / perWord(p.src, p.dst)), WG),
     );
   }
@@ -148,17 +174,21 @@ export interface DropoutForwardArgs extends ChunkOptions {
   mask?: Tensor | null;
   /** Packing of `mask` (default: the mask's dtype, else "bit"). */
   maskDtype?: MaskDtype;
+  /** The stream element of element 0, an integer in [0, 2^53 - n] (default 0). */
+  offset?: number;
 }
 
 /**
- * Dropout forward: y = keep ? x / (1 - p) : 0 over n elements, keep decided by
- * `dropoutKeep(i, stream, seed, keepThreshold(p))`. With `mask`, also stores the keep mask
+ * Dropout forward: y = keep ? x / (1 - p) : 0 over n elements, keep of element i decided by
+ * `dropoutKeep(offset + i, stream, seed, keepThreshold(p))`. With `mask`, also stores the keep mask
  * (1 = kept) packed per `maskDtype`. p = 0 copies (mask all ones). `y` may alias `x`.
  */
 export function dropoutForward(enc: Encoder, a: DropoutForwardArgs): void {
   const { y, x, n, p, seed, stream } = a;
   const mask = a.mask ?? null;
   const op = "dropoutForward";
+  const offset = a.offset ?? 0;
+  needOffset(op, offset, n);
   needF32(op, "y", y, n);
   needF32(op, "x", x, n);
   const threshold = keepThreshold(p);
@@ -166,7 +196,13 @@ export function dropoutForward(enc: Encoder, a: DropoutForwardArgs): void {
   if (mask) needMask(op, mask, dt, n);
   const inPlace = y === x;
   if (p === 0 && inPlace && !mask) return;
-  const uniforms = { seed: seed >>> 0, stream: stream >>> 0, threshold, scale: 1 / (1 - p) };
+  const uniforms = {
+    seed: seed >>> 0,
+    stream: stream >>> 0,
+    threshold,
+    scale: 1 / (1 - p),
+    offset,
+  };
   run(op, enc, {
     src: "rng",
     dst: mask ? dt : "none",
@@ -189,7 +225,7 @@ export interface DropoutBackwardArgs extends ChunkOptions {
   n: number;
   /** The forward's drop probability. */
   p: number;
-  /** `{ mask: [n] u8|bit, maskDtype }` or `{ seed, stream }` of the forward. */
+  /** `{ mask: [n] u8|bit, maskDtype }` or `{ seed, stream, offset }` of the forward. */
   source: DropoutSource;
 }
 
@@ -208,7 +244,7 @@ export function dropoutBackward(enc: Encoder, a: DropoutBackwardArgs): void {
   const x = inPlace ? null : dy;
   if ("mask" in source) {
     needMask(op, source.mask, source.maskDtype, n);
-    const uniforms = { seed: 0, stream: 0, threshold, scale };
+    const uniforms = { seed: 0, stream: 0, threshold, scale, offset: 0 };
     const { mask, maskDtype } = source;
     run(
       op,
@@ -218,7 +254,15 @@ export function dropoutBackward(enc: Encoder, a: DropoutBackwardArgs): void {
     );
   } else {
     if (p === 0 && inPlace) return;
-    const uniforms = { seed: source.seed >>> 0, stream: source.stream >>> 0, threshold, scale };
+    const offset = source.offset ?? 0;
+    needOffset(op, offset, n);
+    const uniforms = {
+      seed: source.seed >>> 0,
+      stream: source.stream >>> 0,
+      threshold,
+      scale,
+      offset,
+    };
     const pass: Pass = {
       src: "rng",
       dst: "none",
