@@ -3,7 +3,8 @@
  * sees them (rounded to their dtype); a 16-bit output then differs from it by the kernel's f32
  * arithmetic (the op's f32 tolerance) plus one rounding to the output's dtype: at most u |ref|,
  * u = `unitRoundoff` (2^-11 f16, 2^-8 bf16), and half an f16 subnormal step (2^-25) below
- * 2^-14. `halfClose` states exactly that; tests name the f32 part and why.
+ * 2^-14. `halfClose` states exactly that; tests name the f32 part and why. With
+ * TEMPO_HALF_ERRORS=1 every check prints its measured max error (the figures in docs/design.md).
  * @module
  */
 import { type FloatDType, type HalfDType, unitRoundoff } from "../dtype.ts";
@@ -11,6 +12,14 @@ import { roundedTo } from "../half.ts";
 import { Encoder } from "../encoder.ts";
 import type { Tensor } from "../tensor.ts";
 import { assertClose, type GpuFixture } from "../testing.ts";
+
+const REPORT = (() => {
+  try {
+    return Deno.env.get("TEMPO_HALF_ERRORS") === "1";
+  } catch {
+    return false;
+  }
+})();
 
 /** The 16-bit dtypes a test runs at: bf16 always, f16 where the adapter has `shader-f16`. */
 export function halfDtypes(f: GpuFixture): HalfDType[] {
@@ -25,7 +34,7 @@ export function subnormalFloor(d: FloatDType): number {
 /**
  * Assert |got - ref| <= atol + (rtol + k u) |ref| + floor elementwise, for an output of dtype
  * `d`: atol, rtol the op's f32 arithmetic, k roundings to d (default 1). Returns the max abs
- * error and the max error in units of u |ref| where |ref| > 0 (for reports).
+ * error and the max error in units of u |ref| over the refs in d's normal range (for reports).
  */
 export function halfClose(
   d: FloatDType,
@@ -37,10 +46,13 @@ export function halfClose(
 ): { abs: number; ulps: number } {
   const u = unitRoundoff(d);
   const abs = assertClose(got, ref, f32.atol + subnormalFloor(d), f32.rtol + k * u, what);
+  const normal = d === "f16" ? 2 ** -14 : 2 ** -126;
   let ulps = 0;
   for (let i = 0; i < ref.length; i++) {
-    if (ref[i] !== 0) ulps = Math.max(ulps, Math.abs(got[i] - ref[i]) / (u * Math.abs(ref[i])));
+    const r = Math.abs(ref[i]);
+    if (r >= normal) ulps = Math.max(ulps, Math.abs(got[i] - ref[i]) / (u * r));
   }
+  if (REPORT) console.log(`${what}: max abs error ${abs.toExponential(2)}, ${ulps.toFixed(2)} u`);
   return { abs, ulps };
 }
 
