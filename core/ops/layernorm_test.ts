@@ -211,6 +211,31 @@ Deno.test(
             assertClose(await f.readF32(tgam), t.dgamma, 2e-4, 2e-5, `tempo dgamma ${what}`);
             assertClose(await f.readF32(tbet), t.dbeta, 2e-4, 2e-5, `tempo dbeta ${what}`);
           }
+          if (d === "bf16" && C === 7) {
+            // Mixed, as with an f32 residual stream: x f32 -> y bf16, then dy bf16 -> dx f32.
+            const x32 = f.upload(inp.x, [R, C]),
+              r32 = layernormRef(Float32Array.from(inp.x), inp.gamma, inp.beta, R, C, EPS);
+            layernormForward(f.enc, { y, mean, rstd, x: x32, gamma: tg, beta: tb, R, C, eps: EPS });
+            halfClose(
+              d,
+              await f.readF32(y),
+              r32.y,
+              { atol: 2e-5, rtol: 2e-5 },
+              `layernorm y f32 -> ${what}`,
+            );
+            const dx32 = f.alloc.alloc([R, C], "f32", "workspace", "dx32");
+            const g32 = layernormBackwardRef(
+              dy.v,
+              Float32Array.from(inp.x),
+              r32.mean,
+              r32.rstd,
+              inp.gamma,
+              R,
+              C,
+            );
+            layernormBackward(f.enc, { dx: dx32, dgamma, dbeta, dy: dy.t, ...saved, x: x32 });
+            assertClose(await f.readF32(dx32), g32.dx, 2e-5 * scale, 2e-5, `dx ${what} -> f32`);
+          }
           if (R !== 300) continue;
           // In place, chunked: the same bits (the column sums are grouped by chunk: close).
           const maxBindingBytes = 40000;
