@@ -78,7 +78,7 @@ Deno.test("head layout backwards match central differences of the forwards (f64)
 
 // 16-bit operands: the permutations copy 16-bit values exactly (through f32, which holds every
 // f16 and bf16 value); HS = 6 takes pairs, HS = 8 vec4s (1536-byte bindings: chunks of batch
-// items). An f32 -> bf16 split rounds once. An odd HS with a 16-bit output is refused.
+// items; f16 runs HS = 6). An f32 -> bf16 split rounds once. An odd HS with a 16-bit output is refused.
 Deno.test(
   { name: "head layouts at f16 and bf16: exact, pairs and vec4, chunked", ...GPU_TEST },
   async () => {
@@ -88,7 +88,7 @@ Deno.test(
       [5, 4, 2, 8, 1536],
     ];
     for (const d of halfDtypes(f)) {
-      for (const [B, T, NH, HS, maxBinding] of cases) {
+      for (const [B, T, NH, HS, maxBinding] of d === "bf16" ? cases : cases.slice(0, 1)) {
         const C = NH * HS, n = B * T * C, what = `${d} HS=${HS} max=${maxBinding}`;
         const qkv = uploadAs(f, randn(3 * n, n), [B, T, 3 * C], d);
         const parts = [0, 1, 2].map(() => f.alloc.alloc([B, NH, T, HS], d, "workspace", "p"));
