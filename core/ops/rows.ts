@@ -146,9 +146,9 @@ function gatherSpec(w: RowWidth, d: { out: FloatDType; x: FloatDType }): KernelS
 
 /** What `gatherInto` reads and writes. */
 export interface GatherArgs extends ChunkOptions {
-  /** [N, C] f32 output. */
+  /** [N, C] f32, f16 or bf16 output. */
   out: Tensor;
-  /** [V, C] f32 rows to gather from. */
+  /** [V, C] rows to gather from (f32, f16 or bf16; `xDtypes` narrows it). */
   x: Tensor;
   /** [N] i32 row of x for each output row. */
   ids: Tensor;
@@ -208,9 +208,9 @@ export function gatherInto(enc: Encoder, op: string, a: GatherArgs): void {
 
 /** What `gatherRows` reads and writes. */
 export interface GatherRowsArgs extends ChunkOptions {
-  /** [M, C] f32 output. */
+  /** [M, C] f32, f16 or bf16 output. */
   out: Tensor;
-  /** [N, C] f32 input. */
+  /** [N, C] f32, f16 or bf16 input. */
   x: Tensor;
   /** [M] i32 flat positions b*T+t. */
   positions: Tensor;
@@ -287,9 +287,9 @@ var<workgroup> later: array<u32, ${ROW_WG}>;`,
 
 /** What `scatterRowsAdd` reads and accumulates into. */
 export interface ScatterRowsArgs extends ChunkOptions {
-  /** [N, C] f32, accumulated into. */
+  /** [N, C] f32, f16 or bf16, accumulated into. */
   dx: Tensor;
-  /** [M, C] f32. */
+  /** [M, C] f32, f16 or bf16. */
   dout: Tensor;
   /** [M] i32. */
   positions: Tensor;
