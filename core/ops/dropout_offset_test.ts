@@ -5,6 +5,7 @@ import { dropoutBackward, dropoutForward, type MaskDtype } from "./dropout.ts";
 import { dropoutMaskRef, unpackMaskRef } from "./dropout_ref.ts";
 import { dropoutKeep, keepThreshold } from "./rng.ts";
 import { philox4x32Ref } from "./rng_ref.ts";
+import { halfDtypes } from "./half_testing.ts";
 
 function assertSame(a: ArrayLike<number>, b: ArrayLike<number>, what: string): void {
   if (a.length !== b.length) throw new Error(`${what}: length ${a.length} != ${b.length}`);
@@ -126,4 +127,35 @@ Deno.test({
     threw = true;
   }
   if (!threw) throw new Error("a negative offset was accepted");
+});
+
+// 16-bit operands take elements in pairs; an unaligned offset puts a 4-element group boundary
+// between the two elements of a pair, and the last pair of odd n has one element.
+Deno.test({
+  name: "dropout with a stream offset at f16 and bf16: the masks of f32, forward and regenerated",
+  ...GPU_TEST,
+}, async () => {
+  const f = await gpuFixture();
+  const p = 0.3, seed = 99, stream = 4242;
+  for (const d of halfDtypes(f)) {
+    const ones = f.upload(new Float64Array(N).fill(1), [N], d);
+    const y = f.alloc.alloc([N], d, "workspace", "y");
+    const dx = f.alloc.alloc([N], d, "workspace", "dx");
+    for (const offset of OFFSETS) {
+      const want = dropoutMaskRef(N, p, seed, stream, offset);
+      const mask = f.alloc.alloc([N], "bit", "workspace", "mask");
+      dropoutForward(f.enc, { y, x: ones, n: N, p, seed, stream, mask, maskDtype: "bit", offset });
+      assertSame(unpackMaskRef(await f.readU32(mask), N, "bit"), want, `${d} offset ${offset}`);
+      f.alloc.release(mask);
+      dropoutBackward(f.enc, { dx, dy: ones, n: N, p, source: { seed, stream, offset } });
+      const ys = await f.readF32(y), dxs = await f.readF32(dx);
+      for (let i = 0; i < N; i++) {
+        if ((ys[i] !== 0 ? 1 : 0) !== want[i] || (dxs[i] !== 0 ? 1 : 0) !== want[i]) {
+          throw new Error(
+            `${d} offset ${offset}: element ${i} kept ${want[i]}: y ${ys[i]}, dx ${dxs[i]}`,
+          );
+        }
+      }
+    }
+  }
 });
