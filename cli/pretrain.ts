@@ -20,6 +20,7 @@ import type { ScheduleKind } from "../core/train/schedule.ts";
 import { ADAMW_DEFAULTS, type StepRecord, Trainer } from "../core/train/trainer.ts";
 import { parseTempo, tempoLabel } from "../layers/tempo_options.ts";
 import { type ModelConfig, resolveConfig } from "../models/config.ts";
+import { type HfImport, initFromHf } from "../models/hf/import.ts";
 import { maxBatch } from "../models/plan.ts";
 import { Transformer } from "../models/transformer.ts";
 import { aliasHelp, rewriteAliases } from "./aliases.ts";
@@ -173,6 +174,11 @@ export function pretrainCommand() {
         "lr,steps), or all",
     )
     .option(
+      "--init-from <dir>",
+      "start from a Hugging Face model folder's weights (`tempo export` or save_pretrained); " +
+        "fresh optimizer",
+    )
+    .option(
       "--stop-after <n>",
       "stop after n steps of this invocation (checkpoint with --out); resume later",
       parseIntFlag("stop-after"),
@@ -257,6 +263,9 @@ async function pretrainOn(
   } else if (o.allowChanges !== undefined) {
     throw new TempoError("--allow-changes applies to --resume only");
   }
+  if (o.initFrom && o.resume) {
+    throw new TempoError("--init-from starts a new run; --resume continues one: give one of them");
+  }
   const s = settings;
   const overrides: Record<string, unknown> = { ...s.config };
   if (s.dropout !== null) overrides.dropout = s.dropout;
@@ -290,10 +299,11 @@ async function pretrainOn(
       seqLen: T,
       seed: s.seed,
     });
-    let model: Transformer, trainer: Trainer;
+    let model: Transformer, trainer: Trainer, initFrom: HfImport | null = null;
     try {
       model = new Transformer(cfg, { batch: B, seqLen: T }, tempo, alloc);
       model.initialize(enc, s.seed);
+      if (o.initFrom) initFrom = await initFromHf(o.initFrom, cfg, enc, model.params);
       trainer = new Trainer(model, alloc, enc, {
         schedule: {
           kind: s.schedule as ScheduleKind,
@@ -331,7 +341,9 @@ async function pretrainOn(
       data: data.description,
       ...(out ? { out: `${out} (keep last ${keepLast === 0 ? "all" : keepLast})` } : {}),
       ...(ref ? { resumed: `${ref.dir} (step ${ref.step})` } : {}),
+      ...(o.initFrom ? { init: `${o.initFrom} (${initFrom?.architecture ?? "weights"})` } : {}),
     });
+    for (const n of initFrom?.notes ?? []) reporter.note(`--init-from: ${n}`);
     if (folder && folder.removed.length > 0) {
       reporter.note(
         `removed ${folder.removed.join(", ")} from ${folder.dir} (left by an interrupted save)`,

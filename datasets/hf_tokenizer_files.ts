@@ -21,6 +21,24 @@ export interface TokenizerFileOptions {
 
 const json = (v: unknown) => JSON.stringify(v, null, 2) + "\n";
 
+/**
+ * tokenizer_config.json's `added_tokens_decoder`: each special id with its text, as
+ * transformers reads special tokens' properties. RoBERTa's `<mask>` strips the space before it
+ * (lstrip), as the published roberta-base tokenizer's does.
+ */
+function addedTokens(specials: Record<number, string>, lstrip: string[] = []) {
+  return Object.fromEntries(
+    Object.entries(specials).map(([id, content]) => [id, {
+      content,
+      lstrip: lstrip.includes(content),
+      normalized: false,
+      rstrip: false,
+      single_word: false,
+      special: true,
+    }]),
+  );
+}
+
 function mergesText(): string {
   return "#version: 0.2\n" + gpt2Merges().map(([a, b]) => `${a} ${b}\n`).join("");
 }
@@ -53,6 +71,13 @@ export function hfTokenizerFiles(
           pad_token: "[PAD]",
           cls_token: "[CLS]",
           mask_token: "[MASK]",
+          added_tokens_decoder: addedTokens({
+            0: "[PAD]",
+            100: "[UNK]",
+            101: "[CLS]",
+            102: "[SEP]",
+            103: "[MASK]",
+          }),
         }),
       };
     case "gpt2":
@@ -66,6 +91,7 @@ export function hfTokenizerFiles(
           bos_token: "<|endoftext|>",
           eos_token: "<|endoftext|>",
           unk_token: "<|endoftext|>",
+          added_tokens_decoder: addedTokens({ [GPT2_ORDINARY]: "<|endoftext|>" }),
         }),
       };
     case "roberta": {
@@ -84,6 +110,10 @@ export function hfTokenizerFiles(
           unk_token: "<unk>",
           pad_token: "<pad>",
           mask_token: "<mask>",
+          added_tokens_decoder: addedTokens(
+            { 0: "<s>", 1: "<pad>", 2: "</s>", 3: "<unk>", 4: "<mask>" },
+            ["<mask>"],
+          ),
         }),
       };
     }
