@@ -23,6 +23,8 @@ export interface SamplingOptions {
   topK: number;
   /** Seed of the draws. */
   seed: number;
+  /** Draw only ids below this (the tokenizer's, when the model's vocabulary is padded). */
+  vocab?: number;
 }
 
 /** Second Philox key word of sampling draws (the first is the seed). */
@@ -101,7 +103,7 @@ export async function* generate(
   for (let i = 0; i < maxNew; i++) {
     if (tokens.length - from > maxT) from = tokens.length - keep;
     const logits = await decoder.next(tokens.slice(from));
-    const t = pickToken(logits, o, drawUniform(o.seed, i));
+    const t = pickToken(logits.subarray(0, o.vocab ?? logits.length), o, drawUniform(o.seed, i));
     tokens.push(t);
     yield t;
   }
