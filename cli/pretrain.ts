@@ -250,6 +250,9 @@ async function pretrainOn(
 ): Promise<Record<string, unknown>> {
   const silent = !!rt.silent;
   const faults = rt.faults ?? FaultPlan.parse(env("FAULT", ""));
+  if (o.initFrom && o.resume) {
+    throw new TempoError("--init-from starts a new run; --resume continues one: give one of them");
+  }
   let settings: RunSettings = settingsOf(o, await readConfigOverrides(o.config));
   let ref: CheckpointRef | null = null;
   if (o.resume) {
@@ -262,9 +265,6 @@ async function pretrainOn(
     });
   } else if (o.allowChanges !== undefined) {
     throw new TempoError("--allow-changes applies to --resume only");
-  }
-  if (o.initFrom && o.resume) {
-    throw new TempoError("--init-from starts a new run; --resume continues one: give one of them");
   }
   const s = settings;
   const overrides: Record<string, unknown> = { ...s.config };
