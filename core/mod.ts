@@ -24,3 +24,5 @@ export * from "./train/manifest.ts";
 export * from "./train/run_folder.ts";
 export * from "./train/safetensors.ts";
 export * from "./train/memory.ts";
+export * from "./train/evaluate.ts";
+export * from "./train/weights.ts";
