@@ -133,7 +133,22 @@ Deno.test({
     () => inProcess(["--model", "gpt2-tiny", "--resume", `${dir}/g`, "--init-from", `${dir}/hfb`]),
     /--init-from starts a new run; --resume continues one/,
   );
-  // Through main: exit 1.
-  if ((await main(["eval", "--checkpoint", `${dir}/none`])) !== 1) throw new Error("exit code");
+  // Through main: one line (and its hint), exit 1, no stack.
+  const lines: string[] = [];
+  const err = console.error;
+  console.error = (...a: unknown[]) => lines.push(a.join(" "));
+  let code: number;
+  try {
+    code = await main(["eval", "--checkpoint", `${dir}/none`]);
+  } finally {
+    console.error = err;
+  }
+  const printed = lines.join("\n").split("\n");
+  if (
+    code !== 1 || printed.length !== 2 ||
+    !/^error: cannot open the --checkpoint folder/.test(printed[0])
+  ) {
+    throw new Error(`exit ${code}: ${printed.join(" | ")}`);
+  }
   await Deno.remove(dir, { recursive: true });
 });
