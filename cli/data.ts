@@ -31,8 +31,8 @@ export interface DataFlags {
 export interface RunData {
   /** Training batches. */
   train: BatchSource;
-  /** Validation batches, or null when the data has no validation split. */
-  val: BatchSource | null;
+  /** Validation batches (in order; one pass is `batchesPerEpoch`), or null without a split. */
+  val: (BatchSource & { readonly batchesPerEpoch: number }) | null;
   /** e.g. "2 shards (a.bin, b.bin), llm.c uint32 (20240801 v7), 1,234,567 tokens". */
   description: string;
   /** Closes the shard files (call it in a finally, or hold the result with `using`). */

@@ -25,6 +25,7 @@ import type { ScheduleKind } from "../core/train/schedule.ts";
 import { ADAMW_DEFAULTS, type StepRecord, Trainer } from "../core/train/trainer.ts";
 import { parseTempo, tempoLabel } from "../layers/tempo_options.ts";
 import { type ModelConfig, resolveConfig } from "../models/config.ts";
+import { type HfImport, initFromHf } from "../models/hf/import.ts";
 import { maxBatch } from "../models/plan.ts";
 import { Transformer } from "../models/transformer.ts";
 import { aliasHelp, rewriteAliases } from "./aliases.ts";
@@ -184,6 +185,11 @@ export function pretrainCommand() {
         "lr,steps), or all",
     )
     .option(
+      "--init-from <dir>",
+      "start from a Hugging Face model folder's weights (`tempo export` or save_pretrained); " +
+        "fresh optimizer",
+    )
+    .option(
       "--stop-after <n>",
       "stop after n steps of this invocation (checkpoint with --out); resume later",
       parseIntFlag("stop-after"),
@@ -339,6 +345,9 @@ async function pretrainOn(
   // Ranks other than 0 print nothing, write no --json and no checkpoints.
   const silent = !!rt.silent || !rank0;
   const faults = rt.faults ?? FaultPlan.parse(env("FAULT", ""));
+  if (o.initFrom && o.resume) {
+    throw new TempoError("--init-from starts a new run; --resume continues one: give one of them");
+  }
   let settings: RunSettings = settingsOf(o, await readConfigOverrides(o.config));
   let ref: CheckpointRef | null = null;
   if (o.resume) {
@@ -392,10 +401,11 @@ async function pretrainOn(
         ? { parts: N * s.gradAccum, first: comm.rank * s.gradAccum, count: s.gradAccum }
         : undefined,
     });
-    let model: Transformer, trainer: Trainer;
+    let model: Transformer, trainer: Trainer, initFrom: HfImport | null = null;
     try {
       model = new Transformer(cfg, { batch: B, seqLen: T }, tempo, alloc);
       model.initialize(enc, s.seed);
+      if (o.initFrom) initFrom = await initFromHf(o.initFrom, cfg, enc, model.params);
       trainer = new Trainer(model, alloc, enc, {
         schedule: {
           kind: s.schedule as ScheduleKind,
@@ -449,6 +459,7 @@ async function pretrainOn(
       data: data.description,
       ...(out ? { out: `${out} (keep last ${keepLast === 0 ? "all" : keepLast})` } : {}),
       ...(ref ? { resumed: `${ref.dir} (step ${ref.step})` } : {}),
+      ...(o.initFrom ? { init: `${o.initFrom} (${initFrom?.architecture ?? "weights"})` } : {}),
     });
     if (N > 1 && gpu.isSoftware && usableCpus() === 1) {
       reporter.note(
@@ -456,6 +467,7 @@ async function pretrainOn(
           "bound each rank to a core, the run crawls; use mpirun --bind-to none (srun --cpu-bind=none)",
       );
     }
+    for (const n of initFrom?.notes ?? []) reporter.note(`--init-from: ${n}`);
     if (folder && folder.removed.length > 0) {
       reporter.note(
         `removed ${folder.removed.join(", ")} from ${folder.dir} (left by an interrupted save)`,

@@ -27,3 +27,5 @@ export * from "./train/memory.ts";
 export * from "./train/data_parallel.ts";
 export * from "./collectives/mod.ts";
 export * from "./device_select.ts";
+export * from "./train/evaluate.ts";
+export * from "./train/weights.ts";

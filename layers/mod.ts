@@ -16,3 +16,8 @@ export * from "./attention.ts";
 export * from "./embedding.ts";
 export * from "./gather.ts";
 export * from "./lm_loss.ts";
+export * from "./kv_cache.ts";
+export * from "./cached_attention.ts";
+export * from "./lm_logits.ts";
+export * from "./lm_argmax.ts";
+export * from "./inference_params.ts";
