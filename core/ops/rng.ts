@@ -90,16 +90,20 @@ export function dropoutKeep(i: number, stream: number, seed: number, threshold: 
 }
 
 /**
- * WGSL: `dropout_keep4(q: u32, stream: u32, seed: u32, threshold: u32) -> vec4<bool>`, the keep
- * decisions of elements 4q .. 4q + 3, and `dropout_keep(i, stream, seed, threshold) -> bool`,
- * that of element i alone; the same decisions as `dropoutKeep` (includes PHILOX_WGSL; paste once
- * into a prelude).
+ * WGSL: `dropout_keep4_at(q_lo: u32, q_hi: u32, stream: u32, seed: u32, threshold: u32) ->
+ * vec4<bool>`, the keep decisions of elements 4q .. 4q + 3 for q = q_hi * 2^32 + q_lo;
+ * `dropout_keep4(q, stream, seed, threshold)`, the same with q_hi = 0; and
+ * `dropout_keep(i, stream, seed, threshold) -> bool`, that of element i alone. The same decisions
+ * as `dropoutKeep` (includes PHILOX_WGSL; paste once into a prelude).
  */
 export const DROPOUT_KEEP_WGSL = `${PHILOX_WGSL}
-fn dropout_keep4(q: u32, stream: u32, seed: u32, threshold: u32) -> vec4<bool> {
+fn dropout_keep4_at(q_lo: u32, q_hi: u32, stream: u32, seed: u32, threshold: u32) -> vec4<bool> {
   if (threshold >= 16777216u) { return vec4<bool>(true); }
-  let r = philox4x32(vec4u(q, stream, 0u, 0u), vec2u(seed, 0x${DROPOUT_KEY1.toString(16)}u));
+  let r = philox4x32(vec4u(q_lo, stream, q_hi, 0u), vec2u(seed, 0x${DROPOUT_KEY1.toString(16)}u));
   return (r >> vec4u(8u)) < vec4u(threshold);
+}
+fn dropout_keep4(q: u32, stream: u32, seed: u32, threshold: u32) -> vec4<bool> {
+  return dropout_keep4_at(q, 0u, stream, seed, threshold);
 }
 fn dropout_keep(i: u32, stream: u32, seed: u32, threshold: u32) -> bool {
   return dropout_keep4(i / 4u, stream, seed, threshold)[i % 4u];
