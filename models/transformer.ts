@@ -15,6 +15,7 @@ import { scaleAcc } from "../core/ops/elementwise.ts";
 import { maskedPerSeq, type TokenBatch } from "../core/train/batch.ts";
 import type { Model } from "../core/train/model.ts";
 import { Attention } from "../layers/attention.ts";
+import { FusedAttention } from "../layers/fused_attention.ts";
 import type { BatchTensors, GatherIndexTensors } from "../layers/batch_tensors.ts";
 import { Dropout } from "../layers/dropout.ts";
 import { Embeddings } from "../layers/embedding.ts";
@@ -131,15 +132,9 @@ export class Transformer implements Model {
       const attnIn = pre ? n(ln(`${b}.ln1`, N), [x], "ln1") : x;
       const qkv = n(lin("attn.qkv", C, 3 * C), [attnIn], "qkv");
       const causal = arch.attention === "causal";
-      const attn = new Attention(
-        `${b}.attn`,
-        { B, T, NH, HS },
-        p,
-        site++,
-        causal,
-        tempo.attention,
-        masks,
-      );
+      const attn = tempo.attentionKind === "fused"
+        ? new FusedAttention(`${b}.attn`, { B, T, NH, HS }, p, site++, causal)
+        : new Attention(`${b}.attn`, { B, T, NH, HS }, p, site++, causal, tempo.attention, masks);
       const a = n(attn, [qkv, "pad"], "attn");
       const o = n(lin("attn.proj", C, C, residStd), [a], "proj");
       const od = n(drop(`${b}.attn.dropout`, [N, C]), [o], "proj.drop");
