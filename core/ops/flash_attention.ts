@@ -182,7 +182,7 @@ function run(
   if (!gpu) return;
   const { T, NH, HS } = a, C = NH * HS;
   const pad = a.padMask ?? null;
-  const key = { pass, dtype, HS, pad: pad !== null };
+  const key = { pass, dtype, HS };
   const tiled = gpu.kernels.attention === "tiled";
   const spec: KernelSpec = tiled ? tiledSpec(key) : blockedSpec(key);
   const perItem: Record<string, number> = {
@@ -199,13 +199,17 @@ function run(
     NH,
     C4: C / 4,
     causal: a.causal ? 1 : 0,
+    hasPad: pad ? 1 : 0,
     scale: 1 / Math.sqrt(HS),
     ...dropoutUniforms(a.dropout),
   };
   for (const sp of batchSpans(op, gpu, a, dtype)) {
     const bindings: Record<string, Bindable> = {};
-    const all: Record<string, Tensor> = pad ? { ...operands, pad } : operands;
-    for (const [name, t] of Object.entries(all)) bindings[name] = spanRange(t, sp, perItem[name]);
+    for (const [name, t] of Object.entries(operands)) {
+      bindings[name] = spanRange(t, sp, perItem[name]);
+    }
+    // Without a pad mask, qkv stands in for it (read-only, never read: hasPad = 0).
+    bindings.pad = pad ? spanRange(pad, sp, perItem.pad) : bindings.qkv;
     const rows = sp.count * NH * Math.ceil(T / (tiled ? TILED_ROWS : BLOCKED[pass].R));
     const groups = tiled ? groups1d(rows, 1) : groups1d(rows, BLOCKED_WG);
     enc.dispatch(spec, bindings, { ...uniforms, B: sp.count, b0: sp.first }, groups);

@@ -60,7 +60,7 @@ export function blockedSpec(k: FlashSpecKey, shape = BLOCKED[k.pass]): KernelSpe
     bindings: flashBindings(k),
     uniforms: FLASH_UNIFORMS,
     workgroupSize: [BLOCKED_WG],
-    prelude: `${flashPrelude(k.pad)}
+    prelude: `${flashPrelude()}
 const HS4 = ${H}u;`,
     body: k.pass === "fwd"
       ? forwardBody(R, K, H)

@@ -8,7 +8,9 @@
  *   V at + 2*C4 (C4 = C/4, HS4 = HS/4);
  * - `out` / `dout` [B, T, C]: token (b, t), head h at (b*T + t)*C4 + h*HS4;
  * - `lse` / `D` [B, NH, T] f32: row (b*NH + h)*T + t;
- * - `pad` [B*T] i32 (1 real, 0 pad): key j of batch item b at b*T + j.
+ * - `pad` [B*T] i32 (1 real, 0 pad): key j of batch item b at b*T + j, read only when `hasPad`
+ *   (without a mask the op binds qkv in its place, read-only and never read: one kernel serves
+ *   both, which halves the kernels to compile).
  * Dropout decisions are those of the unfused layer's dropout of P: element
  * e = offset + ((b0 + b)*NH + h)*T*T + i*T + j of the flat [B, NH, T, T] index (b0: the chunk's
  * first batch item), decided by `dropout_keep4_at` (rng.ts) on the 64-bit quad index e / 4.
@@ -33,6 +35,7 @@ export const FLASH_UNIFORMS: NonNullable<KernelSpec["uniforms"]> = [
   ["offLo", "u32"], // dropout element offset, low and high words
   ["offHi", "u32"],
   ["keepScale", "f32"], // 1 / (1 - p)
+  ["hasPad", "u32"],
 ];
 
 /** Which kernel of the three. */
@@ -46,14 +49,12 @@ export interface FlashSpecKey {
   dtype: FloatDType;
   /** Head size (a multiple of 4). */
   HS: number;
-  /** Whether a padding mask is bound. */
-  pad: boolean;
 }
 
 /** The storage bindings of a pass (typed vec4 bindings for the 16-bit-capable tensors). */
 export function flashBindings(k: FlashSpecKey): BindingSpec[] {
   const d = k.dtype;
-  const pad: BindingSpec[] = k.pad ? [{ name: "pad", type: "i32" }] : [];
+  const pad: BindingSpec[] = [{ name: "pad", type: "i32" }];
   if (k.pass === "fwd") {
     return [
       { name: "qkv", dtype: d, width: 4 },
@@ -75,7 +76,7 @@ export function flashBindings(k: FlashSpecKey): BindingSpec[] {
 
 /** The spec name of a pass's kernel in a variant. */
 export function flashSpecName(variant: string, k: FlashSpecKey, extra = ""): string {
-  return `flash_${k.pass}_${variant}${extra}_hs${k.HS}_${k.dtype}${k.pad ? "_pad" : ""}`;
+  return `flash_${k.pass}_${variant}${extra}_hs${k.HS}_${k.dtype}`;
 }
 
 /** Largest finite f32, negated: the running maximum's start (exp(NEG - NEG) = 1, never NaN). */
@@ -89,10 +90,10 @@ export const NEG = "-3.40282347e38";
  * - `fa_keep4(base, j) -> u32`: keep bits of keys j .. j+3 of that row (bit k: key j + k),
  *   all ones without dropout.
  */
-export function flashPrelude(pad: boolean): string {
+export function flashPrelude(): string {
   return `${DROPOUT_KEEP_WGSL}
 fn fa_key_ok(b: u32, j: u32) -> bool {
-  ${pad ? "return pad[b * u.T + j] != 0;" : "_ = b; _ = j; return true;"}
+  return u.hasPad == 0u || pad[b * u.T + j] != 0;
 }
 fn fa_add64(a: vec2u, x: u32) -> vec2u {
   let lo = a.x + x;
@@ -112,9 +113,11 @@ fn fa_keep4(base: vec2u, j: u32) -> u32 {
   let e = fa_add64(base, j);
   let q = vec2u((e.x >> 2u) | (e.y << 30u), e.y >> 2u);
   let r = e.x & 3u;
-  let lo = fa_quad(q);
-  if (r == 0u) { return lo; }
-  return ((lo | (fa_quad(fa_add64(q, 1u)) << 4u)) >> r) & 15u;
+  // Elements e .. e+3 span one quad (r = 0) or two; one call site (a loop of 1 or 2), so that the
+  // Philox code is compiled once.
+  var bits = 0u;
+  for (var t = 0u; t < select(1u, 2u, r != 0u); t++) { bits |= fa_quad(fa_add64(q, t)) << (4u * t); }
+  return (bits >> r) & 15u;
 }`;
 }
 

@@ -207,14 +207,15 @@ Deno.test({
 });
 
 Deno.test({
-  name: "flash attention: f16 and bf16 storage (blocked), chunks over the batch, offsets past 2^32",
+  name: "flash attention: bf16 storage (blocked), chunks over the batch, offsets past 2^32",
   ...GPU_TEST,
 }, async () => {
   const f = await gpuFixture({ kernels: { attention: "blocked" } });
   const c: Case = { B: 3, T: 21, causal: false, pad: tailPad(3, 21, 9), p: 0.3, what: "" };
   const qkv = randn(c.B * c.T * 3 * NH * HS, 41), dout = randn(c.B * c.T * NH * HS, 42);
-  // 16-bit storage: the reference sees the rounded inputs; outputs are rounded once more.
-  for (const [dtype, tol] of [["f16", 4e-3], ["bf16", 3e-2]] as const) {
+  // 16-bit storage (bf16: the packed one; f16 differs only in the generated accessors): the
+  // reference sees the rounded inputs; outputs are rounded once more.
+  for (const [dtype, tol] of [["bf16", 3e-2]] as const) {
     const cd = { ...c, what: dtype };
     const r = await runFlash(f, cd, qkv, dout, { dtype });
     const q = roundedTo(dtype, qkv), g = roundedTo(dtype, dout);

@@ -36,7 +36,7 @@ export function tiledSpec(k: FlashSpecKey): KernelSpec {
     bindings: flashBindings(k),
     uniforms: FLASH_UNIFORMS,
     workgroupSize: [TILED_ROWS],
-    prelude: `${flashPrelude(k.pad)}
+    prelude: `${flashPrelude()}
 const HS4 = ${H}u;
 const BR = ${TILED_ROWS}u;
 const BC = ${BC}u;
