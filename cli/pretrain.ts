@@ -107,6 +107,13 @@ export function pretrainCommand() {
         "mask storage: bytes (paper) | bits | regen (default: regen with Tempo, bytes without)",
       ).choices(["bytes", "bits", "regen"] as const),
     )
+    .addOption(
+      new Option(
+        "--attention <kind>",
+        "attention layer: standard (baseline or Tempo, as --tempo says) | fused (keeps no " +
+          "probabilities: long sequences)",
+      ).choices(["standard", "fused"] as const).default("standard" as const),
+    )
     .option("--batch-size <n>", "sequences per micro-batch", parseIntFlag("batch-size"), 8)
     .option("--grad-accum <n>", "micro-batches per optimizer step", parseIntFlag("grad-accum"), 1)
     .option("--seq-len <n>", "tokens per sequence", parseIntFlag("seq-len", 2), 64)
@@ -366,7 +373,7 @@ async function pretrainOn(
   const overrides: Record<string, unknown> = { ...s.config };
   if (s.dropout !== null) overrides.dropout = s.dropout;
   const cfg = resolveConfig(s.model, overrides);
-  const tempo = parseTempo(s.tempo, s.masks ?? undefined);
+  const tempo = parseTempo(s.tempo, s.masks ?? undefined, s.attention);
   const B = s.batchSize, T = s.seqLen;
   const memoryLimit = o.memoryLimit ? parseBytes(o.memoryLimit, "--memory-limit") : undefined;
   const out = rank0 ? o.out ?? ref?.runDir : undefined;
@@ -449,6 +456,7 @@ async function pretrainOn(
       model: cfg.name,
       params: model.store.count(),
       tempo: tempoLabel(tempo),
+      attention: tempo.attentionKind,
       batch: N > 1
         ? `${N} ranks x ${B} x ${s.gradAccum} x ${T} = ${N * B * s.gradAccum * T} tokens/step`
         : `${B} x ${s.gradAccum} x ${T} = ${B * s.gradAccum * T} tokens/step`,
@@ -505,6 +513,7 @@ async function pretrainOn(
       ...ranks,
       model: cfg.name,
       tempo: tempoLabel(tempo),
+      attention: tempo.attentionKind,
       batchSize: B,
       seqLen: T,
       gradAccum: s.gradAccum,

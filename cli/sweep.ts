@@ -1,6 +1,7 @@
 /**
  * `tempo sweep`: a grid of pretraining runs (models x sequence lengths x Tempo configurations x
- * mask storages x batch sizes), one after another in this process, each through `pretrain()`.
+ * mask storages x attention layers x batch sizes), one after another in this process, each
+ * through `pretrain()`.
  * Writes runs.csv, runs.jsonl, peak_memory.svg and throughput.svg, and prints a table. Every
  * run also writes its own file under runs/ (a re-run skips finished runs); with a shard
  * (`--shard-index i --shard-count n`, or a Slurm array's or a Kubernetes Indexed Job's index)
@@ -13,7 +14,9 @@ import Table from "cli-table3";
 import pc from "picocolors";
 import { OutOfMemoryError, TempoError } from "../core/errors.ts";
 import {
+  type AttentionKind,
   type MaskStorage,
+  parseAttention,
   parseTempo,
   splitTempoSpecs,
   tempoLabel,
@@ -47,6 +50,8 @@ export interface SweepRecord {
   tempo: string;
   /** Mask storage. */
   masks: MaskStorage;
+  /** The attention layer (`--attention`). */
+  attention: AttentionKind;
   /** Sequences per micro-batch. */
   batchSize: number;
   /** Tokens per sequence. */
@@ -76,6 +81,7 @@ export const CSV_COLUMNS: readonly (keyof SweepRecord)[] = [
   "model",
   "tempo",
   "masks",
+  "attention",
   "batchSize",
   "seqLen",
   "steps",
@@ -97,6 +103,8 @@ export interface SweepOptions {
   tempos: readonly string[];
   /** Mask storages; `[undefined]` uses each spec's default (regen with Tempo, bytes without). */
   masks: readonly (MaskStorage | undefined)[];
+  /** Attention layers (default `["standard"]`). */
+  attentions?: readonly AttentionKind[];
   /** Batch sizes. */
   batchSizes: readonly number[];
   /** Sequence lengths. */
@@ -135,6 +143,8 @@ export interface SweepJob {
   tempo: string;
   /** Mask storage in effect. */
   resolvedMasks: MaskStorage;
+  /** The attention layer. */
+  attention: AttentionKind;
   /** Sequences per micro-batch. */
   batchSize: number;
   /** Tokens per sequence. */
@@ -165,7 +175,8 @@ export interface SweepHooks {
 }
 
 /**
- * Expand the grid in the order model, sequence length, Tempo configuration, masks, batch size.
+ * Expand the grid in the order model, sequence length, Tempo configuration, masks, attention
+ * layer, batch size.
  * Validates every model and spec first (a TempoError names the bad one); configurations that
  * resolve to the same label (`all` and `gelu,layernorm,attention`) run once.
  */
@@ -176,15 +187,18 @@ export function sweepJobs(o: SweepOptions): SweepJob[] {
     masks: MaskStorage | undefined;
     label: string;
     resolved: MaskStorage;
+    attention: AttentionKind;
   }[] = [];
   const seen = new Set<string>();
   for (const spec of o.tempos) {
     for (const masks of o.masks) {
-      const t = parseTempo(spec, masks);
-      const label = tempoLabel(t);
-      if (seen.has(label)) continue;
-      seen.add(label);
-      configs.push({ spec, masks, label, resolved: t.masks });
+      for (const attention of o.attentions ?? ["standard"]) {
+        const t = parseTempo(spec, masks, attention);
+        const label = tempoLabel(t);
+        if (seen.has(label)) continue;
+        seen.add(label);
+        configs.push({ spec, masks, label, resolved: t.masks, attention });
+      }
     }
   }
   const jobs: SweepJob[] = [];
@@ -198,6 +212,7 @@ export function sweepJobs(o: SweepOptions): SweepJob[] {
             masks: c.masks,
             tempo: c.label,
             resolvedMasks: c.resolved,
+            attention: c.attention,
             batchSize,
             seqLen,
           });
@@ -224,6 +239,7 @@ export function pretrainOptions(o: SweepOptions, job: SweepJob): PretrainOptions
     model: job.model,
     tempo: job.tempoSpec,
     masks: job.masks,
+    attention: job.attention,
     batchSize: job.batchSize,
     gradAccum: o.gradAccum,
     seqLen: job.seqLen,
@@ -274,6 +290,7 @@ export async function runSweep(o: SweepOptions, hooks: SweepHooks = {}): Promise
       model: job.model,
       tempo: job.tempo,
       masks: job.resolvedMasks,
+      attention: job.attention,
       batchSize: job.batchSize,
       seqLen: job.seqLen,
       steps: o.steps,
@@ -288,7 +305,7 @@ export async function runSweep(o: SweepOptions, hooks: SweepHooks = {}): Promise
     };
     try {
       const cfg = resolveConfig(job.model, o.dropout !== undefined ? { dropout: o.dropout } : {});
-      const tempo = parseTempo(job.tempoSpec, job.masks);
+      const tempo = parseTempo(job.tempoSpec, job.masks, job.attention);
       record.predictedPeakBytes =
         planModel(cfg, { batch: job.batchSize, seqLen: job.seqLen }, tempo).peakBytes;
     } catch (e) {
@@ -419,6 +436,9 @@ const parseMasksList = (v: string): MaskStorage[] =>
 
 const parseModels = (v: string): string[] => v.split(",").map((m) => m.trim()).filter(Boolean);
 
+const parseAttentionList = (v: string): AttentionKind[] =>
+  v.split(",").map((m) => m.trim()).filter(Boolean).map((m) => parseAttention(m));
+
 /** The `sweep` command (and `sweep merge`). */
 export function sweepCommand() {
   return new Command("sweep")
@@ -443,6 +463,10 @@ export function sweepCommand() {
       "--masks <list>",
       "comma list of bytes | bits | regen (default: regen with Tempo, bytes without)",
       parseMasksList,
+    )
+    .addOption(
+      new Option("--attention <list>", "comma list of standard | fused (attention layers)")
+        .argParser(parseAttentionList).default(["standard"] as AttentionKind[], "standard"),
     )
     .addOption(
       new Option("--batch-sizes <list>", "comma list of batch sizes")
@@ -505,6 +529,7 @@ export function sweepCommand() {
         models: o.models,
         tempos,
         masks: o.masks && o.masks.length > 0 ? o.masks : [undefined],
+        attentions: o.attention,
         batchSizes: o.batchSizes,
         seqLens: o.seqLens,
         steps: o.steps,

@@ -45,6 +45,13 @@ export type BiasKernel = "blocked" | "element";
 export type GeluTempoOrder = "grouped" | "ordered";
 
 /**
+ * Fused attention (core/ops/flash_attention.ts): `blocked` (a block of rows per invocation in
+ * registers, no workgroup memory: the software adapter) or `tiled` (a workgroup of rows sharing
+ * tiles of the other side staged in workgroup memory: real GPUs).
+ */
+export type AttentionKernel = "blocked" | "tiled";
+
+/**
  * Tile of the `tiled` matmul: a workgroup computes an m x n block of C, staging k-slices of A
  * [m, k] and B [k, n] through workgroup memory; each invocation accumulates tm x tn outputs, so
  * the workgroup is (n / tn) x (m / tm) invocations.
@@ -109,6 +116,8 @@ export interface KernelPolicy {
   readonly bias: BiasKernel;
   /** Element order of the Tempo GELU bit-mask backward. */
   readonly geluTempo: GeluTempoOrder;
+  /** Fused attention forward and backward. */
+  readonly attention: AttentionKernel;
   /** Shape limits of the adapter defaults (see KernelLimits). */
   readonly limits: KernelLimits;
   /** The override applied on top of the adapter defaults, normalised ("" when none). */
@@ -128,6 +137,7 @@ export const KERNEL_FAMILIES = {
   crossEntropy: ["row", "workgroup"],
   bias: ["blocked", "element"],
   geluTempo: ["grouped", "ordered"],
+  attention: ["blocked", "tiled"],
 } as const satisfies Record<string, readonly string[]>;
 
 /** An op family's name. */
@@ -158,9 +168,9 @@ export interface AdapterKind {
 /**
  * The adapter's default policy: on a software adapter the texture matmul (blocked below 32^3
  * multiply-adds), row-per-invocation kernels (softmax up to 2048 keys, LayerNorm up to 4096
- * channels, cross-entropy up to 65536 classes), blocked bias kernels (sumRows up to n = 1024) and
- * the grouped GELU order; on other adapters the tiled matmul, workgroup-per-row kernels, element
- * bias kernels and the ordered GELU.
+ * channels, cross-entropy up to 65536 classes), blocked bias kernels (sumRows up to n = 1024),
+ * the grouped GELU order and blocked fused attention; on other adapters the tiled matmul,
+ * workgroup-per-row kernels, element bias kernels, the ordered GELU and tiled fused attention.
  */
 export function defaultKernels(adapter: AdapterKind): KernelPolicy {
   const p = adapterDefaults(adapter);
@@ -178,6 +188,7 @@ function adapterDefaults(adapter: AdapterKind): Omit<KernelPolicy, "label"> {
       crossEntropy: "row",
       bias: "blocked",
       geluTempo: "grouped",
+      attention: "blocked",
       limits: {
         textureMinMacs: 32 ** 3,
         softmaxRowMax: 2048,
@@ -197,6 +208,7 @@ function adapterDefaults(adapter: AdapterKind): Omit<KernelPolicy, "label"> {
     crossEntropy: "workgroup",
     bias: "element",
     geluTempo: "ordered",
+    attention: "tiled",
     limits: {},
     overrides: "",
   };
@@ -210,6 +222,7 @@ const LIMITS_OF: Record<KernelFamily, readonly (keyof KernelLimits)[]> = {
   crossEntropy: ["crossEntropyRowMax"],
   bias: ["sumRowsBlockedMax"],
   geluTempo: [],
+  attention: [],
 };
 
 const SYNTAX =
@@ -303,7 +316,7 @@ function parseTile(s: string, source: string): MatmulTile {
 
 /**
  * Parse a TEMPO_KERNELS value: comma-separated `family=kernel` pairs (families: matmul, softmax,
- * layernorm, crossEntropy, bias, geluTempo), `tile=MxNxK/TMxTN` for the tiled matmul and
+ * layernorm, crossEntropy, bias, geluTempo, attention), `tile=MxNxK/TMxTN` for the tiled matmul and
  * `block=TMxTN` for the blocked one. Empty or blank: no override. Throws a TempoError naming the valid families or kernels otherwise.
  */
 export function parseKernels(text: string, source = "TEMPO_KERNELS"): KernelOverrides {
@@ -382,6 +395,7 @@ export function describeKernels(p: Omit<KernelPolicy, "label">): string {
     : p.matmul;
   return `matmul=${matmul} softmax=${p.softmax} layernorm=${p.layernorm} ` +
     `crossEntropy=${p.crossEntropy} bias=${p.bias} geluTempo=${p.geluTempo}` +
+    ` attention=${p.attention}` +
     (p.overrides ? ` (override: ${p.overrides})` : "");
 }
 

@@ -48,7 +48,7 @@ Deno.test("kernel policy: adapter defaults, and their shape limits", () => {
     if (got !== want) throw new Error(`${what}: ${got}, want ${want}`);
   }
   const line = "matmul=texture softmax=row layernorm=row crossEntropy=row bias=blocked " +
-    "geluTempo=grouped";
+    "geluTempo=grouped attention=blocked";
   if (sw.label !== line || describeKernels(sw) !== line) throw new Error(sw.label);
 });
 

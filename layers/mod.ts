@@ -13,6 +13,7 @@ export * from "./dropout.ts";
 export * from "./layernorm.ts";
 export * from "./gelu.ts";
 export * from "./attention.ts";
+export * from "./fused_attention.ts";
 export * from "./embedding.ts";
 export * from "./gather.ts";
 export * from "./lm_loss.ts";

@@ -10,6 +10,7 @@
 import { TempoError } from "../core/errors.ts";
 import { MAX_SITES } from "../core/step.ts";
 import { Attention, type AttentionShape } from "../layers/attention.ts";
+import { FusedAttention } from "../layers/fused_attention.ts";
 import type { BatchTensors } from "../layers/batch_tensors.ts";
 import { Dropout } from "../layers/dropout.ts";
 import { Embeddings } from "../layers/embedding.ts";
@@ -51,6 +52,15 @@ export type AttentionFactory = (a: AttentionSite) => Layer;
 export const standardAttention: AttentionFactory = (a) =>
   new Attention(a.name, a.shape, a.p, a.site, a.causal, a.tempo, a.masks);
 
+/** The fused attention core (layers/fused_attention.ts): never stores the probabilities. */
+export const fusedAttention: AttentionFactory = (a) =>
+  new FusedAttention(a.name, a.shape, a.p, a.site, a.causal);
+
+/** The training attention core that `tempo.attentionKind` names. */
+export function attentionOf(tempo: TempoOptions): AttentionFactory {
+  return tempo.attentionKind === "fused" ? fusedAttention : standardAttention;
+}
+
 /** What a node list is built for. */
 export interface BlockSpec {
   /** The model. */
@@ -65,7 +75,7 @@ export interface BlockSpec {
   store: ParamStore;
   /** The current batch's device tensors. */
   batch: () => BatchTensors;
-  /** The attention core of each block; default `standardAttention`. */
+  /** The attention core of each block; default `attentionOf(tempo)`. */
   attention?: AttentionFactory;
   /** Every LayerNorm made is appended here (the gamma guard watches them); default a new list. */
   layerNorms?: LayerNorm[];
@@ -119,7 +129,7 @@ export class BlockBuilder {
    */
   trunk(): { x: string; embeddings: Embeddings } {
     const { cfg, B, T, store, batch } = this.spec;
-    const attention = this.spec.attention ?? standardAttention;
+    const attention = this.spec.attention ?? attentionOf(this.spec.tempo);
     const C = cfg.hidden, NH = cfg.heads, HS = C / NH, F = cfg.ffn, N = B * T;
     const arch = archOf(cfg), pre = arch.norm === "pre";
     const emb = new Embeddings(
