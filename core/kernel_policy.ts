@@ -330,8 +330,8 @@ export function parseKernels(text: string, source = "TEMPO_KERNELS"): KernelOver
   return out as KernelOverrides;
 }
 
-/** The override as TEMPO_KERNELS would spell it (families in a fixed order). */
-function overridesText(o: KernelOverrides): string {
+/** An override as TEMPO_KERNELS spells it (families in a fixed order; parseKernels reads it). */
+export function kernelsText(o: KernelOverrides): string {
   const parts: string[] = [];
   for (const f of Object.keys(KERNEL_FAMILIES) as KernelFamily[]) {
     if (o[f] !== undefined) parts.push(`${f}=${o[f]}`);
@@ -365,7 +365,7 @@ export function applyKernels(policy: KernelPolicy, o: KernelOverrides): KernelPo
     next = { ...next, [key]: value };
     for (const l of LIMITS_OF[key]) delete limits[l];
   }
-  const overrides = [policy.overrides, overridesText(o)].filter((s) => s !== "").join(",");
+  const overrides = [policy.overrides, kernelsText(o)].filter((s) => s !== "").join(",");
   const p = { ...next, limits, overrides };
   return { ...p, label: describeKernels(p) };
 }
