@@ -237,9 +237,13 @@ function checkTile(t: MatmulTile, source?: string): MatmulTile {
 
 /** What a device allows a workgroup (GPUSupportedLimits' names). */
 export interface WorkgroupLimits {
+  /** Invocations per workgroup. */
   readonly maxComputeInvocationsPerWorkgroup: number;
+  /** Workgroup size along x. */
   readonly maxComputeWorkgroupSizeX: number;
+  /** Workgroup size along y. */
   readonly maxComputeWorkgroupSizeY: number;
+  /** Bytes of workgroup memory. */
   readonly maxComputeWorkgroupStorageSize: number;
 }
 
