@@ -250,9 +250,13 @@ function checkTile(t: MatmulTile, source?: string): MatmulTile {
 
 /** What a device allows a workgroup (GPUSupportedLimits' names). */
 export interface WorkgroupLimits {
+  /** Invocations per workgroup. */
   readonly maxComputeInvocationsPerWorkgroup: number;
+  /** Workgroup size along x. */
   readonly maxComputeWorkgroupSizeX: number;
+  /** Workgroup size along y. */
   readonly maxComputeWorkgroupSizeY: number;
+  /** Bytes of workgroup memory. */
   readonly maxComputeWorkgroupStorageSize: number;
 }
 
@@ -343,8 +347,8 @@ export function parseKernels(text: string, source = "TEMPO_KERNELS"): KernelOver
   return out as KernelOverrides;
 }
 
-/** The override as TEMPO_KERNELS would spell it (families in a fixed order). */
-function overridesText(o: KernelOverrides): string {
+/** An override as TEMPO_KERNELS spells it (families in a fixed order; parseKernels reads it). */
+export function kernelsText(o: KernelOverrides): string {
   const parts: string[] = [];
   for (const f of Object.keys(KERNEL_FAMILIES) as KernelFamily[]) {
     if (o[f] !== undefined) parts.push(`${f}=${o[f]}`);
@@ -378,7 +382,7 @@ export function applyKernels(policy: KernelPolicy, o: KernelOverrides): KernelPo
     next = { ...next, [key]: value };
     for (const l of LIMITS_OF[key]) delete limits[l];
   }
-  const overrides = [policy.overrides, overridesText(o)].filter((s) => s !== "").join(",");
+  const overrides = [policy.overrides, kernelsText(o)].filter((s) => s !== "").join(",");
   const p = { ...next, limits, overrides };
   return { ...p, label: describeKernels(p) };
 }
