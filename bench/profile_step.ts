@@ -7,13 +7,19 @@
  * Replay ignores data dependencies (kernels read whatever the buffers hold), which does not change
  * their cost: no kernel here branches on its data except on masks and ignore indices.
  * Run: `deno run -A bench/profile_step.ts [--model bert-base] [--layers 2] [--batch 4]
- * [--seq 128] [--tempo all|none] [--masks bits|regen|bytes] [--reps 3]`.
+ * [--seq 128] [--tempo all|none] [--masks bits|regen|bytes] [--attention standard|fused] [--reps 3]`.
  * @module
  */
 import { type DispatchBinding, Encoder } from "../core/encoder.ts";
 import { acquireGpu } from "../core/gpu.ts";
 import type { KernelSpec } from "../core/kernel.ts";
-import { ALL_TEMPO, BASELINE, tempoLabel, type TempoOptions } from "../layers/tempo_options.ts";
+import {
+  ALL_TEMPO,
+  BASELINE,
+  parseAttention,
+  tempoLabel,
+  type TempoOptions,
+} from "../layers/tempo_options.ts";
 import { resolveConfig } from "../models/config.ts";
 import { setup } from "./train_step.ts";
 
@@ -69,9 +75,12 @@ export async function main(args: string[] = []): Promise<void> {
   const T = Number(arg("seq", "128")), reps = Number(arg("reps", "3"));
   const name = arg("model", "bert-base");
   const cfg = resolveConfig(name, name.endsWith("tiny") ? {} : { layers });
-  const tempo: TempoOptions = arg("tempo", "all") === "none"
-    ? BASELINE
-    : { ...ALL_TEMPO, masks: arg("masks", "bits") as TempoOptions["masks"] };
+  const tempo: TempoOptions = {
+    ...(arg("tempo", "all") === "none"
+      ? BASELINE
+      : { ...ALL_TEMPO, masks: arg("masks", "bits") as TempoOptions["masks"] }),
+    attentionKind: parseAttention(arg("attention", "standard")),
+  };
   const gpu = await acquireGpu();
   const enc = new RecordingEncoder(gpu);
   const { trainer, src } = await setup(gpu, cfg, B, T, tempo, enc);
@@ -129,6 +138,14 @@ export async function main(args: string[] = []): Promise<void> {
   console.log(
     `${"sum of kernels".padEnd(40)} ${total.toFixed(1).padStart(9)} (step ${step.toFixed(1)})`,
   );
+  const flash = rows.filter((r) => r.name.startsWith("flash_")).reduce((s, r) => s + r.ms, 0);
+  if (flash > 0) {
+    console.log(
+      `fused attention kernels (flash_*): ${flash.toFixed(1)} ms, ${
+        (100 * flash / total).toFixed(1)
+      }% of the kernels' sum`,
+    );
+  }
 }
 
 if (import.meta.main) await main(Deno.args);

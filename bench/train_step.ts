@@ -3,7 +3,8 @@
  * bert-base-shaped one (fewer layers), Tempo off and on at the same batch, side by side in one
  * run (all settings' models live at once; each round times a matmul of the FFN shape at the same
  * token count, the adapter's reference rate, then one step of each setting in turn; medians).
- * Targets: the step's model FLOP rate >= 70% of that matmul rate; Tempo's overhead <= 5%.
+ * Targets: the step's model FLOP rate >= 70% of that matmul rate; Tempo's overhead <= 5%; fused
+ * attention (all Tempo otherwise) within 1.25x of the all-Tempo step at the same batch.
  * Rounds: 101 for the tiny config (its ~70 ms steps vary by +-10 ms on a 2-core machine), 7 for the
  * bert-base shape; --steps sets both.
  * Run: deno run -A bench/train_step.ts [--layers 2] [--batch 4] [--seq 128] [--steps N]
@@ -151,7 +152,12 @@ export async function main(args: string[] = []): Promise<void> {
   for (const [cfg, B, T] of cases) {
     const flops = stepFlops(cfg, B, T);
     const rounds = steps ?? (cfg.hidden < 256 ? 101 : 7);
-    const settings = [BASELINE, { ...ALL_TEMPO, masks: "bits" as const }, ALL_TEMPO];
+    const settings = [
+      BASELINE,
+      { ...ALL_TEMPO, masks: "bits" as const },
+      ALL_TEMPO,
+      { ...ALL_TEMPO, attentionKind: "fused" as const },
+    ];
     const { rate, rows: timed } = await timeSteps(gpu, cfg, B, T, settings, rounds);
     console.log(
       `\n${cfg.name} (L=${cfg.layers}, C=${cfg.hidden}), B=${B}, T=${T}: ${
@@ -165,7 +171,7 @@ export async function main(args: string[] = []): Promise<void> {
       rows.push({ label: tempoLabel(t), ...r });
       const gf = flops / (r.ms / 1000) / 1e9;
       console.log(
-        `  ${tempoLabel(t).padEnd(12)} ${r.ms.toFixed(1).padStart(8)} ms/step  ${
+        `  ${tempoLabel(t).padEnd(36)} ${r.ms.toFixed(1).padStart(8)} ms/step  ${
           Math.round((B * T * 1000) / r.ms).toString().padStart(7)
         } tok/s  ` +
           `${gf.toFixed(1).padStart(6)} GFLOP/s (${
@@ -173,7 +179,12 @@ export async function main(args: string[] = []): Promise<void> {
           }% of matmul)  peak ${(r.peak / 2 ** 20).toFixed(1)} MiB`,
       );
     }
-    for (const r of rows.slice(1)) {
+    const [fused, tempo] = [rows[3], rows[2]];
+    console.log(
+      `  ${fused.label}: ${(fused.ms / tempo.ms).toFixed(2)}x the ${tempo.label} step at the ` +
+        `same batch, peak ${(tempo.peak / fused.peak).toFixed(2)}x lower`,
+    );
+    for (const r of rows.slice(1, 3)) {
       console.log(
         `  ${r.label}: Tempo overhead at the same batch ${
           ((r.ms / rows[0].ms - 1) * 100).toFixed(1)
