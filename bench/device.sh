@@ -156,8 +156,10 @@ else
   TESTS=(core/ layers/) # models/ pulls npm packages (a tokenizer), which an offline run lacks
   MM=(--shapes 4096,2048,1024 --layouts NT,NN,TN --dtypes f32,bf16 --budget 100
     --tiles 128x128x8/8x8/vec4/db,128x128x8/8x8/vec4,128x128x16/8x8/vec4/db,128x64x8/8x8/vec4/db,64x64x8/4x4/vec4/db,64x64x16/4x4,32x32x8/4x4)
-  BASE=(--model bert-base --layers 12 --batch 32 --seq 128 --steps 5)
-  LARGE=(--model bert-large --layers 24 --batch 8 --seq 512 --steps 3)
+  BASE=(--model bert-base --layers 12 --batch 32 --seq 128 --steps 5
+    --settings baseline,bits,regen)
+  LARGE=(--model bert-large --layers 24 --batch 8 --seq 512 --steps 3
+    --settings baseline,bits,regen)
   PAPER=(--model bert-large --layers 24 --seq 512 --steps 3 --memory-limit 11GiB
     --settings baseline,bits,regen)
   PROFILE=(--model bert-base --layers 12 --batch 32 --seq 128 --reps 2 --timing both)

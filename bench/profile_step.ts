@@ -14,14 +14,20 @@
  * `--timing both` prints the two side by side (how the timestamps were checked against the
  * replay on lavapipe: docs/device.md). Sums are compared with the timed step.
  * Run: `deno run -A bench/profile_step.ts [--model bert-base] [--layers 2] [--batch 4]
- * [--seq 128] [--tempo all|none] [--masks bits|regen|bytes] [--reps 3]
- * [--timing timestamps|replay|both] [--json FILE]`.
+ * [--seq 128] [--tempo all|none] [--masks bits|regen|bytes] [--attention standard|fused]
+ * [--reps 3] [--timing timestamps|replay|both] [--json FILE]`.
  * @module
  */
 import { type DispatchBinding, Encoder } from "../core/encoder.ts";
 import { acquireGpu } from "../core/gpu.ts";
 import type { KernelSpec } from "../core/kernel.ts";
-import { ALL_TEMPO, BASELINE, tempoLabel, type TempoOptions } from "../layers/tempo_options.ts";
+import {
+  ALL_TEMPO,
+  BASELINE,
+  parseAttention,
+  tempoLabel,
+  type TempoOptions,
+} from "../layers/tempo_options.ts";
 import { resolveConfig } from "../models/config.ts";
 import { setup } from "./train_step.ts";
 
@@ -224,6 +230,18 @@ export function printProfile(p: StepProfile): void {
       cols.map(([, , t]) => `${(t ?? 0).toFixed(1).padStart(11)} ${"".padStart(5)}`).join("")
     } (step ${p.stepMs.toFixed(1)})`,
   );
+  // The fused attention kernels' share, by each timing.
+  for (const [h, f, total] of cols) {
+    const flash = p.rows.filter((r) => r.name.startsWith("flash_"))
+      .reduce((s, r) => s + (f(r) ?? 0), 0);
+    if (flash > 0) {
+      console.log(
+        `fused attention kernels (flash_*), ${h}: ${flash.toFixed(1)}, ${
+          (100 * flash / (total || 1)).toFixed(1)
+        }% of the kernels' sum`,
+      );
+    }
+  }
 }
 
 /** Run the profile and print a table (and write it as JSON with --json FILE). */
@@ -242,9 +260,12 @@ export async function main(args: string[] = []): Promise<StepProfile> {
     batch: Number(arg("batch", "4")),
     seq: Number(arg("seq", "128")),
     reps: Number(arg("reps", "3")),
-    tempo: arg("tempo", "all") === "none"
-      ? BASELINE
-      : { ...ALL_TEMPO, masks: arg("masks", "bits") as TempoOptions["masks"] },
+    tempo: {
+      ...(arg("tempo", "all") === "none"
+        ? BASELINE
+        : { ...ALL_TEMPO, masks: arg("masks", "bits") as TempoOptions["masks"] }),
+      attentionKind: parseAttention(arg("attention", "standard")),
+    },
     timing: timing as ProfileOptions["timing"],
   });
   printProfile(p);

@@ -3,12 +3,13 @@
  * bert-base-shaped one (fewer layers), Tempo off and on at the same batch, side by side in one
  * run (all settings' models live at once; each round times a matmul of the FFN shape at the same
  * token count, the adapter's reference rate, then one step of each setting in turn; medians).
- * Targets: the step's model FLOP rate >= 70% of that matmul rate; Tempo's overhead <= 5%.
+ * Targets: the step's model FLOP rate >= 70% of that matmul rate; Tempo's overhead <= 5%; fused
+ * attention (all Tempo otherwise) within 1.25x of the all-Tempo step at the same batch.
  * Rounds: 101 for the tiny config (its ~70 ms steps vary by +-10 ms on a 2-core machine), 7 for the
  * bert-base shape; --steps sets both.
  * `--model NAME` times that preset alone (e.g. bert-large --layers 24 --seq 512);
- * `--settings baseline,bits,regen` picks the Tempo settings (all three by default: off, on with bit
- * masks, on with regenerated dropout masks); `--memory-limit 11GiB` runs each setting at its own
+ * `--settings baseline,bits,regen,fused` picks the settings (all four by default: Tempo off, on
+ * with bit masks, on with regenerated dropout masks, and that with fused attention); `--memory-limit 11GiB` runs each setting at its own
  * largest batch under that limit (`maxBatch`, planning mode) instead of `--batch`: the paper's
  * experiment (tokens/s side by side). `--json FILE` writes every case.
  * Run: deno run -A bench/train_step.ts [--layers 2] [--batch 4] [--seq 128] [--steps N]
@@ -158,11 +159,15 @@ async function timeSteps(
   };
 }
 
-/** The settings `--settings` names: baseline, Tempo with bit masks, Tempo with regenerated ones. */
+/**
+ * The settings `--settings` names: baseline, Tempo with bit masks, Tempo with regenerated ones,
+ * and that with fused attention.
+ */
 const SETTINGS: Record<string, TempoOptions> = {
   baseline: BASELINE,
   bits: { ...ALL_TEMPO, masks: "bits" },
   regen: ALL_TEMPO,
+  fused: { ...ALL_TEMPO, attentionKind: "fused" },
 };
 
 /**
@@ -225,7 +230,7 @@ function printCase(c: StepCase): void {
   );
   for (const r of c.rows) {
     console.log(
-      `  ${r.label.padEnd(12)} B=${String(r.batch).padStart(4)} ${
+      `  ${r.label.padEnd(36)} B=${String(r.batch).padStart(4)} ${
         r.msPerStep.toFixed(1).padStart(8)
       } ` +
         `ms/step ${Math.round(r.tokensPerSec).toString().padStart(8)} tok/s ${
@@ -246,6 +251,15 @@ function printCase(c: StepCase): void {
         }%, peak ${(base.peakBytes / r.peakBytes).toFixed(2)}x lower`,
     );
   }
+  // Fused attention against the all-Tempo step it replaces the attention of, at the same batch.
+  const fused = c.rows.find((r) => r.label === tempoLabel(SETTINGS.fused));
+  const tempo = c.rows.find((r) => r.label === tempoLabel(SETTINGS.regen));
+  if (fused && tempo && c.memoryLimit === undefined) {
+    console.log(
+      `  ${fused.label}: ${(fused.msPerStep / tempo.msPerStep).toFixed(2)}x the ${tempo.label} ` +
+        `step at the same batch, peak ${(tempo.peakBytes / fused.peakBytes).toFixed(2)}x lower`,
+    );
+  }
 }
 
 /** Run the benchmark and print a table (and write every case as JSON with --json FILE). */
@@ -257,7 +271,7 @@ export async function main(args: string[] = []): Promise<StepCase[]> {
   const num = (k: string, d: number) => (get(k) !== undefined ? Number(get(k)) : d);
   const steps = get("steps") !== undefined ? num("steps", 7) : null, layers = num("layers", 2);
   const batch = num("batch", 4), seq = num("seq", 128);
-  const settings = (get("settings") ?? "baseline,bits,regen").split(",");
+  const settings = (get("settings") ?? "baseline,bits,regen,fused").split(",");
   const memoryLimit = get("memory-limit") !== undefined
     ? parseSize(get("memory-limit")!)
     : undefined;

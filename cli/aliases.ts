@@ -28,6 +28,7 @@ export const PRETRAIN_ALIASES: Readonly<Record<string, string>> = {
   "--logging_steps": "--log-every",
   "--save_steps": "--save-every",
   "--save_total_limit": "--keep-last",
+  "--model_name_or_path": "--init-from",
 };
 
 /**

@@ -1,10 +1,12 @@
+import { defaultKernels, kernelsText } from "../core/kernel_policy.ts";
 import { GPU_TEST } from "../core/testing.ts";
 
-/** Run deno with args in `cwd`; returns exit code and output. */
-async function deno(args: string[], cwd: string) {
+/** Run deno with args in `cwd` (with `env` added); returns exit code and output. */
+async function deno(args: string[], cwd: string, env: Record<string, string> = {}) {
   const out = await new Deno.Command(Deno.execPath(), {
     args,
     cwd,
+    env,
     stdout: "piped",
     stderr: "piped",
   })
@@ -37,21 +39,31 @@ Deno.test({
   }
   const help = await deno(["run", "-A", "tempo.js", "--help"], dir);
   if (help.code !== 0 || !/pretrain/.test(help.text)) throw new Error(`--help: ${help.text}`);
-  const run = await deno([
-    "run",
-    "-A",
-    "tempo.js",
-    "pretrain",
-    "--steps",
-    "3",
-    "--batch-size",
-    "2",
-    "--seq-len",
-    "16",
-    "--log-every",
-    "1",
-  ], dir);
-  if (run.code !== 0 || !/summary/.test(run.text) || !/step\s+3/.test(run.text)) {
+  // The bundle is under test here, not the kernels (core/ops tests them): its pretrain runs a real
+  // GPU's kernel policy, which compiles in seconds on the software adapter (its defaults take
+  // minutes cold), and shows TEMPO_KERNELS reaching a bundled run.
+  const kernels = kernelsText(defaultKernels({ isSoftware: false }));
+  const run = await deno(
+    [
+      "run",
+      "-A",
+      "tempo.js",
+      "pretrain",
+      "--steps",
+      "3",
+      "--batch-size",
+      "2",
+      "--seq-len",
+      "16",
+      "--log-every",
+      "1",
+    ],
+    dir,
+    { TEMPO_KERNELS: kernels },
+  );
+  const ok = /summary/.test(run.text) && /step\s+3/.test(run.text) &&
+    run.text.includes(`(override: ${kernels})`);
+  if (run.code !== 0 || !ok) {
     throw new Error(`pretrain from the bundle: ${run.text}`);
   }
   await Deno.remove(dir, { recursive: true });

@@ -4,7 +4,7 @@
  * @module
  */
 import { TempoError } from "../core/errors.ts";
-import type { BatchSource } from "../core/train/batch.ts";
+import type { BatchSlice, BatchSource } from "../core/train/batch.ts";
 import { type LoaderSpec, openLoaders } from "../datasets/loaders.ts";
 import { SHARD_FORMATS, type ShardFormat } from "../datasets/shard_format.ts";
 import { tokenizerByName } from "../datasets/tokenizer_by_name.ts";
@@ -23,14 +23,16 @@ export interface DataFlags {
   seqLen: number;
   /** Seed. */
   seed: number;
+  /** A data-parallel rank's micro-batches of each global batch (training data); default all. */
+  slice?: BatchSlice;
 }
 
 /** Train and validation sources, a description, and close() for their files. */
 export interface RunData {
   /** Training batches. */
   train: BatchSource;
-  /** Validation batches, or null when the data has no validation split. */
-  val: BatchSource | null;
+  /** Validation batches (in order; one pass is `batchesPerEpoch`), or null without a split. */
+  val: (BatchSource & { readonly batchesPerEpoch: number }) | null;
   /** e.g. "2 shards (a.bin, b.bin), llm.c uint32 (20240801 v7), 1,234,567 tokens". */
   description: string;
   /** Closes the shard files (call it in a finally, or hold the result with `using`). */
@@ -65,5 +67,6 @@ export async function openRunData(cfg: ModelConfig, f: DataFlags): Promise<RunDa
     B: f.batch,
     T: f.seqLen,
     seed: f.seed,
+    slice: f.slice,
   });
 }

@@ -7,10 +7,14 @@ import pc from "picocolors";
 import { TempoError } from "../core/errors.ts";
 import { fsErrorCode } from "../core/fs_error.ts";
 import { DatasetError } from "../datasets/errors.ts";
+import { evalCommand } from "./eval.ts";
+import { exportCommand } from "./export.ts";
+import { fillMaskCommand } from "./fill_mask.ts";
 import { maxBatchCommand, memoryCommand } from "./memory.ts";
 import { prepareCommand } from "./prepare.ts";
 import { pretrainCommand, rewritePretrainArgs } from "./pretrain.ts";
 import { selfcheckCommand } from "./selfcheck.ts";
+import { sampleCommand } from "./sample.ts";
 import { RunInterrupted } from "./signals.ts";
 import { sweepCommand } from "./sweep.ts";
 
@@ -28,7 +32,11 @@ export function program() {
     .addCommand(memoryCommand())
     .addCommand(maxBatchCommand())
     .addCommand(selfcheckCommand())
-    .addCommand(sweepCommand());
+    .addCommand(sweepCommand())
+    .addCommand(evalCommand())
+    .addCommand(sampleCommand())
+    .addCommand(fillMaskCommand())
+    .addCommand(exportCommand());
 }
 
 /** `args` with pretrain's Hugging Face / nanoGPT spellings rewritten to its flags. */

@@ -7,7 +7,13 @@ import { Command, Option } from "@commander-js/extra-typings";
 import pc from "picocolors";
 import { TempoError } from "../core/errors.ts";
 import { CATEGORIES } from "../core/tensor.ts";
-import { parseTempo, splitTempoSpecs, tempoLabel } from "../layers/tempo_options.ts";
+import {
+  ATTENTION_KINDS,
+  parseAttention,
+  parseTempo,
+  splitTempoSpecs,
+  tempoLabel,
+} from "../layers/tempo_options.ts";
 import { resolveConfig } from "../models/config.ts";
 import { maxBatch, type ModelPlan, planModel } from "../models/plan.ts";
 import { formatBytes, parseBytes, parseIntFlag, readConfigOverrides, table } from "./format.ts";
@@ -16,6 +22,19 @@ import { formatBytes, parseBytes, parseIntFlag, readConfigOverrides, table } fro
 export const TEMPO_LIST_HELP =
   "Tempo configurations to compare, each all | none | comma list of gelu,layernorm,attention; " +
   "as separate words, ';'-separated, or repeated";
+
+/** Help of `--attention` where it takes several layers (max-batch). */
+export const ATTENTION_LIST_HELP =
+  "attention layers to compare: standard (baseline or Tempo, as --tempo says) | fused; as " +
+  "separate words or a comma list";
+
+/** The `--attention <kind>` option of one run (memory, selfcheck). */
+export function attentionOption() {
+  return new Option(
+    "--attention <kind>",
+    "attention layer: standard (baseline or Tempo, as --tempo says) | fused (keeps no probabilities)",
+  ).choices(ATTENTION_KINDS).default("standard");
+}
 
 /**
  * The memory limit of `--memory-limit`, or of its deprecated spelling `--memory-budget` (hidden;
@@ -79,6 +98,7 @@ export function memoryCommand() {
         ["bytes", "bits", "regen"] as const,
       ),
     )
+    .addOption(attentionOption())
     .option("--dropout <p>", "dropout probability (default: the preset's)", Number)
     .option("--config <file>", "JSON object of config overrides")
     .option("--json", "print one JSON object")
@@ -86,13 +106,14 @@ export function memoryCommand() {
       const over = await readConfigOverrides(o.config);
       if (o.dropout !== undefined) over.dropout = o.dropout;
       const cfg = resolveConfig(o.model, over);
-      const tempo = parseTempo(o.tempo, o.masks);
+      const tempo = parseTempo(o.tempo, o.masks, o.attention);
       const plan = planModel(cfg, { batch: o.batchSize, seqLen: o.seqLen }, tempo);
       const record = {
         model: cfg.name,
         batchSize: o.batchSize,
         seqLen: o.seqLen,
         tempo: tempoLabel(tempo),
+        attention: tempo.attentionKind,
         parameters: plan.parameters,
         peakBytes: plan.peakBytes,
         peakAt: plan.peakAt,
@@ -153,17 +174,23 @@ export function maxBatchCommand() {
         ["bytes", "bits", "regen"] as const,
       ),
     )
+    .addOption(
+      new Option("--attention <kinds...>", ATTENTION_LIST_HELP).default(["standard"], "standard"),
+    )
+    .option("--config <json|file>", "config overrides, e.g. '{\"maxPositions\": 4096}'")
     .option("--json", "print one JSON object per configuration")
-    .action((o) => {
+    .action(async (o) => {
       const limit = memoryLimitOf(o);
       if (limit === undefined) {
         throw new TempoError("max-batch needs --memory-limit", "e.g. --memory-limit 11GiB");
       }
-      const cfg = resolveConfig(o.model);
+      const cfg = resolveConfig(o.model, await readConfigOverrides(o.config));
       const specs = splitTempoSpecs(o.tempo);
       if (specs.length === 0) throw new TempoError("--tempo names no configuration");
-      const rows = specs.map((spec) => {
-        const tempo = parseTempo(spec, o.masks);
+      const kinds = o.attention.flatMap((v) => v.split(",")).map((v) => v.trim()).filter(Boolean)
+        .map((v) => parseAttention(v));
+      const configs = specs.flatMap((spec) => kinds.map((kind) => parseTempo(spec, o.masks, kind)));
+      const rows = configs.map((tempo) => {
         const b = maxBatch(cfg, o.seqLen, tempo, limit);
         if (b === 0) {
           throw new TempoError(
@@ -178,6 +205,7 @@ export function maxBatchCommand() {
           model: cfg.name,
           seqLen: o.seqLen,
           tempo: tempoLabel(tempo),
+          attention: tempo.attentionKind,
           memoryLimitBytes: limit,
           maxBatch: b,
           peakBytes: peak,

@@ -4,6 +4,10 @@
  */
 import { Command, Option } from "@commander-js/extra-typings";
 import { Allocator } from "../core/allocator.ts";
+import { type Collectives, SingleProcess } from "../core/collectives/collectives.ts";
+import { processEnv } from "../core/collectives/launcher.ts";
+import { openCollectives } from "../core/collectives/open.ts";
+import { selectDevice, usableCpus } from "../core/device_select.ts";
 import { Encoder } from "../core/encoder.ts";
 import { OutOfMemoryError, TempoError } from "../core/errors.ts";
 import { acquireGpu, type Gpu } from "../core/gpu.ts";
@@ -14,12 +18,14 @@ import {
   loadCheckpointTensors,
 } from "../core/train/checkpoint.ts";
 import { FaultPlan } from "../core/train/fault.ts";
-import { runLoop } from "../core/train/loop.ts";
+import { broadcastFromRoot, type ReduceStats } from "../core/train/data_parallel.ts";
+import { type LoopSummary, runLoop } from "../core/train/loop.ts";
 import { RunFolder } from "../core/train/run_folder.ts";
 import type { ScheduleKind } from "../core/train/schedule.ts";
 import { ADAMW_DEFAULTS, type StepRecord, Trainer } from "../core/train/trainer.ts";
 import { parseTempo, tempoLabel } from "../layers/tempo_options.ts";
 import { type ModelConfig, resolveConfig } from "../models/config.ts";
+import { type HfImport, initFromHf } from "../models/hf/import.ts";
 import { maxBatch } from "../models/plan.ts";
 import { Transformer } from "../models/transformer.ts";
 import { aliasHelp, rewriteAliases } from "./aliases.ts";
@@ -33,7 +39,13 @@ import {
 } from "./format.ts";
 import { Reporter } from "./reporter.ts";
 import { resumeSettings, RUN_SETTING_KEYS, type RunSettings, settingsOf } from "./run_settings.ts";
-import { installStopSignals, isStopSignal, RunInterrupted, type StopSignals } from "./signals.ts";
+import {
+  installStopSignals,
+  isStopSignal,
+  RunInterrupted,
+  SIGNAL_EXIT,
+  type StopSignals,
+} from "./signals.ts";
 
 const env = (name: string, fallback: string): string => {
   try {
@@ -94,6 +106,13 @@ export function pretrainCommand() {
         "--masks <mode>",
         "mask storage: bytes (paper) | bits | regen (default: regen with Tempo, bytes without)",
       ).choices(["bytes", "bits", "regen"] as const),
+    )
+    .addOption(
+      new Option(
+        "--attention <kind>",
+        "attention layer: standard (baseline or Tempo, as --tempo says) | fused (keeps no " +
+          "probabilities: long sequences)",
+      ).choices(["standard", "fused"] as const).default("standard" as const),
     )
     .option("--batch-size <n>", "sequences per micro-batch", parseIntFlag("batch-size"), 8)
     .option("--grad-accum <n>", "micro-batches per optimizer step", parseIntFlag("grad-accum"), 1)
@@ -173,6 +192,11 @@ export function pretrainCommand() {
         "lr,steps), or all",
     )
     .option(
+      "--init-from <dir>",
+      "start from a Hugging Face model folder's weights (`tempo export` or save_pretrained); " +
+        "fresh optimizer",
+    )
+    .option(
       "--stop-after <n>",
       "stop after n steps of this invocation (checkpoint with --out); resume later",
       parseIntFlag("stop-after"),
@@ -183,12 +207,44 @@ export function pretrainCommand() {
     )
     .option("--json <file>", "write JSONL: one record per logged step and a final summary")
     .option("--quiet", "print only the summary")
-    .addHelpText("after", aliasHelp())
+    .option(
+      "--collective-timeout <s>",
+      "data parallel (under mpirun/srun): abort the job when the ranks wait on each other " +
+        "longer than this (default 600)",
+      parseFloatFlag("collective-timeout", 0),
+    )
+    .addHelpText("after", aliasHelp() + DATA_PARALLEL_HELP)
     .action(async (o, cmd) => {
-      const s = await pretrain({ ...o, given: givenKeys(cmd) }, { signals: true });
-      if (isStopSignal(s.signal)) throw new RunInterrupted(s.signal);
+      // Several ranks when a launcher (mpirun, mpiexec, srun) started this process.
+      const collectives = openCollectives({ timeoutS: o.collectiveTimeout });
+      try {
+        const device = selectDevice(collectives.localRank, processEnv("TEMPO_DEVICES"), {
+          get: processEnv,
+          set: (k, v) => Deno.env.set(k, v),
+        });
+        const s = await pretrain({ ...o, given: givenKeys(cmd) }, {
+          signals: true,
+          collectives,
+          device: device ?? undefined,
+        });
+        if (isStopSignal(s.signal)) throw new RunInterrupted(s.signal);
+      } catch (e) {
+        // Name the rank; leaving with the session open then aborts the others (MPI_Abort).
+        if (collectives.size > 1 && e instanceof Error && !(e instanceof RunInterrupted)) {
+          e.message = `rank ${collectives.rank} of ${collectives.size}: ${e.message}`;
+        }
+        throw e;
+      }
     });
 }
+
+const DATA_PARALLEL_HELP = `
+
+Data parallel: \`mpirun -np N deno task pretrain ...\` (or srun) trains one rank per process, each
+on its slice of a global batch of N x --grad-accum x --batch-size sequences; rank 0 prints, writes
+--json and checkpoints. Send SIGUSR2 to mpirun to stop every rank after the same step with a
+checkpoint. TEMPO_DEVICES picks each local rank's GPU; TEMPO_MPI_LIB the MPI library
+(docs/cluster.md).`;
 
 /** Options of a pretrain run (the parsed flags). */
 export type PretrainOptions = ReturnType<ReturnType<typeof pretrainCommand>["opts"]> & {
@@ -212,6 +268,13 @@ export interface PretrainRuntime {
   signals?: boolean;
   /** Injected faults; default: the TEMPO_FAULT testing hook (docs/testing_hooks.md). */
   faults?: FaultPlan;
+  /**
+   * The ranks of a data-parallel run (every rank calls `pretrain` alike; rank 0 alone prints,
+   * writes --json and checkpoints); default a single process. Finalized when the run ends.
+   */
+  collectives?: Collectives;
+  /** How this process's GPU was chosen (`selectDevice`), for the header. */
+  device?: string;
 }
 
 /** Run a pretraining job; returns the summary record. */
@@ -219,31 +282,79 @@ export async function pretrain(
   o: PretrainOptions,
   rt: PretrainRuntime = {},
 ): Promise<Record<string, unknown>> {
+  const comm = rt.collectives ?? new SingleProcess();
   const where = { out: undefined as string | undefined };
   const stop = rt.signals
-    ? installStopSignals(() => where.out ? `, then saving a checkpoint to ${where.out}` : "")
+    ? installStopSignals(() =>
+      (comm.size > 1 ? ` with the other ranks` : "") +
+      (where.out ? `, then saving a checkpoint to ${where.out}` : "")
+    )
     : null;
   try {
     const gpu = rt.gpu ?? await acquireGpu();
+    let summary;
     try {
-      return await pretrainOn(gpu, o, rt, stop, where);
+      summary = await pretrainOn(gpu, o, rt, comm, stop, where);
     } finally {
       if (!rt.gpu) gpu.device.destroy();
     }
+    await comm.finalize();
+    return summary;
   } finally {
     stop?.dispose();
   }
+}
+
+/**
+ * A checkpoint resumes on another number of ranks only with the same global batch (ranks x
+ * grad-accum x batch size): the data position is global, and a sample's dropout masks do not
+ * depend on how the batch is split, so 2 ranks x 1 continue as 1 rank x --grad-accum 2.
+ */
+function checkGlobalBatch(ref: CheckpointRef, ranks: number, s: RunSettings): void {
+  const run = ref.state.run as { ranks?: number; settings?: Partial<RunSettings> };
+  const then = run.ranks ?? 1;
+  if (then === ranks) return;
+  const was = then * (run.settings?.gradAccum ?? 1) * (run.settings?.batchSize ?? 0);
+  const now = ranks * s.gradAccum * s.batchSize;
+  if (was !== now) {
+    throw new TempoError(
+      `${ref.dir} was trained on ${then} rank(s), a global batch of ${was} sequences; ` +
+        `${ranks} rank(s) x ${s.gradAccum} x ${s.batchSize} make ${now}`,
+      `resume on ${then} rank(s), or keep ranks x --grad-accum x --batch-size at ${was} ` +
+        "(--allow-changes grad-accum,batch-size)",
+    );
+  }
+}
+
+/**
+ * The stop every rank acts on: the highest exit code among the ranks' requests (a signal's, or 1
+ * for another reason), as its signal's name.
+ */
+function stopVote(comm: Collectives): (local: string | undefined) => Promise<string | undefined> {
+  const codes: Record<string, number> = SIGNAL_EXIT;
+  return async (local) => {
+    const vote = Float32Array.of(local === undefined ? 0 : codes[local] ?? 1);
+    await comm.allReduce(vote, "max", "the ranks' vote on stopping");
+    if (vote[0] === 0) return undefined;
+    return Object.keys(codes).find((k) => codes[k] === vote[0]) ?? local ?? "aborted";
+  };
 }
 
 async function pretrainOn(
   gpu: Gpu,
   o: PretrainOptions,
   rt: PretrainRuntime,
+  comm: Collectives,
   stop: StopSignals | null,
   where: { out: string | undefined },
 ): Promise<Record<string, unknown>> {
-  const silent = !!rt.silent;
+  const N = comm.size, rank0 = comm.rank === 0;
+  // Ranks other than 0 print nothing, write no --json and no checkpoints.
+  const silent = !!rt.silent || !rank0;
   const faults = rt.faults ?? FaultPlan.parse(env("FAULT", ""));
+  if (o.initFrom && o.resume) {
+    throw new TempoError("--init-from starts a new run; --resume continues one: give one of them");
+  }
   let settings: RunSettings = settingsOf(o, await readConfigOverrides(o.config));
   let ref: CheckpointRef | null = null;
   if (o.resume) {
@@ -258,13 +369,14 @@ async function pretrainOn(
     throw new TempoError("--allow-changes applies to --resume only");
   }
   const s = settings;
+  if (ref) checkGlobalBatch(ref, N, s);
   const overrides: Record<string, unknown> = { ...s.config };
   if (s.dropout !== null) overrides.dropout = s.dropout;
   const cfg = resolveConfig(s.model, overrides);
-  const tempo = parseTempo(s.tempo, s.masks ?? undefined);
+  const tempo = parseTempo(s.tempo, s.masks ?? undefined, s.attention);
   const B = s.batchSize, T = s.seqLen;
   const memoryLimit = o.memoryLimit ? parseBytes(o.memoryLimit, "--memory-limit") : undefined;
-  const out = o.out ?? ref?.runDir;
+  const out = rank0 ? o.out ?? ref?.runDir : undefined;
   const folder = !out ? null : o.out ? await RunFolder.open(out) : await RunFolder.open(
     out,
     "--resume",
@@ -276,9 +388,10 @@ async function pretrainOn(
     const reporter = new Reporter({
       quiet: !!o.quiet || silent,
       silent,
-      json: o.json,
+      json: rank0 ? o.json : undefined,
       logEvery: o.logEvery,
       steps: s.steps,
+      ranks: N,
     });
     await reporter.open(ref !== null);
     const alloc = new Allocator({ device: gpu.device, memoryLimit });
@@ -289,11 +402,17 @@ async function pretrainOn(
       batch: B,
       seqLen: T,
       seed: s.seed,
+      // Rank r takes micro-batches r*A .. r*A + A - 1 of every global batch of N*A (so that a
+      // run's batches do not depend on how it is split into ranks and micro-batches).
+      slice: N * s.gradAccum > 1
+        ? { parts: N * s.gradAccum, first: comm.rank * s.gradAccum, count: s.gradAccum }
+        : undefined,
     });
-    let model: Transformer, trainer: Trainer;
+    let model: Transformer, trainer: Trainer, initFrom: HfImport | null = null;
     try {
       model = new Transformer(cfg, { batch: B, seqLen: T }, tempo, alloc);
       model.initialize(enc, s.seed);
+      if (o.initFrom) initFrom = await initFromHf(o.initFrom, cfg, enc, model.params);
       trainer = new Trainer(model, alloc, enc, {
         schedule: {
           kind: s.schedule as ScheduleKind,
@@ -309,6 +428,7 @@ async function pretrainOn(
         seed: s.seed,
         tokensPerMicroBatch: B * T,
         samplesPerMicroBatch: B,
+        collectives: comm,
       });
     } catch (e) {
       throw explainOom(e, cfg, T, tempo, memoryLimit);
@@ -320,18 +440,42 @@ async function pretrainOn(
       if (data.val && ref.state.val) data.val.restore(ref.state.val);
       reporter.record({ resumed: true, step: ref.step, checkpoint: ref.dir });
     }
+    // Every rank starts from rank 0's weights (and moments, resuming): seeded initialisation
+    // and a shared checkpoint make them equal already; the broadcast makes sure and says so.
+    let sync = "";
+    if (N > 1) {
+      const tensors = model.params.map((p) => p.value);
+      if (ref) { for (const m of trainer.moments) tensors.push(m.m, m.v); }
+      const differ = await broadcastFromRoot(comm, enc, tensors, "the initial weights");
+      sync = differ === 0
+        ? `; weights${ref ? " and moments" : ""} equal on every rank before rank 0's broadcast`
+        : `; ${differ} tensors differed from rank 0's and were replaced by its broadcast`;
+    }
     const keepLast = o.keepLast ?? 2;
     reporter.header({
       model: cfg.name,
       params: model.store.count(),
       tempo: tempoLabel(tempo),
-      batch: `${B} x ${s.gradAccum} x ${T} = ${B * s.gradAccum * T} tokens/step`,
-      adapter: gpu.description,
+      attention: tempo.attentionKind,
+      batch: N > 1
+        ? `${N} ranks x ${B} x ${s.gradAccum} x ${T} = ${N * B * s.gradAccum * T} tokens/step`
+        : `${B} x ${s.gradAccum} x ${T} = ${B * s.gradAccum * T} tokens/step`,
+      ...(N > 1 ? { ranks: `${comm.description}${sync}` } : {}),
+      adapter: gpu.description + (rt.device ? `, chosen by ${rt.device}` : "") +
+        (N > 1 ? " (rank 0's)" : ""),
       kernels: gpu.kernels.label,
       data: data.description,
       ...(out ? { out: `${out} (keep last ${keepLast === 0 ? "all" : keepLast})` } : {}),
       ...(ref ? { resumed: `${ref.dir} (step ${ref.step})` } : {}),
+      ...(o.initFrom ? { init: `${o.initFrom} (${initFrom?.architecture ?? "weights"})` } : {}),
     });
+    if (N > 1 && gpu.isSoftware && usableCpus() === 1) {
+      reporter.note(
+        `rank 0 may use 1 CPU, and ${gpu.description} computes on the CPUs: if the launcher ` +
+          "bound each rank to a core, the run crawls; use mpirun --bind-to none (srun --cpu-bind=none)",
+      );
+    }
+    for (const n of initFrom?.notes ?? []) reporter.note(`--init-from: ${n}`);
     if (folder && folder.removed.length > 0) {
       reporter.note(
         `removed ${folder.removed.join(", ")} from ${folder.dir} (left by an interrupted save)`,
@@ -341,6 +485,7 @@ async function pretrainOn(
       model: cfg.name,
       config: cfg,
       settings: Object.fromEntries(RUN_SETTING_KEYS.map((k) => [k, s[k]])),
+      ranks: N,
     };
     let summary;
     try {
@@ -354,6 +499,7 @@ async function pretrainOn(
         keepLast,
         run,
         signal: stop?.signal,
+        agreeStop: N > 1 ? stopVote(comm) : undefined,
         faults,
         onStep: (r: StepRecord) => reporter.step(r),
         onEval: (step, l) => reporter.eval(step, l),
@@ -362,9 +508,12 @@ async function pretrainOn(
     } catch (e) {
       throw explainOom(e, cfg, T, tempo, memoryLimit);
     }
+    const ranks = N > 1 ? await rankTotals(comm, summary, trainer.reduceStats) : {};
     return reporter.summary(summary, {
+      ...ranks,
       model: cfg.name,
       tempo: tempoLabel(tempo),
+      attention: tempo.attentionKind,
       batchSize: B,
       seqLen: T,
       gradAccum: s.gradAccum,
@@ -376,6 +525,31 @@ async function pretrainOn(
   } finally {
     folder?.close();
   }
+}
+
+/**
+ * The peak of every rank (max and sum: each rank's allocator sees only its own), and rank 0's
+ * time per step from its gradients' arrival on the host to their write-back (the all-reduce's
+ * cost on the step's critical path).
+ */
+async function rankTotals(
+  comm: Collectives,
+  s: LoopSummary,
+  reduce: Readonly<ReduceStats> | null,
+): Promise<Record<string, number>> {
+  const peak = s.records.reduce((m, r) => Math.max(m, r.memory.peak), 0);
+  const max = Float64Array.of(peak), sum = Float64Array.of(peak);
+  await comm.allReduce(max, "max", "the ranks' peak memory");
+  await comm.allReduce(sum, "sum", "the ranks' peak memory");
+  const per = (ms: number) => reduce && reduce.steps > 0 ? ms / reduce.steps : 0;
+  return {
+    ranks: comm.size,
+    peakBytesMaxRank: max[0],
+    peakBytesAllRanks: sum[0],
+    allReduceMsPerStep: per(reduce?.tailMs ?? 0),
+    mpiMsPerStep: per(reduce?.mpiMs ?? 0),
+    gradientBytes: reduce?.bytes ?? 0,
+  };
 }
 
 function explainOom(

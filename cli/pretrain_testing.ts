@@ -92,18 +92,24 @@ export function sameAsReference(
   if (missing.length > 0) throw new Error(`${what}: never logged ${missing.join(", ")}`);
 }
 
-/** Start `tempo pretrain args` with `env` added (e.g. TEMPO_FAULT). */
-export function spawnPretrain(args: string[], env: Record<string, string> = {}): ChildPretrain {
-  const process = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      `${ROOT}cli/main.ts`,
-      "pretrain",
-      ...args,
-    ],
+/** `deno run` of this checkout's `tempo pretrain` with the task's permissions, then `args`. */
+export function pretrainCommand(args: string[]): string[] {
+  const allow = ["--allow-read", "--allow-write", "--allow-env", "--allow-ffi"];
+  return [Deno.execPath(), "run", ...allow, `${ROOT}cli/main.ts`, "pretrain", ...args];
+}
+
+/**
+ * Start `tempo pretrain args` with `env` added (e.g. TEMPO_FAULT); `launch` is a launcher's
+ * command line to put in front (`mpirun -np 2`), or `argv` a whole command line to run instead.
+ */
+export function spawnPretrain(
+  args: string[],
+  env: Record<string, string> = {},
+  launch: { prefix?: string[]; argv?: string[] } = {},
+): ChildPretrain {
+  const argv = launch.argv ?? [...(launch.prefix ?? []), ...pretrainCommand(args)];
+  const process = new Deno.Command(argv[0], {
+    args: argv.slice(1),
     cwd: ROOT,
     env: { NO_COLOR: "1", ...env },
     stdin: "piped",

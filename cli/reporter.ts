@@ -23,6 +23,8 @@ export interface ReporterOptions {
   logEvery: number;
   /** Total steps (for the progress bar). */
   steps: number;
+  /** Data-parallel ranks (tokens/s are all ranks', peaks one rank's); default 1. */
+  ranks?: number;
 }
 
 /** 65_000 ms -> "1m05s"; 3_700_000 -> "1h01m"; 9_400 -> "9s". */
@@ -49,7 +51,7 @@ function count(x: number): string {
  * JSONL and the summary). `compile` marks the first step of a process, which includes shader
  * compilation and is left out of the summary's averages.
  */
-export function stepLine(r: StepRecord, ms: number, compile: boolean): string {
+export function stepLine(r: StepRecord, ms: number, compile: boolean, ranks = 1): string {
   const rate = 1000 / ms;
   return [
     `step ${String(r.step).padStart(5)}`,
@@ -59,7 +61,7 @@ export function stepLine(r: StepRecord, ms: number, compile: boolean): string {
     compile
       ? `${ms.toFixed(0)} ms incl. compile`
       : `${ms.toFixed(ms < 100 ? 1 : 0)} ms | ${count(r.tokensPerStep * rate)} tok/s`,
-    `peak ${formatBytes(r.memory.peak)}`,
+    `peak ${formatBytes(r.memory.peak)}${ranks > 1 ? "/rank" : ""}`,
   ].join(" | ");
 }
 
@@ -186,7 +188,7 @@ export class Reporter {
       });
     }
     if (this.o.quiet) return;
-    if (logged) this.#print(stepLine(r, ms, compile));
+    if (logged) this.#print(stepLine(r, ms, compile, this.o.ranks));
     if (this.#tty) {
       const steady = this.#seen > 1 ? this.#steadyMs / (this.#seen - 1) : NaN;
       const { tps, elapsed, eta } = progressFields({
@@ -281,6 +283,24 @@ export class Reporter {
         ? ` + ${formatBytes(run.backendBytes)} backend scratch (matmul textures, uniforms, staging)`
         : ""),
     ];
+    if (typeof run.ranks === "number" && run.ranks > 1 && recs.length > 1) {
+      const n = run.ranks;
+      lines.push(
+        `  ranks      ${n}: ${Math.round(tps)} tokens/s in total, ${
+          Math.round(tps / n)
+        } per rank; peak ${formatBytes(Number(run.peakBytesMaxRank))} per rank (the most), ` +
+          `${formatBytes(Number(run.peakBytesAllRanks))} in total`,
+      );
+      const ar = Number(run.allReduceMsPerStep);
+      if (ar > 0) {
+        lines.push(
+          `  all-reduce ${ar.toFixed(1)} ms/step from rank 0's gradients on the host to their ` +
+            `write-back, waiting for the slowest rank included (${
+              ((100 * ar) / ms).toFixed(1)
+            }% of a step; ${formatBytes(Number(run.gradientBytes))} of gradients a rank)`,
+        );
+      }
+    }
     if (Array.isArray(run.guardedLayerNorms) && run.guardedLayerNorms.length > 0) {
       lines.push(
         `  guard      LayerNorms keeping their input (gamma ~ 0): ${

@@ -16,6 +16,8 @@ export interface RunSettings {
   tempo: string;
   /** --masks (null: the default for the Tempo switches). */
   masks: string | null;
+  /** --attention (standard or fused). */
+  attention: string;
   /** --batch-size. */
   batchSize: number;
   /** --grad-accum. */
@@ -56,6 +58,7 @@ export const RUN_SETTING_KEYS: readonly (keyof RunSettings)[] = [
   "config",
   "tempo",
   "masks",
+  "attention",
   "batchSize",
   "gradAccum",
   "seqLen",

@@ -1,6 +1,7 @@
 /**
  * `tempo selfcheck`: acquire the GPU, report the adapter, and train tiny BERT and GPT-2 models a
- * few steps with Tempo off and on, checking that the losses agree and fall.
+ * few steps with Tempo off and on (on: with the `--attention` layer given), checking that the
+ * losses agree and fall.
  * @module
  */
 import { Command } from "@commander-js/extra-typings";
@@ -9,16 +10,19 @@ import { Encoder } from "../core/encoder.ts";
 import { TempoError } from "../core/errors.ts";
 import { acquireGpu } from "../core/gpu.ts";
 import { Trainer } from "../core/train/trainer.ts";
-import { ALL_TEMPO, BASELINE, tempoLabel } from "../layers/tempo_options.ts";
+import { ALL_TEMPO, BASELINE, parseAttention, tempoLabel } from "../layers/tempo_options.ts";
 import { resolveConfig } from "../models/config.ts";
 import { syntheticSource, trainDefaults } from "../models/plan.ts";
 import { Transformer } from "../models/transformer.ts";
+import { attentionOption } from "./memory.ts";
 
 /** The `selfcheck` command. */
 export function selfcheckCommand() {
   return new Command("selfcheck")
     .description("check the GPU: train tiny BERT and GPT-2 a few steps, Tempo off vs on")
-    .action(async () => {
+    .addOption(attentionOption())
+    .action(async (o) => {
+      const on = { ...ALL_TEMPO, attentionKind: parseAttention(o.attention) };
       const gpu = await acquireGpu();
       console.log(`adapter: ${gpu.description}${gpu.isSoftware ? " (software)" : ""}`);
       console.log(`kernels: ${gpu.kernels.label}`);
@@ -26,7 +30,7 @@ export function selfcheckCommand() {
         const cfg = resolveConfig(name);
         const shape = { batch: 2, seqLen: 16 };
         const losses: number[][] = [];
-        for (const tempo of [BASELINE, ALL_TEMPO]) {
+        for (const tempo of [BASELINE, on]) {
           const alloc = new Allocator({ device: gpu.device });
           const enc = new Encoder(gpu);
           const model = new Transformer(cfg, shape, tempo, alloc);
@@ -42,7 +46,7 @@ export function selfcheckCommand() {
           for (let i = 0; i < 5; i++) l.push((await trainer.step(fixed)).loss);
           losses.push(l);
           console.log(
-            `  ${name} ${tempoLabel(tempo).padEnd(10)} losses ${
+            `  ${name} ${tempoLabel(tempo).padEnd(12)} losses ${
               l.map((x) => x.toFixed(4)).join(" ")
             }`,
           );

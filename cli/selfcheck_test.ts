@@ -1,17 +1,47 @@
+import { defaultKernels, kernelsText } from "../core/kernel_policy.ts";
 import { GPU_TEST } from "../core/testing.ts";
-import { main } from "./main.ts";
+
+// A real GPU's kernel policy, through TEMPO_KERNELS in a subprocess (the variable is read per
+// process): the GPU-class kernels (tiled matmul, workgroup row kernels) train both tiny models
+// end to end here, and they compile in seconds on the software adapter, where its own defaults
+// take minutes cold (those train end to end in models/transformer_test.ts).
+const GPU_POLICY = kernelsText(defaultKernels({ isSoftware: false }));
+
+/** `tempo selfcheck` in a subprocess with TEMPO_KERNELS set; its exit code and output lines. */
+async function selfcheck(kernels: string): Promise<{ code: number; out: string[]; text: string }> {
+  const main = new URL("./main.ts", import.meta.url).pathname;
+  const run = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", main, "selfcheck"],
+    env: { TEMPO_KERNELS: kernels, NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  const text = dec.decode(run.stdout) + dec.decode(run.stderr);
+  return { code: run.code, out: text.split("\n"), text };
+}
 
 Deno.test({ name: "tempo selfcheck passes on this adapter and says so", ...GPU_TEST }, async () => {
-  const out: string[] = [];
-  const log = console.log;
-  console.log = (...a: unknown[]) => void out.push(a.join(" "));
-  try {
-    const code = await main(["selfcheck"]);
-    if (code !== 0) throw new Error(`exit ${code}`);
-  } finally {
-    console.log = log;
+  const { code, out, text } = await selfcheck(GPU_POLICY);
+  if (code !== 0 || !out.includes("selfcheck passed")) throw new Error(text);
+  if (!out.some((l) => l.startsWith("adapter: "))) throw new Error(`no adapter line: ${text}`);
+  const kernels = out.find((l) => l.startsWith("kernels: "));
+  if (
+    !kernels?.startsWith("kernels: matmul=tiled ") || !kernels.includes(`(override: ${GPU_POLICY})`)
+  ) {
+    throw new Error(`kernels line: ${kernels}`);
   }
-  if (!out.some((l) => l === "selfcheck passed")) throw new Error(out.join("\n"));
-  if (!out.some((l) => l.startsWith("adapter: "))) throw new Error("no adapter line");
-  if (!out.some((l) => /^kernels: matmul=\S+ softmax=/.test(l))) throw new Error("no kernels line");
+});
+
+Deno.test("TEMPO_KERNELS: a bad value is one clear line naming the valid kernels, exit 1", async () => {
+  // Parsed before any adapter is asked for: this needs no GPU.
+  const { code, out, text } = await selfcheck("matmul=tiled,layernorm=fastest");
+  const err = out.find((l) => l.startsWith("error: "));
+  if (
+    code !== 1 ||
+    err !== "error: TEMPO_KERNELS: unknown layernorm kernel 'fastest'; valid: row, workgroup" ||
+    /\n\s+at /.test(text)
+  ) {
+    throw new Error(`exit ${code}: ${text}`);
+  }
 });

@@ -1,11 +1,15 @@
 /**
- * SIGINT / SIGTERM during a run: the first one asks the run to stop after the step in flight (it
- * then saves a checkpoint, prints its summary and exits 130 / 143); a second one exits at once.
+ * SIGINT / SIGTERM / SIGUSR2 during a run: the first one asks the run to stop after the step in
+ * flight (it then saves a checkpoint, prints its summary and exits 130 / 143 / 140); a second one
+ * exits at once. SIGUSR2 is the one to send to a data-parallel job: Open MPI's mpirun forwards it
+ * to every rank (a Ctrl-C on mpirun kills the ranks about a second after its SIGTERM), and
+ * `sbatch --signal=USR2@120` sends it ahead of a Slurm time limit. (SIGUSR1 would start Deno's
+ * inspector.)
  * @module
  */
 
 /** The signals a run stops on, and the conventional exit code of each (128 + signal number). */
-export const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+export const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143, SIGUSR2: 140 } as const;
 
 /** A signal that stops a run. */
 export type StopSignal = keyof typeof SIGNAL_EXIT;

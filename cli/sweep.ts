@@ -1,7 +1,12 @@
 /**
  * `tempo sweep`: a grid of pretraining runs (models x sequence lengths x Tempo configurations x
- * mask storages x batch sizes), one after another in this process, each through `pretrain()`.
- * Writes runs.csv, runs.jsonl, peak_memory.svg and throughput.svg, and prints a table.
+ * mask storages x attention layers x batch sizes), one after another in this process, each
+ * through `pretrain()`.
+ * Writes runs.csv, runs.jsonl, peak_memory.svg and throughput.svg, and prints a table. Every
+ * run also writes its own file under runs/ (a re-run skips finished runs); with a shard
+ * (`--shard-index i --shard-count n`, or a Slurm array's or a Kubernetes Indexed Job's index)
+ * only runs i, i + n, ... are trained, and `tempo sweep merge DIR... --out DIR` writes the
+ * one-machine files from the shards' (`sweep_shards.ts`).
  * @module
  */
 import { Command, Option } from "@commander-js/extra-typings";
@@ -9,7 +14,9 @@ import Table from "cli-table3";
 import pc from "picocolors";
 import { OutOfMemoryError, TempoError } from "../core/errors.ts";
 import {
+  type AttentionKind,
   type MaskStorage,
+  parseAttention,
   parseTempo,
   splitTempoSpecs,
   tempoLabel,
@@ -20,6 +27,17 @@ import { peakMemoryChart, throughputChart } from "./charts.ts";
 import { formatBytes, parseFloatFlag, parseIntFlag, parseIntList } from "./format.ts";
 import { memoryBudgetOption, memoryLimitOf, TEMPO_LIST_HELP } from "./memory.ts";
 import { pretrain, type PretrainOptions } from "./pretrain.ts";
+import {
+  gridHash,
+  inShard,
+  mergeRuns,
+  readRunFiles,
+  resolveShard,
+  runFile,
+  runFileName,
+  runKey,
+  writeRunFile,
+} from "./sweep_shards.ts";
 
 /** What became of one run. `oom` and `over-budget` are results; only `failed` is an error. */
 export type RunStatus = "ok" | "over-budget" | "oom" | "failed";
@@ -32,6 +50,8 @@ export interface SweepRecord {
   tempo: string;
   /** Mask storage. */
   masks: MaskStorage;
+  /** The attention layer (`--attention`). */
+  attention: AttentionKind;
   /** Sequences per micro-batch. */
   batchSize: number;
   /** Tokens per sequence. */
@@ -61,6 +81,7 @@ export const CSV_COLUMNS: readonly (keyof SweepRecord)[] = [
   "model",
   "tempo",
   "masks",
+  "attention",
   "batchSize",
   "seqLen",
   "steps",
@@ -82,6 +103,8 @@ export interface SweepOptions {
   tempos: readonly string[];
   /** Mask storages; `[undefined]` uses each spec's default (regen with Tempo, bytes without). */
   masks: readonly (MaskStorage | undefined)[];
+  /** Attention layers (default `["standard"]`). */
+  attentions?: readonly AttentionKind[];
   /** Batch sizes. */
   batchSizes: readonly number[];
   /** Sequence lengths. */
@@ -120,6 +143,8 @@ export interface SweepJob {
   tempo: string;
   /** Mask storage in effect. */
   resolvedMasks: MaskStorage;
+  /** The attention layer. */
+  attention: AttentionKind;
   /** Sequences per micro-batch. */
   batchSize: number;
   /** Tokens per sequence. */
@@ -133,14 +158,25 @@ export type TrainFn = (o: PretrainOptions) => Promise<Record<string, unknown>>;
 export interface SweepHooks {
   /** Runs one job; default `pretrain`. */
   train?: TrainFn;
-  /** Called before each job (index from 0). */
+  /** Which grid jobs to run (a shard's); default all. */
+  only?: (index: number) => boolean;
+  /** A record of this job from an earlier run, to reuse instead of training it again. */
+  finished?: (job: SweepJob, index: number) => Promise<SweepRecord | null>;
+  /** Called before each job run (index in the grid, from 0). */
   onStart?: (job: SweepJob, index: number, total: number) => void;
-  /** Called with each finished record. */
-  onRecord?: (record: SweepRecord, index: number, total: number) => void | Promise<void>;
+  /** Called with each record, new or reused (`reused`), with its job. */
+  onRecord?: (
+    record: SweepRecord,
+    index: number,
+    total: number,
+    job: SweepJob,
+    reused: boolean,
+  ) => void | Promise<void>;
 }
 
 /**
- * Expand the grid in the order model, sequence length, Tempo configuration, masks, batch size.
+ * Expand the grid in the order model, sequence length, Tempo configuration, masks, attention
+ * layer, batch size.
  * Validates every model and spec first (a TempoError names the bad one); configurations that
  * resolve to the same label (`all` and `gelu,layernorm,attention`) run once.
  */
@@ -151,15 +187,18 @@ export function sweepJobs(o: SweepOptions): SweepJob[] {
     masks: MaskStorage | undefined;
     label: string;
     resolved: MaskStorage;
+    attention: AttentionKind;
   }[] = [];
   const seen = new Set<string>();
   for (const spec of o.tempos) {
     for (const masks of o.masks) {
-      const t = parseTempo(spec, masks);
-      const label = tempoLabel(t);
-      if (seen.has(label)) continue;
-      seen.add(label);
-      configs.push({ spec, masks, label, resolved: t.masks });
+      for (const attention of o.attentions ?? ["standard"]) {
+        const t = parseTempo(spec, masks, attention);
+        const label = tempoLabel(t);
+        if (seen.has(label)) continue;
+        seen.add(label);
+        configs.push({ spec, masks, label, resolved: t.masks, attention });
+      }
     }
   }
   const jobs: SweepJob[] = [];
@@ -173,6 +212,7 @@ export function sweepJobs(o: SweepOptions): SweepJob[] {
             masks: c.masks,
             tempo: c.label,
             resolvedMasks: c.resolved,
+            attention: c.attention,
             batchSize,
             seqLen,
           });
@@ -199,6 +239,7 @@ export function pretrainOptions(o: SweepOptions, job: SweepJob): PretrainOptions
     model: job.model,
     tempo: job.tempoSpec,
     masks: job.masks,
+    attention: job.attention,
     batchSize: job.batchSize,
     gradAccum: o.gradAccum,
     seqLen: job.seqLen,
@@ -227,17 +268,29 @@ export function pretrainOptions(o: SweepOptions, job: SweepJob): PretrainOptions
 
 const num = (v: unknown): number | null => typeof v === "number" && Number.isFinite(v) ? v : null;
 
-/** Run the grid, one job after another; never throws for a job (its record says what happened). */
+/**
+ * Run the grid (or the jobs `hooks.only` takes), one job after another, reusing the records
+ * `hooks.finished` has; never throws for a job (its record says what happened). Returns the
+ * records of the jobs taken, in grid order.
+ */
 export async function runSweep(o: SweepOptions, hooks: SweepHooks = {}): Promise<SweepRecord[]> {
   const jobs = sweepJobs(o);
   const train: TrainFn = hooks.train ?? ((po) => pretrain(po, { silent: true }));
   const records: SweepRecord[] = [];
   for (const [i, job] of jobs.entries()) {
+    if (hooks.only && !hooks.only(i)) continue;
+    const earlier = await hooks.finished?.(job, i) ?? null;
+    if (earlier) {
+      records.push(earlier);
+      await hooks.onRecord?.(earlier, i, jobs.length, job, true);
+      continue;
+    }
     hooks.onStart?.(job, i, jobs.length);
     const record: SweepRecord = {
       model: job.model,
       tempo: job.tempo,
       masks: job.resolvedMasks,
+      attention: job.attention,
       batchSize: job.batchSize,
       seqLen: job.seqLen,
       steps: o.steps,
@@ -252,7 +305,7 @@ export async function runSweep(o: SweepOptions, hooks: SweepHooks = {}): Promise
     };
     try {
       const cfg = resolveConfig(job.model, o.dropout !== undefined ? { dropout: o.dropout } : {});
-      const tempo = parseTempo(job.tempoSpec, job.masks);
+      const tempo = parseTempo(job.tempoSpec, job.masks, job.attention);
       record.predictedPeakBytes =
         planModel(cfg, { batch: job.batchSize, seqLen: job.seqLen }, tempo).peakBytes;
     } catch (e) {
@@ -275,7 +328,7 @@ export async function runSweep(o: SweepOptions, hooks: SweepHooks = {}): Promise
       }
     }
     records.push(record);
-    await hooks.onRecord?.(record, i, jobs.length);
+    await hooks.onRecord?.(record, i, jobs.length, job, false);
   }
   return records;
 }
@@ -362,8 +415,9 @@ export function sweepTable(records: SweepRecord[]): string {
 }
 
 /** One progress line of a finished record (stderr). */
-function progressLine(r: SweepRecord, i: number, total: number): string {
-  const what = `[${i + 1}/${total}] ${r.model} ${r.tempo} b${r.batchSize} seq ${r.seqLen}`;
+function progressLine(r: SweepRecord, i: number, total: number, reused = false): string {
+  const what = `[${i + 1}/${total}] ${r.model} ${r.tempo} b${r.batchSize} seq ${r.seqLen}` +
+    (reused ? " (finished earlier)" : "");
   const detail = r.status === "ok"
     ? `${fixed(r.msPerStep, 1)} ms/step, peak ${bytes(r.peakBytes)}`
     : r.status === "over-budget"
@@ -382,15 +436,21 @@ const parseMasksList = (v: string): MaskStorage[] =>
 
 const parseModels = (v: string): string[] => v.split(",").map((m) => m.trim()).filter(Boolean);
 
-/** The `sweep` command. */
+const parseAttentionList = (v: string): AttentionKind[] =>
+  v.split(",").map((m) => m.trim()).filter(Boolean).map((m) => parseAttention(m));
+
+/** The `sweep` command (and `sweep merge`). */
 export function sweepCommand() {
   return new Command("sweep")
     .description(
-      "train a grid of configurations one after another; write runs.csv, runs.jsonl and SVG charts",
+      "train a grid of configurations one after another; write runs.csv, runs.jsonl and SVG " +
+        "charts (`sweep merge DIR... --out DIR` gathers the shards of a sweep)",
     )
+    .argument("[merge]", "merge: gather the run files of the shards' folders into --out")
+    .argument("[dirs...]", "with merge: the shards' --out folders")
     .requiredOption(
       "--out <dir>",
-      "folder for runs.csv, runs.jsonl, peak_memory.svg, throughput.svg",
+      "folder for runs.csv, runs.jsonl, peak_memory.svg, throughput.svg and runs/ (a file per run)",
     )
     .addOption(
       new Option("--models <list>", "comma list of presets").argParser(parseModels)
@@ -403,6 +463,10 @@ export function sweepCommand() {
       "--masks <list>",
       "comma list of bytes | bits | regen (default: regen with Tempo, bytes without)",
       parseMasksList,
+    )
+    .addOption(
+      new Option("--attention <list>", "comma list of standard | fused (attention layers)")
+        .argParser(parseAttentionList).default(["standard"] as AttentionKind[], "standard"),
     )
     .addOption(
       new Option("--batch-sizes <list>", "comma list of batch sizes")
@@ -434,8 +498,30 @@ export function sweepCommand() {
       "skip runs planned above it (over-budget); runs exceeding it while training are oom",
     )
     .addOption(memoryBudgetOption())
+    .option(
+      "--shard-index <i>",
+      "run only grid jobs i, i + n, ... (default: the Slurm array task's index, counted from " +
+        "SLURM_ARRAY_TASK_MIN, or Kubernetes' JOB_COMPLETION_INDEX)",
+      parseIntFlag("shard-index", 0),
+    )
+    .option(
+      "--shard-count <n>",
+      "the number of shards n (default: SLURM_ARRAY_TASK_COUNT, or TEMPO_SHARD_COUNT)",
+      parseIntFlag("shard-count"),
+    )
+    .option("--partial", "with merge: write what the shards have finished, naming what is missing")
     .option("--json", "print the JSONL records to stdout instead of the table")
-    .action(async (o) => {
+    .action(async (verb, dirs, o) => {
+      if (verb !== undefined && verb !== "merge") {
+        throw new TempoError(
+          `sweep takes no argument '${verb}'`,
+          "did you mean `sweep merge DIR...`?",
+        );
+      }
+      if (verb === "merge") {
+        return await merge(dirs, o.out, { partial: !!o.partial, json: !!o.json });
+      }
+      if (dirs.length > 0) throw new TempoError(`sweep takes no folders (${dirs.join(" ")})`);
       const limit = memoryLimitOf(o);
       const tempos = splitTempoSpecs(o.tempo);
       if (tempos.length === 0) throw new TempoError("--tempo names no configuration");
@@ -443,6 +529,7 @@ export function sweepCommand() {
         models: o.models,
         tempos,
         masks: o.masks && o.masks.length > 0 ? o.masks : [undefined],
+        attentions: o.attention,
         batchSizes: o.batchSizes,
         seqLens: o.seqLens,
         steps: o.steps,
@@ -456,31 +543,98 @@ export function sweepCommand() {
         valSteps: o.valSteps,
         memoryLimit: limit,
       };
-      // runs.jsonl grows run by run, so that a sweep cut short keeps what it measured.
+      const shard = resolveShard({ shardIndex: o.shardIndex, shardCount: o.shardCount });
+      const jobs = sweepJobs(options);
+      const hash = await gridHash(options, jobs);
       await Deno.mkdir(o.out, { recursive: true });
-      const jsonl = `${o.out}/runs.jsonl`;
-      await Deno.writeTextFile(jsonl, "");
-      const records = await runSweep(options, {
-        onRecord: async (r, i, n) => {
-          console.error(progressLine(r, i, n));
-          await Deno.writeTextFile(jsonl, toJsonl([r]), { append: true });
-        },
-      });
-      await writeSweep(o.out, records, limit);
-      if (o.json) { for (const r of records) console.log(JSON.stringify(r)); }
-      else {
-        console.log(sweepTable(records));
-        console.log(pc.dim(`wrote ${SWEEP_FILES.map((f) => `${o.out}/${f}`).join(", ")}`));
+      // A run finished earlier (here, under the same key) is not trained again; a failed one is.
+      const earlier = new Map<string, SweepRecord>();
+      for (const { file } of await readRunFiles(o.out)) {
+        if (file.record.status !== "failed") earlier.set(file.key, file.record);
       }
-      const failed = records.filter((r) => r.status === "failed");
-      if (failed.length > 0) {
-        throw new TempoError(
-          `${failed.length} of ${records.length} runs failed; first: ${failed[0].model} ` +
-            `${failed[0].tempo} b${failed[0].batchSize} seq ${failed[0].seqLen}: ${
-              failed[0].error
-            }`,
-          `see ${o.out}/runs.jsonl`,
+      // runs.jsonl grows run by run, so that a sweep cut short keeps what it measured (a
+      // shard writes only its run files: its folder may be every shard's).
+      const jsonl = `${o.out}/runs.jsonl`;
+      if (!shard) await Deno.writeTextFile(jsonl, "");
+      if (shard) {
+        const mine = jobs.filter((_, i) => inShard(i, shard)).length;
+        console.error(
+          `shard ${shard.index} of ${shard.count} (${shard.source}): ${mine} of ${jobs.length} runs`,
         );
       }
+      const records = await runSweep(options, {
+        only: (i) => inShard(i, shard),
+        finished: async (job) => earlier.get(await runKey(options, job)) ?? null,
+        onRecord: async (r, i, n, job, reused) => {
+          console.error(progressLine(r, i, n, reused));
+          const key = await runKey(options, job);
+          const file = runFile(key, { index: i, total: n, hash }, limit, r);
+          await writeRunFile(o.out, runFileName(job, key), file);
+          if (!shard) await Deno.writeTextFile(jsonl, toJsonl([r]), { append: true });
+        },
+      });
+      if (!shard) await writeSweep(o.out, records, limit);
+      report(records, o.out, !!o.json, shard !== null);
     });
+}
+
+/** Print a sweep's (or a shard's) records; fail when a run failed. */
+function report(records: SweepRecord[], out: string, json: boolean, shard: boolean): void {
+  if (json) { for (const r of records) console.log(JSON.stringify(r)); }
+  else {
+    console.log(sweepTable(records));
+    console.log(pc.dim(
+      shard
+        ? `wrote ${records.length} run files to ${out}/runs/; when every shard is done: ` +
+          `tempo sweep merge DIR... --out DIR`
+        : `wrote ${SWEEP_FILES.map((f) => `${out}/${f}`).join(", ")}`,
+    ));
+  }
+  const failed = records.filter((r) => r.status === "failed");
+  if (failed.length > 0) {
+    throw new TempoError(
+      `${failed.length} of ${records.length} runs failed; first: ${failed[0].model} ` +
+        `${failed[0].tempo} b${failed[0].batchSize} seq ${failed[0].seqLen}: ${failed[0].error}`,
+      `see ${out}/runs/`,
+    );
+  }
+}
+
+/**
+ * `tempo sweep merge DIR... --out OUT`: the run files of the shards' folders, in grid order,
+ * become OUT's runs.csv, runs.jsonl, charts and runs/ (so OUT is a one-machine sweep's folder).
+ */
+async function merge(
+  dirs: string[],
+  out: string,
+  o: { partial: boolean; json: boolean },
+): Promise<void> {
+  if (dirs.length === 0) {
+    throw new TempoError(
+      "sweep merge needs the shards' folders",
+      "e.g. sweep merge s0 s1 --out all",
+    );
+  }
+  const m = await mergeRuns(dirs);
+  if (m.missing.length > 0) {
+    const shown = m.missing.slice(0, 8).map((i) => i + 1).join(", ");
+    const what = `${m.missing.length} of ${m.total} runs have no result file (runs ${shown}${
+      m.missing.length > 8 ? ", ..." : ""
+    })`;
+    if (!o.partial) {
+      throw new TempoError(what, "run the shards that hold them, or pass --partial");
+    }
+    console.error(pc.yellow(`${what}; writing the ${m.records.length} finished (--partial)`));
+  }
+  await Deno.mkdir(out, { recursive: true });
+  const here = new Set((await readRunFiles(out)).map((f) => f.file.key));
+  for (const f of m.files) {
+    if (here.has(f.key)) continue;
+    const r = f.record;
+    const job = { model: r.model, tempo: r.tempo, batchSize: r.batchSize, seqLen: r.seqLen };
+    await writeRunFile(out, runFileName(job as SweepJob, f.key), f);
+  }
+  await writeSweep(out, m.records, m.memoryLimitBytes);
+  console.error(`merged ${m.records.length} runs of ${dirs.length} folders into ${out}`);
+  report(m.records, out, o.json, false);
 }

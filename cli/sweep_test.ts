@@ -59,6 +59,22 @@ Deno.test("sweepJobs: grid order, ';' specs, duplicate labels run once, bad spec
     jobs[0].seqLen === 16 && jobs[1].batchSize === 4 && jobs[2].tempo === "none/bits",
     "order",
   );
+  // The attention axis: fused replaces attention whatever --tempo says, so `all` and
+  // `gelu,layernorm` with fused attention are one configuration.
+  const fused = sweepJobs({
+    ...base,
+    tempos: ["all", "gelu,layernorm"],
+    attentions: ["standard", "fused"],
+  });
+  assert(
+    JSON.stringify(fused.map((j) => [j.tempo, j.attention])) ===
+      JSON.stringify([
+        ["all/regen", "standard"],
+        ["gelu,layernorm,fused-attention/regen", "fused"],
+        ["gelu,layernorm/regen", "standard"],
+      ]),
+    `fused axis ${JSON.stringify(fused.map((j) => j.tempo))}`,
+  );
   for (const bad of [{ models: ["gpt5"] }, { tempos: ["flash"] }]) {
     let threw = false;
     try {
@@ -85,6 +101,7 @@ Deno.test("classifyError and toCsv", () => {
     model: "gpt2-tiny",
     tempo: "gelu,layernorm/bits",
     masks: "bits",
+    attention: "standard",
     batchSize: 2,
     seqLen: 16,
     steps: 2,
@@ -97,9 +114,12 @@ Deno.test("classifyError and toCsv", () => {
     predictedPeakBytes: 1000,
     error: 'say "no"',
   }]).split("\n");
-  assert(csv[0].startsWith("model,tempo,masks,batchSize,seqLen,steps,status,finalLoss"), csv[0]);
   assert(
-    csv[1] === `gpt2-tiny,"gelu,layernorm/bits",bits,2,16,2,failed,,,,,,1000,"say ""no"""`,
+    csv[0].startsWith("model,tempo,masks,attention,batchSize,seqLen,steps,status,finalLoss"),
+    csv[0],
+  );
+  assert(
+    csv[1] === `gpt2-tiny,"gelu,layernorm/bits",bits,standard,2,16,2,failed,,,,,,1000,"say ""no"""`,
     csv[1],
   );
 });
@@ -266,7 +286,7 @@ Deno.test({
       assert(recs[1].peakBytes! < recs[0].peakBytes!, "Tempo lowers the measured peak");
       const csv = (await Deno.readTextFile(`${out}/runs.csv`)).trim().split("\n");
       assert(
-        csv.length === 3 && csv[1].startsWith("gpt2-tiny,none/bytes,bytes,2,16,2,ok,"),
+        csv.length === 3 && csv[1].startsWith("gpt2-tiny,none/bytes,bytes,standard,2,16,2,ok,"),
         csv[1],
       );
       for (const f of ["peak_memory.svg", "throughput.svg"]) {

@@ -127,10 +127,19 @@ export function accessorsFor(dtype: DType, write: boolean): Accessor[] {
   return [...loads, ...(dtype === "bf16" ? [] : ["store" as const]), "store2", "store4"];
 }
 
-/** WGSL functions of the accessors of binding `x` (the declaration is the caller's). */
+/** The binding in the accessor templates, replaced by its name once the locals are renamed. */
+const SELF = "@self";
+
+/**
+ * WGSL functions of the accessors of binding `x` (the declaration is the caller's). Their
+ * parameters and locals get a leading underscore (`_i`, `_v`, `_b`, ...), which binding names do
+ * not have, so that a binding named like one of them (`v`, `b`, `n`) is not shadowed.
+ */
 export function accessorWgsl(x: string, dtype: DType, width: StorageWidth, write: boolean): string {
   if (!isFloat(dtype)) return "";
-  const f: Record<Accessor, string> = width === 4 ? vec4Bodies(x, dtype) : scalarBodies(x, dtype);
+  const f: Record<Accessor, string> = width === 4
+    ? vec4Bodies(SELF, dtype)
+    : scalarBodies(SELF, dtype);
   const sig: Record<Accessor, string> = {
     load: `(i: u32) -> f32`,
     load2: `(p: u32) -> vec2f`,
@@ -139,7 +148,10 @@ export function accessorWgsl(x: string, dtype: DType, width: StorageWidth, write
     store2: `(p: u32, v: vec2f)`,
     store4: `(q: u32, v: vec4f)`,
   };
-  return accessorsFor(dtype, write).map((a) => `fn ${x}_${a}${sig[a]} { ${f[a]} }`).join("\n");
+  const local = (code: string) =>
+    code.replace(/(?<![A-Za-z0-9_@.])([ipqvwbnj])(?![A-Za-z0-9_])/g, "_$1").replaceAll(SELF, x);
+  return accessorsFor(dtype, write).map((a) => `fn ${x}_${a}${local(`${sig[a]} { ${f[a]} }`)}`)
+    .join("\n");
 }
 
 function scalarBodies(x: string, dtype: DType): Record<Accessor, string> {

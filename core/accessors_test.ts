@@ -203,15 +203,17 @@ Deno.test("accessors: generated declarations and accessors per dtype and width",
   has("var<storage, read> x: array<u32>;");
   has("var<storage, read_write> y: array<f16>;");
   has("fn bf16_bits(v: f32) -> u32");
-  for (const a of ["load(i: u32) -> f32", "load2(p: u32) -> vec2f", "load4(q: u32) -> vec4f"]) {
+  for (const a of ["load(_i: u32) -> f32", "load2(_p: u32) -> vec2f", "load4(_q: u32) -> vec4f"]) {
     has(`fn x_${a}`);
     has(`fn y_${a}`);
   }
-  has("fn y_store(i: u32, v: f32)");
-  has("fn y_store2(p: u32, v: vec2f)");
+  has("fn y_store(_i: u32, _v: f32)");
+  has("fn y_store2(_p: u32, _v: vec2f)");
   if (w.includes("fn x_store")) throw new Error("a read-only binding got store accessors");
   const v = wgslOf(scale("f32", "bf16", 4));
-  for (const s of ["x: array<vec4<f32>>", "y: array<vec2<u32>>", "fn y_store4(q: u32, v: vec4f)"]) {
+  for (
+    const s of ["x: array<vec4<f32>>", "y: array<vec2<u32>>", "fn y_store4(_q: u32, _v: vec4f)"]
+  ) {
     if (!v.includes(s)) throw new Error(`missing '${s}' in\n${v}`);
   }
   if (v.includes("enable f16;")) throw new Error("f16 enabled without an f16 binding");
@@ -283,4 +285,32 @@ Deno.test("accessors: the generator refuses racing and impossible stores by kern
     body: "",
   });
   if (!width.includes("width 2")) throw new Error(width);
+});
+
+Deno.test({
+  name: "accessors: bindings named like the accessors' parameters and locals are not shadowed",
+  ...GPU_TEST,
+}, async () => {
+  // b, n, w, v, j are the names of the accessors' locals before they got a leading underscore.
+  const spec: KernelSpec = {
+    name: "test_accessor_names",
+    bindings: [
+      { name: "b", dtype: "f32" },
+      { name: "v", dtype: "bf16" },
+      { name: "w", dtype: "f32", width: 4 },
+      { name: "n", dtype: "f32", write: true },
+      { name: "j", dtype: "bf16", write: true },
+    ],
+    workgroupSize: [1],
+    body: "n_store4(0u, b_load4(0u) + v_load4(0u) + w_load4(0u)); j_store4(0u, b_load4(0u));",
+  };
+  const f = await gpuFixture();
+  await checkKernel(f.gpu, spec);
+  const data = [1, 2, 3, 4];
+  const t = (d: FloatDType) => f.upload(data, [4], d);
+  const n = f.alloc.alloc([4], "f32", "workspace", "n"),
+    j = f.alloc.alloc([4], "bf16", "workspace", "j");
+  f.enc.dispatch(spec, { b: t("f32"), v: t("bf16"), w: t("f32"), n, j }, {}, [1, 1, 1]);
+  const got = [...await f.readF32(n), ...await f.readF32(j)];
+  if (got.join() !== "3,6,9,12,1,2,3,4") throw new Error(`got ${got}`);
 });

@@ -45,6 +45,13 @@ export type BiasKernel = "blocked" | "element";
 export type GeluTempoOrder = "grouped" | "ordered";
 
 /**
+ * Fused attention (core/ops/flash_attention.ts): `blocked` (a block of rows per invocation in
+ * registers, no workgroup memory: the software adapter) or `tiled` (a workgroup of rows sharing
+ * tiles of the other side staged in workgroup memory: real GPUs).
+ */
+export type AttentionKernel = "blocked" | "tiled";
+
+/**
  * Tile of the `tiled` matmul (the register-tiled kernel for real GPUs, `core/ops/matmul/tiled.ts`):
  * a workgroup computes an m x n block of C, staging k-slices of A [m, k] and B [k, n] through
  * workgroup memory; each invocation accumulates tm x tn outputs in registers, so the workgroup is
@@ -117,6 +124,8 @@ export interface KernelPolicy {
   readonly bias: BiasKernel;
   /** Element order of the Tempo GELU bit-mask backward. */
   readonly geluTempo: GeluTempoOrder;
+  /** Fused attention forward and backward. */
+  readonly attention: AttentionKernel;
   /** Shape limits of the adapter defaults (see KernelLimits). */
   readonly limits: KernelLimits;
   /** The override applied on top of the adapter defaults, normalised ("" when none). */
@@ -136,6 +145,7 @@ export const KERNEL_FAMILIES = {
   crossEntropy: ["row", "workgroup"],
   bias: ["blocked", "element"],
   geluTempo: ["grouped", "ordered"],
+  attention: ["blocked", "tiled"],
 } as const satisfies Record<string, readonly string[]>;
 
 /** An op family's name. */
@@ -190,10 +200,10 @@ export interface AdapterKind {
 /**
  * The adapter's default policy: on a software adapter the texture matmul (blocked below 32^3
  * multiply-adds), row-per-invocation kernels (softmax up to 2048 keys, LayerNorm up to 4096
- * channels, cross-entropy up to 65536 classes), blocked bias kernels (sumRows up to n = 1024) and
- * the grouped GELU order; on other adapters the tiled matmul (GPU_TILE, or SMALL_GPU_TILE where
- * the workgroup limits are too small for it), workgroup-per-row kernels, element bias kernels and
- * the ordered GELU.
+ * channels, cross-entropy up to 65536 classes), blocked bias kernels (sumRows up to n = 1024),
+ * the grouped GELU order and blocked fused attention; on other adapters the tiled matmul
+ * (GPU_TILE, or SMALL_GPU_TILE where the workgroup limits are too small for it),
+ * workgroup-per-row kernels, element bias kernels, the ordered GELU and tiled fused attention.
  */
 export function defaultKernels(adapter: AdapterKind): KernelPolicy {
   const p = adapterDefaults(adapter);
@@ -211,6 +221,7 @@ function adapterDefaults(adapter: AdapterKind): Omit<KernelPolicy, "label"> {
       crossEntropy: "row",
       bias: "blocked",
       geluTempo: "grouped",
+      attention: "blocked",
       limits: {
         textureMinMacs: 32 ** 3,
         softmaxRowMax: 2048,
@@ -231,6 +242,7 @@ function adapterDefaults(adapter: AdapterKind): Omit<KernelPolicy, "label"> {
     crossEntropy: "workgroup",
     bias: "element",
     geluTempo: "ordered",
+    attention: "tiled",
     limits: {},
     overrides: "",
   };
@@ -244,6 +256,7 @@ const LIMITS_OF: Record<KernelFamily, readonly (keyof KernelLimits)[]> = {
   crossEntropy: ["crossEntropyRowMax"],
   bias: ["sumRowsBlockedMax"],
   geluTempo: [],
+  attention: [],
 };
 
 const SYNTAX =
@@ -278,9 +291,13 @@ function checkTile(t: MatmulTile, source?: string): MatmulTile {
 
 /** What a device allows a workgroup (GPUSupportedLimits' names). */
 export interface WorkgroupLimits {
+  /** Invocations per workgroup. */
   readonly maxComputeInvocationsPerWorkgroup: number;
+  /** Workgroup size along x. */
   readonly maxComputeWorkgroupSizeX: number;
+  /** Workgroup size along y. */
   readonly maxComputeWorkgroupSizeY: number;
+  /** Bytes of workgroup memory. */
   readonly maxComputeWorkgroupStorageSize: number;
 }
 
@@ -370,7 +387,8 @@ export function parseTile(s: string, source = "tile"): MatmulTile {
 
 /**
  * Parse a TEMPO_KERNELS value: comma-separated `family=kernel` pairs (families: matmul, softmax,
- * layernorm, crossEntropy, bias, geluTempo), `tile=MxNxK/TMxTN[/vec4][/db]` for the tiled matmul and
+ * layernorm, crossEntropy, bias, geluTempo, attention), `tile=MxNxK/TMxTN[/vec4][/db]` for the
+ * tiled matmul and
  * `block=TMxTN` for the blocked one. Empty or blank: no override. Throws a TempoError naming the valid families or kernels otherwise.
  */
 export function parseKernels(text: string, source = "TEMPO_KERNELS"): KernelOverrides {
@@ -397,8 +415,8 @@ export function parseKernels(text: string, source = "TEMPO_KERNELS"): KernelOver
   return out as KernelOverrides;
 }
 
-/** The override as TEMPO_KERNELS would spell it (families in a fixed order). */
-function overridesText(o: KernelOverrides): string {
+/** An override as TEMPO_KERNELS spells it (families in a fixed order; parseKernels reads it). */
+export function kernelsText(o: KernelOverrides): string {
   const parts: string[] = [];
   for (const f of Object.keys(KERNEL_FAMILIES) as KernelFamily[]) {
     if (o[f] !== undefined) parts.push(`${f}=${o[f]}`);
@@ -432,7 +450,7 @@ export function applyKernels(policy: KernelPolicy, o: KernelOverrides): KernelPo
     next = { ...next, [key]: value };
     for (const l of LIMITS_OF[key]) delete limits[l];
   }
-  const overrides = [policy.overrides, overridesText(o)].filter((s) => s !== "").join(",");
+  const overrides = [policy.overrides, kernelsText(o)].filter((s) => s !== "").join(",");
   const p = { ...next, limits, overrides };
   return { ...p, label: describeKernels(p) };
 }
@@ -449,6 +467,7 @@ export function describeKernels(p: Omit<KernelPolicy, "label">): string {
     : p.matmul;
   return `matmul=${matmul} softmax=${p.softmax} layernorm=${p.layernorm} ` +
     `crossEntropy=${p.crossEntropy} bias=${p.bias} geluTempo=${p.geluTempo}` +
+    ` attention=${p.attention}` +
     (p.overrides ? ` (override: ${p.overrides})` : "");
 }
 

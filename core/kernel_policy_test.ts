@@ -1,5 +1,5 @@
 import { TempoError } from "./errors.ts";
-import { acquireGpu, KERNELS_ENV, withKernels } from "./gpu.ts";
+import { withKernels } from "./gpu.ts";
 import {
   applyKernels,
   checkTileFits,
@@ -15,7 +15,7 @@ import {
   sumRowsKernelFor,
   tileText,
 } from "./kernel_policy.ts";
-import { GPU_TEST } from "./testing.ts";
+import { GPU_TEST, testGpu } from "./testing.ts";
 
 function expectError(fn: () => unknown, pattern: RegExp, what: string): void {
   try {
@@ -54,7 +54,7 @@ Deno.test("kernel policy: adapter defaults, and their shape limits", () => {
     if (got !== want) throw new Error(`${what}: ${got}, want ${want}`);
   }
   const line = "matmul=texture softmax=row layernorm=row crossEntropy=row bias=blocked " +
-    "geluTempo=grouped";
+    "geluTempo=grouped attention=blocked";
   if (sw.label !== line || describeKernels(sw) !== line) throw new Error(sw.label);
 });
 
@@ -145,41 +145,28 @@ Deno.test("kernel policy: bad overrides fail with one line naming the valid choi
   );
 });
 
-Deno.test("TEMPO_KERNELS: a bad value fails acquireGpu before any device is made", async () => {
-  const old = Deno.env.get(KERNELS_ENV);
-  Deno.env.set(KERNELS_ENV, "layernorm=fastest");
-  try {
-    await acquireGpu();
-    throw new Error("acquireGpu accepted TEMPO_KERNELS=layernorm=fastest");
-  } catch (e) {
-    if (!(e instanceof TempoError) || !/valid: row, workgroup/.test(e.message)) throw e;
-  } finally {
-    if (old === undefined) Deno.env.delete(KERNELS_ENV);
-    else Deno.env.set(KERNELS_ENV, old);
-  }
-});
-
-Deno.test({
-  name: "TEMPO_KERNELS sets the policy a Gpu carries; withKernels gives a view",
-  ...GPU_TEST,
-}, async () => {
-  const old = Deno.env.get(KERNELS_ENV);
-  Deno.env.set(KERNELS_ENV, "matmul=blocked,softmax=workgroup");
-  let gpu;
-  try {
-    gpu = await acquireGpu({ kernels: { bias: "element" } });
-  } finally {
-    if (old === undefined) Deno.env.delete(KERNELS_ENV);
-    else Deno.env.set(KERNELS_ENV, old);
-  }
-  const k = gpu.kernels;
-  if (k.matmul !== "blocked" || k.softmax !== "workgroup" || k.bias !== "element") {
-    throw new Error(describeKernels(k));
-  }
-  if (k.overrides !== "matmul=blocked,softmax=workgroup,bias=element") throw new Error(k.overrides);
-  const view = withKernels(gpu, { matmul: "texture" });
-  if (view.kernels.matmul !== "texture" || view.device !== gpu.device) throw new Error("view");
-  if (view.errors !== gpu.errors) throw new Error("a view must share the error list");
-  if (gpu.kernels.matmul !== "blocked") throw new Error("withKernels changed the original");
-  gpu.device.destroy();
-});
+// TEMPO_KERNELS itself is read once per process by acquireGpu: cli/selfcheck_test.ts sets it for
+// subprocesses (a test here must not change the process environment that other test files, run
+// in parallel in this process, read).
+Deno.test(
+  { name: "withKernels gives a view of the same device with another policy", ...GPU_TEST },
+  async () => {
+    const gpu = await testGpu();
+    const view = withKernels(gpu, { matmul: "blocked", softmax: "workgroup", bias: "element" });
+    const k = view.kernels;
+    if (k.matmul !== "blocked" || k.softmax !== "workgroup" || k.bias !== "element") {
+      throw new Error(k.label);
+    }
+    if (k.overrides !== "matmul=blocked,softmax=workgroup,bias=element") {
+      throw new Error(
+        k.overrides,
+      );
+    }
+    if (view.device !== gpu.device || view.errors !== gpu.errors) {
+      throw new Error("a view must share the device and the error list");
+    }
+    if (gpu.kernels.overrides !== withKernels(gpu, {}).kernels.overrides) {
+      throw new Error("withKernels changed the original");
+    }
+  },
+);

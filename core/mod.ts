@@ -24,3 +24,8 @@ export * from "./train/manifest.ts";
 export * from "./train/run_folder.ts";
 export * from "./train/safetensors.ts";
 export * from "./train/memory.ts";
+export * from "./train/data_parallel.ts";
+export * from "./collectives/mod.ts";
+export * from "./device_select.ts";
+export * from "./train/evaluate.ts";
+export * from "./train/weights.ts";

@@ -4,10 +4,15 @@
  * targets = window[1..T] (the next token). Windows are visited in a seeded shuffled order, epoch
  * after epoch (an epoch boundary may fall inside a batch). `state()`/`restore()` resume exactly.
  *
+ * A batch's rows are the next B windows of the order, so batches of 2B are pairs of batches of B.
+ * With a `slice` (data parallelism), the loader yields only its micro-batches of every global
+ * batch and passes over the windows of the others (`SliceWalk`).
+ *
  * @module
  */
 
-import type { BatchSource, TokenBatch } from "../core/train/batch.ts";
+import type { BatchSlice, BatchSource, TokenBatch } from "../core/train/batch.ts";
+import { SliceWalk, WHOLE_BATCH } from "./batch_slice.ts";
 import { checkIds } from "./check_ids.ts";
 import { EpochOrder } from "./epoch_order.ts";
 import { DatasetError } from "./errors.ts";
@@ -28,6 +33,8 @@ export interface CausalLoaderOptions {
   shuffle?: boolean;
   /** When given, every token read must be < vocabSize. */
   vocabSize?: number;
+  /** The micro-batches of each global batch to yield (data parallelism); default all. */
+  slice?: BatchSlice;
 }
 
 /** Causal-LM batches over a token stream (see the module doc). */
@@ -44,7 +51,7 @@ export class CausalLoader implements BatchSource {
   readonly #vocabSize: number | undefined;
   readonly #order: EpochOrder;
   readonly #window: Int32Array;
-  #step = 0;
+  readonly #walk: SliceWalk;
 
   /** Throws a DatasetError for bad B/T/seed or a stream too short for one window. */
   constructor(options: CausalLoaderOptions) {
@@ -67,6 +74,7 @@ export class CausalLoader implements BatchSource {
     this.#vocabSize = options.vocabSize;
     this.#order = new EpochOrder(this.windows, this.#seed, this.#shuffle);
     this.#window = new Int32Array(T + 1);
+    this.#walk = new SliceWalk(options.slice ?? WHOLE_BATCH);
   }
 
   /** Completed passes over all windows. */
@@ -74,9 +82,9 @@ export class CausalLoader implements BatchSource {
     return this.#order.position.epoch;
   }
 
-  /** Batches produced so far. */
+  /** Batches of B produced so far, counting those of the other parts of a slice. */
   get step(): number {
-    return this.#step;
+    return this.#walk.part;
   }
 
   /** Batches in one epoch, rounded up: ceil(windows / B). */
@@ -90,6 +98,7 @@ export class CausalLoader implements BatchSource {
     const inputIds = new Int32Array(B * T);
     const targets = new Int32Array(B * T);
     const win = this.#window;
+    this.#order.skip(this.#walk.skipBefore() * B);
     for (let b = 0; b < B; b++) {
       const w = this.#order.next();
       this.#tokens.read(w * T, win);
@@ -97,20 +106,21 @@ export class CausalLoader implements BatchSource {
       inputIds.set(win.subarray(0, T), b * T);
       targets.set(win.subarray(1), b * T);
     }
-    this.#step++;
+    this.#order.skip(this.#walk.skipAfter() * B);
     return { B, T, inputIds, targets };
   }
 
   /** JSON-serialisable position (and the settings it is only valid for). */
   state(): Record<string, unknown> {
-    return { ...this.#settings(), ...this.#order.position, step: this.#step };
+    if (!this.#walk.atBoundary) throw new Error("CausalLoader.state() inside a global batch");
+    return { ...this.#settings(), ...this.#order.position, step: this.#walk.part };
   }
 
   /** Continues from `state()`; throws a DatasetError if it came from a different setup. */
   restore(state: Record<string, unknown>): void {
     checkStateMatches(state, this.#settings());
     this.#order.seek({ epoch: stateInt(state, "epoch"), cursor: stateInt(state, "cursor") });
-    this.#step = stateInt(state, "step");
+    this.#walk.seek(stateInt(state, "step"));
   }
 
   #settings(): Record<string, unknown> {

@@ -65,6 +65,20 @@ export class EpochOrder {
     return this.#perm![i];
   }
 
+  /** Passes over `k` items exactly as `k` calls of `next()` would, without visiting them. */
+  skip(k: number): void {
+    if (!Number.isSafeInteger(k) || k < 0) throw new RangeError(`cannot skip ${k} items`);
+    while (k > 0) {
+      if (this.#cursor === this.count) {
+        this.#epoch++;
+        this.#cursor = 0;
+      }
+      const take = Math.min(k, this.count - this.#cursor);
+      this.#cursor += take;
+      k -= take;
+    }
+  }
+
   /** Moves to a position previously read from `position`. */
   seek(pos: EpochPosition): void {
     const { epoch, cursor } = pos;

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { MLM_MASK_RATE } from "../core/train/batch.ts";
+import { type BatchSlice, MLM_MASK_RATE } from "../core/train/batch.ts";
 import { CausalLoader } from "./causal_loader.ts";
 import { type Dataset, loadDataset } from "./dataset_meta.ts";
 import { defaultCorpus } from "./default_corpus.ts";
@@ -51,6 +51,11 @@ export interface LoaderSpec {
   maskProb?: number;
   /** MLM next-sentence prediction; default false. */
   nsp?: boolean;
+  /**
+   * The train loader's micro-batches of each global batch (a data-parallel rank's); default all.
+   * The validation loader always yields every batch.
+   */
+  slice?: BatchSlice;
 }
 
 /** A run's loaders and a close() for their files. */
@@ -94,7 +99,8 @@ function loaderFor(
   shuffle: boolean,
 ): CausalLoader | MlmLoader {
   const seed = (spec.seed ?? 0) + (shuffle ? 0 : 1);
-  const common = { tokens, B: spec.B, T: spec.T, seed, shuffle };
+  const slice = shuffle ? spec.slice : undefined;
+  const common = { tokens, B: spec.B, T: spec.T, seed, shuffle, slice };
   if (spec.objective === "causal") {
     return new CausalLoader({ ...common, vocabSize: spec.vocabSize ?? spec.tokenizer.vocabSize });
   }

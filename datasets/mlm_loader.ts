@@ -8,8 +8,13 @@
  * maskedPerSeq = ceil(maskProb * T) fixed, so M = B * maskedPerSeq.
  *
  * Masking: "static" (BERT) derives a row's randomness from (seed, chunk index), so a chunk gets
- * the same mask every epoch; "dynamic" (RoBERTa) derives it from (seed, step, row), so masks
- * change every time.
+ * the same mask every epoch; "dynamic" (RoBERTa) derives it from (seed, global batch, row within
+ * it), so masks change every time.
+ *
+ * A batch's rows are the next B chunks of the order. With a `slice` (data parallelism) the
+ * loader yields only its micro-batches of every global batch (`SliceWalk`), and "dynamic"
+ * randomness follows the row's place in the global batch: the micro-batches of a slice get the
+ * rows, masks and NSP pairs one loader of the global batch size gives.
  *
  * Optional next-sentence prediction (BERT, off by default): chunks have L = T - 3 tokens; a chunk
  * is split at a random point into A and B; with probability 0.5 B is the true continuation
@@ -19,7 +24,13 @@
  * @module
  */
 
-import { type BatchSource, MLM_MASK_RATE, type TokenBatch } from "../core/train/batch.ts";
+import {
+  type BatchSlice,
+  type BatchSource,
+  MLM_MASK_RATE,
+  type TokenBatch,
+} from "../core/train/batch.ts";
+import { SliceWalk, WHOLE_BATCH } from "./batch_slice.ts";
 import { checkIds } from "./check_ids.ts";
 import { EpochOrder } from "./epoch_order.ts";
 import { DatasetError } from "./errors.ts";
@@ -55,6 +66,8 @@ export interface MlmLoaderOptions {
   nsp?: boolean;
   /** Visit chunks in a seeded random order (default true); false = in order (evaluation). */
   shuffle?: boolean;
+  /** The micro-batches of each global batch to yield (data parallelism); default all. */
+  slice?: BatchSlice;
 }
 
 /** Masked-LM batches over a token stream (see the module doc). */
@@ -77,7 +90,9 @@ export class MlmLoader implements BatchSource {
   readonly #L: number;
   readonly #order: EpochOrder;
   readonly #masker: Masker;
-  #step = 0;
+  readonly #walk: SliceWalk;
+  /** Global batch and first row within it of the batch being made (dynamic randomness). */
+  #at = { batch: 0, row: 0 };
 
   /** Throws a DatasetError for bad settings, a tokenizer without MLM ids or too little data. */
   constructor(options: MlmLoaderOptions) {
@@ -116,6 +131,7 @@ export class MlmLoader implements BatchSource {
     }
     this.#shuffle = options.shuffle ?? true;
     this.#order = new EpochOrder(this.sequences, this.#seed, this.#shuffle);
+    this.#walk = new SliceWalk(options.slice ?? WHOLE_BATCH);
   }
 
   /** Completed passes over all chunks. */
@@ -123,9 +139,9 @@ export class MlmLoader implements BatchSource {
     return this.#order.position.epoch;
   }
 
-  /** Batches produced so far. */
+  /** Batches of B produced so far, counting those of the other parts of a slice. */
   get step(): number {
-    return this.#step;
+    return this.#walk.part;
   }
 
   /** Batches in one epoch, rounded up: ceil(sequences / B). */
@@ -146,6 +162,9 @@ export class MlmLoader implements BatchSource {
     const maskedPositions = new Int32Array(B * P);
     const maskedLabels = new Int32Array(B * P);
     const nspLabels = this.#nsp ? new Int32Array(B) : undefined;
+    this.#order.skip(this.#walk.skipBefore() * B);
+    const { batch, index } = this.#walk.position;
+    this.#at = { batch, row: index * B };
     for (let b = 0; b < B; b++) {
       const i = this.#order.next();
       const ids = inputIds.subarray(b * T, (b + 1) * T);
@@ -162,8 +181,8 @@ export class MlmLoader implements BatchSource {
         b * T,
       );
     }
-    this.#step++;
-    const batch: TokenBatch = {
+    this.#order.skip(this.#walk.skipAfter() * B);
+    const out: TokenBatch = {
       B,
       T,
       inputIds,
@@ -172,20 +191,21 @@ export class MlmLoader implements BatchSource {
       maskedPositions,
       maskedLabels,
     };
-    if (nspLabels) batch.nspLabels = nspLabels;
-    return batch;
+    if (nspLabels) out.nspLabels = nspLabels;
+    return out;
   }
 
   /** JSON-serialisable position (and the settings it is only valid for). */
   state(): Record<string, unknown> {
-    return { ...this.#settings(), ...this.#order.position, step: this.#step };
+    if (!this.#walk.atBoundary) throw new Error("MlmLoader.state() inside a global batch");
+    return { ...this.#settings(), ...this.#order.position, step: this.#walk.part };
   }
 
   /** Continues from `state()`; throws a DatasetError if it came from a different setup. */
   restore(state: Record<string, unknown>): void {
     checkStateMatches(state, this.#settings());
     this.#order.seek({ epoch: stateInt(state, "epoch"), cursor: stateInt(state, "cursor") });
-    this.#step = stateInt(state, "step");
+    this.#walk.seek(stateInt(state, "step"));
   }
 
   #settings(): Record<string, unknown> {
@@ -203,12 +223,15 @@ export class MlmLoader implements BatchSource {
     };
   }
 
-  /** Randomness for chunk i in row b: per chunk (static) or per step and row (dynamic). */
+  /**
+   * Randomness for chunk i in row b of the batch being made: per chunk (static), or per global
+   * batch and row within it (dynamic; without a slice, the batch count and b).
+   */
   #rng(salt: number, i: number, b: number): Rng {
     return new Rng(
       this.#masking === "static"
         ? mixSeed(this.#seed, salt, i)
-        : mixSeed(this.#seed, salt, this.#step, b),
+        : mixSeed(this.#seed, salt, this.#at.batch, this.#at.row + b),
     );
   }
 

@@ -72,3 +72,10 @@ export {
   type LoaderSpec,
   openLoaders,
 } from "./loaders.ts";
+export { StreamDecoder } from "./stream_decoder.ts";
+export { encodeWithMasks, type MaskedRow, maskTextOf } from "./mask_text.ts";
+export {
+  HF_TOKENIZER_FILE_NAMES,
+  hfTokenizerFiles,
+  type TokenizerFileOptions,
+} from "./hf_tokenizer_files.ts";

@@ -15,8 +15,11 @@ function linkTargets(): string[] | null {
       stdout: "piped",
       stderr: "null",
     }).outputSync();
-    if (!out.success) return null;
-    return new TextDecoder().decode(out.stdout).split("\n").filter(Boolean);
+    // Test files run in parallel threads of this process: a descriptor closed while find walks
+    // the folder makes it exit 1 after listing the rest, which are still right.
+    const lines = new TextDecoder().decode(out.stdout).split("\n").filter(Boolean);
+    if (!out.success && !(out.code === 1 && lines.length > 0)) return null;
+    return lines;
   } catch {
     return null; // No find, no /proc, or no --allow-run.
   }

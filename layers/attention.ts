@@ -10,7 +10,7 @@ import { dropoutBackward, dropoutForward, type DropoutSource } from "../core/ops
 import { joinHeads, mergeHeads, splitHeads, splitHeadsOf } from "../core/ops/heads.ts";
 import { matmul } from "../core/ops/matmul/matmul.ts";
 import { softmaxBackward, softmaxForward } from "../core/ops/softmax.ts";
-import { dropoutStream, type StepContext } from "../core/step.ts";
+import { dropoutOffset, dropoutStream, type StepContext } from "../core/step.ts";
 import type { Tensor } from "../core/tensor.ts";
 import { maskDtype } from "./dropout.ts";
 import { drop, type Layer, need, type SavedSpec } from "./layer.ts";
@@ -40,6 +40,7 @@ export class Attention implements Layer {
   #pd: Tensor | null = null;
   #mask: Tensor | null = null;
   #stream = 0;
+  #offset = 0;
 
   constructor(
     readonly name: string,
@@ -101,7 +102,8 @@ export class Attention implements Layer {
       pd = a.alloc([B, NH, T, T], "f32", this.tempo ? "workspace" : "activation", `${L}.Pdrop`);
       mask = dt ? a.alloc([n], dt, "activation", `${L}.mask`) : null;
       this.#stream = dropoutStream(ctx, this.site);
-      const rng = { p: this.p, seed: ctx.seed, stream: this.#stream };
+      this.#offset = dropoutOffset(ctx, n);
+      const rng = { p: this.p, seed: ctx.seed, stream: this.#stream, offset: this.#offset };
       dropoutForward(enc, { y: pd, x: P, n, ...rng, mask, maskDtype: dt ?? undefined });
     }
     const c4 = a.alloc([B, NH, T, HS], "f32", "workspace", `${L}.ctx`);
@@ -132,7 +134,7 @@ export class Attention implements Layer {
     const dt = maskDtype(this.masks);
     const source: DropoutSource = this.#mask && dt
       ? { mask: this.#mask, maskDtype: dt }
-      : { seed: ctx.seed, stream: this.#stream };
+      : { seed: ctx.seed, stream: this.#stream, offset: this.#offset };
     const dc = a.alloc([B, NH, T, HS], "f32", "workspace", `${L}.dctx`);
     splitHeadsOf(enc, { dctx: dc, dout, B, T, NH, HS });
     const dv = a.alloc([B, NH, T, HS], "f32", "workspace", `${L}.dV`);
@@ -145,7 +147,7 @@ export class Attention implements Layer {
     } else if (drops) {
       // Regenerated mask: draw it once, keeping it as bits until dP (1/32 of P's bytes).
       bits = a.alloc([n], "bit", "workspace", `${L}.regen_bits`);
-      const rng = { p: this.p, seed: ctx.seed, stream: this.#stream };
+      const rng = { p: this.p, seed: ctx.seed, stream: this.#stream, offset: this.#offset };
       dropoutForward(enc, { y: buf, x: P, n, ...rng, mask: bits, maskDtype: "bit" }); // P~
       second = { mask: bits, maskDtype: "bit" };
       pd = buf;

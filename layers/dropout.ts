@@ -4,7 +4,7 @@
  * @module
  */
 import { dropoutBackward, dropoutForward } from "../core/ops/dropout.ts";
-import { dropoutStream, type StepContext } from "../core/step.ts";
+import { dropoutOffset, dropoutStream, type StepContext } from "../core/step.ts";
 import type { Tensor } from "../core/tensor.ts";
 import { drop, type Layer, type SavedSpec } from "./layer.ts";
 import type { MaskStorage } from "./tempo_options.ts";
@@ -18,6 +18,7 @@ export function maskDtype(masks: MaskStorage): "u8" | "bit" | null {
 export class Dropout implements Layer {
   #mask: Tensor | null = null;
   #stream = 0;
+  #offset = 0;
   readonly #n: number;
 
   constructor(
@@ -45,8 +46,9 @@ export class Dropout implements Layer {
     const y = ctx.alloc.alloc(this.shape, "f32", "workspace", `${this.name}.y`);
     const dt = maskDtype(this.masks);
     this.#stream = dropoutStream(ctx, this.site);
+    this.#offset = dropoutOffset(ctx, this.#n);
     const mask = dt ? ctx.alloc.alloc([this.#n], dt, "activation", `${this.name}.mask`) : null;
-    const rng = { p: this.p, seed: ctx.seed, stream: this.#stream };
+    const rng = { p: this.p, seed: ctx.seed, stream: this.#stream, offset: this.#offset };
     dropoutForward(ctx.enc, { y, x, n: this.#n, ...rng, mask, maskDtype: dt ?? undefined });
     this.#mask = mask;
     return y;
@@ -58,7 +60,7 @@ export class Dropout implements Layer {
     const dt = maskDtype(this.masks);
     const source = this.#mask && dt
       ? { mask: this.#mask, maskDtype: dt }
-      : { seed: ctx.seed, stream: this.#stream };
+      : { seed: ctx.seed, stream: this.#stream, offset: this.#offset };
     dropoutBackward(ctx.enc, { dx, dy, n: this.#n, p: this.p, source });
     drop(ctx, this.#mask);
     this.#mask = null;

@@ -52,7 +52,14 @@ export async function runLayer(
   paramValues: Record<string, ArrayLike<number>>,
   inputs: readonly (InputSpec | null)[],
   dy: ArrayLike<number>,
-  options: { seed?: number; stream?: number; training?: boolean } = {},
+  options: {
+    seed?: number;
+    stream?: number;
+    training?: boolean;
+    /** The context's first global sample (StepContext.sampleOffset) and batch size. */
+    sampleOffset?: number;
+    samples?: number;
+  } = {},
 ): Promise<LayerRun> {
   const a = f.alloc, enc = f.enc;
   for (const p of params) {
@@ -68,6 +75,8 @@ export async function runLayer(
     training: options.training ?? true,
     seed: options.seed ?? 7,
     stream: options.stream ?? 3,
+    sampleOffset: options.sampleOffset,
+    samples: options.samples,
     lossScale: 1,
   };
   await enc.sync();

@@ -54,8 +54,12 @@ function describe(name: string, over: Record<string, unknown>, tempo: TempoOptio
   ];
 }
 
-const key = (name: string, over: Record<string, unknown>, tempo: TempoOptions) =>
-  `${name}${Object.keys(over).length ? JSON.stringify(over) : ""} ${JSON.stringify(tempo)}`;
+/** The snapshot's key: the Tempo switches as the snapshot was written (standard attention). */
+const key = (name: string, over: Record<string, unknown>, tempo: TempoOptions) => {
+  const { gelu, layernorm, attention, masks } = tempo;
+  const switches = JSON.stringify({ gelu, layernorm, attention, masks });
+  return `${name}${Object.keys(over).length ? JSON.stringify(over) : ""} ${switches}`;
+};
 
 async function sha256(lines: string[]): Promise<string> {
   const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(lines.join("\n")));

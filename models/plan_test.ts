@@ -17,6 +17,8 @@ const SWITCHES: TempoOptions[] = [
   { ...ALL_TEMPO, masks: "bytes" },
   { ...ALL_TEMPO, masks: "bits" },
   ALL_TEMPO,
+  { ...BASELINE, attentionKind: "fused" },
+  { ...ALL_TEMPO, attentionKind: "fused" },
 ];
 
 Deno.test("per-layer saved bytes: each layer's declared saves, a tensor counted at its first keeper", () => {
@@ -111,6 +113,9 @@ Deno.test("a BERT block keeps exactly the reference's bytes per token (measured 
     [{ ...ALL_TEMPO, masks: "bytes" }, (10 * h + a * s) * E + (a * s + 6 * h) + 2 * E],
     [{ ...ALL_TEMPO, masks: "bits" }, (10 * h + a * s) * E + (a * s + 6 * h) / 8 + 2 * E],
     [ALL_TEMPO, (10 * h + a * s) * E + (4 * h) / 8 + 2 * E],
+    // Fused attention keeps one f32 log-sum-exp per head instead of P (a*s per token).
+    [{ ...ALL_TEMPO, attentionKind: "fused" }, (10 * h + a) * E + (4 * h) / 8 + 2 * E],
+    [{ ...BASELINE, attentionKind: "fused" }, (16 * h + a) * E + 2 * h + 2 * 2 * E],
   ];
   for (const [t, bytes] of expected) {
     const got = block(t);

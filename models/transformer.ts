@@ -1,36 +1,33 @@
 /**
  * BERT / RoBERTa (post-LN encoder, tied MLM head at masked positions) and GPT-2 (pre-LN, causal,
  * tanh GELU, tied LM head), built from layers as a flat node list: one block body and one pair of
- * heads, chosen by the architecture's descriptor (arch.ts). The model is built for a fixed batch
- * B and sequence length T, so that every buffer's size is known before the first step.
+ * heads, chosen by the architecture's descriptor (arch.ts); the trunk comes from the block builder
+ * (blocks.ts) that the inference models share. The model is built for a fixed batch B and
+ * sequence length T, so that every buffer's size is known before the first step.
  * @module
  */
 import type { Allocator } from "../core/allocator.ts";
 import type { Encoder } from "../core/encoder.ts";
 import { TempoError } from "../core/errors.ts";
-import { buildGatherIndex } from "../core/ops/embedding.ts";
-import { MAX_SITES, type StepContext } from "../core/step.ts";
+import type { StepContext } from "../core/step.ts";
 import { type Tensor, view } from "../core/tensor.ts";
 import { scaleAcc } from "../core/ops/elementwise.ts";
 import { maskedPerSeq, type TokenBatch } from "../core/train/batch.ts";
 import type { Model } from "../core/train/model.ts";
-import { Attention } from "../layers/attention.ts";
-import type { BatchTensors, GatherIndexTensors } from "../layers/batch_tensors.ts";
-import { Dropout } from "../layers/dropout.ts";
-import { Embeddings } from "../layers/embedding.ts";
+import type { BatchTensors } from "../layers/batch_tensors.ts";
 import { GatherRows } from "../layers/gather.ts";
-import type { Layer } from "../layers/layer.ts";
-import { Gelu } from "../layers/gelu.ts";
-import { GammaGuard, LayerNorm } from "../layers/layernorm.ts";
+import { GammaGuard, type LayerNorm } from "../layers/layernorm.ts";
 import { Linear } from "../layers/linear.ts";
+import { LMArgmax } from "../layers/lm_argmax.ts";
 import { LMLoss } from "../layers/lm_loss.ts";
 import { type Param, ParamStore } from "../layers/params.ts";
-import { Residual } from "../layers/residual.ts";
 import { Tanh } from "../layers/tanh.ts";
 import type { TempoOptions } from "../layers/tempo_options.ts";
 import { archOf } from "./arch.ts";
+import { releaseBatch, uploadBatch } from "./batch_upload.ts";
+import { BlockBuilder } from "./blocks.ts";
 import type { ModelConfig } from "./config.ts";
-import { Graph, type Node } from "./graph.ts";
+import { Graph } from "./graph.ts";
 
 /** Run shapes a model is built for. */
 export interface RunShape {
@@ -38,6 +35,17 @@ export interface RunShape {
   batch: number;
   /** T. */
   seqLen: number;
+}
+
+/** Choices beyond the config, shapes and Tempo switches. */
+export interface TransformerOptions {
+  /** Where the parameters live (default a new training ParamStore: values and gradients). */
+  params?: ParamStore;
+  /**
+   * Also record the head's argmax prediction of every loss row in `predictions` (evaluation:
+   * masked-token or next-token accuracy). The loss is computed from the same tensors either way.
+   */
+  predictions?: boolean;
 }
 
 /** Names of the batch tensors the graph reads from outside. */
@@ -53,6 +61,8 @@ export class Transformer implements Model {
   readonly loss: Tensor;
   /** Persistent [2] NSP loss output, or null. */
   readonly nspLoss: Tensor | null;
+  /** Persistent [R] i32 argmax of each loss row (with `options.predictions`), or null. */
+  readonly predictions: Tensor | null;
   /** The LayerNorms (for the gamma guard and reports). */
   readonly layerNorms: LayerNorm[] = [];
   /** The gamma guard of the Tempo LayerNorms, checked at every training step. */
@@ -66,6 +76,7 @@ export class Transformer implements Model {
     readonly shape: RunShape,
     readonly tempo: TempoOptions,
     readonly alloc: Allocator,
+    options: TransformerOptions = {},
   ) {
     const cfg = config, B = shape.batch, T = shape.seqLen;
     if (!(Number.isInteger(B) && B >= 1)) throw new TempoError(`batch size must be >= 1, got ${B}`);
@@ -78,113 +89,66 @@ export class Transformer implements Model {
         `use --seq-len ${cfg.maxPositions} or less`,
       );
     }
-    const C = cfg.hidden, NH = cfg.heads, HS = C / NH, F = cfg.ffn, N = B * T;
-    const arch = archOf(cfg), pre = arch.norm === "pre";
-    const p = cfg.dropout, masks = tempo.masks;
-    const store = this.store = new ParamStore(alloc);
+    const C = cfg.hidden, N = B * T;
+    const arch = archOf(cfg);
+    const store = this.store = options.params ?? new ParamStore(alloc);
     this.loss = alloc.alloc([2], "f32", "workspace", "loss");
     this.nspLoss = cfg.nsp ? alloc.alloc([2], "f32", "workspace", "nsp.loss") : null;
     const batch = () => {
       if (!this.#batch) throw new Error("no batch uploaded");
       return this.#batch;
     };
-    // Layers are created in node order: parameter order (checkpoints, seeded initialisation) and
-    // dropout sites (RNG streams) follow from it.
-    const nodes: Node[] = [];
-    const node = (layer: Layer, inputs: string[], output: string) => {
-      nodes.push({ layer, inputs, output });
-      return output;
+    const b = new BlockBuilder({ cfg, B, T, tempo, store, batch, layerNorms: this.layerNorms });
+    const { x, embeddings: emb } = b.trunk();
+    let predictions: Tensor | null = null;
+    // The loss head, with the optional prediction probe reading the head's input just before it.
+    const head = (loss: LMLoss, input: string) => {
+      let h = input;
+      if (predictions) {
+        const probe = new LMArgmax(
+          `${loss.name}.argmax`,
+          loss.rows,
+          C,
+          loss.weight,
+          loss.bias,
+          predictions,
+        );
+        h = b.node(probe, [input], `${input}.scored`);
+      }
+      b.node(loss, [h], "loss");
     };
-    let site = 0;
-    const ln = (name: string, rows: number) => {
-      const l = new LayerNorm(name, store, rows, C, cfg.layerNormEps, tempo.layernorm);
-      this.layerNorms.push(l);
-      return l;
-    };
-    const drop = (name: string, shape: number[]) => new Dropout(name, shape, p, site++, masks);
-    const gelu = (name: string, shape: number[]) =>
-      new Gelu(name, shape, arch.gelu, tempo.gelu, masks);
-    const emb = new Embeddings(
-      "embeddings",
-      store,
-      N,
-      cfg.vocabSize,
-      cfg.maxPositions,
-      cfg.typeVocabSize,
-      C,
-      cfg.initStd,
-      batch,
-    );
-    let x = node(emb, [], "emb");
-    if (arch.embeddingsLayerNorm) x = node(ln("embeddings.ln", N), [x], "emb.ln");
-    x = node(drop("embeddings.dropout", [N, C]), [x], "h0");
-    const residStd = arch.scaledResidualInit
-      ? cfg.initStd / Math.sqrt(2 * cfg.layers)
-      : cfg.initStd;
-    for (let l = 0; l < cfg.layers; l++) {
-      // One block: attention then FFN sub-layers, each `x + dropout(f(x))`. Pre-LN normalises each
-      // sub-layer's input (lnK is named after the sub-layer it feeds); post-LN normalises each sum.
-      const b = `block${l}`;
-      const n = (layer: Layer, inputs: string[], out: string) => node(layer, inputs, `${b}.${out}`);
-      const lin = (name: string, i: number, o: number, std = cfg.initStd) =>
-        new Linear(`${b}.${name}`, store, N, i, o, { std });
-      const attnIn = pre ? n(ln(`${b}.ln1`, N), [x], "ln1") : x;
-      const qkv = n(lin("attn.qkv", C, 3 * C), [attnIn], "qkv");
-      const causal = arch.attention === "causal";
-      const attn = new Attention(
-        `${b}.attn`,
-        { B, T, NH, HS },
-        p,
-        site++,
-        causal,
-        tempo.attention,
-        masks,
-      );
-      const a = n(attn, [qkv, "pad"], "attn");
-      const o = n(lin("attn.proj", C, C, residStd), [a], "proj");
-      const od = n(drop(`${b}.attn.dropout`, [N, C]), [o], "proj.drop");
-      const s1 = n(new Residual(`${b}.res1`, [N, C]), [x, od], "res1");
-      const x1 = pre ? s1 : n(ln(`${b}.ln1`, N), [s1], "ln1");
-      const ffnIn = pre ? n(ln(`${b}.ln2`, N), [x1], "ln2") : x1;
-      const u = n(lin("ffn.fc1", C, F), [ffnIn], "fc1");
-      const g = n(gelu(`${b}.gelu`, [N, F]), [u], "gelu");
-      const f = n(lin("ffn.fc2", F, C, residStd), [g], "fc2");
-      const fd = n(drop(`${b}.ffn.dropout`, [N, C]), [f], "fc2.drop");
-      const s2 = n(new Residual(`${b}.res2`, [N, C]), [x1, fd], pre ? "out" : "res2");
-      x = pre ? s2 : n(ln(`${b}.ln2`, N), [s2], "out");
-    }
-    // A pre-LN stack leaves the residual stream unnormalised: one final LayerNorm before the head.
-    if (pre) x = node(ln("ln_f", N), [x], "ln_f");
     if (arch.objective === "lm") {
       this.lossRows = N;
-      node(new LMLoss("lm_head", store, N, C, emb.wte, false, this.loss, batch), [x], "loss");
+      if (options.predictions) predictions = alloc.alloc([N], "i32", "workspace", "predictions");
+      head(new LMLoss("lm_head", store, N, C, emb.wte, false, this.loss, batch), x);
     } else {
       if (this.nspLoss) {
         // Next-sentence prediction: pooler (dense + tanh) on each sequence's first token, then a
         // 2-way classifier with its own cross-entropy. Placed before the MLM head so that the MLM
         // loss stays the graph's final node.
-        node(new GatherRows("nsp.gather", N, B, C, batch, "clsPositions"), [x], "nsp.cls");
+        b.node(new GatherRows("nsp.gather", N, B, C, batch, "clsPositions"), [x], "nsp.cls");
         const pooler = new Linear("nsp.pooler", store, B, C, C, { std: cfg.initStd });
-        node(pooler, ["nsp.cls"], "nsp.pooled");
-        node(new Tanh("nsp.tanh", [B, C]), ["nsp.pooled"], "nsp.tanh");
+        b.node(pooler, ["nsp.cls"], "nsp.pooled");
+        b.node(new Tanh("nsp.tanh", [B, C]), ["nsp.pooled"], "nsp.tanh");
         const w = store.create("nsp.classifier.weight", [2, C], {
           kind: "normal",
           std: cfg.initStd,
         }, true);
         const cls = new LMLoss("nsp.classifier", store, B, C, w, true, this.nspLoss, batch, "nsp");
-        node(cls, ["nsp.tanh"], "nsp.loss");
+        b.node(cls, ["nsp.tanh"], "nsp.loss");
       }
       const M = B * maskedPerSeq(T);
       this.lossRows = M;
-      node(new GatherRows("mlm.gather", N, M, C, batch), [x], "mlm.x");
-      node(new Linear("mlm.dense", store, M, C, C, { std: cfg.initStd }), ["mlm.x"], "mlm.dense");
-      node(gelu("mlm.gelu", [M, C]), ["mlm.dense"], "mlm.gelu");
-      node(ln("mlm.ln", M), ["mlm.gelu"], "mlm.ln");
-      const head = new LMLoss("mlm.decoder", store, M, C, emb.wte, true, this.loss, batch);
-      node(head, ["mlm.ln"], "loss");
+      if (options.predictions) predictions = alloc.alloc([M], "i32", "workspace", "predictions");
+      b.node(new GatherRows("mlm.gather", N, M, C, batch), [x], "mlm.x");
+      b.node(new Linear("mlm.dense", store, M, C, C, { std: cfg.initStd }), ["mlm.x"], "mlm.dense");
+      b.node(b.gelu("mlm.gelu", [M, C]), ["mlm.dense"], "mlm.gelu");
+      b.node(b.ln("mlm.ln", M), ["mlm.gelu"], "mlm.ln");
+      head(new LMLoss("mlm.decoder", store, M, C, emb.wte, true, this.loss, batch), "mlm.ln");
     }
-    if (site > MAX_SITES) throw new TempoError(`too many dropout sites (${site} > ${MAX_SITES})`);
-    this.graph = new Graph(nodes, EXTERNALS);
+    this.predictions = predictions;
+    b.checkSites();
+    this.graph = new Graph(b.nodes, EXTERNALS);
   }
 
   /** Names of Tempo LayerNorms that keep their input because some |gamma| is ~0. */
@@ -223,29 +187,7 @@ export class Transformer implements Model {
       throw new TempoError(`batch is ${batch.B}x${batch.T}, the model was built for ${B}x${T}`);
     }
     const arch = archOf(cfg), lm = arch.objective === "lm";
-    const a = ctx.alloc, enc = ctx.enc;
-    const up = (label: string, data: Int32Array, n = data.length) => {
-      const t = a.alloc([n], "i32", "workspace", label);
-      enc.write(t, data);
-      return t;
-    };
-    const upIndex = (label: string, ids: Int32Array): GatherIndexTensors => {
-      const ix = buildGatherIndex(ids);
-      return {
-        unique: up(`${label}.unique`, padTo(ix.unique, N)),
-        starts: up(`${label}.starts`, padTo(ix.starts, N + 1)),
-        order: up(`${label}.order`, ix.order),
-        count: ix.unique.length,
-      };
-    };
-    for (const id of batch.inputIds) {
-      if (id < 0 || id >= cfg.vocabSize) {
-        throw new TempoError(
-          `token id ${id} is outside ${cfg.name}'s vocabulary of ${cfg.vocabSize}`,
-          "the data was tokenized for another vocabulary: re-run `tempo prepare` with this model's tokenizer",
-        );
-      }
-    }
+    checkVocabulary(batch.inputIds, cfg);
     const positions = new Int32Array(N);
     for (let i = 0; i < N; i++) positions[i] = i % T;
     const types = cfg.typeVocabSize > 0 ? (batch.tokenTypeIds ?? new Int32Array(N)) : null;
@@ -264,28 +206,19 @@ export class Transformer implements Model {
       }
       targets = batch.maskedLabels;
     }
-    let count = 0;
-    for (const t of targets) if (t >= 0) count++;
-    const t: BatchTensors = {
-      ids: up("batch.ids", batch.inputIds),
-      positions: up("batch.positions", positions),
-      types: types ? up("batch.types", types) : null,
+    return uploadBatch(ctx, {
+      ids: batch.inputIds,
+      positions,
+      types,
       // Causal LM batches are never padded; bidirectional attention reads the padding mask.
       padMask: arch.attention === "causal"
         ? null
-        : up("batch.pad", batch.attentionMask ?? new Int32Array(N).fill(1)),
-      targets: up("batch.targets", targets),
-      maskedPositions: lm ? null : up("batch.maskedPositions", batch.maskedPositions!),
-      clsPositions: cfg.nsp
-        ? up("batch.clsPositions", Int32Array.from({ length: B }, (_, b) => b * T))
-        : null,
-      nspLabels: cfg.nsp ? up("batch.nspLabels", this.#nspLabels(batch)) : null,
-      idsIndex: upIndex("batch.ids.index", batch.inputIds),
-      positionsIndex: upIndex("batch.positions.index", positions),
-      typesIndex: types ? upIndex("batch.types.index", types) : null,
-      targetCount: count,
-    };
-    return t;
+        : (batch.attentionMask ?? new Int32Array(N).fill(1)),
+      targets,
+      maskedPositions: lm ? null : batch.maskedPositions!,
+      clsPositions: cfg.nsp ? Int32Array.from({ length: B }, (_, b) => b * T) : null,
+      nspLabels: cfg.nsp ? this.#nspLabels(batch) : null,
+    });
   }
 
   #nspLabels(batch: TokenBatch): Int32Array {
@@ -300,22 +233,21 @@ export class Transformer implements Model {
   }
 
   #releaseBatch(ctx: StepContext): void {
-    const b = this.#batch;
-    if (!b) return;
-    const r = (t: Tensor | null) => t && ctx.alloc.release(t);
-    const ri = (ix: GatherIndexTensors | null) => {
-      if (ix) r(ix.unique), r(ix.starts), r(ix.order);
-    };
-    r(b.ids), r(b.positions), r(b.types), r(b.padMask), r(b.targets), r(b.maskedPositions);
-    r(b.clsPositions ?? null), r(b.nspLabels ?? null);
-    ri(b.idsIndex), ri(b.positionsIndex), ri(b.typesIndex);
+    if (!this.#batch) return;
+    releaseBatch(ctx, this.#batch);
     this.#batch = null;
   }
 }
 
-function padTo(a: Int32Array, n: number): Int32Array {
-  if (a.length === n) return a;
-  const out = new Int32Array(n);
-  out.set(a);
-  return out;
+/** Throw a TempoError unless every id is inside the config's vocabulary. */
+export function checkVocabulary(ids: ArrayLike<number>, cfg: ModelConfig): void {
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
+    if (id < 0 || id >= cfg.vocabSize) {
+      throw new TempoError(
+        `token id ${id} is outside ${cfg.name}'s vocabulary of ${cfg.vocabSize}`,
+        "the data was tokenized for another vocabulary: re-run `tempo prepare` with this model's tokenizer",
+      );
+    }
+  }
 }

@@ -8,6 +8,9 @@
  *   5. param = param - (lr / (1 - beta1^step)) * m / denom
  * The bias corrections and the step size are computed on the host in f64 (step is 1-based).
  * With a `skip` flag whose word 0 is nonzero (read on the GPU) the step writes nothing at all.
+ * Every tensor is f32 by design, whatever the training precision: the master weights, their
+ * gradients and both moments (mixed precision keeps them in f32, as PyTorch's AMP and llm.c do);
+ * other dtypes are refused by name (`needF32`).
  * @module
  */
 import type { Encoder, TensorRange } from "../encoder.ts";

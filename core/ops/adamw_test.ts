@@ -1,6 +1,9 @@
 import { assertClose, GPU_TEST, gpuFixture, randn } from "../testing.ts";
 import { adamw, type AdamWParams } from "./adamw.ts";
 import { adamwRef } from "./adamw_ref.ts";
+import { Allocator } from "../allocator.ts";
+import { Encoder } from "../encoder.ts";
+import { assertRefuses } from "./half_testing.ts";
 
 const n = 1001; // odd, not a multiple of the workgroup
 const STEPS = 6;
@@ -92,3 +95,16 @@ Deno.test(
     if (none[0].every((x, i) => x === p0[i])) throw new Error("the step did not move param");
   },
 );
+
+Deno.test("adamw refuses 16-bit tensors by op, binding and tensor (it is f32 by design)", () => {
+  // Planning-mode encoders never dispatch, but argument checks still run.
+  const enc = new Encoder(null);
+  const alloc = new Allocator();
+  const t = alloc.alloc([8], "f32", "param", "w"), h = alloc.alloc([8], "bf16", "grad", "dw");
+  const hp = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, step: 1 };
+  assertRefuses(
+    () => adamw(enc, { param: t, grad: h, m: t, v: t, n: 8, gradScale: t }, hp),
+    ["adamw", "grad", "must be f32", "bf16", "'dw'"],
+    "bf16 grad",
+  );
+});

@@ -3,14 +3,42 @@
  * tensor when a caller passes the wrong dtype or too few elements.
  * @module
  */
-import { bytesOf } from "../dtype.ts";
+import { bytesOf, type FloatDType } from "../dtype.ts";
+import { needDtype } from "../dtype_check.ts";
+import { DTypeError } from "../errors.ts";
 import type { Gpu } from "../gpu.ts";
 import type { Tensor } from "../tensor.ts";
 
-/** Throw unless `t` is f32 with at least `n` elements. */
+/** The float storage types an activation operand may have (kernels compute in f32 for each). */
+export const FLOATS: readonly FloatDType[] = ["f32", "f16", "bf16"];
+
+/** Throw a DTypeError unless `t` is f32 with at least `n` elements. */
 export function needF32(op: string, name: string, t: Tensor, n: number): void {
-  if (t.dtype !== "f32") throw new Error(`${op}: ${name} must be f32, got ${t}`);
-  if (t.size < n) throw new Error(`${op}: ${name} ${t} has fewer than ${n} elements`);
+  needDtype(op, name, t, ["f32"], n);
+}
+
+/**
+ * Throw a DTypeError unless `t` is one of the float dtypes `accepted` (default f32, f16, bf16)
+ * with at least `n` elements, and, when it is f16, unless `gpu` has `shader-f16` (f16 kernels
+ * need it; bf16 works everywhere). The messages name the op, the binding and the tensor. Returns
+ * the dtype.
+ */
+export function needFloat(
+  op: string,
+  name: string,
+  t: Tensor,
+  n: number,
+  gpu: Gpu | null,
+  accepted: readonly FloatDType[] = FLOATS,
+): FloatDType {
+  const d = needDtype(op, name, t, accepted, n);
+  if (d === "f16" && gpu && !gpu.hasF16) {
+    throw new DTypeError(
+      `${op}: ${name} ${t} is f16, which needs the adapter feature 'shader-f16' that ` +
+        `${gpu.description} lacks; use bf16`,
+    );
+  }
+  return d;
 }
 
 /**

@@ -8,9 +8,12 @@
  * - `chunksOf`: runs of whole rows of one tensor bound from the aligned offset at or below their
  *   start, with `base` locating the first row inside the binding (row ops, embeddings, AdamW,
  *   cross-entropy, bias ops, the gradient norm).
+ * Both take operands of any dtype (16-bit ones are two elements per word): spans by the element
+ * bytes of each operand (`elementUnit`, `alignedRows`, `spanOf`), chunks by the tensor's.
  * @module
  */
-import type { Bindable, TensorRange } from "../encoder.ts";
+import { bytesOf, type DType, elementBytes } from "../dtype.ts";
+import { type Bindable, rangeOf, type TensorRange } from "../encoder.ts";
 import type { Gpu } from "../gpu.ts";
 import type { Tensor } from "../tensor.ts";
 
@@ -32,6 +35,33 @@ function gcd(a: number, b: number): number {
 /** Items per aligned start: the fewest items of `itemBytes` bytes spanning a multiple of the alignment. */
 export function alignedItems(gpu: Gpu, itemBytes: number): number {
   return gpu.storageAlign / gcd(itemBytes, gpu.storageAlign);
+}
+
+function lcm(a: number, b: number): number {
+  return (a / gcd(a, b)) * b;
+}
+
+/**
+ * Items per aligned start for operands of these bytes per item: the fewest items after which
+ * every operand's offset is a multiple of the storage alignment (e.g. rows of a [R, C] bf16
+ * input and of an [R] f32 output).
+ */
+export function alignedItemsOf(gpu: Gpu, itemBytes: readonly number[]): number {
+  return itemBytes.reduce((u, b) => lcm(u, alignedItems(gpu, b)), 1);
+}
+
+/**
+ * Elements per aligned start of flat operands of these dtypes: storageAlign / 4 for 32-bit
+ * operands (64 elements), storageAlign / 2 when one is 16-bit (128), so that every operand's
+ * offset aligns and 16-bit spans start on whole words.
+ */
+export function elementUnit(gpu: Gpu, dtypes: readonly DType[]): number {
+  return alignedItemsOf(gpu, dtypes.map(elementBytes));
+}
+
+/** Bytes per element of the widest of `dtypes` (what one element costs a binding). */
+export function widestElement(dtypes: readonly DType[]): number {
+  return Math.max(...dtypes.map(elementBytes));
 }
 
 /** A run of items [first, first + count); `whole` when it is all of them. */
@@ -86,7 +116,18 @@ export function spanRange(t: Tensor, s: Span, itemBytes: number, exact = false):
   return { tensor: t, offset: s.first * itemBytes, size: s.count * itemBytes };
 }
 
-/** One chunk of a tensor viewed as consecutive units (rows) of `unitElems` 4-byte elements. */
+/**
+ * The binding of span `s` of `t` with `perItem` elements per item (`rangeOf`: offsets on words,
+ * 16-bit ranges of odd count end in their last word's padding half): the whole tensor when the
+ * span is the whole problem, unless `exact` (vec4 bindings need exactly the items' bytes). For
+ * f32 the same range as `spanRange(t, s, 4 * perItem, exact)`.
+ */
+export function spanOf(t: Tensor, s: Span, perItem = 1, exact = false): Bindable {
+  if (s.whole && !exact) return t;
+  return rangeOf(t, s.first * perItem, s.count * perItem);
+}
+
+/** One chunk of a tensor viewed as consecutive units (rows) of `unitElems` elements. */
 export interface Chunk {
   /** First unit (row) of the chunk. */
   first: number;
@@ -99,9 +140,11 @@ export interface Chunk {
 }
 
 /**
- * Split elements [0, elems) of a 4-byte-element tensor into chunks of whole units that each fit
- * one storage binding of `maxBindingBytes` (default `gpu.maxBinding`). Offsets are multiples of
- * `gpu.storageAlign`; `base` locates the first unit inside the range.
+ * Split elements [0, elems) of a tensor (32-bit or 16-bit elements) into chunks of whole units
+ * that each fit one storage binding of `maxBindingBytes` (default `gpu.maxBinding`). Offsets are
+ * multiples of `gpu.storageAlign`; `base` locates the first unit inside the range. For 16-bit
+ * tensors every chunk starts on a whole word (units of odd length come in even counts per chunk,
+ * so `base` is even and kernels can store whole pairs) and ranges end on whole words.
  */
 export function chunksOf(
   gpu: Gpu,
@@ -112,18 +155,22 @@ export function chunksOf(
 ): Chunk[] {
   if (t.size < elems) throw new Error(`chunksOf: tensor ${t} has fewer than ${elems} elements`);
   const align = gpu.storageAlign;
-  const unitBytes = 4 * unitElems;
+  const eb = elementBytes(t.dtype);
+  const unitBytes = eb * unitElems;
   const maxBinding = bindingLimit(gpu, maxBindingBytes);
   const units = Math.ceil(elems / unitElems);
-  if (elems * 4 <= maxBinding) {
+  if (bytesOf(t.dtype, elems) <= maxBinding) {
     return [{
       first: 0,
       count: units,
-      range: { tensor: t, offset: 0, size: Math.max(4, elems * 4) },
+      range: { tensor: t, offset: 0, size: Math.max(4, bytesOf(t.dtype, elems)) },
       base: 0,
     }];
   }
-  const perChunk = Math.floor((maxBinding - align + 4) / unitBytes);
+  // A range starts at most align - eb bytes before its first unit and, for 16-bit elements,
+  // ends at most 2 bytes past its last one (the word's other half).
+  let perChunk = Math.floor((maxBinding - align + 2 * eb - 4) / unitBytes);
+  if (eb === 2 && unitElems % 2 === 1) perChunk -= perChunk % 2;
   if (perChunk < 1) {
     throw new Error(
       `chunksOf: one row of ${unitBytes} bytes of ${t} does not fit a binding of ${maxBinding} ` +
@@ -134,13 +181,13 @@ export function chunksOf(
   for (let first = 0; first < units; first += perChunk) {
     const count = Math.min(perChunk, units - first);
     const startByte = first * unitBytes;
-    const endByte = Math.min((first + count) * unitElems, elems) * 4;
+    const endByte = bytesOf(t.dtype, Math.min((first + count) * unitElems, elems));
     const offset = Math.floor(startByte / align) * align;
     out.push({
       first,
       count,
       range: { tensor: t, offset, size: endByte - offset },
-      base: (startByte - offset) / 4,
+      base: (startByte - offset) / eb,
     });
   }
   return out;

@@ -6,15 +6,29 @@
  * barriers; vec4 when V % 4 == 0) with an online max/sum, so each logit is read twice and written
  * once. Logits larger than one binding are chunked over rows inside the op.
  * `meanLoss` averages the losses over the counted targets deterministically in one workgroup.
+ *
+ * The logits (and so their gradient) are f32, f16 or bf16; the max, the sum of exp and the loss
+ * are f32 arithmetic and the losses f32 storage (as in Megatron's and llm.c's fused
+ * cross-entropy), each gradient element rounded once to the logits' dtype. 16-bit logits are
+ * written in whole words: the vec4 row kernel as in f32, the others by blocks of one row, two
+ * when V is odd (GPT-2's 50257), so every V works.
  * @module
  */
+import type { FloatDType } from "../dtype.ts";
 import type { Encoder } from "../encoder.ts";
 import { groups1d, type KernelSpec, LINEAR_INDEX } from "../kernel.ts";
 import { rowKernelFor } from "../kernel_policy.ts";
 import { cachedSpec } from "../spec_cache.ts";
 import type { Tensor } from "../tensor.ts";
-import { needF32, needI32 } from "./checks.ts";
+import { needF32, needFloat, needI32 } from "./checks.ts";
 import { type ChunkOptions, chunksOf } from "./chunking.ts";
+import {
+  blockHeadWgsl,
+  dtypeSuffix,
+  rowsPerBlock,
+  rowWordsWgsl,
+  store2nWgsl,
+} from "./half_kernels.ts";
 
 const WG = 256;
 /** Invocations per workgroup of the row-per-invocation kernel (small: few rows still spread). */
@@ -23,16 +37,43 @@ const ROW_WG = 16;
 /**
  * One invocation per row, width w (4: logits read as vec4; needs V % 4 == 0 and base % 4 == 0).
  * Pass 1: per-component online max and sum of exp (fixed order), combined across components;
- * pass 2: the gradient scale * (exp(x - max) / sum - onehot).
+ * pass 2: the gradient scale * (exp(x - max) / sum - onehot). 16-bit logits with w = 1 take one
+ * invocation per block of `u.rpi` rows (two when V is odd) and store the gradient by words.
  */
-function rowSpec(w: number): KernelSpec {
-  const name = `cross_entropy_rows${w === 4 ? "_v4" : ""}`;
-  return cachedSpec(name, () => rowSpecOf(name, w));
+function rowSpec(w: number, d: FloatDType): KernelSpec {
+  const name = `cross_entropy_rows${w === 4 ? "_v4" : ""}${dtypeSuffix({ logits: d })}`;
+  return cachedSpec(
+    name,
+    () => (w === 1 && d !== "f32" ? wordsSpecOf(name, d, false) : rowSpecOf(name, w, d)),
+  );
 }
 
-function rowSpecOf(name: string, w: number): KernelSpec {
+/** The bindings of the cross-entropy kernels (logits of width w, written in place). */
+function bindingsOf(w: number, d: FloatDType): KernelSpec["bindings"] {
+  return [
+    { name: "logits", dtype: d, width: w as 1 | 4, write: true },
+    { name: "targets", type: "i32" },
+    { name: "losses", dtype: "f32", write: true },
+  ];
+}
+
+/** Uniforms of the cross-entropy kernels (`rpi`: rows per block, the 16-bit word kernels). */
+function uniformsOf(words: boolean): KernelSpec["uniforms"] {
+  return [
+    ["rows", "u32"], // rows in this chunk
+    ["V", "u32"],
+    ["base", "u32"], // element index of the chunk's first row in the logits binding
+    ["row0", "u32"], // global index of the chunk's first row
+    ["scale", "f32"],
+    ...(words ? [["rpi", "u32"] as const] : []),
+  ];
+}
+
+function rowSpecOf(name: string, w: number, d: FloatDType): KernelSpec {
   const T = w === 4 ? "vec4f" : "f32";
-  const xtAt = w === 4 ? "logits[e / 4u][e % 4u]" : "logits[e]";
+  const at = (k: string) => (w === 4 ? `logits_load4(${k})` : `logits_load(${k})`);
+  const store = (k: string, v: string) =>
+    w === 4 ? `logits_store4(${k}, ${v})` : `logits_store(${k}, ${v})`;
   const combine = w === 4
     ? `let mx = max(max(m.x, m.y), max(m.z, m.w));
   let ss = s * exp(m - mx);
@@ -44,12 +85,8 @@ function rowSpecOf(name: string, w: number): KernelSpec {
     : "select(0.0, u.scale, k == tu)";
   return {
     name,
-    bindings: [
-      { name: "logits", type: w === 4 ? "vec4<f32>" : "f32", write: true },
-      { name: "targets", type: "i32" },
-      { name: "losses", type: "f32", write: true },
-    ],
-    uniforms: [["rows", "u32"], ["V", "u32"], ["base", "u32"], ["row0", "u32"], ["scale", "f32"]],
+    bindings: bindingsOf(w, d),
+    uniforms: uniformsOf(false),
     workgroupSize: [ROW_WG],
     prelude: "const LOWEST: f32 = -3.4028234e38;",
     body: `${LINEAR_INDEX}
@@ -63,13 +100,13 @@ function rowSpecOf(name: string, w: number): KernelSpec {
   var xt = 0.0;
   if (valid) {
     let e = u.base + i * u.V + tu;
-    xt = ${xtAt};
+    xt = logits_load(e);
   }
   let len = select(0u, nv, valid);
   var m = ${T}(LOWEST);
   var s = ${T}(0.0);
   for (var k = 0u; k < len; k++) {
-    let x = logits[base + k];
+    let x = ${at("base + k")};
     let mn = max(m, x);
     s = s * exp(m - mn) + exp(x - mn);
     m = mn;
@@ -78,46 +115,22 @@ function rowSpecOf(name: string, w: number): KernelSpec {
   var loss = 0.0;
   if (valid) { loss = mx + log(sum) - xt; }
   if (t >= 0 && !valid) { loss = bitcast<f32>(0x7fc00000u); } // target >= V: NaN, loudly
-  losses[n] = loss;
+  losses_store(n, loss);
   let kk = select(0.0, u.scale / sum, valid);
   for (var k = 0u; k < nv; k++) {
-    logits[base + k] = select(${T}(0.0), exp(logits[base + k] - mx) * kk - ${onehot}, valid);
+    ${store("base + k", `select(${T}(0.0), exp(${at("base + k")} - mx) * kk - ${onehot}, valid)`)};
   }`,
   };
 }
 
-const CROSS_ENTROPY: KernelSpec = {
-  name: "cross_entropy",
-  bindings: [
-    { name: "logits", type: "f32", write: true },
-    { name: "targets", type: "i32" },
-    { name: "losses", type: "f32", write: true },
-  ],
-  uniforms: [
-    ["rows", "u32"], // rows in this chunk
-    ["V", "u32"],
-    ["base", "u32"], // element index of the chunk's first row in the logits binding
-    ["row0", "u32"], // global index of the chunk's first row
-    ["scale", "f32"],
-  ],
-  workgroupSize: [WG],
-  prelude: `var<workgroup> red_m: array<f32, ${WG}>;
-var<workgroup> red_s: array<f32, ${WG}>;
-const LOWEST: f32 = -3.4028234e38;`,
-  body: `let row = wid.x + wid.y * nwg.x;
-  if (row >= u.rows) { return; }
-  let n = u.row0 + row;
-  let base = u.base + row * u.V;
-  let t = targets[n];
-  let valid = t >= 0 && u32(t) < u.V;
-  var xt = 0.0;
-  if (lidx == 0u && valid) { xt = logits[base + u32(t)]; } // read before anyone overwrites it
-  // Online max and sum of exp over this thread's strided columns (ignored rows skip the loop).
+/** The reduction of the workgroup kernels: online max and sum of exp, fixed tree order. */
+const WG_STATS =
+  `// Online max and sum of exp over this thread's strided columns (ignored rows skip the loop).
   let len = select(0u, u.V, valid);
   var m = LOWEST;
   var s = 0.0;
   for (var j = lidx; j < len; j += WG_X) {
-    let x = logits[base + j];
+    let x = logits_load(base + j);
     if (x > m) { s = s * exp(m - x) + 1.0; m = x; } else { s += exp(x - m); }
   }
   red_m[lidx] = m;
@@ -139,25 +152,124 @@ const LOWEST: f32 = -3.4028234e38;`,
     var loss = 0.0;
     if (valid) { loss = mx + log(sum) - xt; }
     if (t >= 0 && !valid) { loss = bitcast<f32>(0x7fc00000u); } // target >= V: NaN, loudly
-    losses[n] = loss;
+    losses_store(n, loss);
+  }`;
+
+/** Per row of a block: its target, whether it counts, and the row's first element. */
+function rowHead(row: string): string {
+  return `let n = u.row0 + ${row};
+  let base = u.base + ${row} * u.V;
+  let t = targets[n];
+  let valid = t >= 0 && u32(t) < u.V;`;
+}
+
+/**
+ * The 16-bit word kernels of both variants: the rows' statistics of a block (one or two rows),
+ * then the gradient of the block's words (`workgroup`: one workgroup per block, threads striding
+ * over the words).
+ */
+function wordsSpecOf(name: string, d: FloatDType, workgroup: boolean): KernelSpec {
+  const stats = workgroup
+    ? `${rowHead("row")}
+    var xt = 0.0;
+    if (lidx == 0u && valid) { xt = logits_load(base + u32(t)); } // read before anyone overwrites it
+    ${WG_STATS}
+    workgroupBarrier(); // red_m, red_s are read above before the next row writes them
+    let tu = select(0xffffffffu, u32(t), valid);`
+    : `${rowHead("row")}
+    let tu = select(0xffffffffu, u32(t), valid);
+    var xt = 0.0;
+    if (valid) { xt = logits_load(base + tu); }
+    let len = select(0u, u.V, valid);
+    var m = LOWEST;
+    var s = 0.0;
+    for (var k = 0u; k < len; k++) {
+      let x = logits_load(base + k);
+      let mn = max(m, x);
+      s = s * exp(m - mn) + exp(x - mn);
+      m = mn;
+    }
+    let mx = m;
+    let sum = s;
+    var loss = 0.0;
+    if (valid) { loss = mx + log(sum) - xt; }
+    if (t >= 0 && !valid) { loss = bitcast<f32>(0x7fc00000u); } // target >= V: NaN, loudly
+    losses_store(n, loss);`;
+  return {
+    name,
+    bindings: bindingsOf(1, d),
+    uniforms: uniformsOf(true),
+    workgroupSize: [workgroup ? WG : ROW_WG],
+    prelude: (workgroup
+      ? `var<workgroup> red_m: array<f32, ${WG}>;
+var<workgroup> red_s: array<f32, ${WG}>;
+`
+      : "") + `const LOWEST: f32 = -3.4028234e38;\n${store2nWgsl("logits", d)}`,
+    body: `${workgroup ? "" : LINEAR_INDEX}
+  ${blockHeadWgsl(workgroup ? "wid.x + wid.y * nwg.x" : "i", "u.rows")}
+  var mxs: array<f32, 2>;
+  var kks: array<f32, 2>;
+  var tus: array<u32, 2>;
+  var valids: array<bool, 2>;
+  for (var rr = 0u; rr < nr; rr++) {
+    let row = r0 + rr;
+    ${stats}
+    mxs[rr] = mx;
+    kks[rr] = select(0.0, u.scale / sum, valid);
+    tus[rr] = tu;
+    valids[rr] = valid;
   }
+  let e0 = u.base + r0 * u.V;
+  let e1 = e0 + nr * u.V;
+  ${
+      rowWordsWgsl({
+        out: "logits",
+        cols: "u.V",
+        start: workgroup ? "lidx" : "0u",
+        stride: workgroup ? "WG_X" : "1u",
+        value: "select(0.0, exp(logits_load(e) - mxs[rr]) * kks[rr] - " +
+          "select(0.0, u.scale, k == tus[rr]), valids[rr])",
+      })
+    }`,
+  };
+}
+
+/** The workgroup kernel: one workgroup per row looping over V (16-bit logits: per block). */
+function workgroupSpec(d: FloatDType): KernelSpec {
+  const name = `cross_entropy${dtypeSuffix({ logits: d })}`;
+  return cachedSpec(name, () =>
+    d !== "f32" ? wordsSpecOf(name, d, true) : {
+      name,
+      bindings: bindingsOf(1, d),
+      uniforms: uniformsOf(false),
+      workgroupSize: [WG],
+      prelude: `var<workgroup> red_m: array<f32, ${WG}>;
+var<workgroup> red_s: array<f32, ${WG}>;
+const LOWEST: f32 = -3.4028234e38;`,
+      body: `let row = wid.x + wid.y * nwg.x;
+  if (row >= u.rows) { return; }
+  ${rowHead("row")}
+  var xt = 0.0;
+  if (lidx == 0u && valid) { xt = logits_load(base + u32(t)); } // read before anyone overwrites it
+  ${WG_STATS}
   // Gradient over the logits: scale * (softmax - onehot); zero for ignored rows.
   let k = u.scale / sum;
   for (var j = lidx; j < u.V; j += WG_X) {
     var g = 0.0;
     if (valid) {
-      g = exp(logits[base + j] - mx) * k;
+      g = exp(logits_load(base + j) - mx) * k;
       if (j == u32(t)) { g -= u.scale; }
     }
-    logits[base + j] = g;
+    logits_store(base + j, g);
   }`,
-};
+    });
+}
 
 /** What `crossEntropy` reads and writes. */
 export interface CrossEntropyArgs extends ChunkOptions {
   /** [N] f32 per-row losses. */
   losses: Tensor;
-  /** [N, V] f32 logits, OVERWRITTEN with their gradient. */
+  /** [N, V] f32, f16 or bf16 logits, OVERWRITTEN with their gradient. */
   logits: Tensor;
   /** [N] i32 class of each row; negative: ignored. */
   targets: Tensor;
@@ -181,22 +293,34 @@ export function crossEntropy(enc: Encoder, a: CrossEntropyArgs): void {
   const op = "crossEntropy";
   if (!Number.isInteger(V) || V < 1) throw new Error(`${op}: bad V=${V}`);
   needF32(op, "losses", losses, N);
-  needF32(op, "logits", logits, N * V);
+  const d = needFloat(op, "logits", logits, N * V, enc.gpu);
   needI32(op, "targets", targets, N, enc.gpu);
   if (enc.gpu && 4 * N > enc.gpu.maxBinding) throw new Error(`${op}: N=${N} rows unsupported`);
   const gpu = enc.gpu;
   if (!gpu || N === 0) return;
   const rowWise = rowKernelFor(gpu.kernels, "crossEntropy", V) === "row";
+  const rpi = rowsPerBlock(V);
   for (const ch of chunksOf(gpu, logits, N * V, V, a.maxBindingBytes)) {
     // vec4 needs whole vec4s: V % 4 == 0 makes base and the range size multiples of 4 elements.
-    const spec = rowWise ? rowSpec(V % 4 === 0 && ch.base % 4 === 0 ? 4 : 1) : CROSS_ENTROPY;
-    enc.dispatch(spec, { logits: ch.range, targets, losses }, {
+    const w = rowWise && V % 4 === 0 && ch.base % 4 === 0 ? 4 : 1;
+    const spec = rowWise ? rowSpec(w, d) : workgroupSpec(d);
+    // 16-bit logits outside the vec4 kernel: blocks of rpi rows, stored by words.
+    const words = w === 1 && d !== "f32";
+    const u: Record<string, number> = {
       rows: ch.count,
       V,
       base: ch.base,
       row0: ch.first,
       scale: gradScale,
-    }, groups1d(ch.count, rowWise ? ROW_WG : 1));
+    };
+    if (words) u.rpi = rpi;
+    const items = words ? Math.ceil(ch.count / rpi) : ch.count;
+    enc.dispatch(
+      spec,
+      { logits: ch.range, targets, losses },
+      u,
+      groups1d(items, rowWise ? ROW_WG : 1),
+    );
   }
 }
 

@@ -9,6 +9,8 @@ import {
 } from "../testing.ts";
 import { crossEntropy, lossScale, meanLoss } from "./cross_entropy.ts";
 import { crossEntropyRef, meanLossRef, scaledLossRef } from "./cross_entropy_ref.ts";
+import { halfClose, halfDtypes } from "./half_testing.ts";
+import { roundedTo } from "../half.ts";
 
 function targetsFor(N: number, V: number, seed: number): Int32Array {
   const r = rng(seed);
@@ -135,3 +137,56 @@ Deno.test({ name: "meanLoss: mean over counted targets, count", ...GPU_TEST }, a
   meanLoss(f.enc, out, f.upload([1, 2, 3], [3]), f.upload([-1, -1, -1], [3], "i32"), 3);
   assertClose(await f.readF32(out), [0, 0], 0, 0, "all ignored");
 });
+
+// 16-bit logits (and so their gradient): the reference on the rounded logits; losses stay f32
+// (the f32 tolerance above), the gradient the f32 tolerance plus one rounding. V = 1031 is odd:
+// the word kernels take two rows per block (N = 29: a last single row), and 3-row bindings then
+// hold 2 rows (chunks start at even rows); V = 12 is whole quads (the row variant's vec4 kernel).
+// A target >= V gives a NaN loss and a zero gradient row. bf16 runs both; f16 V = 1031.
+Deno.test(
+  { name: "crossEntropy at f16 and bf16: odd and quad V, chunked, target >= V", ...GPU_TEST },
+  () =>
+    forEachKernel("crossEntropy", async (f, variant) => {
+      for (const d of halfDtypes(f)) {
+        for (const [N, V] of d === "bf16" ? [[29, 1031], [23, 12]] : [[29, 1031]]) {
+          const x = roundedTo(d, logitsFor(N, V, N + V));
+          const t = targetsFor(N, V, V);
+          const scale = lossScale(t);
+          const ref = crossEntropyRef(x, t, V, scale);
+          t[3] = V; // a NaN loss (checked, then compared as 0) and a zero gradient row
+          ref.losses[3] = 0;
+          ref.grad.fill(0, 3 * V, 4 * V);
+          const tt = f.upload(t, [N], "i32");
+          const runs: Float32Array[] = [];
+          for (const maxBindingBytes of [undefined, 3 * 2 * V + 256]) {
+            const what = `${variant} ${d} N=${N} V=${V} max=${maxBindingBytes}`;
+            const logits = f.upload(x, [N, V], d), losses = f.upload(randomArray(N, 1, 5, 6), [N]);
+            crossEntropy(f.enc, {
+              losses,
+              logits,
+              targets: tt,
+              N,
+              V,
+              gradScale: scale,
+              maxBindingBytes,
+            });
+            const gotLoss = await f.readF32(losses), gotGrad = await f.readF32(logits);
+            if (!Number.isNaN(gotLoss[3])) {
+              throw new Error(`${what}: target >= V gave ${gotLoss[3]}`);
+            }
+            gotLoss[3] = 0;
+            assertClose(gotLoss, ref.losses, 1e-5, 1e-6, `losses ${what}`);
+            halfClose(
+              d,
+              gotGrad,
+              ref.grad,
+              { atol: 1e-6 * scale, rtol: 1e-5 },
+              `cross-entropy grad ${what}`,
+            );
+            runs.push(gotGrad);
+          }
+          assertClose(runs[1], runs[0], 0, 0, `${variant} ${d} V=${V}: chunked == whole`);
+        }
+      }
+    }),
+);

@@ -4,11 +4,17 @@
  */
 import { dropoutKeep, keepThreshold } from "./rng.ts";
 
-/** Keep decisions (1 = kept) of elements [0, n) for (p, seed, stream). */
-export function dropoutMaskRef(n: number, p: number, seed: number, stream: number): Uint8Array {
+/** Keep decisions (1 = kept) of elements [0, n) for (p, seed, stream), from stream element `offset`. */
+export function dropoutMaskRef(
+  n: number,
+  p: number,
+  seed: number,
+  stream: number,
+  offset = 0,
+): Uint8Array {
   const threshold = keepThreshold(p);
   const keep = new Uint8Array(n);
-  for (let i = 0; i < n; i++) keep[i] = dropoutKeep(i, stream, seed, threshold) ? 1 : 0;
+  for (let i = 0; i < n; i++) keep[i] = dropoutKeep(offset + i, stream, seed, threshold) ? 1 : 0;
   return keep;
 }
 

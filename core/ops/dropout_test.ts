@@ -1,7 +1,9 @@
 import { bytesOf } from "../dtype.ts";
+import { roundTo } from "../half.ts";
 import { assertClose, GPU_TEST, gpuFixture, randn } from "../testing.ts";
 import { dropoutBackward, dropoutForward, type MaskDtype } from "./dropout.ts";
 import { dropoutApplyRef, dropoutMaskRef, packMaskRef, unpackMaskRef } from "./dropout_ref.ts";
+import { assertRefuses, halfDtypes, uploadAs } from "./half_testing.ts";
 
 function assertBitsEqual(a: ArrayLike<number>, b: ArrayLike<number>, what: string): void {
   const fa = new Uint32Array(Float32Array.from(a).buffer),
@@ -207,4 +209,89 @@ Deno.test("dropout rejects bad arguments", () => {
     }
     if (!threw) throw new Error(`${what}: did not throw`);
   }
+});
+
+// 16-bit x and y: the masks do not depend on the dtype (the same words as f32), and a kept
+// element is one f32 product rounded once: exactly roundTo(d, f32(x * f32(1 / (1 - p)))). bf16
+// runs every keep source, mask output and in place; f16 a bit mask, its backward and in place.
+Deno.test(
+  { name: "dropout at f16 and bf16: same masks, exact values, chunked, in place", ...GPU_TEST },
+  async () => {
+    const f = await gpuFixture();
+    const p = 0.25, seed = 77, stream = 0xabcdef12, scale = Math.fround(1 / (1 - p));
+    const keep = dropoutMaskRef(N, p, seed, stream);
+    for (const d of halfDtypes(f)) {
+      const full = d === "bf16";
+      const x = uploadAs(f, randn(N, 2), [N], d), dy = uploadAs(f, randn(N, 3), [N], d);
+      const want = (v: Float64Array) =>
+        Float64Array.from(v, (a, i) => (keep[i] ? roundTo(d, Math.fround(a * scale)) : 0));
+      const y = f.alloc.alloc([N], d, "workspace", "y"),
+        dx = f.alloc.alloc([N], d, "workspace", "dx");
+      // 8 KiB bindings: 4096-element spans of 16-bit operands (2 spans).
+      for (const maxBindingBytes of [undefined, 8192]) {
+        const what = `${d} maxBinding=${maxBindingBytes}`;
+        const masks = full ? (["u8", "bit"] as const) : (["bit"] as const);
+        for (const dt of masks) {
+          const mask = f.alloc.alloc([N], dt, "workspace", "mask");
+          dropoutForward(f.enc, {
+            y,
+            x: x.t,
+            n: N,
+            p,
+            seed,
+            stream,
+            mask,
+            maskDtype: dt,
+            maxBindingBytes,
+          });
+          assertClose(await f.readF32(y), want(x.v), 0, 0, `forward ${dt} ${what}`);
+          const ref = packMaskRef(keep, dt);
+          assertWordsEqual(await f.readU32(mask), ref, ref.length, `mask ${dt} ${what}`);
+          dropoutBackward(f.enc, {
+            dx,
+            dy: dy.t,
+            n: N,
+            p,
+            source: { mask, maskDtype: dt },
+            maxBindingBytes,
+          });
+          assertClose(await f.readF32(dx), want(dy.v), 0, 0, `backward from ${dt} ${what}`);
+        }
+        if (full) {
+          dropoutForward(f.enc, { y, x: x.t, n: N, p, seed, stream, maxBindingBytes });
+          assertClose(await f.readF32(y), want(x.v), 0, 0, `forward without a mask ${what}`);
+          dropoutBackward(f.enc, {
+            dx,
+            dy: dy.t,
+            n: N,
+            p,
+            source: { seed, stream },
+            maxBindingBytes,
+          });
+          assertClose(await f.readF32(dx), want(dy.v), 0, 0, `backward regenerated ${what}`);
+        }
+        const t = f.upload(dy.v, [N], d);
+        dropoutBackward(f.enc, {
+          dx: t,
+          dy: t,
+          n: N,
+          p,
+          source: { seed, stream },
+          maxBindingBytes,
+        });
+        assertClose(await f.readF32(t), want(dy.v), 0, 0, `backward in place ${what}`);
+      }
+    }
+  },
+);
+
+Deno.test({ name: "dropout refuses dtypes by op, binding and tensor", ...GPU_TEST }, async () => {
+  const f = await gpuFixture();
+  const x = f.alloc.alloc([8], "i32", "workspace", "ids"),
+    y = f.alloc.alloc([8], "bf16", "workspace", "y");
+  assertRefuses(
+    () => dropoutForward(f.enc, { y, x, n: 8, p: 0.1, seed: 0, stream: 0 }),
+    ["dropoutForward", "x", "'ids'", "f32, f16 or bf16"],
+    "i32 x",
+  );
 });

@@ -6,18 +6,23 @@
  *
  * Backward has no float atomics: token ids come from the host, so the host builds the inverse
  * index (`buildGatherIndex`) and each table row sums its positions in a fixed order.
+ * The tables and their gradients are parameters and stay f32; the gathered activations (out)
+ * and their gradient (dout) are f32, f16 or bf16 (a 16-bit out needs an even C).
  * @module
  */
+import type { FloatDType } from "../dtype.ts";
 import type { Encoder } from "../encoder.ts";
 import { groups1d, type KernelSpec } from "../kernel.ts";
+import { cachedSpec } from "../spec_cache.ts";
 import type { Tensor } from "../tensor.ts";
-import { needF32, needI32 } from "./checks.ts";
+import { needF32, needFloat, needI32 } from "./checks.ts";
 import { type ChunkOptions, chunksOf } from "./chunking.ts";
-import { gatherInto, rowType, useVec4 } from "./rows.ts";
+import { dtypeSuffix } from "./half_kernels.ts";
+import { gatherInto, rowBinding, useVec4 } from "./rows.ts";
 
 /** What `embeddingForward` reads and writes. */
 export interface EmbeddingForwardArgs extends ChunkOptions {
-  /** [N, C] f32 output (N = B*T). */
+  /** [N, C] f32, f16 or bf16 output (N = B*T). */
   out: Tensor;
   /** [V, C] f32. */
   table: Tensor;
@@ -37,7 +42,17 @@ export interface EmbeddingForwardArgs extends ChunkOptions {
  */
 export function embeddingForward(enc: Encoder, a: EmbeddingForwardArgs): void {
   const { out, table: x, ids, N, C, accumulate, maxBindingBytes } = a;
-  gatherInto(enc, "embeddingForward", { out, x, ids, N, C, accumulate, maxBindingBytes });
+  gatherInto(enc, "embeddingForward", {
+    out,
+    x,
+    ids,
+    N,
+    C,
+    accumulate,
+    maxBindingBytes,
+    xDtypes: ["f32"],
+    xName: "table",
+  });
 }
 
 /** The inverse of an id list, grouped by id (host side; upload each array as an i32 tensor). */
@@ -83,13 +98,14 @@ export function buildGatherIndex(ids: Int32Array): GatherIndex {
   return { unique, starts, order };
 }
 
-function backwardSpec(vec4: boolean): KernelSpec {
-  const { T, zero, suffix } = rowType(vec4);
-  return {
-    name: `embedding_backward_${suffix}`,
+function backwardSpec(vec4: boolean, d: FloatDType): KernelSpec {
+  const w = vec4 ? 4 : 1, zero = vec4 ? "vec4f(0.0)" : "0.0", at = vec4 ? "4" : "";
+  const name = `embedding_backward_${vec4 ? "vec4" : "f32"}${dtypeSuffix({ dout: d })}`;
+  return cachedSpec(name, () => ({
+    name,
     bindings: [
-      { name: "dtable", type: T, write: true },
-      { name: "dout", type: T },
+      rowBinding("dtable", "f32", w, true),
+      rowBinding("dout", d, w),
       { name: "unique", type: "i32" },
       { name: "starts", type: "i32" },
       { name: "order", type: "i32" },
@@ -117,20 +133,18 @@ function backwardSpec(vec4: boolean): KernelSpec {
     for (var k = b; k < e; k++) {
       let p = order[k];
       if (p >= u.p1) { break; }
-      if (p >= u.p0) { s += dout[u.dBase + u32(p - u.p0) * u.W + c]; }
+      if (p >= u.p0) { s += dout_load${at}(u.dBase + u32(p - u.p0) * u.W + c); }
     }
-    dtable[o + c] = dtable[o + c] + s;
+    dtable_store${at}(o + c, dtable_load${at}(o + c) + s);
   }`,
-  };
+  }));
 }
-
-const BACKWARD = [backwardSpec(false), backwardSpec(true)];
 
 /** What `embeddingBackward` reads and accumulates into. */
 export interface EmbeddingBackwardArgs extends ChunkOptions {
   /** [V, C] f32, accumulated into (zero it first for a fresh gradient). */
   dtable: Tensor;
-  /** [N, C] f32. */
+  /** [N, C] f32, f16 or bf16. */
   dout: Tensor;
   /** [U] i32 distinct ids (from `buildGatherIndex`). */
   unique: Tensor;
@@ -156,7 +170,7 @@ export function embeddingBackward(enc: Encoder, a: EmbeddingBackwardArgs): void 
   if (dtable.size % C !== 0) throw new Error(`${op}: ${dtable} is not [V, ${C}]`);
   if (dout.size % C !== 0) throw new Error(`${op}: ${dout} is not [N, ${C}]`);
   needF32(op, "dtable", dtable, 0);
-  needF32(op, "dout", dout, 0);
+  const d = needFloat(op, "dout", dout, 0, enc.gpu);
   needI32(op, "unique", unique, U, enc.gpu);
   needI32(op, "starts", starts, U + 1, enc.gpu);
   needI32(op, "order", order, 0, enc.gpu);
@@ -168,7 +182,7 @@ export function embeddingBackward(enc: Encoder, a: EmbeddingBackwardArgs): void 
   const dChunks = chunksOf(gpu, dout, N * C, C, maxBindingBytes);
   for (const tc of tChunks) {
     for (const dc of dChunks) {
-      enc.dispatch(BACKWARD[w === 4 ? 1 : 0], {
+      enc.dispatch(backwardSpec(w === 4, d), {
         dtable: tc.range,
         dout: dc.range,
         unique,

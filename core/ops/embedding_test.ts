@@ -1,6 +1,8 @@
 import { assertClose, GPU_TEST, gpuFixture, randomArray, rng } from "../testing.ts";
 import { buildGatherIndex, embeddingBackward, embeddingForward } from "./embedding.ts";
 import { embeddingBackwardRef, embeddingForwardRef } from "./embedding_ref.ts";
+import { assertRefuses, halfDtypes, uploadAs } from "./half_testing.ts";
+import { roundTo } from "../half.ts";
 
 // Odd shapes: V vocab rows, B*T = N rows, P position rows, 2 token types; C = 21 runs the f32
 // kernels, C = 24 the vec4 ones.
@@ -121,3 +123,79 @@ for (const C of WIDTHS) {
     assertClose(await f.readF32(dpos), want, 1e-6, 0, "position backward");
   });
 }
+
+// 16-bit activations from the f32 tables: each lookup adds in f32 and rounds the sum to d, so the
+// token + position sum is exactly that sequence of roundings (two). The backward reads
+// 16-bit dout into the f32 table gradient (the f32 tolerance above). C = 22: pairs (bf16 also
+// C = 24: vec4s); 1024-byte bindings force chunks.
+Deno.test(
+  { name: "embedding at f16 and bf16: f32 tables, 16-bit rows, chunks", ...GPU_TEST },
+  async () => {
+    const f = await gpuFixture();
+    for (const d of halfDtypes(f)) {
+      for (const C of d === "bf16" ? [22, 24] : [22]) {
+        const what = `${d} C=${C}`;
+        const tok = Float32Array.from(randomArray(V * C, 1)),
+          pos = Float32Array.from(randomArray(P * C, 2));
+        const ids = tokenIds(4), posIds = Int32Array.from({ length: N }, (_, n) => n % T);
+        const tt = f.upload(tok, [V, C]), tp = f.upload(pos, [P, C]);
+        const ti = f.upload(ids, [N], "i32"), tpi = f.upload(posIds, [N], "i32");
+        const want = new Float64Array(N * C);
+        for (let n = 0; n < N; n++) {
+          for (let c = 0; c < C; c++) {
+            const t = ids[n] >= 0 && ids[n] < V ? tok[ids[n] * C + c] : 0;
+            want[n * C + c] = roundTo(d, Math.fround(roundTo(d, t) + pos[posIds[n] * C + c]));
+          }
+        }
+        for (const maxBindingBytes of [undefined, SMALL_BINDING]) {
+          const out = f.upload(randomArray(N * C, 5, 7, 8), [N, C], d);
+          embeddingForward(f.enc, { out, table: tt, ids: ti, N, C, maxBindingBytes });
+          embeddingForward(f.enc, {
+            out,
+            table: tp,
+            ids: tpi,
+            N,
+            C,
+            accumulate: true,
+            maxBindingBytes,
+          });
+          assertClose(await f.readF32(out), want, 0, 0, `forward ${what} ${maxBindingBytes}`);
+        }
+        const dout = uploadAs(f, randomArray(N * C, 7), [N, C], d);
+        const idx = buildGatherIndex(ids), U = idx.unique.length;
+        const ix = {
+          unique: f.upload(idx.unique, [U], "i32"),
+          starts: f.upload(idx.starts, [U + 1], "i32"),
+          order: f.upload(idx.order, [idx.order.length], "i32"),
+        };
+        const dtable0 = Float32Array.from(randomArray(V * C, 8));
+        const expected = embeddingBackwardRef(dtable0, dout.v, ids, C);
+        for (const maxBindingBytes of [undefined, SMALL_BINDING]) {
+          const dtable = f.upload(dtable0, [V, C]);
+          embeddingBackward(f.enc, { dtable, dout: dout.t, ...ix, U, C, maxBindingBytes });
+          assertClose(
+            await f.readF32(dtable),
+            expected,
+            2e-5,
+            0,
+            `backward ${what} ${maxBindingBytes}`,
+          );
+        }
+      }
+    }
+    const h = f.alloc.alloc([V, 22], "bf16", "workspace", "table16"),
+      out = f.alloc.alloc([N, 22], "bf16", "workspace", "o");
+    assertRefuses(
+      () =>
+        embeddingForward(f.enc, {
+          out,
+          table: h,
+          ids: f.upload(tokenIds(4), [N], "i32"),
+          N,
+          C: 22,
+        }),
+      ["embeddingForward", "table", "must be f32", "'table16'"],
+      "bf16 table",
+    );
+  },
+);

@@ -7,14 +7,20 @@
  * Chebyshev fit of Numerical Recipes (relative error < 1.2e-7 for all z >= 0), so the left tail
  * (x << 0) keeps its relative accuracy; Phi(x) = 1 - erfc(x / sqrt 2) / 2 for x >= 0. The tanh
  * form is evaluated as x * s, s = 1 / (1 + exp(-2a)), both tails without cancellation.
+ *
+ * Operands are f32, f16 or bf16, each its own (a 16-bit input with an f32 output, say); the
+ * arithmetic is f32 and each output is rounded once to its dtype (pairs of elements per
+ * invocation when an operand is 16-bit: `half_kernels.ts`).
  * @module
  */
+import { type FloatDType, isHalf } from "../dtype.ts";
 import type { Bindable, Encoder } from "../encoder.ts";
-import { groups1d, type KernelSpec, LINEAR_INDEX } from "../kernel.ts";
+import { groups1d, type KernelSpec, LINEAR_INDEX, type TypedBindingSpec } from "../kernel.ts";
 import { cachedSpec } from "../spec_cache.ts";
 import type { Tensor } from "../tensor.ts";
-import { needF32 } from "./checks.ts";
-import { type ChunkOptions, spanRange, spans } from "./chunking.ts";
+import { needFloat } from "./checks.ts";
+import { type ChunkOptions, elementUnit, spanOf, spans, widestElement } from "./chunking.ts";
+import { anyHalf, dtypeSuffix, store2nWgsl } from "./half_kernels.ts";
 
 /** GELU variant. */
 export type GeluForm = "erf" | "tanh";
@@ -60,38 +66,59 @@ fn gelu_tanh_grad(x: f32) -> f32 {
 
 const WG = 64;
 
-function spec(kind: "fwd" | "bwd", form: GeluForm, inPlace: boolean): KernelSpec {
-  const name = `gelu_${kind}_${form}${inPlace ? "_inplace" : ""}`;
-  return cachedSpec(name, () => specOf(name, kind, form, inPlace));
+/** The float dtypes of a GELU kernel's operands (in place: the output's only). */
+type Dtypes = Readonly<Record<string, FloatDType>>;
+
+function spec(kind: "fwd" | "bwd", form: GeluForm, d: Dtypes): KernelSpec {
+  const inPlace = kind === "fwd" ? !("x" in d) : !("dy" in d);
+  const name = `gelu_${kind}_${form}${inPlace ? "_inplace" : ""}${dtypeSuffix(d)}`;
+  return cachedSpec(name, () => specOf(name, kind, form, d, inPlace));
 }
 
-function specOf(name: string, kind: "fwd" | "bwd", form: GeluForm, inPlace: boolean): KernelSpec {
+function specOf(
+  name: string,
+  kind: "fwd" | "bwd",
+  form: GeluForm,
+  d: Dtypes,
+  inPlace: boolean,
+): KernelSpec {
+  const pairs = anyHalf(...Object.values(d));
+  const out = kind === "fwd" ? "y" : "dx";
+  const src = kind === "fwd" ? (inPlace ? "y" : "x") : inPlace ? "dx" : "dy";
+  // One element per invocation, or a pair when an operand is 16-bit.
   const body = kind === "fwd"
-    ? `y[i] = gelu_${form}(${inPlace ? "y" : "x"}[i]);`
-    : `dx[i] = ${inPlace ? "dx" : "dy"}[i] * gelu_${form}_grad(x[i]);`;
+    ? pairs
+      ? `let v = ${src}_load2(i);
+  y_store2n(i, vec2f(gelu_${form}(v.x), gelu_${form}(v.y)), u.n);`
+      : `y_store(i, gelu_${form}(${src}_load(i)));`
+    : pairs
+    ? `let v = x_load2(i);
+  dx_store2n(i, ${src}_load2(i) * vec2f(gelu_${form}_grad(v.x), gelu_${form}_grad(v.y)), u.n);`
+    : `dx_store(i, ${src}_load(i) * gelu_${form}_grad(x_load(i)));`;
+  const bindings: TypedBindingSpec[] = [];
+  if (kind === "fwd" && !inPlace) bindings.push({ name: "x", dtype: d.x });
+  if (kind === "bwd") {
+    if (!inPlace) bindings.push({ name: "dy", dtype: d.dy });
+    bindings.push({ name: "x", dtype: d.x });
+  }
+  bindings.push({ name: out, dtype: d[out], write: true });
   return {
     name,
-    bindings: kind === "fwd"
-      ? [...(inPlace ? [] : [{ name: "x", type: "f32" as const }]), {
-        name: "y",
-        type: "f32",
-        write: true,
-      }]
-      : [...(inPlace ? [] : [{ name: "dy", type: "f32" as const }]), { name: "x", type: "f32" }, {
-        name: "dx",
-        type: "f32",
-        write: true,
-      }],
+    bindings,
     uniforms: [["n", "u32"]],
     workgroupSize: [WG],
-    prelude: GELU_WGSL,
+    prelude: GELU_WGSL + (pairs ? store2nWgsl(out, d[out]) : ""),
     body: `${LINEAR_INDEX}
-  if (i >= u.n) { return; }
+  if (i >= ${pairs ? "(u.n + 1u) / 2u" : "u.n"}) { return; }
   ${body}`,
   };
 }
 
-/** Dispatch an elementwise kernel over n f32 elements, chunked to fit bindings. */
+/**
+ * Dispatch an elementwise kernel over n elements of `tensors` (any float dtypes), chunked to fit
+ * bindings: spans start at multiples of storageAlign / 4 elements (/ 2 with a 16-bit operand),
+ * so every operand's offset aligns and 16-bit spans start on whole words.
+ */
 function elementwise(
   enc: Encoder,
   s: KernelSpec,
@@ -101,20 +128,22 @@ function elementwise(
 ): void {
   const gpu = enc.gpu;
   if (!gpu || n === 0) return;
-  const unit = gpu.storageAlign / 4;
+  const dtypes = Object.values(tensors).map((t) => t.dtype);
+  const unit = elementUnit(gpu, dtypes), itemBytes = widestElement(dtypes);
+  const per = dtypes.some(isHalf) ? 2 : 1;
   const what = "elements";
-  for (const sp of spans(s.name, gpu, { count: n, itemBytes: 4, unit, what, maxBindingBytes })) {
+  for (const sp of spans(s.name, gpu, { count: n, itemBytes, unit, what, maxBindingBytes })) {
     const b: Record<string, Bindable> = {};
-    for (const [k, t] of Object.entries(tensors)) b[k] = spanRange(t, sp, 4);
-    enc.dispatch(s, b, { n: sp.count }, groups1d(sp.count, WG));
+    for (const [k, t] of Object.entries(tensors)) b[k] = spanOf(t, sp);
+    enc.dispatch(s, b, { n: sp.count }, groups1d(Math.ceil(sp.count / per), WG));
   }
 }
 
 /** What `geluForward` reads and writes. */
 export interface GeluForwardArgs extends ChunkOptions {
-  /** [n] f32 output; may alias x. */
+  /** [n] f32, f16 or bf16 output; may alias x. */
   y: Tensor;
-  /** [n] f32 input. */
+  /** [n] f32, f16 or bf16 input. */
   x: Tensor;
   /** Elements. */
   n: number;
@@ -125,20 +154,21 @@ export interface GeluForwardArgs extends ChunkOptions {
 /** y = gelu(x) over n elements. `y` may alias `x`. */
 export function geluForward(enc: Encoder, a: GeluForwardArgs): void {
   const { y, x, n, form } = a;
-  needF32("geluForward", "y", y, n);
-  needF32("geluForward", "x", x, n);
+  const op = "geluForward";
+  const dy = needFloat(op, "y", y, n, enc.gpu), dx = needFloat(op, "x", x, n, enc.gpu);
   const inPlace = y === x;
   const tensors: Record<string, Tensor> = inPlace ? { y } : { x, y };
-  elementwise(enc, spec("fwd", form, inPlace), tensors, n, a.maxBindingBytes);
+  const d: Dtypes = inPlace ? { y: dy } : { x: dx, y: dy };
+  elementwise(enc, spec("fwd", form, d), tensors, n, a.maxBindingBytes);
 }
 
 /** What `geluBackward` reads and writes. */
 export interface GeluBackwardArgs extends ChunkOptions {
-  /** [n] f32 output; may alias dy. */
+  /** [n] f32, f16 or bf16 output; may alias dy. */
   dx: Tensor;
-  /** [n] f32 upstream gradient. */
+  /** [n] f32, f16 or bf16 upstream gradient. */
   dy: Tensor;
-  /** [n] f32 forward input. */
+  /** [n] f32, f16 or bf16 forward input. */
   x: Tensor;
   /** Elements. */
   n: number;
@@ -149,11 +179,15 @@ export interface GeluBackwardArgs extends ChunkOptions {
 /** dx = dy * gelu'(x) over n elements (exact derivative of the form). `dx` may alias `dy`. */
 export function geluBackward(enc: Encoder, a: GeluBackwardArgs): void {
   const { dx, dy, x, n, form } = a;
-  for (const [name, t] of [["dx", dx], ["dy", dy], ["x", x]] as const) {
-    needF32("geluBackward", name, t, n);
-  }
+  const op = "geluBackward";
+  const d = {
+    dy: needFloat(op, "dy", dy, n, enc.gpu),
+    x: needFloat(op, "x", x, n, enc.gpu),
+    dx: needFloat(op, "dx", dx, n, enc.gpu),
+  };
   if (dx === x) throw new Error("geluBackward: dx aliasing x is unsupported");
   const inPlace = dx === dy;
   const tensors: Record<string, Tensor> = inPlace ? { x, dx } : { dy, x, dx };
-  elementwise(enc, spec("bwd", form, inPlace), tensors, n, a.maxBindingBytes);
+  const ds: Dtypes = inPlace ? { x: d.x, dx: d.dx } : d;
+  elementwise(enc, spec("bwd", form, ds), tensors, n, a.maxBindingBytes);
 }

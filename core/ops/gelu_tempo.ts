@@ -17,16 +17,22 @@
  * each word's right-branch elements first, then its left-branch ones, so that neighbouring lanes
  * mostly take the same branch (~15% faster, the same bits: only the order of elements changes).
  * The kernel policy picks the order (`geluTempo`: `grouped` or `ordered`).
+ *
+ * x, y, dy, dx are f32, f16 or bf16, each its own; the inversion runs in f32 on the stored y
+ * (a 16-bit y makes it start from a 16-bit-rounded output: the error floor near x_min grows with
+ * the square root of y's rounding, issue 11's measurement). 16-bit operands make each
+ * invocation take its elements in pairs (the grouped order stores them in pairs afterwards).
  * @module
  */
 import type { Bindable, Encoder } from "../encoder.ts";
-import { bytesOf } from "../dtype.ts";
+import { bytesOf, type FloatDType } from "../dtype.ts";
 import { groups1d, type KernelSpec, LINEAR_INDEX } from "../kernel.ts";
 import { cachedSpec } from "../spec_cache.ts";
 import type { Tensor } from "../tensor.ts";
 import { GELU_WGSL, type GeluForm } from "./gelu.ts";
-import { needF32, needMask } from "./checks.ts";
-import { type ChunkOptions, spanRange, spans } from "./chunking.ts";
+import { needFloat, needMask } from "./checks.ts";
+import { type ChunkOptions, spanOf, spans, widestElement } from "./chunking.ts";
+import { anyHalf, dtypeSuffix, store2nWgsl } from "./half_kernels.ts";
 
 /** Branch-mask packing. */
 export type GeluMaskDtype = "u8" | "bit";
@@ -187,19 +193,33 @@ fn gelu_${f}_inverse(y: f32, right: bool, steps: vec2u) -> vec2f {
 
 const WG = 64;
 
-/** The bit-mask backward's loop over a word's elements, right-branch ones first. */
-function groupedLoop(form: GeluForm, inPlace: boolean): string {
+/**
+ * The bit-mask backward's loop over a word's elements, right-branch ones first. f32 stores each
+ * gradient as it goes; with 16-bit operands (`pairs`) the factors gelu'(x) go into a private
+ * array and are stored in pairs, in order, afterwards (a 16-bit output is written whole words).
+ */
+function groupedLoop(form: GeluForm, inPlace: boolean, pairs: boolean): string {
+  const DY = inPlace ? "dx" : "dy";
   return `let valid = select(0xffffffffu, (1u << cnt) - 1u, cnt < 32u);
   var rm = bits & valid;
   var lm = ~bits & valid;
+  ${pairs ? "var gs: array<f32, 32>;" : ""}
   for (var t = 0u; t < cnt; t++) {
     let right = rm != 0u;
     let k = firstTrailingBit(select(lm, rm, right));
     rm = select(rm, rm & (rm - 1u), right);
     lm = select(lm & (lm - 1u), lm, right);
     let e = e0 + k;
-    let xg = gelu_${form}_inverse(y[e], right, vec2u(u.steps, u.stepsLeft));
-    dx[e] = ${inPlace ? "dx" : "dy"}[e] * xg.y;
+    let xg = gelu_${form}_inverse(y_load(e), right, vec2u(u.steps, u.stepsLeft));
+    ${pairs ? "gs[k] = xg.y;" : `dx_store(e, ${DY}_load(e) * xg.y);`}
+  }${
+    pairs
+      ? `
+  for (var k = 0u; k < cnt; k += 2u) {
+    let p = (e0 + k) / 2u;
+    dx_store2n(p, ${DY}_load2(p) * vec2f(gs[k], gs[k + 1u]), u.n);
+  }`
+      : ""
   }`;
 }
 
@@ -208,17 +228,23 @@ function perWord(dt: GeluMaskDtype): number {
   return dt === "bit" ? 32 : 4;
 }
 
+/** Float dtypes of a Tempo GELU kernel's operands (in place: without x, or without dy). */
+type Dtypes = Readonly<Record<string, FloatDType>>;
+
 function specOf(
   kind: "fwd" | "bwd",
   form: GeluForm,
   dt: GeluMaskDtype,
-  inPlace: boolean,
+  d: Dtypes,
   grouped = false,
 ): KernelSpec {
-  const name = kind === "fwd"
-    ? `gelu_tempo_fwd_${form}_${dt}${inPlace ? "_inplace" : ""}`
-    : `gelu_tempo_bwd_${form}_${dt}${grouped ? "_grouped" : ""}${inPlace ? "_inplace" : ""}`;
-  return cachedSpec(name, () => makeSpec(name, kind, form, dt, inPlace, grouped));
+  const inPlace = kind === "fwd" ? !("x" in d) : !("dy" in d);
+  const name =
+    (kind === "fwd"
+      ? `gelu_tempo_fwd_${form}_${dt}${inPlace ? "_inplace" : ""}`
+      : `gelu_tempo_bwd_${form}_${dt}${grouped ? "_grouped" : ""}${inPlace ? "_inplace" : ""}`) +
+    dtypeSuffix(d);
+  return cachedSpec(name, () => makeSpec(name, kind, form, dt, d, inPlace, grouped));
 }
 
 function makeSpec(
@@ -226,67 +252,95 @@ function makeSpec(
   kind: "fwd" | "bwd",
   form: GeluForm,
   dt: GeluMaskDtype,
+  d: Dtypes,
   inPlace: boolean,
   grouped: boolean,
 ): KernelSpec {
   const g = perWord(dt);
-  const shift = dt === "bit" ? "k" : "8u * k";
+  const shiftOf = (k: string) => (dt === "bit" ? k : `8u * ${k}`);
+  const shift = shiftOf("k");
   const xmin = lit(GELU_TEMPO_POLY[form].c);
-  return kind === "fwd"
-    ? {
+  // f32: one element per step; 16-bit operands: a pair per step (k even; e0 is a multiple of 4),
+  // the second element of the last pair past cnt neither stored nor flagged in the mask.
+  const pairs = anyHalf(...Object.values(d));
+  const X = inPlace ? "y" : "x";
+  if (kind === "fwd") {
+    const loop = pairs
+      ? `for (var k = 0u; k < cnt; k += 2u) {
+    let p = (e0 + k) / 2u;
+    let v = ${X}_load2(p);
+    y_store2n(p, vec2f(gelu_${form}_t(v.x), gelu_${form}_t(v.y)), u.n);
+    packed |= (select(0u, 1u, v.x >= ${xmin}) << (${shift})) |
+      (select(0u, 1u, v.y >= ${xmin} && k + 1u < cnt) << (${shiftOf("(k + 1u)")}));
+  }`
+      : `for (var k = 0u; k < cnt; k++) {
+    let v = ${X}_load(e0 + k);
+    y_store(e0 + k, gelu_${form}_t(v));
+    packed |= select(0u, 1u, v >= ${xmin}) << (${shift});
+  }`;
+    return {
       name,
       bindings: [
-        ...(inPlace ? [] : [{ name: "x", type: "f32" as const }]),
-        { name: "y", type: "f32", write: true },
+        ...(inPlace ? [] : [{ name: "x", dtype: d.x }]),
+        { name: "y", dtype: d.y, write: true },
         { name: "mask", type: "u32", write: true },
       ],
       uniforms: [["n", "u32"]],
       workgroupSize: [WG],
-      prelude: GELU_WGSL + geluTempoWgsl(form),
+      prelude: GELU_WGSL + geluTempoWgsl(form) + (pairs ? store2nWgsl("y", d.y) : ""),
       body: `${LINEAR_INDEX}
   if (i >= (u.n + ${g - 1}u) / ${g}u) { return; }
   let e0 = i * ${g}u;
   let cnt = min(${g}u, u.n - e0);
   var packed = 0u;
-  for (var k = 0u; k < cnt; k++) {
-    let v = ${inPlace ? "y" : "x"}[e0 + k];
-    y[e0 + k] = gelu_${form}_t(v);
-    packed |= select(0u, 1u, v >= ${xmin}) << (${shift});
-  }
+  ${loop}
   mask[i] = packed;`,
-    }
-    : {
-      name,
-      bindings: [
-        ...(inPlace ? [] : [{ name: "dy", type: "f32" as const }]),
-        { name: "y", type: "f32" },
-        { name: "mask", type: "u32" },
-        { name: "dx", type: "f32", write: true },
-      ],
-      uniforms: [["n", "u32"], ["steps", "u32"], ["stepsLeft", "u32"]],
-      workgroupSize: [WG],
-      prelude: GELU_WGSL + geluTempoWgsl(form),
-      body: `${LINEAR_INDEX}
+    };
+  }
+  const DY = inPlace ? "dx" : "dy";
+  const rightOf = (k: string) =>
+    `((bits >> (${shiftOf(k)})) & ${dt === "bit" ? "1u" : "0xffu"}) != 0u`;
+  const steps = "vec2u(u.steps, u.stepsLeft)";
+  const ordered = pairs
+    ? `for (var k = 0u; k < cnt; k += 2u) {
+    let p = (e0 + k) / 2u;
+    let yv = y_load2(p);
+    let g0 = gelu_${form}_inverse(yv.x, ${rightOf("k")}, ${steps}).y;
+    var g1 = 0.0;
+    if (k + 1u < cnt) { g1 = gelu_${form}_inverse(yv.y, ${rightOf("(k + 1u)")}, ${steps}).y; }
+    dx_store2n(p, ${DY}_load2(p) * vec2f(g0, g1), u.n);
+  }`
+    : `for (var k = 0u; k < cnt; k++) {
+    let e = e0 + k;
+    let right = ${rightOf("k")};
+    let xg = gelu_${form}_inverse(y_load(e), right, ${steps});
+    dx_store(e, ${DY}_load(e) * xg.y);
+  }`;
+  return {
+    name,
+    bindings: [
+      ...(inPlace ? [] : [{ name: "dy", dtype: d.dy }]),
+      { name: "y", dtype: d.y },
+      { name: "mask", type: "u32" },
+      { name: "dx", dtype: d.dx, write: true },
+    ],
+    uniforms: [["n", "u32"], ["steps", "u32"], ["stepsLeft", "u32"]],
+    workgroupSize: [WG],
+    prelude: GELU_WGSL + geluTempoWgsl(form) + (pairs ? store2nWgsl("dx", d.dx) : ""),
+    body: `${LINEAR_INDEX}
   if (i >= (u.n + ${g - 1}u) / ${g}u) { return; }
   let e0 = i * ${g}u;
   let cnt = min(${g}u, u.n - e0);
   let bits = mask[i];
-  ${
-        grouped ? groupedLoop(form, inPlace) : `for (var k = 0u; k < cnt; k++) {
-    let e = e0 + k;
-    let right = ((bits >> (${shift})) & ${dt === "bit" ? "1u" : "0xffu"}) != 0u;
-    let xg = gelu_${form}_inverse(y[e], right, vec2u(u.steps, u.stepsLeft));
-    dx[e] = ${inPlace ? "dx" : "dy"}[e] * xg.y;
-  }`
-      }`,
-    };
+  ${grouped ? groupedLoop(form, inPlace, pairs) : ordered}`,
+  };
 }
 
 /** Dispatch over n elements in chunks (multiples of 8 * storageAlign elements: aligned offsets). */
 function run(
   enc: Encoder,
   spec: KernelSpec,
-  f32s: Record<string, Tensor>,
+  floats: Record<string, Tensor>,
   mask: Tensor,
   dt: GeluMaskDtype,
   n: number,
@@ -295,9 +349,10 @@ function run(
 ): void {
   const gpu = enc.gpu;
   if (!gpu || n === 0) return;
-  // 8 * storageAlign elements: f32, byte-mask and bit-mask offsets all aligned.
+  // 8 * storageAlign elements: f32, f16, bf16, byte-mask and bit-mask offsets all aligned.
   const unit = 8 * gpu.storageAlign, what = `elements (${unit} at a time)`;
-  for (const sp of spans(spec.name, gpu, { count: n, itemBytes: 4, unit, what, maxBindingBytes })) {
+  const itemBytes = widestElement(Object.values(floats).map((t) => t.dtype));
+  for (const sp of spans(spec.name, gpu, { count: n, itemBytes, unit, what, maxBindingBytes })) {
     const b: Record<string, Bindable> = {
       mask: sp.whole ? mask : {
         tensor: mask,
@@ -305,7 +360,7 @@ function run(
         size: bytesOf(dt, sp.count),
       },
     };
-    for (const [name, t] of Object.entries(f32s)) b[name] = spanRange(t, sp, 4);
+    for (const [name, t] of Object.entries(floats)) b[name] = spanOf(t, sp);
     const g = groups1d(Math.ceil(sp.count / perWord(dt)), WG);
     enc.dispatch(spec, b, { n: sp.count, ...uniforms }, g);
   }
@@ -313,11 +368,11 @@ function run(
 
 /** What `geluTempoForward` reads and writes. */
 export interface GeluTempoForwardArgs extends ChunkOptions {
-  /** [n] f32 output; may alias x. */
+  /** [n] f32, f16 or bf16 output; may alias x. */
   y: Tensor;
   /** [n] u8|bit branch mask output. */
   mask: Tensor;
-  /** [n] f32 input. */
+  /** [n] f32, f16 or bf16 input. */
   x: Tensor;
   /** Elements. */
   n: number;
@@ -334,21 +389,20 @@ export interface GeluTempoForwardArgs extends ChunkOptions {
 export function geluTempoForward(enc: Encoder, a: GeluTempoForwardArgs): void {
   const { y, mask, x, n, form, maskDtype } = a;
   const op = "geluTempoForward";
-  needF32(op, "y", y, n);
-  needF32(op, "x", x, n);
+  const dy = needFloat(op, "y", y, n, enc.gpu), dx = needFloat(op, "x", x, n, enc.gpu);
   needMask(op, mask, maskDtype, n);
   const inPlace = y === x;
-  const spec = specOf("fwd", form, maskDtype, inPlace);
+  const spec = specOf("fwd", form, maskDtype, inPlace ? { y: dy } : { x: dx, y: dy });
   run(enc, spec, inPlace ? { y } : { x, y }, mask, maskDtype, n, {}, a.maxBindingBytes);
 }
 
 /** What `geluTempoBackward` reads and writes. */
 export interface GeluTempoBackwardArgs extends ChunkOptions {
-  /** [n] f32 output; may alias dy. */
+  /** [n] f32, f16 or bf16 output; may alias dy. */
   dx: Tensor;
-  /** [n] f32 upstream gradient. */
+  /** [n] f32, f16 or bf16 upstream gradient. */
   dy: Tensor;
-  /** [n] f32 forward output. */
+  /** [n] f32, f16 or bf16 forward output. */
   y: Tensor;
   /** [n] u8|bit branch mask of the forward. */
   mask: Tensor;
@@ -370,14 +424,18 @@ export function geluTempoBackward(enc: Encoder, a: GeluTempoBackwardArgs): void 
   const { dx, dy, y, mask, n, form, maskDtype } = a;
   const steps = a.steps ?? GELU_TEMPO_STEPS[form];
   const op = "geluTempoBackward";
-  for (const [name, t] of [["dx", dx], ["dy", dy], ["y", y]] as const) needF32(op, name, t, n);
+  const d = {
+    dy: needFloat(op, "dy", dy, n, enc.gpu),
+    y: needFloat(op, "y", y, n, enc.gpu),
+    dx: needFloat(op, "dx", dx, n, enc.gpu),
+  };
   needMask(op, mask, maskDtype, n);
   if (dx === y) throw new Error(`${op}: dx aliasing y is unsupported`);
   const inPlace = dx === dy;
   const grouped = maskDtype === "bit" && enc.gpu?.kernels.geluTempo === "grouped";
-  const spec = specOf("bwd", form, maskDtype, inPlace, grouped);
-  const f32s: Record<string, Tensor> = inPlace ? { y, dx } : { dy, y, dx };
-  run(enc, spec, f32s, mask, maskDtype, n, {
+  const spec = specOf("bwd", form, maskDtype, inPlace ? { y: d.y, dx: d.dx } : d, grouped);
+  const floats: Record<string, Tensor> = inPlace ? { y, dx } : { dy, y, dx };
+  run(enc, spec, floats, mask, maskDtype, n, {
     steps: steps.right,
     stepsLeft: steps.left,
   }, a.maxBindingBytes);

@@ -8,6 +8,13 @@ import {
   geluGradRef,
   geluRef,
 } from "./gelu_ref.ts";
+import {
+  assertRefuses,
+  encoderWithoutF16,
+  halfClose,
+  halfDtypes,
+  uploadAs,
+} from "./half_testing.ts";
 
 const FORMS: GeluForm[] = ["erf", "tanh"];
 
@@ -80,3 +87,62 @@ Deno.test(
     }
   },
 );
+
+// 16-bit: the inputs above rounded to d, the f64 reference on them; the f32 tolerance above
+// (1e-6 abs + 1e-6 rel: the erfc fit and exp), then one rounding to d (u |ref|; f16's left tail
+// underflows to 0 within half a subnormal step). In place and in 512-element chunks (bf16): the
+// same bits.
+Deno.test(
+  {
+    name: "gelu at f16 and bf16 matches the f64 reference (erf, tanh, in place, chunked)",
+    ...GPU_TEST,
+  },
+  async () => {
+    const f = await gpuFixture();
+    const x0 = inputs(), n = x0.length;
+    const dy0 = randn(n, 2);
+    for (const d of halfDtypes(f)) {
+      const x = uploadAs(f, x0, [n], d), dy = uploadAs(f, dy0, [n], d);
+      const y = f.alloc.alloc([n], d, "workspace", "y");
+      const dx = f.alloc.alloc([n], d, "workspace", "dx");
+      for (const form of FORMS) {
+        geluForward(f.enc, { y, x: x.t, n, form });
+        const yGot = await f.readF32(y);
+        const tol = { atol: 1e-6, rtol: 1e-6 };
+        halfClose(d, yGot, geluForwardRef(x.v, form), tol, `gelu y ${form} ${d}`);
+        geluBackward(f.enc, { dx, dy: dy.t, x: x.t, n, form });
+        const dxGot = await f.readF32(dx);
+        halfClose(d, dxGot, geluBackwardRef(dy.v, x.v, form), tol, `gelu dx ${form} ${d}`);
+        if (d === "f16") continue; // in place and chunks: bf16
+        const t = f.upload(x0, [n], d);
+        geluForward(f.enc, { y: t, x: t, n, form, maxBindingBytes: 1024 });
+        assertClose(await f.readF32(t), yGot, 0, 0, `y in place, chunked ${form} ${d}`);
+        const g = f.upload(dy0, [n], d);
+        geluBackward(f.enc, { dx: g, dy: g, x: x.t, n, form, maxBindingBytes: 1024 });
+        assertClose(await f.readF32(g), dxGot, 0, 0, `dx in place, chunked ${form} ${d}`);
+      }
+    }
+    // Mixed: a bf16 input with an f32 output is the f32 result on the rounded input.
+    const xb = uploadAs(f, x0, [n], "bf16"), y32 = f.alloc.alloc([n], "f32", "workspace", "y");
+    geluForward(f.enc, { y: y32, x: xb.t, n, form: "erf" });
+    assertClose(await f.readF32(y32), geluForwardRef(xb.v, "erf"), 1e-6, 1e-6, "bf16 -> f32");
+  },
+);
+
+Deno.test({ name: "gelu refuses dtypes by op, binding and tensor", ...GPU_TEST }, async () => {
+  const f = await gpuFixture();
+  const x = f.alloc.alloc([8], "f32", "workspace", "x"),
+    m = f.alloc.alloc([8], "u8", "workspace", "m");
+  assertRefuses(() => geluForward(f.enc, { y: m, x, n: 8, form: "erf" }), [
+    "geluForward",
+    "y",
+    "u8",
+    "'m'",
+  ], "u8 y");
+  const h = f.alloc.alloc([8], "f16", "workspace", "h");
+  assertRefuses(
+    () => geluBackward(encoderWithoutF16(f), { dx: x, dy: x, x: h, n: 8, form: "erf" }),
+    ["geluBackward", "x", "'h'", "shader-f16"],
+    "f16 without shader-f16",
+  );
+});

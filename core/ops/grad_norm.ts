@@ -6,6 +6,8 @@
  * Both passes are fixed-order (strided, then tree), so the result is deterministic. Blocks never
  * straddle a binding chunk (chunks are whole blocks), so the scratch size depends only on the sizes.
  * Clipping is PyTorch's clip_grad_norm_: factor = min(1, maxNorm / (norm + 1e-6)).
+ * The gradients, the scratch and the result are f32 by design (parameter gradients stay f32 in
+ * mixed precision; the sum of squares needs f32's range); other dtypes are refused by name.
  * @module
  */
 import type { Encoder } from "../encoder.ts";

@@ -9,6 +9,9 @@ import {
   PARTIALS_PER_GROUP,
 } from "./grad_norm.ts";
 import { globalGradNormRef } from "./grad_norm_ref.ts";
+import { Allocator } from "../allocator.ts";
+import { Encoder } from "../encoder.ts";
+import { assertRefuses } from "./half_testing.ts";
 
 // Odd sizes around the block of E elements, an empty tensor, and one spanning 4 blocks.
 const E = ELEMS_PER_GROUP;
@@ -107,4 +110,16 @@ Deno.test({ name: "globalGradNorm ignores NaN past a tensor's end", ...GPU_TEST 
   const scratch = f.alloc.alloc([gradNormScratchBytes([g]) / 4], "f32", "workspace", "scratch");
   globalGradNorm(f.enc, { out, scratch, grads: [g], maxNorm: 0 });
   assertClose(await f.readF32(out), globalGradNormRef([host], 0), 0, 2e-6, "norm");
+});
+
+Deno.test("globalGradNorm refuses 16-bit gradients by op, binding and tensor (f32 by design)", () => {
+  const alloc = new Allocator();
+  const out = alloc.alloc([2], "f32", "workspace", "out"),
+    s = alloc.alloc([1024], "f32", "workspace", "s");
+  const h = alloc.alloc([8], "f16", "grad", "dh");
+  assertRefuses(
+    () => globalGradNorm(new Encoder(null), { out, scratch: s, grads: [out, h], maxNorm: 1 }),
+    ["globalGradNorm", "grads[1]", "must be f32", "'dh'"],
+    "f16 grad",
+  );
 });

@@ -6,27 +6,23 @@
  * |gamma| tiny makes xhat unrecoverable: the division uses sign(g) * max(|g|, 1e-12) (sign(0) =
  * +1), so no inf/NaN arises, but the gradients of such channels are wrong; the layer detects this
  * on the GPU with `minAbsGammaFlag` and keeps the input x instead (baseline backward).
- * The forward is the baseline `layernormForward` with mean = null.
+ * The forward is the baseline `layernormForward` with mean = null. dy, y and dx are f32, f16 or
+ * bf16 (a 16-bit y makes xhat carry y's rounding: issue 11's measurement); rstd, gamma, beta
+ * and their gradients stay f32.
  * @module
  */
-import type { Bindable, Encoder } from "../encoder.ts";
-import { groups1d, type KernelSpec } from "../kernel.ts";
+import type { Encoder } from "../encoder.ts";
+import type { KernelSpec } from "../kernel.ts";
 import type { Tensor } from "../tensor.ts";
 import {
-  backwardCol4Spec,
-  backwardColSpec,
-  backwardRowSpec,
-  backwardRowsSpec,
-  headRange,
-  layernormCacheC,
-  layernormWidth,
-  LN_COL4_WG,
-  LN_COL_WG,
-  LN_ROWS_WG,
-  rowRange,
-  rowSpans,
+  type DxSources,
+  loadW,
+  needParams,
+  type ParamSources,
+  runBackward,
+  type XhatOf,
 } from "./layernorm.ts";
-import { needF32 } from "./checks.ts";
+import { needF32, needFloat } from "./checks.ts";
 import type { ChunkOptions } from "./chunking.ts";
 
 /** Smallest |gamma| the Tempo backward divides by. */
@@ -43,15 +39,37 @@ fn safe_gamma(g: vec4f) -> vec4f {
 }
 `;
 
-const SOURCES: KernelSpec["bindings"] = [{ name: "y", type: "f32" }, { name: "beta", type: "f32" }];
-const SOURCES4: KernelSpec["bindings"] = [
-  { name: "y", type: "vec4<f32>" },
-  { name: "beta", type: "vec4<f32>" },
-];
-const ROW_XHAT = "(y[off + c] - beta[c]) / safe_gamma(gamma[c])";
-/** The column kernel's xhat with the channel's parameters loaded once (HOIST), not per row. */
-const HOIST = "let bc = beta[c];\n  let gc = safe_gamma(gamma[c]);";
-const COL_XHAT = "(y[off + c] - bc) / gc";
+/** The Tempo xhat = (y - beta) / gamma (beta, gamma: channel c). */
+const TEMPO_XHAT: XhatOf = (w, at, c) =>
+  `(${loadW(w, "y", at)} - ${loadW(w, "beta", c)}) / safe_gamma(${loadW(w, "gamma", c)})`;
+
+/** The Tempo dx kernels' sources: y [R, C] and beta [C]. */
+const TEMPO_DX: DxSources = {
+  name: "layernorm_tempo_bwd_dx",
+  sources: (w, d) => [
+    { name: "y", dtype: d.y, width: w as 1 | 4 },
+    { name: "beta", dtype: "f32", width: w as 1 | 4 },
+  ],
+  xhat: TEMPO_XHAT,
+  prelude: (w) => (w === 4 ? SAFE_GAMMA_WGSL4 : SAFE_GAMMA_WGSL),
+};
+
+/**
+ * The Tempo parameter-gradient kernels' sources: y, beta, gamma; the vec4 kernel loads the
+ * channel's parameters once (`hoist`), not per row.
+ */
+const TEMPO_PARAMS: ParamSources = {
+  name: "layernorm_tempo_bwd_params",
+  sources: (w, d) => [
+    { name: "y", dtype: d.y, width: w as 1 | 4 },
+    { name: "beta", dtype: "f32", width: w as 1 | 4 },
+    { name: "gamma", dtype: "f32", width: w as 1 | 4 },
+  ],
+  xhat: (w) =>
+    w === 4 ? "(y_load4(off + c) - bc) / gc" : TEMPO_XHAT(1, "off + c", "c", { mean: "", rs: "" }),
+  prelude: (w) => (w === 4 ? SAFE_GAMMA_WGSL4 : SAFE_GAMMA_WGSL),
+  hoist: (w) => (w === 4 ? "let bc = beta_load4(c);\n  let gc = safe_gamma(gamma_load4(c));" : ""),
+};
 
 const FLAG_WG = 128;
 /** The flag kernel; `or` ORs into flag[0] instead of overwriting it. */
@@ -80,15 +98,15 @@ const FLAG = [flagSpec(false), flagSpec(true)];
 
 /** What `layernormTempoBackward` reads, writes and accumulates into. */
 export interface LayernormTempoBackwardArgs extends ChunkOptions {
-  /** [R, C] f32 output; may alias dy (in place). */
+  /** [R, C] f32, f16 or bf16 output; may alias dy (in place). */
   dx: Tensor;
   /** [C] f32, accumulated. */
   dgamma: Tensor;
   /** [C] f32, accumulated. */
   dbeta: Tensor;
-  /** [R, C] f32 upstream gradient. */
+  /** [R, C] f32, f16 or bf16 upstream gradient. */
   dy: Tensor;
-  /** [R, C] f32 forward output. */
+  /** [R, C] f32, f16 or bf16 forward output. */
   y: Tensor;
   /** [R] f32 forward rstd. */
   rstd: Tensor;
@@ -109,67 +127,28 @@ export interface LayernormTempoBackwardArgs extends ChunkOptions {
 export function layernormTempoBackward(enc: Encoder, a: LayernormTempoBackwardArgs): void {
   const { dx, dgamma, dbeta, dy, y, rstd, gamma, beta, R, C } = a;
   const op = "layernormTempoBackward";
-  for (const [name, t] of [["dx", dx], ["dy", dy], ["y", y]] as const) needF32(op, name, t, R * C);
-  needF32(op, "rstd", rstd, R);
-  for (const [n, t] of [["dgamma", dgamma], ["dbeta", dbeta], ["gamma", gamma], ["beta", beta]]) {
-    needF32(op, n as string, t as Tensor, C);
-  }
+  const dtypes = {
+    dy: needFloat(op, "dy", dy, R * C, enc.gpu),
+    y: needFloat(op, "y", y, R * C, enc.gpu),
+    dx: needFloat(op, "dx", dx, R * C, enc.gpu),
+  };
+  needParams(
+    op,
+    [["rstd", rstd]],
+    [["dgamma", dgamma], ["dbeta", dbeta], ["gamma", gamma], ["beta", beta]],
+    R,
+    C,
+  );
   if (dx === y) throw new Error(`${op}: dx aliasing y is unsupported`);
-  const gpu = enc.gpu;
-  if (!gpu || R === 0) return;
-  const inPlace = dx === dy;
-  const w = layernormWidth(gpu, C), v4 = w === 4;
-  const col = v4
-    ? backwardCol4Spec(
-      "layernorm_tempo_bwd_params",
-      [...SOURCES4, { name: "gamma", type: "vec4<f32>" }],
-      COL_XHAT,
-      SAFE_GAMMA_WGSL4,
-      HOIST,
-    )
-    : backwardColSpec(
-      "layernorm_tempo_bwd_params",
-      [...SOURCES, { name: "gamma", type: "f32" }],
-      ROW_XHAT,
-      SAFE_GAMMA_WGSL,
-    );
-  const row = w
-    ? backwardRowsSpec(
-      "layernorm_tempo_bwd_dx",
-      v4 ? SOURCES4 : SOURCES,
-      ROW_XHAT,
-      v4 ? SAFE_GAMMA_WGSL4 : SAFE_GAMMA_WGSL,
-      inPlace,
-      w,
-      layernormCacheC(C),
-    )
-    : backwardRowSpec("layernorm_tempo_bwd_dx", SOURCES, ROW_XHAT, SAFE_GAMMA_WGSL, inPlace);
-  const params = { gamma: headRange(gamma, C, v4), beta: headRange(beta, C, v4) };
-  const chunks = rowSpans(op, gpu, R, C, a.maxBindingBytes);
-  for (const ch of chunks) {
-    enc.dispatch(
-      col,
-      {
-        dy: rowRange(dy, ch, C, v4),
-        y: rowRange(y, ch, C, v4),
-        ...params,
-        dgamma: headRange(dgamma, C, v4),
-        dbeta: headRange(dbeta, C, v4),
-      },
-      { R: ch.count, C },
-      v4 ? groups1d(C / 4, LN_COL4_WG) : groups1d(C, LN_COL_WG),
-    );
-  }
-  for (const ch of chunks) {
-    const b: Record<string, Bindable> = {
-      dy: rowRange(dy, ch, C, v4),
-      y: rowRange(y, ch, C, v4),
-      ...params,
-      rstd: rowRange(rstd, ch, 1),
-    };
-    if (!inPlace) b.dx = rowRange(dx, ch, C, v4);
-    enc.dispatch(row, b, { R: ch.count, C }, groups1d(ch.count, w ? LN_ROWS_WG : 1));
-  }
+  runBackward(enc, {
+    op,
+    dx: TEMPO_DX,
+    params: TEMPO_PARAMS,
+    dtypes,
+    rows: { dy, y },
+    stats: { rstd },
+    channels: { gamma, beta },
+  }, a);
 }
 
 /**

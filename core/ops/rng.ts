@@ -2,12 +2,15 @@
  * Counter-based random numbers: Philox4x32-10 (Salmon et al., SC'11; Random123), the same bits in
  * WGSL and TypeScript, and the one dropout keep decision every kernel shares.
  *
- * Dropout keep decision of element `i` (a u32 element index into the tensor being dropped):
+ * Dropout keep decision of element `i` (an element index, below 2^53, into the tensor being
+ * dropped, or into the step's global batch: see `dropoutOffset` in core/step.ts):
  *
- *     r    = philox4x32([floor(i / 4), stream, 0, 0], [seed, 0x9E3779B9])[i mod 4]
+ *     q    = floor(i / 4)
+ *     r    = philox4x32([q mod 2^32, stream, floor(q / 2^32), 0], [seed, 0x9E3779B9])[i mod 4]
  *     keep = (r >> 8) < keepThreshold(p)          // keepThreshold(p) = round((1 - p) * 2^24)
  *
- * (one Philox call serves four consecutive elements: its four output words are independent),
+ * (one Philox call serves four consecutive elements: its four output words are independent; the
+ * third counter word is 0 below i = 2^34, so indices that fit in a u32 keep their old decisions),
  * i.e. the uniform `(r >> 8) / 2^24` in [0, 1) compared against the keep probability quantised to
  * 2^-24 (integer compare: the GPU and the reference agree bit for bit, and p = 0 keeps all).
  * `stream` is a u32 the caller derives from (step, layer, site), e.g. with `dropoutStream`, so that
@@ -82,24 +85,30 @@ export function keepThreshold(p: number): number {
   return Math.round((1 - p) * 16777216);
 }
 
-/** Whether dropout keeps element `i` of stream `stream` under `seed` (see the module doc). */
+/** Whether dropout keeps element `i` (an integer in [0, 2^53)) of `stream` under `seed`. */
 export function dropoutKeep(i: number, stream: number, seed: number, threshold: number): boolean {
-  const q = Math.floor((i >>> 0) / 4);
-  const r = philox4x32([q, stream >>> 0, 0, 0], [seed >>> 0, DROPOUT_KEY1])[(i >>> 0) % 4];
+  if (!(Number.isSafeInteger(i) && i >= 0)) throw new Error(`dropoutKeep: element ${i}`);
+  const q = Math.floor(i / 4), hi = Math.floor(q / 4294967296);
+  const r =
+    philox4x32([q - hi * 4294967296, stream >>> 0, hi, 0], [seed >>> 0, DROPOUT_KEY1])[i % 4];
   return (r >>> 8) < threshold;
 }
 
 /**
- * WGSL: `dropout_keep4(q: u32, stream: u32, seed: u32, threshold: u32) -> vec4<bool>`, the keep
- * decisions of elements 4q .. 4q + 3, and `dropout_keep(i, stream, seed, threshold) -> bool`,
- * that of element i alone; the same decisions as `dropoutKeep` (includes PHILOX_WGSL; paste once
- * into a prelude).
+ * WGSL: `dropout_keep4_at(q_lo: u32, q_hi: u32, stream: u32, seed: u32, threshold: u32) ->
+ * vec4<bool>`, the keep decisions of elements 4q .. 4q + 3 for q = q_hi * 2^32 + q_lo;
+ * `dropout_keep4(q, stream, seed, threshold)`, the same with q_hi = 0; and
+ * `dropout_keep(i, stream, seed, threshold) -> bool`, that of element i alone. The same decisions
+ * as `dropoutKeep` (includes PHILOX_WGSL; paste once into a prelude).
  */
 export const DROPOUT_KEEP_WGSL = `${PHILOX_WGSL}
-fn dropout_keep4(q: u32, stream: u32, seed: u32, threshold: u32) -> vec4<bool> {
+fn dropout_keep4_at(q_lo: u32, q_hi: u32, stream: u32, seed: u32, threshold: u32) -> vec4<bool> {
   if (threshold >= 16777216u) { return vec4<bool>(true); }
-  let r = philox4x32(vec4u(q, stream, 0u, 0u), vec2u(seed, 0x${DROPOUT_KEY1.toString(16)}u));
+  let r = philox4x32(vec4u(q_lo, stream, q_hi, 0u), vec2u(seed, 0x${DROPOUT_KEY1.toString(16)}u));
   return (r >> vec4u(8u)) < vec4u(threshold);
+}
+fn dropout_keep4(q: u32, stream: u32, seed: u32, threshold: u32) -> vec4<bool> {
+  return dropout_keep4_at(q, 0u, stream, seed, threshold);
 }
 fn dropout_keep(i: u32, stream: u32, seed: u32, threshold: u32) -> bool {
   return dropout_keep4(i / 4u, stream, seed, threshold)[i % 4u];

@@ -1,19 +1,26 @@
 /**
- * Row addressing of [rows, C] f32 tensors: a gather (out[m] = x[positions[m]]) and a
+ * Row addressing of [rows, C] tensors: a gather (out[m] = x[positions[m]]) and a
  * deterministic scatter-add (the gather's backward), chunked over rows (`chunksOf`) when an
  * operand exceeds one storage binding. The MLM head gathers the hidden states at the M masked
  * positions from [N, C].
  *
  * Index tensors (positions / ids, [M] or [N] i32) are bound whole: they must fit one binding
- * (fewer than 33.5M rows at 128 MiB). Big f32 operands are split by rows into TensorRanges.
+ * (fewer than 33.5M rows at 128 MiB). Big operands are split by rows into TensorRanges.
+ * Row operands are f32, f16 or bf16, each its own (the embedding gathers 16-bit rows from an f32
+ * table); copies go through f32 (exact between equal dtypes), sums are f32 rounded once per
+ * element. A 16-bit output needs an even C (each invocation then writes pairs or vec4s).
  * @module
  */
+import type { FloatDType } from "../dtype.ts";
 import type { Encoder, TensorRange } from "../encoder.ts";
+import { DTypeError } from "../errors.ts";
 import type { Gpu } from "../gpu.ts";
-import { groups1d, type KernelSpec } from "../kernel.ts";
+import { groups1d, type KernelSpec, type TypedBindingSpec } from "../kernel.ts";
+import { cachedSpec } from "../spec_cache.ts";
 import type { Tensor } from "../tensor.ts";
-import { needF32, needI32 } from "./checks.ts";
+import { needFloat, needI32 } from "./checks.ts";
 import { type ChunkOptions, chunksOf } from "./chunking.ts";
+import { dtypeSuffix } from "./half_kernels.ts";
 
 /**
  * `r` widened to a multiple of 16 bytes, for a READ-ONLY vec4 binding whose last vec4 is partial
@@ -48,19 +55,67 @@ export function useVec4(gpu: Gpu, C: number): boolean {
 /** Threads per workgroup of the row kernels (one workgroup per row, looping over columns). */
 const ROW_WG = 64;
 
-function gatherSpec(vec4: boolean): KernelSpec {
-  const { T, zero, suffix } = rowType(vec4);
-  return {
-    name: `gather_rows_${suffix}`,
+/** Elements a row kernel's invocation accesses at once: 1, a pair, or a vec4. */
+export type RowWidth = 1 | 2 | 4;
+
+/**
+ * The width of a row kernel over rows of C elements whose operands have dtypes `ds`, `written`
+ * the dtype of its output: vec4 when C % 4 == 0 (whole vec4s at aligned offsets), else a pair
+ * when an operand is 16-bit and C is even (16-bit chunks then start on words), else 1. Throws a
+ * DTypeError naming `op` when a 16-bit output would need single elements (odd C: rows share
+ * u32 words).
+ */
+export function rowWidth(
+  op: string,
+  gpu: Gpu,
+  C: number,
+  ds: readonly FloatDType[],
+  written: Tensor,
+): RowWidth {
+  if (useVec4(gpu, C)) return 4;
+  if (ds.some((d) => d !== "f32") && C % 2 === 0) return 2;
+  if (written.dtype !== "f32") {
+    throw new DTypeError(
+      `${op}: a 16-bit output needs an even row width (rows of C = ${C} share u32 words), got ` +
+        `${written}; use an even C or f32`,
+    );
+  }
+  return 1;
+}
+
+/** WGSL accessor suffix and zero of width w. */
+function widthOf(w: RowWidth): { at: string; zero: string; label: string } {
+  return w === 4
+    ? { at: "4", zero: "vec4f(0.0)", label: "vec4" }
+    : w === 2
+    ? { at: "2", zero: "vec2f(0.0)", label: "pair" }
+    : { at: "", zero: "0.0", label: "f32" };
+}
+
+/** Dtype binding of a row kernel of width w (vec4 storage for w = 4). */
+export function rowBinding(
+  name: string,
+  dtype: FloatDType,
+  w: RowWidth,
+  write = false,
+): TypedBindingSpec {
+  return { name, dtype, width: w === 4 ? 4 : 1, write };
+}
+
+function gatherSpec(w: RowWidth, d: { out: FloatDType; x: FloatDType }): KernelSpec {
+  const { at, zero, label } = widthOf(w);
+  const name = `gather_rows_${label}${dtypeSuffix(d)}`;
+  return cachedSpec(name, () => ({
+    name,
     bindings: [
-      { name: "out", type: T, write: true },
-      { name: "x", type: T },
+      rowBinding("out", d.out, w, true),
+      rowBinding("x", d.x, w),
       { name: "ids", type: "i32" },
     ],
     uniforms: [
       ["rows", "u32"], // out rows in this chunk
-      ["W", "u32"], // row width in elements of type T
-      ["outBase", "u32"], // in elements of type T
+      ["W", "u32"], // row width in units of w elements
+      ["outBase", "u32"], // in units of w elements
       ["outRow0", "u32"],
       ["xBase", "u32"],
       ["v0", "i32"], // x rows [v0, v1) are bound in this chunk
@@ -77,23 +132,23 @@ function gatherSpec(vec4: boolean): KernelSpec {
   if (id >= u.v0 && id < u.v1) {
     let s = u.xBase + u32(id - u.v0) * u.W;
     if (u.accumulate != 0u) {
-      for (var c = lidx; c < u.W; c += WG_X) { out[o + c] = out[o + c] + x[s + c]; }
+      for (var c = lidx; c < u.W; c += WG_X) {
+        out_store${at}(o + c, out_load${at}(o + c) + x_load${at}(s + c));
+      }
     } else {
-      for (var c = lidx; c < u.W; c += WG_X) { out[o + c] = x[s + c]; }
+      for (var c = lidx; c < u.W; c += WG_X) { out_store${at}(o + c, x_load${at}(s + c)); }
     }
   } else if (u.zeroInvalid != 0u && u.accumulate == 0u && (id < 0 || id >= u.V)) {
-    for (var c = lidx; c < u.W; c += WG_X) { out[o + c] = ${zero}; }
+    for (var c = lidx; c < u.W; c += WG_X) { out_store${at}(o + c, ${zero}); }
   }`,
-  };
+  }));
 }
-
-const GATHER = [gatherSpec(false), gatherSpec(true)];
 
 /** What `gatherInto` reads and writes. */
 export interface GatherArgs extends ChunkOptions {
-  /** [N, C] f32 output. */
+  /** [N, C] f32, f16 or bf16 output. */
   out: Tensor;
-  /** [V, C] f32 rows to gather from. */
+  /** [V, C] rows to gather from (f32, f16 or bf16; `xDtypes` narrows it). */
   x: Tensor;
   /** [N] i32 row of x for each output row. */
   ids: Tensor;
@@ -103,6 +158,10 @@ export interface GatherArgs extends ChunkOptions {
   C: number;
   /** Add into out instead of overwriting it. */
   accumulate?: boolean;
+  /** The dtypes x may have (default f32, f16, bf16; embedding tables: f32). */
+  xDtypes?: readonly FloatDType[];
+  /** x's name in errors (default "x"). */
+  xName?: string;
 }
 
 /**
@@ -114,20 +173,24 @@ export function gatherInto(enc: Encoder, op: string, a: GatherArgs): void {
   const { out, x, ids, N, C } = a;
   if (!Number.isInteger(C) || C < 1) throw new Error(`${op}: bad C=${C}`);
   if (x.size % C !== 0) throw new Error(`${op}: ${x} is not [V, ${C}]`);
-  needF32(op, "out", out, N * C);
-  needF32(op, "x", x, 0);
+  const d = {
+    out: needFloat(op, "out", out, N * C, enc.gpu),
+    x: needFloat(op, a.xName ?? "x", x, 0, enc.gpu, a.xDtypes),
+  };
   needI32(op, "ids", ids, N, enc.gpu);
   const gpu = enc.gpu;
   if (!gpu || N === 0) return;
   const V = x.size / C;
-  const vec4 = V > 0 && useVec4(gpu, C);
-  const w = vec4 ? 4 : 1;
+  let w = rowWidth(op, gpu, C, [d.out, d.x], out);
+  // An empty x is bound as its minimum of 4 bytes: no whole vec4.
+  if (V === 0 && w === 4) w = d.out === "f32" && d.x === "f32" ? 1 : 2;
+  const spec = gatherSpec(w, d);
   const outChunks = chunksOf(gpu, out, N * C, C, a.maxBindingBytes);
   const xChunks = V === 0 ? [] : chunksOf(gpu, x, V * C, C, a.maxBindingBytes);
   for (const oc of outChunks) {
     const passes = xChunks.length === 0 ? [null] : xChunks;
     passes.forEach((xc, k) => {
-      enc.dispatch(GATHER[w === 4 ? 1 : 0], { out: oc.range, x: xc?.range ?? x, ids }, {
+      enc.dispatch(spec, { out: oc.range, x: xc?.range ?? x, ids }, {
         rows: oc.count,
         W: C / w,
         outBase: oc.base / w,
@@ -145,9 +208,9 @@ export function gatherInto(enc: Encoder, op: string, a: GatherArgs): void {
 
 /** What `gatherRows` reads and writes. */
 export interface GatherRowsArgs extends ChunkOptions {
-  /** [M, C] f32 output. */
+  /** [M, C] f32, f16 or bf16 output. */
   out: Tensor;
-  /** [N, C] f32 input. */
+  /** [N, C] f32, f16 or bf16 input. */
   x: Tensor;
   /** [M] i32 flat positions b*T+t. */
   positions: Tensor;
@@ -163,13 +226,14 @@ export function gatherRows(enc: Encoder, a: GatherRowsArgs): void {
   gatherInto(enc, "gatherRows", { out, x, ids, N, C, maxBindingBytes });
 }
 
-function scatterSpec(vec4: boolean): KernelSpec {
-  const { T, suffix } = rowType(vec4);
-  return {
-    name: `scatter_rows_add_${suffix}`,
+function scatterSpec(w: RowWidth, d: { dx: FloatDType; dout: FloatDType }): KernelSpec {
+  const { at, label } = widthOf(w);
+  const name = `scatter_rows_add_${label}${dtypeSuffix(d)}`;
+  return cachedSpec(name, () => ({
+    name,
     bindings: [
-      { name: "dx", type: T, write: true },
-      { name: "dout", type: T },
+      rowBinding("dx", d.dx, w, true),
+      rowBinding("dout", d.dout, w),
       { name: "positions", type: "i32" },
     ],
     uniforms: [
@@ -210,24 +274,22 @@ var<workgroup> later: array<u32, ${ROW_WG}>;`,
   let dups = later[0];
   let d = u.dxBase + u32(p - u.p0) * u.W;
   for (var c = lidx; c < u.W; c += WG_X) {
-    var acc = dout[u.doutBase + (m - u.m0) * u.W + c];
+    var acc = dout_load${at}(u.doutBase + (m - u.m0) * u.W + c);
     if (dups > 0u) {
       for (var k = m + 1u; k < u.m1; k++) {
-        if (positions[k] == p) { acc += dout[u.doutBase + (k - u.m0) * u.W + c]; }
+        if (positions[k] == p) { acc += dout_load${at}(u.doutBase + (k - u.m0) * u.W + c); }
       }
     }
-    dx[d + c] += acc;
+    dx_store${at}(d + c, dx_load${at}(d + c) + acc);
   }`,
-  };
+  }));
 }
-
-const SCATTER = [scatterSpec(false), scatterSpec(true)];
 
 /** What `scatterRowsAdd` reads and accumulates into. */
 export interface ScatterRowsArgs extends ChunkOptions {
-  /** [N, C] f32, accumulated into. */
+  /** [N, C] f32, f16 or bf16, accumulated into. */
   dx: Tensor;
-  /** [M, C] f32. */
+  /** [M, C] f32, f16 or bf16. */
   dout: Tensor;
   /** [M] i32. */
   positions: Tensor;
@@ -251,18 +313,21 @@ export function scatterRowsAdd(enc: Encoder, a: ScatterRowsArgs): void {
   const op = "scatterRowsAdd";
   if (!Number.isInteger(C) || C < 1) throw new Error(`${op}: bad C=${C}`);
   if (dx.size % C !== 0) throw new Error(`${op}: ${dx} is not [N, ${C}]`);
-  needF32(op, "dx", dx, 0);
-  needF32(op, "dout", dout, M * C);
+  const d = {
+    dx: needFloat(op, "dx", dx, 0, enc.gpu),
+    dout: needFloat(op, "dout", dout, M * C, enc.gpu),
+  };
   needI32(op, "positions", positions, M, enc.gpu);
   const gpu = enc.gpu;
   if (!gpu || M === 0 || dx.size === 0) return;
   const N = dx.size / C;
-  const w = useVec4(gpu, C) ? 4 : 1;
+  const w = rowWidth(op, gpu, C, [d.dx, d.dout], dx);
+  const spec = scatterSpec(w, d);
   const dxChunks = chunksOf(gpu, dx, N * C, C, maxBindingBytes);
   const doutChunks = chunksOf(gpu, dout, M * C, C, maxBindingBytes);
   for (const dc of dxChunks) {
     for (const oc of doutChunks) {
-      enc.dispatch(SCATTER[w === 4 ? 1 : 0], { dx: dc.range, dout: oc.range, positions }, {
+      enc.dispatch(spec, { dx: dc.range, dout: oc.range, positions }, {
         m0: oc.first,
         m1: oc.first + oc.count,
         W: C / w,

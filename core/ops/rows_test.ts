@@ -1,6 +1,7 @@
 import { assertClose, GPU_TEST, gpuFixture, randomArray, rng } from "../testing.ts";
 import { gatherRows, scatterRowsAdd } from "./rows.ts";
 import { gatherRowsRef, scatterRowsAddRef } from "./rows_ref.ts";
+import { assertRefuses, halfClose, halfDtypes, uploadAs } from "./half_testing.ts";
 
 // Odd shapes: N rows of x, M gathered rows; C = 19 runs the f32 kernels, C = 20 the vec4 ones.
 const N = 37, M = 23;
@@ -57,3 +58,44 @@ for (const C of WIDTHS) {
     bitsEqual(runs[1], runs[2], "chunked scatter run twice");
   });
 }
+
+// 16-bit rows: a gather copies exactly; a scatter-add sums in f32 (the 4e-6 above) and rounds
+// once. C = 22 takes pairs, C = 20 vec4s (bf16 only); 1024-byte bindings force row chunks.
+// A 16-bit output with odd C is refused (its rows would share u32 words).
+Deno.test(
+  { name: "gatherRows and scatterRowsAdd at f16 and bf16, chunked", ...GPU_TEST },
+  async () => {
+    const f = await gpuFixture();
+    for (const d of halfDtypes(f)) {
+      for (const C of d === "bf16" ? [22, 20] : [22]) {
+        const what = `${d} C=${C}`;
+        const x = uploadAs(f, randomArray(N * C, 1), [N, C], d), pos = positionsWithRepeats(2);
+        const tp = f.upload(pos, [M], "i32");
+        for (const maxBindingBytes of [undefined, SMALL_BINDING]) {
+          const out = f.upload(randomArray(M * C, 3, 5, 6), [M, C], d);
+          gatherRows(f.enc, { out, x: x.t, positions: tp, M, C, maxBindingBytes });
+          assertClose(await f.readF32(out), gatherRowsRef(x.v, pos, C), 0, 0, `gather ${what}`);
+          const dx = uploadAs(f, randomArray(N * C, 4), [N, C], d);
+          const dout = uploadAs(f, randomArray(M * C, 5), [M, C], d);
+          scatterRowsAdd(f.enc, { dx: dx.t, dout: dout.t, positions: tp, M, C, maxBindingBytes });
+          const want = scatterRowsAddRef(dx.v, dout.v, pos, C);
+          halfClose(
+            d,
+            await f.readF32(dx.t),
+            want,
+            { atol: 4e-6, rtol: 0 },
+            `scatterRowsAdd ${what} ${maxBindingBytes}`,
+          );
+        }
+      }
+    }
+    const odd = f.alloc.alloc([M, 19], "bf16", "workspace", "odd");
+    const x = f.alloc.alloc([N, 19], "f32", "workspace", "x"),
+      tp = f.upload(positionsWithRepeats(2), [M], "i32");
+    assertRefuses(
+      () => gatherRows(f.enc, { out: odd, x, positions: tp, M, C: 19 }),
+      ["gatherRows", "even row width", "C = 19", "'odd'"],
+      "odd C, bf16 output",
+    );
+  },
+);

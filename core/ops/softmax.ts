@@ -9,22 +9,37 @@
  * causal rows only read keys j <= q (the software adapter: llvmpipe runs a workgroup as a fiber,
  * 8 SIMD lanes along x, where barriers and idle lanes are costly). Operands larger than one
  * binding are split into spans of whole rows with aligned offsets.
+ *
+ * S, P, dP, dS are f32, f16 or bf16, each its own; the arithmetic (max, exp, sums) is f32 and each
+ * output element is rounded once to its dtype (Megatron's fused softmax keeps probabilities in
+ * 16 bits the same way). A 16-bit output is written in whole words (`half_kernels.ts`): the vec4
+ * row kernels as in f32 (rows of whole quads), the others word by word in blocks of one row, or
+ * two rows when rows have odd length (odd T), so both variants take every T.
  * @module
  */
+import { elementBytes, type FloatDType } from "../dtype.ts";
 import type { Bindable, Encoder } from "../encoder.ts";
 import type { Gpu } from "../gpu.ts";
 import { groups1d, type KernelSpec, LINEAR_INDEX } from "../kernel.ts";
 import { rowKernelFor } from "../kernel_policy.ts";
 import { cachedSpec } from "../spec_cache.ts";
 import type { Tensor } from "../tensor.ts";
-import { needF32 } from "./checks.ts";
-import { alignedItems, type ChunkOptions, type Span, spanRange, spans } from "./chunking.ts";
+import { needFloat } from "./checks.ts";
+import { alignedItemsOf, type ChunkOptions, type Span, spanOf, spans } from "./chunking.ts";
+import {
+  blockHeadWgsl,
+  blockRangeWgsl,
+  dtypeSuffix,
+  rowsPerBlock,
+  rowWordsWgsl,
+  store2nWgsl,
+} from "./half_kernels.ts";
 
 /** What `softmaxForward` reads and writes, and how. */
 export interface SoftmaxForwardArgs extends ChunkOptions {
-  /** [rows, cols] f32 output (rows = B*NH*T, cols = T); may alias S (in place). */
+  /** [rows, cols] f32, f16 or bf16 output (rows = B*NH*T, cols = T); may alias S (in place). */
   P: Tensor;
-  /** [rows, cols] f32 scores. */
+  /** [rows, cols] f32, f16 or bf16 scores. */
   S: Tensor;
   /** Rows. */
   rows: number;
@@ -73,93 +88,183 @@ fn wg_reduce(v: f32, lidx: u32, is_max: bool) -> f32 {
 }
 `;
 
-function forwardSpec(pad: boolean, inPlace: boolean): KernelSpec {
-  const name = `softmax_fwd${pad ? "_pad" : ""}${inPlace ? "_inplace" : ""}`;
-  return cachedSpec(name, () => forwardSpecOf(name, pad, inPlace));
+/**
+ * Float dtypes of a softmax kernel's operands: forward S (absent in place) and P; backward P, dP
+ * and dS (absent in place: dP is overwritten).
+ */
+type Dtypes = Readonly<Record<string, FloatDType>>;
+
+/** The written binding of a kernel: forward P; backward dS, or dP in place. */
+function outOf(kind: "fwd" | "bwd", d: Dtypes): string {
+  return kind === "fwd" ? "P" : "dS" in d ? "dS" : "dP";
 }
 
-function forwardSpecOf(name: string, pad: boolean, inPlace: boolean): KernelSpec {
+/** Uniforms of the forward kernels (`rpi`: rows per block, only in the 16-bit word kernels). */
+function forwardUniforms(words: boolean): KernelSpec["uniforms"] {
+  return [
+    ["rows", "u32"],
+    ["cols", "u32"],
+    ["rowBase", "u32"],
+    ["T", "u32"],
+    ["rowsPerBatch", "u32"],
+    ["causal", "u32"],
+    ["scale", "f32"],
+    ...(words ? [["rpi", "u32"] as const] : []),
+  ];
+}
+
+function forwardSpec(pad: boolean, d: Dtypes): KernelSpec {
+  const inPlace = !("S" in d);
+  const name = `softmax_fwd${pad ? "_pad" : ""}${inPlace ? "_inplace" : ""}${dtypeSuffix(d)}`;
+  return cachedSpec(name, () => forwardSpecOf(name, pad, d));
+}
+
+/**
+ * Forward, one workgroup per row (f32 P), or per block of rows (16-bit P: the rows' statistics,
+ * then the block's words, each by one invocation).
+ */
+function forwardSpecOf(name: string, pad: boolean, d: Dtypes): KernelSpec {
+  const inPlace = !("S" in d);
   const S = inPlace ? "P" : "S";
+  const words = d.P !== "f32";
+  const stats = `let grow = u.rowBase + row;
+  let q = grow % u.T;
+  let b = grow / u.rowsPerBatch;
+  let off = row * u.cols;
+  var mx = ${NEG};
+  for (var j = lidx; j < u.cols; j += WG_X) {
+    if (!masked(j, q, b)) { mx = max(mx, u.scale * ${S}_load(off + j)); }
+  }
+  mx = wg_reduce(mx, lidx, true);
+  var sum = 0.0;
+  for (var j = lidx; j < u.cols; j += WG_X) {
+    if (!masked(j, q, b)) { sum += exp(u.scale * ${S}_load(off + j) - mx); }
+  }
+  sum = wg_reduce(sum, lidx, false);
+  let empty = mx == ${NEG};
+  let inv = select(1.0 / sum, 0.0, empty);`;
+  const body = words
+    ? `
+  ${blockHeadWgsl("wid.x + wid.y * nwg.x", "u.rows")}
+  var mxs: array<f32, 2>;
+  var invs: array<f32, 2>;
+  var qs: array<u32, 2>;
+  var bs: array<u32, 2>;
+  var empties: array<bool, 2>;
+  for (var rr = 0u; rr < nr; rr++) {
+    let row = r0 + rr;
+    ${stats}
+    mxs[rr] = mx;
+    invs[rr] = inv;
+    qs[rr] = q;
+    bs[rr] = b;
+    empties[rr] = empty;
+  }
+  ${blockRangeWgsl("u.cols")}
+  ${
+      rowWordsWgsl({
+        out: "P",
+        cols: "u.cols",
+        start: "lidx",
+        stride: "WG_X",
+        value: `select(exp(u.scale * ${S}_load(e) - mxs[rr]) * invs[rr], 0.0, ` +
+          `empties[rr] || masked(k, qs[rr], bs[rr]))`,
+      })
+    }`
+    : `
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= u.rows) { return; }
+  ${stats}
+  for (var j = lidx; j < u.cols; j += WG_X) {
+    let v = u.scale * ${S}_load(off + j);
+    P_store(off + j, select(exp(v - mx) * inv, 0.0, empty || masked(j, q, b)));
+  }`;
   return {
     name,
     bindings: [
-      ...(inPlace ? [] : [{ name: "S", type: "f32" as const }]),
+      ...(inPlace ? [] : [{ name: "S", dtype: d.S }]),
       ...(pad ? [{ name: "pad", type: "i32" as const }] : []),
-      { name: "P", type: "f32", write: true },
+      { name: "P", dtype: d.P, write: true },
     ],
-    uniforms: [
-      ["rows", "u32"],
-      ["cols", "u32"],
-      ["rowBase", "u32"],
-      ["T", "u32"],
-      [
-        "rowsPerBatch",
-        "u32",
-      ],
-      ["causal", "u32"],
-      ["scale", "f32"],
-    ],
+    uniforms: forwardUniforms(words),
     workgroupSize: [WG],
     prelude: `${PRELUDE}
 fn masked(j: u32, q: u32, b: u32) -> bool {
   var m = u.causal != 0u && j > q;
   ${pad ? "m = m || pad[b * u.cols + j] == 0;" : "_ = b;"}
   return m;
-}`,
-    body: `
-  let row = wid.x + wid.y * nwg.x;
-  if (row >= u.rows) { return; }
-  let grow = u.rowBase + row;
-  let q = grow % u.T;
-  let b = grow / u.rowsPerBatch;
-  let off = row * u.cols;
-  var mx = ${NEG};
-  for (var j = lidx; j < u.cols; j += WG_X) {
-    if (!masked(j, q, b)) { mx = max(mx, u.scale * ${S}[off + j]); }
-  }
-  mx = wg_reduce(mx, lidx, true);
-  var sum = 0.0;
-  for (var j = lidx; j < u.cols; j += WG_X) {
-    if (!masked(j, q, b)) { sum += exp(u.scale * ${S}[off + j] - mx); }
-  }
-  sum = wg_reduce(sum, lidx, false);
-  let empty = mx == ${NEG};
-  let inv = select(1.0 / sum, 0.0, empty);
-  for (var j = lidx; j < u.cols; j += WG_X) {
-    let v = u.scale * ${S}[off + j];
-    P[off + j] = select(exp(v - mx) * inv, 0.0, empty || masked(j, q, b));
-  }`,
+}${words ? `\n${store2nWgsl("P", d.P)}` : ""}`,
+    body,
   };
 }
 
-function backwardSpec(inPlace: boolean): KernelSpec {
-  const name = `softmax_bwd${inPlace ? "_inplace" : ""}`;
-  return cachedSpec(name, () => ({
-    name,
-    bindings: [
-      { name: "P", type: "f32" },
-      { name: "dP", type: "f32", write: inPlace },
-      ...(inPlace ? [] : [{ name: "dS", type: "f32" as const, write: true }]),
-    ],
-    uniforms: [["rows", "u32"], ["cols", "u32"], ["scale", "f32"]],
-    workgroupSize: [WG],
-    prelude: PRELUDE,
-    body: `
+function backwardSpec(d: Dtypes): KernelSpec {
+  const inPlace = !("dS" in d);
+  const name = `softmax_bwd${inPlace ? "_inplace" : ""}${dtypeSuffix(d)}`;
+  return cachedSpec(name, () => {
+    const out = outOf("bwd", d);
+    const words = d[out] !== "f32";
+    const stats = `let off = row * u.cols;
+  var acc = 0.0;
+  for (var j = lidx; j < u.cols; j += WG_X) { acc += dP_load(off + j) * P_load(off + j); }
+  let dot = wg_reduce(acc, lidx, false);`;
+    const body = words
+      ? `
+  ${blockHeadWgsl("wid.x + wid.y * nwg.x", "u.rows")}
+  var dots: array<f32, 2>;
+  for (var rr = 0u; rr < nr; rr++) {
+    let row = r0 + rr;
+    ${stats}
+    dots[rr] = dot;
+  }
+  ${blockRangeWgsl("u.cols")}
+  ${
+        rowWordsWgsl({
+          out,
+          cols: "u.cols",
+          start: "lidx",
+          stride: "WG_X",
+          value: "u.scale * P_load(e) * (dP_load(e) - dots[rr])",
+        })
+      }`
+      : `
   let row = wid.x + wid.y * nwg.x;
   if (row >= u.rows) { return; }
-  let off = row * u.cols;
-  var acc = 0.0;
-  for (var j = lidx; j < u.cols; j += WG_X) { acc += dP[off + j] * P[off + j]; }
-  let dot = wg_reduce(acc, lidx, false);
+  ${stats}
   for (var j = lidx; j < u.cols; j += WG_X) {
-    ${inPlace ? "dP" : "dS"}[off + j] = u.scale * P[off + j] * (dP[off + j] - dot);
-  }`,
-  }));
+    ${out}_store(off + j, u.scale * P_load(off + j) * (dP_load(off + j) - dot));
+  }`;
+    return {
+      name,
+      bindings: [
+        { name: "P", dtype: d.P },
+        { name: "dP", dtype: d.dP, write: inPlace },
+        ...(inPlace ? [] : [{ name: "dS", dtype: d.dS, write: true }]),
+      ],
+      uniforms: [["rows", "u32"], ["cols", "u32"], ["scale", "f32"], ...rpiUniform(words)],
+      workgroupSize: [WG],
+      prelude: PRELUDE + (words ? store2nWgsl(out, d[out]) : ""),
+      body,
+    };
+  });
+}
+
+/** The `rpi` uniform of the 16-bit word kernels (rows per block). */
+function rpiUniform(words: boolean): (readonly [string, "u32"])[] {
+  return words ? [["rpi", "u32"]] : [];
 }
 
 /** WGSL horizontal sum (fixed order) of a row-kernel value of width w. */
 function hsum(w: number, v: string): string {
   return w === 4 ? `(((${v}).x + (${v}).y) + ((${v}).z + (${v}).w))` : `(${v})`;
+}
+
+/** Load and store of width w (element or vec4) through binding x's accessors. */
+function loadW(w: number, x: string, at: string): string {
+  return w === 4 ? `${x}_load4(${at})` : `${x}_load(${at})`;
+}
+function storeW(w: number, x: string, at: string, v: string): string {
+  return w === 4 ? `${x}_store4(${at}, ${v})` : `${x}_store(${at}, ${v})`;
 }
 
 /**
@@ -168,53 +273,56 @@ function hsum(w: number, v: string): string {
  * and sums it; pass 3 writes e / sum; keys from jend on are written 0 without reading S. With
  * cacheCols = cols > 0 (the kernel is specialised on cols) pass 1 keeps v (-inf where masked) in
  * a private array and passes 2-3 read no buffer; otherwise pass 2 stores e in P and pass 3
- * rescales P.
+ * rescales P (a 16-bit P: pass 3 computes e again, so that P is rounded once). A 16-bit P with
+ * w = 1 takes the word kernel (`forwardWordsSpecOf`).
  */
-function forwardRowSpec(pad: boolean, inPlace: boolean, w: number, cacheCols: number): KernelSpec {
+function forwardRowSpec(pad: boolean, d: Dtypes, w: number, cacheCols: number): KernelSpec {
+  const inPlace = !("S" in d);
   const name = `softmax_fwd_rows${w === 4 ? "_v4" : ""}${cacheCols ? `_c${cacheCols}` : ""}${
     pad ? "_pad" : ""
-  }${inPlace ? "_inplace" : ""}`;
-  return cachedSpec(name, () => forwardRowSpecOf(name, pad, inPlace, w, cacheCols));
+  }${inPlace ? "_inplace" : ""}${dtypeSuffix(d)}`;
+  return cachedSpec(name, () => {
+    return w === 1 && d.P !== "f32"
+      ? forwardWordsSpecOf(name, pad, d, cacheCols)
+      : forwardRowSpecOf(name, pad, d, w, cacheCols);
+  });
+}
+
+/** The keep test of the row kernels (width w) and the row kernels' uniforms. */
+function keepWgsl(pad: boolean, w: number): string {
+  const B = w === 4 ? "vec4<bool>" : "bool";
+  const padAt = (k: number) => `pad[pb + j0 + ${k}u] != 0`;
+  const padTest = w === 4
+    ? `v = v & vec4<bool>(${[0, 1, 2, 3].map(padAt).join(", ")});`
+    : `v = v && ${padAt(0)};`;
+  return `
+fn keep(j0: u32, jend: u32, pb: u32) -> ${B} {
+  var v = ${w === 4 ? "vec4u(j0) + vec4u(0u, 1u, 2u, 3u) < vec4u(jend)" : "j0 < jend"};
+  ${pad ? padTest : "_ = pb;"}
+  return v;
+}`;
 }
 
 function forwardRowSpecOf(
   name: string,
   pad: boolean,
-  inPlace: boolean,
+  d: Dtypes,
   w: number,
   cacheCols: number,
 ): KernelSpec {
+  const inPlace = !("S" in d);
   const S = inPlace ? "P" : "S";
   const T = w === 4 ? "vec4f" : "f32";
-  const B = w === 4 ? "vec4<bool>" : "bool";
-  const type = w === 4 ? "vec4<f32>" as const : "f32" as const;
-  const padAt = (k: number) => `pad[pb + j0 + ${k}u] != 0`;
-  const padTest = w === 4
-    ? `v = v & vec4<bool>(${[0, 1, 2, 3].map(padAt).join(", ")});`
-    : `v = v && ${padAt(0)};`;
   return {
     name,
     bindings: [
-      ...(inPlace ? [] : [{ name: "S", type }]),
+      ...(inPlace ? [] : [{ name: "S", dtype: d.S, width: w as 1 | 4 }]),
       ...(pad ? [{ name: "pad", type: "i32" as const }] : []),
-      { name: "P", type, write: true },
+      { name: "P", dtype: d.P, width: w as 1 | 4, write: true },
     ],
-    uniforms: [
-      ["rows", "u32"],
-      ["cols", "u32"],
-      ["rowBase", "u32"],
-      ["T", "u32"],
-      ["rowsPerBatch", "u32"],
-      ["causal", "u32"],
-      ["scale", "f32"],
-    ],
+    uniforms: forwardUniforms(false),
     workgroupSize: [ROW_WG],
-    prelude: `
-fn keep(j0: u32, jend: u32, pb: u32) -> ${B} {
-  var v = ${w === 4 ? "vec4u(j0) + vec4u(0u, 1u, 2u, 3u) < vec4u(jend)" : "j0 < jend"};
-  ${pad ? padTest : "_ = pb;"}
-  return v;
-}`,
+    prelude: keepWgsl(pad, w),
     body: `${LINEAR_INDEX}
   if (i >= u.rows) { return; }
   let grow = u.rowBase + i;
@@ -224,27 +332,41 @@ fn keep(j0: u32, jend: u32, pb: u32) -> ${B} {
   let n = ${cacheCols ? `${cacheCols / w}u` : `u.cols / ${w}u`};
   let nv = (jend + ${w - 1}u) / ${w}u;
   let off = i * n;
-  ${cacheCols ? rowCached(S, T, w, cacheCols) : rowUncached(S, T, w)}
-  for (var k = nv; k < n; k++) { P[off + k] = ${T}(0.0); }`,
+  ${cacheCols ? rowCached(S, T, w, cacheCols) : rowUncached(S, T, w, d.P !== "f32")}
+  for (var k = nv; k < n; k++) { ${storeW(w, "P", "off + k", `${T}(0.0)`)}; }`,
   };
 }
 
-/** Passes 1-3 of the uncached forward row kernel (see forwardRowSpec). */
-function rowUncached(S: string, T: string, w: number): string {
+/** Passes 1-3 of the uncached forward row kernel (see forwardRowSpec); `half`: P is 16-bit. */
+function rowUncached(S: string, T: string, w: number, half: boolean): string {
+  const third = half
+    ? `for (var k = 0u; k < nv; k++) {
+    let e = select(${T}(0.0), exp(u.scale * ${
+      loadW(w, S, "off + k")
+    } - mx), keep(k * ${w}u, jend, pb));
+    ${storeW(w, "P", "off + k", "e * inv")};
+  }`
+    : `for (var k = 0u; k < nv; k++) { ${
+      storeW(w, "P", "off + k", `${loadW(w, "P", "off + k")} * inv`)
+    }; }`;
   return `var m = ${T}(${NEG});
   for (var k = 0u; k < nv; k++) {
-    m = max(m, select(${T}(${NEG}), u.scale * ${S}[off + k], keep(k * ${w}u, jend, pb)));
+    m = max(m, select(${T}(${NEG}), u.scale * ${
+    loadW(w, S, "off + k")
+  }, keep(k * ${w}u, jend, pb)));
   }
   let mx = ${w === 4 ? "max(max(m.x, m.y), max(m.z, m.w))" : "m"};
   var acc = ${T}(0.0);
   for (var k = 0u; k < nv; k++) {
-    let e = select(${T}(0.0), exp(u.scale * ${S}[off + k] - mx), keep(k * ${w}u, jend, pb));
-    P[off + k] = e;
+    let e = select(${T}(0.0), exp(u.scale * ${
+    loadW(w, S, "off + k")
+  } - mx), keep(k * ${w}u, jend, pb));
+    ${half ? "" : `${storeW(w, "P", "off + k", "e")};`}
     acc += e;
   }
   let sum = ${hsum(w, "acc")};
   let inv = select(1.0 / sum, 0.0, mx == ${NEG});
-  for (var k = 0u; k < nv; k++) { P[off + k] *= inv; }`;
+  ${third}`;
 }
 
 /**
@@ -256,7 +378,7 @@ function rowCached(S: string, T: string, w: number, cols: number): string {
   return `var vs: array<${T}, ${cols / w}>;
   var m = ${T}(${NEG});
   for (var k = 0u; k < nv; k++) {
-    let v = select(${ninf}, u.scale * ${S}[off + k], keep(k * ${w}u, jend, pb));
+    let v = select(${ninf}, u.scale * ${loadW(w, S, "off + k")}, keep(k * ${w}u, jend, pb));
     vs[k] = v;
     m = max(m, v);
   }
@@ -270,30 +392,151 @@ function rowCached(S: string, T: string, w: number, cols: number): string {
   }
   let sum = ${hsum(w, "acc")};
   let inv = select(1.0 / sum, 0.0, mx == ${NEG});
-  for (var k = 0u; k < nv; k++) { P[off + k] = vs[k] * inv; }`;
+  for (var k = 0u; k < nv; k++) { ${storeW(w, "P", "off + k", "vs[k] * inv")}; }`;
+}
+
+/**
+ * Forward with a 16-bit P and rows that are not whole quads, one invocation per block of
+ * `u.rpi` rows: each row's max and sum as in the scalar row kernel (cacheCols: the row's values
+ * kept in a private array, two rows' worth), then the block's words, e computed again from S
+ * (or from the cache) so that P is rounded once.
+ */
+function forwardWordsSpecOf(name: string, pad: boolean, d: Dtypes, cacheCols: number): KernelSpec {
+  const inPlace = !("S" in d);
+  const S = inPlace ? "P" : "S";
+  const ninf = "bitcast<f32>(0xff800000u)";
+  const cache = cacheCols ? `var vs: array<f32, ${cacheCols * rowsPerBlock(cacheCols)}>;` : "";
+  const v = (k: string) => `u.scale * ${S}_load(off + ${k})`;
+  const rowStats = cacheCols
+    ? `for (var k = 0u; k < jend; k++) {
+      let v = select(${ninf}, ${v("k")}, keep(k, jend, pb));
+      vs[rr * u.cols + k] = v;
+      m = max(m, v);
+    }
+    for (var k = 0u; k < jend; k++) {
+      let v = vs[rr * u.cols + k];
+      let e = select(0.0, exp(v - m), v != ${ninf});
+      vs[rr * u.cols + k] = e;
+      acc += e;
+    }`
+    : `for (var k = 0u; k < jend; k++) {
+      m = max(m, select(${NEG}, ${v("k")}, keep(k, jend, pb)));
+    }
+    for (var k = 0u; k < jend; k++) {
+      acc += select(0.0, exp(${v("k")} - m), keep(k, jend, pb));
+    }`;
+  const value = cacheCols
+    ? "vs[rr * u.cols + k] * invs[rr]"
+    : `select(0.0, exp(u.scale * ${S}_load(e) - mxs[rr]) * invs[rr], keep(k, jends[rr], pbs[rr]))`;
+  return {
+    name,
+    bindings: [
+      ...(inPlace ? [] : [{ name: "S", dtype: d.S }]),
+      ...(pad ? [{ name: "pad", type: "i32" as const }] : []),
+      { name: "P", dtype: d.P, write: true },
+    ],
+    uniforms: forwardUniforms(true),
+    workgroupSize: [ROW_WG],
+    prelude: keepWgsl(pad, 1) + "\n" + store2nWgsl("P", d.P),
+    body: `${LINEAR_INDEX}
+  ${blockHeadWgsl("i", "u.rows")}
+  ${cache}
+  var mxs: array<f32, 2>;
+  var invs: array<f32, 2>;
+  var jends: array<u32, 2>;
+  var pbs: array<u32, 2>;
+  for (var rr = 0u; rr < nr; rr++) {
+    let row = r0 + rr;
+    let grow = u.rowBase + row;
+    let q = grow % u.T;
+    let pb = (grow / u.rowsPerBatch) * u.cols;
+    let jend = select(u.cols, min(u.cols, q + 1u), u.causal != 0u);
+    let off = row * u.cols;
+    var m = ${NEG};
+    var acc = 0.0;
+    ${rowStats}
+    mxs[rr] = m;
+    invs[rr] = select(1.0 / acc, 0.0, m == ${NEG});
+    jends[rr] = jend;
+    pbs[rr] = pb;
+  }
+  ${blockRangeWgsl("u.cols")}
+  ${
+      rowWordsWgsl({
+        out: "P",
+        cols: "u.cols",
+        start: "0u",
+        stride: "1u",
+        value: `select(0.0, ${value}, k < jends[rr])`,
+      })
+    }`,
+  };
 }
 
 /**
  * Backward, one invocation per row; w = 4 reads vec4 (cols % 4 == 0). With cacheCols = cols > 0
- * (specialised on cols) pass 1 keeps P and dP in private arrays and pass 2 reads no buffer.
+ * (specialised on cols) pass 1 keeps P and dP in private arrays and pass 2 reads no buffer. A
+ * 16-bit output with w = 1 takes one invocation per block of `u.rpi` rows and stores words.
  */
-function backwardRowSpec(inPlace: boolean, w: number, cacheCols: number): KernelSpec {
+function backwardRowSpec(d: Dtypes, w: number, cacheCols: number): KernelSpec {
+  const inPlace = !("dS" in d);
   const name = `softmax_bwd_rows${w === 4 ? "_v4" : ""}${cacheCols ? `_c${cacheCols}` : ""}${
     inPlace ? "_inplace" : ""
-  }`;
-  return cachedSpec(name, () => backwardRowSpecOf(name, inPlace, w, cacheCols));
+  }${dtypeSuffix(d)}`;
+  return cachedSpec(name, () => backwardRowSpecOf(name, d, w, cacheCols));
 }
 
-function backwardRowSpecOf(name: string, inPlace: boolean, w: number, cacheCols: number) {
+function backwardRowSpecOf(name: string, d: Dtypes, w: number, cacheCols: number): KernelSpec {
+  const inPlace = !("dS" in d);
+  const out = outOf("bwd", d);
   const T = w === 4 ? "vec4f" : "f32";
-  const type = w === 4 ? "vec4<f32>" as const : "f32" as const;
-  const spec: KernelSpec = {
+  const width = w as 1 | 4;
+  const words = w === 1 && d[out] !== "f32";
+  const bindings: KernelSpec["bindings"] = [
+    { name: "P", dtype: d.P, width },
+    { name: "dP", dtype: d.dP, width, write: inPlace },
+    ...(inPlace ? [] : [{ name: "dS", dtype: d.dS, width, write: true }]),
+  ];
+  if (words) {
+    const c = cacheCols * rowsPerBlock(cacheCols);
+    return {
+      name,
+      bindings,
+      uniforms: [["rows", "u32"], ["cols", "u32"], ["scale", "f32"], ["rpi", "u32"]],
+      workgroupSize: [ROW_WG],
+      prelude: store2nWgsl(out, d[out]),
+      body: `${LINEAR_INDEX}
+  ${blockHeadWgsl("i", "u.rows")}
+  ${c ? `var ps: array<f32, ${c}>;\n  var ds: array<f32, ${c}>;` : ""}
+  var dots: array<f32, 2>;
+  for (var rr = 0u; rr < nr; rr++) {
+    let off = (r0 + rr) * u.cols;
+    var acc = 0.0;
+    for (var k = 0u; k < u.cols; k++) {
+      let p = P_load(off + k);
+      let d = dP_load(off + k);
+      ${c ? "ps[rr * u.cols + k] = p;\n      ds[rr * u.cols + k] = d;" : ""}
+      acc += d * p;
+    }
+    dots[rr] = acc;
+  }
+  ${blockRangeWgsl("u.cols")}
+  ${
+        rowWordsWgsl({
+          out,
+          cols: "u.cols",
+          start: "0u",
+          stride: "1u",
+          value: c
+            ? "u.scale * ps[rr * u.cols + k] * (ds[rr * u.cols + k] - dots[rr])"
+            : "u.scale * P_load(e) * (dP_load(e) - dots[rr])",
+        })
+      }`,
+    };
+  }
+  return {
     name,
-    bindings: [
-      { name: "P", type },
-      { name: "dP", type, write: inPlace },
-      ...(inPlace ? [] : [{ name: "dS", type, write: true }]),
-    ],
+    bindings,
     uniforms: [["rows", "u32"], ["cols", "u32"], ["scale", "f32"]],
     workgroupSize: [ROW_WG],
     body: `${LINEAR_INDEX}
@@ -307,31 +550,45 @@ function backwardRowSpecOf(name: string, inPlace: boolean, w: number, cacheCols:
     }
   var acc = ${T}(0.0);
   for (var k = 0u; k < n; k++) {
-    let p = P[off + k];
-    let d = dP[off + k];
+    let p = ${loadW(w, "P", "off + k")};
+    let d = ${loadW(w, "dP", "off + k")};
     ${cacheCols ? "ps[k] = p;\n    ds[k] = d;" : ""}
     acc += d * p;
   }
   let dot = ${hsum(w, "acc")};
   for (var k = 0u; k < n; k++) {
-    ${inPlace ? "dP" : "dS"}[off + k] = u.scale * ${
-      cacheCols ? "ps[k] * (ds[k]" : "P[off + k] * (dP[off + k]"
-    } - dot);
+    ${
+      storeW(
+        w,
+        out,
+        "off + k",
+        `u.scale * ${
+          cacheCols
+            ? "ps[k] * (ds[k]"
+            : `${loadW(w, "P", "off + k")} * (${loadW(w, "dP", "off + k")}`
+        } - dot)`,
+      )
+    };
   }`,
   };
-  return spec;
 }
 
-/** Spans of whole rows whose [rows, cols] f32 ranges fit one binding and start aligned. */
+/**
+ * Spans of whole rows whose [rows, cols] ranges (of the operands' dtypes) fit one binding and
+ * start aligned; with a 16-bit operand and odd cols the starts are even rows (whole words).
+ */
 function rowSpans(
   op: string,
   gpu: Gpu,
   rows: number,
   cols: number,
+  dtypes: readonly FloatDType[],
   maxBindingBytes?: number,
 ): Span[] {
-  const unit = alignedItems(gpu, 4 * cols), what = `rows of ${cols} keys`;
-  return spans(op, gpu, { count: rows, itemBytes: 4 * cols, unit, what, maxBindingBytes });
+  const rowBytes = dtypes.map((d) => elementBytes(d) * cols);
+  const unit = alignedItemsOf(gpu, rowBytes), what = `rows of ${cols} keys`;
+  const itemBytes = Math.max(...rowBytes);
+  return spans(op, gpu, { count: rows, itemBytes, unit, what, maxBindingBytes });
 }
 
 /**
@@ -341,8 +598,8 @@ function rowSpans(
 export function softmaxForward(enc: Encoder, opts: SoftmaxForwardArgs): void {
   const { P, S, rows, cols } = opts;
   const op = "softmaxForward";
-  needF32(op, "P", P, rows * cols);
-  needF32(op, "S", S, rows * cols);
+  const dP = needFloat(op, "P", P, rows * cols, enc.gpu);
+  const dS = needFloat(op, "S", S, rows * cols, enc.gpu);
   const T = opts.T ?? cols;
   const pad = opts.padMask ?? null;
   let rowsPerBatch = opts.rowsPerBatch ?? 0;
@@ -356,18 +613,21 @@ export function softmaxForward(enc: Encoder, opts: SoftmaxForwardArgs): void {
   const gpu = enc.gpu;
   if (!gpu || rows === 0) return;
   const inPlace = P === S;
+  const d: Dtypes = inPlace ? { P: dP } : { S: dS, P: dP };
   const rowWise = rowKernelFor(gpu.kernels, "softmax", cols) === "row";
   const w = rowWise && cols % 4 === 0 ? 4 : 1;
   const cacheCols = cols <= CACHE_MAX_COLS ? cols : 0;
   const spec = rowWise
-    ? forwardRowSpec(pad !== null, inPlace, w, cacheCols)
-    : forwardSpec(pad !== null, inPlace);
-  for (const ch of rowSpans(op, gpu, rows, cols, opts.maxBindingBytes)) {
-    const range = (t: Tensor): Bindable => spanRange(t, ch, 4 * cols, w === 4);
+    ? forwardRowSpec(pad !== null, d, w, cacheCols)
+    : forwardSpec(pad !== null, d);
+  // A 16-bit P outside the vec4 kernel is stored by words, in blocks of rpi rows.
+  const words = w === 1 && dP !== "f32", rpi = rowsPerBlock(cols);
+  for (const ch of rowSpans(op, gpu, rows, cols, Object.values(d), opts.maxBindingBytes)) {
+    const range = (t: Tensor): Bindable => spanOf(t, ch, cols, w === 4);
     const b: Record<string, Bindable> = { P: range(P) };
     if (!inPlace) b.S = range(S);
     if (pad) b.pad = pad;
-    enc.dispatch(spec, b, {
+    const u: Record<string, number> = {
       rows: ch.count,
       cols,
       rowBase: ch.first,
@@ -375,17 +635,20 @@ export function softmaxForward(enc: Encoder, opts: SoftmaxForwardArgs): void {
       rowsPerBatch,
       causal: opts.causal ? 1 : 0,
       scale: opts.scale,
-    }, groups1d(ch.count, rowWise ? ROW_WG : 1));
+    };
+    if (words) u.rpi = rpi;
+    const items = words ? Math.ceil(ch.count / rpi) : ch.count;
+    enc.dispatch(spec, b, u, groups1d(items, rowWise ? ROW_WG : 1));
   }
 }
 
 /** What `softmaxBackward` reads and writes. */
 export interface SoftmaxBackwardArgs extends ChunkOptions {
-  /** [rows, cols] f32 output; may alias dP (in place). */
+  /** [rows, cols] f32, f16 or bf16 output; may alias dP (in place). */
   dS: Tensor;
-  /** [rows, cols] f32 upstream gradient. */
+  /** [rows, cols] f32, f16 or bf16 upstream gradient. */
   dP: Tensor;
-  /** [rows, cols] f32 forward output. */
+  /** [rows, cols] f32, f16 or bf16 forward output. */
   P: Tensor;
   /** Rows. */
   rows: number;
@@ -402,22 +665,27 @@ export interface SoftmaxBackwardArgs extends ChunkOptions {
 export function softmaxBackward(enc: Encoder, a: SoftmaxBackwardArgs): void {
   const { dS, dP, P, rows, cols, scale } = a;
   const op = "softmaxBackward";
-  for (const [name, t] of [["dS", dS], ["dP", dP], ["P", P]] as const) {
-    needF32(op, name, t, rows * cols);
+  const d: Record<string, FloatDType> = {};
+  for (const [name, t] of [["P", P], ["dP", dP], ["dS", dS]] as const) {
+    d[name] = needFloat(op, name, t, rows * cols, enc.gpu);
   }
   if (dS === P) throw new Error(`${op}: dS aliasing P is unsupported`);
   const gpu = enc.gpu;
   if (!gpu || rows === 0) return;
   const inPlace = dS === dP;
+  if (inPlace) delete d.dS;
   const rowWise = rowKernelFor(gpu.kernels, "softmax", cols) === "row";
   const w = rowWise && cols % 4 === 0 ? 4 : 1;
   const cacheCols = cols <= CACHE_MAX_COLS ? cols : 0;
-  const spec = rowWise ? backwardRowSpec(inPlace, w, cacheCols) : backwardSpec(inPlace);
-  for (const ch of rowSpans(op, gpu, rows, cols, a.maxBindingBytes)) {
-    const range = (t: Tensor): Bindable => spanRange(t, ch, 4 * cols, w === 4);
+  const spec = rowWise ? backwardRowSpec(d, w, cacheCols) : backwardSpec(d);
+  const words = w === 1 && d[outOf("bwd", d)] !== "f32", rpi = rowsPerBlock(cols);
+  for (const ch of rowSpans(op, gpu, rows, cols, Object.values(d), a.maxBindingBytes)) {
+    const range = (t: Tensor): Bindable => spanOf(t, ch, cols, w === 4);
     const b: Record<string, Bindable> = { P: range(P), dP: range(dP) };
     if (!inPlace) b.dS = range(dS);
-    const g = groups1d(ch.count, rowWise ? ROW_WG : 1);
-    enc.dispatch(spec, b, { rows: ch.count, cols, scale }, g);
+    const items = words ? Math.ceil(ch.count / rpi) : ch.count;
+    const u: Record<string, number> = { rows: ch.count, cols, scale };
+    if (words) u.rpi = rpi;
+    enc.dispatch(spec, b, u, groups1d(items, rowWise ? ROW_WG : 1));
   }
 }

@@ -1,4 +1,11 @@
-import { assertClose, forEachKernel, GPU_TEST, randn } from "../testing.ts";
+import { assertClose, forEachKernel, GPU_TEST, gpuFixture, randn } from "../testing.ts";
+import {
+  assertRefuses,
+  encoderWithoutF16,
+  halfClose,
+  halfDtypes,
+  uploadAs,
+} from "./half_testing.ts";
 import { softmaxBackward, softmaxForward } from "./softmax.ts";
 import { softmaxBackwardRef, softmaxRef } from "./softmax_ref.ts";
 
@@ -133,4 +140,77 @@ Deno.test("softmax reference backward matches central differences of the forward
       `FD ${JSON.stringify(o)}`,
     );
   }
+});
+
+// 16-bit S, P, dP, dS: the reference on the rounded S (and dP, and the GPU's own 16-bit P for the
+// backward); the f32 tolerances above, then one rounding to d. T = 7 and 129 have odd rows,
+// which the word kernels store two rows at a time; T = 12 and 132 are whole quads (the row
+// variant's vec4 kernels; 132 without the private cache, whose third pass recomputes e so that
+// P is rounded once). T = 129 also runs in place in 40000-byte bindings: chunks of 128 rows, the
+// same bits. bf16 runs all four; f16 T = 7.
+Deno.test(
+  { name: "softmax at f16 and bf16: odd and quad rows, masks, in place, chunked", ...GPU_TEST },
+  async () => {
+    await forEachKernel("softmax", async (f, variant) => {
+      for (const d of halfDtypes(f)) {
+        const cases = d === "bf16"
+          ? [[2, 3, 7], [2, 1, 12], [2, 1, 129], [1, 1, 132]]
+          : [[2, 3, 7]];
+        for (const [B, NH, T] of cases) {
+          const cols = T, rows = B * NH * T, n = rows * cols, scale = 1 / Math.sqrt(13);
+          const what = `${variant} ${d} T=${T}`;
+          const S = uploadAs(f, randn(n, T, 6), [rows, cols], d);
+          const dP = uploadAs(f, randn(n, T + 1), [rows, cols], d);
+          // Batch 0: the last 3 keys are pads, and key 0, so causal row t = 0 is fully masked.
+          const pad = new Int32Array(B * cols).fill(1);
+          for (let j = cols - 3; j < cols; j++) pad[j] = 0;
+          pad[0] = 0;
+          const o = { scale, causal: true, T, padMask: pad, rowsPerBatch: NH * T };
+          const tpad = f.upload(pad, [B, cols], "i32");
+          const P = f.alloc.alloc([rows, cols], d, "workspace", "P");
+          softmaxForward(f.enc, { P, S: S.t, rows, cols, ...o, padMask: tpad });
+          const Pgot = await f.readF32(P);
+          halfClose(
+            d,
+            Pgot,
+            softmaxRef(S.v, rows, cols, o),
+            { atol: 2e-6, rtol: 0 },
+            `softmax P ${what}`,
+          );
+          for (let j = 0; j < cols; j++) {
+            if (Pgot[j] !== 0) throw new Error(`${what}: masked row not 0`);
+          }
+          const dS = f.alloc.alloc([rows, cols], d, "workspace", "dS");
+          softmaxBackward(f.enc, { dS, dP: dP.t, P, rows, cols, scale });
+          const dSgot = await f.readF32(dS);
+          const dSref = softmaxBackwardRef(dP.v, Pgot, rows, cols, scale);
+          halfClose(d, dSgot, dSref, { atol: 2e-6, rtol: 1e-5 }, `softmax dS ${what}`);
+          if (T !== 129) continue;
+          const ip = f.upload(S.v, [rows, cols], d), maxBindingBytes = 40000;
+          softmaxForward(f.enc, { P: ip, S: ip, rows, cols, ...o, padMask: tpad, maxBindingBytes });
+          assertClose(await f.readF32(ip), Pgot, 0, 0, `in place + chunked forward ${what}`);
+          const g = f.upload(dP.v, [rows, cols], d);
+          softmaxBackward(f.enc, { dS: g, dP: g, P, rows, cols, scale, maxBindingBytes });
+          assertClose(await f.readF32(g), dSgot, 0, 0, `in place + chunked backward ${what}`);
+        }
+      }
+    });
+  },
+);
+
+Deno.test({ name: "softmax refuses dtypes by op, binding and tensor", ...GPU_TEST }, async () => {
+  const f = await gpuFixture();
+  const S = f.alloc.alloc([4, 4], "i32", "workspace", "S"),
+    P = f.alloc.alloc([4, 4], "bf16", "workspace", "P");
+  assertRefuses(
+    () => softmaxForward(f.enc, { P, S, rows: 4, cols: 4, scale: 1 }),
+    ["softmaxForward", "S", "f32, f16 or bf16", "i32"],
+    "i32 S",
+  );
+  const h = f.alloc.alloc([4, 4], "f16", "workspace", "h");
+  assertRefuses(
+    () => softmaxBackward(encoderWithoutF16(f), { dS: P, dP: P, P: h, rows: 4, cols: 4, scale: 1 }),
+    ["softmaxBackward", "P", "'h'", "shader-f16"],
+    "f16 without shader-f16",
+  );
 });

@@ -50,3 +50,19 @@ export interface BatchSource {
   /** Continue from a position returned by `state()`. */
   restore(state: Record<string, unknown>): void;
 }
+
+/**
+ * The micro-batches of every global batch one process takes (data parallelism). A global batch
+ * is `parts` micro-batches of B sequences end to end (ranks x grad-accum): rank r with A
+ * micro-batches per step takes `{ parts: N * A, first: r * A, count: A }`, and a loader given
+ * it yields exactly the sequences (and, for masked LM, the masks) that a single process with
+ * batch N * A * B would put in those rows.
+ */
+export interface BatchSlice {
+  /** Micro-batches in one global batch. */
+  parts: number;
+  /** The first micro-batch this process takes. */
+  first: number;
+  /** How many it takes, consecutively. */
+  count: number;
+}

@@ -264,25 +264,26 @@ async function olderGoodHint(runDir: string, bad: string, step: number): Promise
 /**
  * Find the checkpoint to resume from: `path` is a step folder, or a run folder whose newest step
  * folder is taken. Checks the manifest, every file's size and state.json's checksum; a TempoError
- * names any damage (and an older checkpoint that verifies).
+ * names any damage (and an older checkpoint that verifies). `flag` names where the path came
+ * from in messages (`--resume`, or `--checkpoint` for the commands that use a trained model).
  */
-export async function findCheckpoint(path: string): Promise<CheckpointRef> {
+export async function findCheckpoint(path: string, flag = "--resume"): Promise<CheckpointRef> {
   const info = await withFsError(
-    "open the --resume folder",
+    `open the ${flag} folder`,
     path,
     () => Deno.stat(path),
     "pass the --out folder of a run that saved checkpoints, or one of its step folders",
   );
   if (!info.isDirectory) {
     throw new TempoError(
-      `--resume ${path} is a file, not a checkpoint folder`,
+      `${flag} ${path} is a file, not a checkpoint folder`,
       "pass the --out folder of a run, or one of its step-NNNNNN folders",
     );
   }
   const name = baseOf(path);
   if (name.startsWith(TMP_PREFIX)) {
     throw new TempoError(
-      `--resume ${path} is the temporary folder of an interrupted save, not a checkpoint`,
+      `${flag} ${path} is the temporary folder of an interrupted save, not a checkpoint`,
       `resume from the run folder, ${parentOf(path)}`,
     );
   }
@@ -298,14 +299,14 @@ export async function findCheckpoint(path: string): Promise<CheckpointRef> {
     if (list.steps.length === 0) {
       if (list.legacy) {
         throw new TempoError(
-          `--resume ${path} holds a checkpoint of tempo's first layout (model.safetensors, ` +
+          `${flag} ${path} holds a checkpoint of tempo's first layout (model.safetensors, ` +
             "optimizer.safetensors and state.json side by side, no manifest), which carries " +
             "neither checksums nor the run's settings and cannot be resumed safely",
           "start the run again; checkpoints are now committed step folders (see README)",
         );
       }
       throw new TempoError(
-        `--resume ${path}: no committed checkpoint there` +
+        `${flag} ${path}: no committed checkpoint there` +
           (list.temps.length
             ? ` (only ${list.temps.join(", ")}, left by an interrupted save)`
             : ""),
@@ -349,15 +350,20 @@ export async function findCheckpoint(path: string): Promise<CheckpointRef> {
       newer: steps.filter((s) => s.step > state.step).map((s) => s.step),
     };
   } catch (e) {
-    throw await withOlderHint(e, dir, runDir);
+    throw await withOlderHint(e, dir, runDir, flag);
   }
 }
 
-async function withOlderHint(e: unknown, dir: string, runDir: string): Promise<unknown> {
+async function withOlderHint(
+  e: unknown,
+  dir: string,
+  runDir: string,
+  flag = "--resume",
+): Promise<unknown> {
   if (!(e instanceof TempoError) || e.hint) return e;
   const step = parseStepFolder(baseOf(dir)) ?? Infinity;
   return new TempoError(
-    `--resume: ${e.message}`,
+    `${flag}: ${e.message}`,
     await olderGoodHint(runDir, dir, step),
     e.cause,
   );

@@ -32,6 +32,12 @@ export interface LoopOptions {
   run: Record<string, unknown>;
   /** Stop cleanly when aborted: finish the step in flight, save (with `out`), return. */
   signal?: AbortSignal;
+  /**
+   * Data parallel: turn this rank's stop request (the abort reason, or undefined) into the one
+   * every rank acts on, so that all stop after the same step. A collective: called once before
+   * every step, after the steps before it are encoded, on every rank alike.
+   */
+  agreeStop?: (local: string | undefined) => Promise<string | undefined>;
   /** Injected faults (tests). */
   faults?: FaultPlan;
   /** Called with every step's record, in order. */
@@ -93,9 +99,19 @@ export async function runLoop(
     options.onStep?.(r);
     await faults.afterStep(r.step);
   };
+  const stopRequest = async (): Promise<string | undefined> => {
+    const signal = options.signal;
+    const local = signal?.aborted ? String(signal.reason ?? "aborted") : undefined;
+    if (!options.agreeStop) return local;
+    await trainer.encoded();
+    return await options.agreeStop(local);
+  };
   trainer.resetTimer();
   const end = Math.min(options.steps, options.stopAt ?? options.steps);
-  while (trainer.stepsDone < end && !options.signal?.aborted) {
+  let stopped: string | undefined;
+  while (trainer.stepsDone < end) {
+    stopped = await stopRequest();
+    if (stopped !== undefined) break;
     const next = trainer.step(source);
     try {
       await settle();
@@ -119,8 +135,8 @@ export async function runLoop(
     }
   }
   await settle();
-  if (options.signal?.aborted && trainer.stepsDone < end) {
-    summary.interrupted = String(options.signal.reason ?? "aborted");
+  if (stopped !== undefined) {
+    summary.interrupted = stopped;
     if (trainer.stepsDone > startStep) await save();
   }
   return summary;

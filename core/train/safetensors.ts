@@ -1,10 +1,12 @@
 /**
  * safetensors: an 8-byte little-endian header length, a JSON header
  * ({name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {...}}), then the raw data.
- * Only F32 is written and read here.
+ * Only F32 is written; F32 is read, and F16 / BF16 (other tools' checkpoints) on request, widened
+ * to f32 exactly.
  * @module
  */
 import { TempoError } from "../errors.ts";
+import { decodeHalves } from "../half.ts";
 
 /** A named f32 tensor on the host. */
 export interface HostTensor {
@@ -43,10 +45,19 @@ export function encodeSafetensors(
   return out;
 }
 
+/** How `decodeSafetensors` reads. */
+export interface DecodeOptions {
+  /** Also take F16 and BF16 tensors, widened to f32 (default: F32 only). */
+  widen?: boolean;
+}
+
+const ELEMENT_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
+
 /** Decode a safetensors file; throws a TempoError naming what is wrong. */
 export function decodeSafetensors(
   bytes: Uint8Array,
   what = "checkpoint",
+  options: DecodeOptions = {},
 ): { tensors: Record<string, HostTensor>; metadata: Record<string, string> } {
   if (bytes.length < 8) throw new TempoError(`${what} is truncated (${bytes.length} bytes)`);
   const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
@@ -65,13 +76,22 @@ export function decodeSafetensors(
       metadata = h as unknown as Record<string, string>;
       continue;
     }
-    if (h.dtype !== "F32") throw new TempoError(`${what}: tensor '${name}' is ${h.dtype}, not F32`);
+    const accepted = options.widen ? ["F32", "F16", "BF16"] : ["F32"];
+    if (!accepted.includes(h.dtype)) {
+      throw new TempoError(
+        `${what}: tensor '${name}' is ${h.dtype}, not ${accepted.join(" or ")}`,
+      );
+    }
     const [b, e] = h.data_offsets;
-    if (base + e > bytes.length || e - b !== 4 * h.shape.reduce((x, y) => x * y, 1)) {
+    const n = h.shape.reduce((x, y) => x * y, 1);
+    if (base + e > bytes.length || e - b !== ELEMENT_BYTES[h.dtype] * n) {
       throw new TempoError(`${what}: tensor '${name}' is truncated or inconsistent`);
     }
     const copy = bytes.slice(base + b, base + e);
-    tensors[name] = { shape: h.shape, data: new Float32Array(copy.buffer) };
+    const data = h.dtype === "F32"
+      ? new Float32Array(copy.buffer)
+      : decodeHalves(h.dtype === "F16" ? "f16" : "bf16", new Uint16Array(copy.buffer), n);
+    tensors[name] = { shape: h.shape, data };
   }
   return { tensors, metadata };
 }

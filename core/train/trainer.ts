@@ -8,9 +8,17 @@
  * AdamW skips the step on the GPU, and when the flag comes back with the loss the trainer resolves
  * the guard and encodes that step and every later one already encoded again, in order, with the
  * same batches and RNG streams. Every update that lands was computed on a path the guard trusts.
+ *
+ * Data parallelism (`collectives` of several ranks): each rank runs its micro-batches of the
+ * global batch with its losses scaled by 1 / (ranks x micro-batches), the gradients are summed
+ * over the ranks on the host (`GradientReducer`), and the gradient norm, clipping, the guard and
+ * AdamW then run on every rank on identical gradients, so the parameters stay identical. A step's
+ * encoding then waits for its gradients to come back from the GPU: `step()` returns before the
+ * step is encoded, and `encoded()` says when it is.
  * @module
  */
 import type { Allocator, MemoryReport } from "../allocator.ts";
+import type { Collectives } from "../collectives/collectives.ts";
 import type { Encoder } from "../encoder.ts";
 import { TempoError } from "../errors.ts";
 import { adamw } from "../ops/adamw.ts";
@@ -18,6 +26,7 @@ import { globalGradNorm, gradNormScratchBytes } from "../ops/grad_norm.ts";
 import type { StepContext, StepObserver } from "../step.ts";
 import type { Tensor } from "../tensor.ts";
 import type { BatchSource, TokenBatch } from "./batch.ts";
+import { DEFAULT_BUCKET_BYTES, GradientReducer, type ReduceStats } from "./data_parallel.ts";
 import type { Model } from "./model.ts";
 import { learningRate, type Schedule } from "./schedule.ts";
 
@@ -46,10 +55,14 @@ export interface TrainOptions {
   gradAccum: number;
   /** Run seed (dropout RNG key). */
   seed: number;
-  /** Tokens per micro-batch (B*T), for throughput. */
+  /** Tokens per micro-batch (B*T) of one rank, for throughput. */
   tokensPerMicroBatch: number;
-  /** Samples per micro-batch (B). */
+  /** Samples per micro-batch (B) of one rank. */
   samplesPerMicroBatch: number;
+  /** The ranks of a data-parallel run (every rank constructs its Trainer alike); default one. */
+  collectives?: Collectives;
+  /** Bytes of gradients per all-reduce bucket; default DEFAULT_BUCKET_BYTES. */
+  bucketBytes?: number;
 }
 
 /** One optimizer step's record, reported when its loss has been read. */
@@ -67,11 +80,11 @@ export interface StepRecord {
    * steps: two steps can complete within one readback poll).
    */
   ms: number;
-  /** Tokens per optimizer step. */
+  /** Tokens per optimizer step (all ranks). */
   tokensPerStep: number;
-  /** Samples per optimizer step. */
+  /** Samples per optimizer step (all ranks). */
   samplesPerStep: number;
-  /** Peak bytes of the step and the split at that peak. */
+  /** Peak bytes of the step on this rank and the split at that peak. */
   memory: MemoryReport;
   /**
    * What the model's guard switched at this step (e.g. Tempo LayerNorms that now keep their
@@ -94,6 +107,8 @@ interface Answer {
   gradNorm: number;
   /** The model's guard tripped: AdamW skipped this step. */
   tripped: boolean;
+  /** The allocator's report at the end of encoding, when it came after `step()` returned. */
+  memory?: MemoryReport;
 }
 
 /** An encoded step whose record is not settled yet. */
@@ -124,6 +139,10 @@ export class Trainer {
   readonly #inFlight: InFlight[] = [];
   #settled: Promise<unknown> = Promise.resolve();
   #lastTime = performance.now();
+  /** Gradient all-reduce of a data-parallel run; null for one process. */
+  readonly #reducer: GradientReducer | null;
+  /** The last step's encoding (data parallel: steps are encoded one after another). */
+  #encoding: Promise<void> = Promise.resolve();
 
   constructor(
     readonly model: Model,
@@ -140,6 +159,33 @@ export class Trainer {
     });
     this.#norm = alloc.alloc([2], "f32", "workspace", "grad_norm");
     this.#metrics = alloc.alloc([4], "f32", "workspace", "metrics");
+    const comm = options.collectives;
+    this.#reducer = comm && comm.size > 1
+      ? new GradientReducer(
+        comm,
+        model.params.map((p) => p.grad).reverse(),
+        options.bucketBytes ?? DEFAULT_BUCKET_BYTES,
+      )
+      : null;
+  }
+
+  /** Where the gradient all-reduce's time went (data parallel), or null for one process. */
+  get reduceStats(): Readonly<ReduceStats> | null {
+    return this.#reducer?.stats ?? null;
+  }
+
+  /** Ranks of the run (1 without collectives). */
+  get ranks(): number {
+    return this.options.collectives?.size ?? 1;
+  }
+
+  /**
+   * Resolves when every step so far is encoded (at once for one process; data parallel: after
+   * its gradients have been reduced). Collectives of others (a stop vote) go after it, so that
+   * every rank issues them in the same order.
+   */
+  encoded(): Promise<void> {
+    return this.#encoding;
   }
 
   /** The optimizer moments (for checkpoints), in parameter order. */
@@ -150,13 +196,14 @@ export class Trainer {
   /**
    * Encode and submit one optimizer step. Returns a promise of its record, resolved when the
    * GPU has produced the loss; the caller may encode the next step before awaiting it. Records
-   * resolve in step order. Every allocation of the step happens before this returns, so the
-   * allocator's report right after the call is the step's memory (planning mode relies on it).
+   * resolve in step order. In one process every allocation of the step happens before this
+   * returns, so the allocator's report right after the call is the step's memory (planning mode
+   * relies on it); data parallel, encoding goes on until `encoded()` resolves.
    * `observer` is told about every layer call of the step.
    */
   step(source: BatchSource, observer?: StepObserver): Promise<StepRecord> {
     const batches = Array.from({ length: this.options.gradAccum }, () => source.next());
-    const step = this.#encode(this.stepsDone, batches, observer, []);
+    const step = this.#start(this.stepsDone, batches, observer, []);
     this.#inFlight.push(step);
     this.stepsDone++;
     const record = this.#settled.then(() => this.#settle(step), () => this.#settle(step));
@@ -164,16 +211,45 @@ export class Trainer {
     return record;
   }
 
-  /** Encode step `index` over `batches` (allocations, dispatches, the readback of its metrics). */
-  #encode(
+  /** Encode step `index`: at once for one process, after the steps before it data parallel. */
+  #start(
     index: number,
     batches: TokenBatch[],
     observer: StepObserver | undefined,
     guarded: string[],
   ): InFlight {
+    if (!this.#reducer) return this.#encode(index, batches, observer, guarded);
+    const run = () => this.#encodeParallel(index, batches, observer);
+    const encoded = this.#encoding.then(run, run);
+    this.#encoding = encoded.then(() => {}, () => {});
+    return {
+      index,
+      batches,
+      observer,
+      lr: learningRate(this.options.schedule, index),
+      memory: this.alloc.report(),
+      answer: encoded.then((e) => e.answer),
+      guarded,
+    };
+  }
+
+  /**
+   * Forward and backward of the step's micro-batches, each with its RNG coordinates: the stream
+   * is the optimizer step, and micro-batch m of rank r starts at global sample (r * A + m) * B.
+   * Returns the reads of the micro-batches' losses (all of them when `all`, else all but the
+   * last, whose loss the metrics copy carries).
+   */
+  #backward(
+    index: number,
+    batches: TokenBatch[],
+    observer: StepObserver | undefined,
+    lossScale: number,
+    all: boolean,
+  ): Promise<ArrayBuffer>[] {
     const { model, alloc, enc, options: o } = this;
     alloc.resetPeak();
     for (const p of model.params) enc.clear(p.grad);
+    const rank = o.collectives?.rank ?? 0;
     const lossParts: Promise<ArrayBuffer>[] = [];
     batches.forEach((batch, micro) => {
       const ctx: StepContext = {
@@ -181,14 +257,25 @@ export class Trainer {
         alloc,
         training: true,
         seed: o.seed,
-        stream: index * o.gradAccum + micro,
-        lossScale: 1 / o.gradAccum,
+        stream: index,
+        sampleOffset: (rank * o.gradAccum + micro) * batch.B,
+        samples: batch.B,
+        lossScale,
         observer,
       };
       model.forward(ctx, batch);
       model.backward(ctx);
-      if (micro < batches.length - 1) lossParts.push(enc.read(model.loss));
+      if (all || micro < batches.length - 1) lossParts.push(enc.read(model.loss, 4));
     });
+    return lossParts;
+  }
+
+  /**
+   * The global gradient norm and clip factor, the guard, AdamW and the copy of loss, norm and
+   * flag into the metrics; returns the read of the metrics.
+   */
+  #update(index: number): Promise<ArrayBuffer> {
+    const { model, alloc, enc, options: o } = this;
     const grads = model.params.map((p) => p.grad);
     const scratch = alloc.alloc(
       [gradNormScratchBytes(grads) / 4],
@@ -227,8 +314,20 @@ export class Trainer {
       enc.copy(flag, this.#metrics, 4, 0, 12);
       alloc.release(flag);
     }
-    const memory = alloc.report();
-    const read = enc.read(this.#metrics);
+    return enc.read(this.#metrics);
+  }
+
+  /** Encode step `index` over `batches` (allocations, dispatches, the readback of its metrics). */
+  #encode(
+    index: number,
+    batches: TokenBatch[],
+    observer: StepObserver | undefined,
+    guarded: string[],
+  ): InFlight {
+    const o = this.options;
+    const lossParts = this.#backward(index, batches, observer, 1 / o.gradAccum, false);
+    const read = this.#update(index);
+    const memory = this.alloc.report();
     const answer = (async (): Promise<Answer> => {
       const parts = await Promise.all(lossParts);
       const buf = await read;
@@ -237,7 +336,51 @@ export class Trainer {
       for (const b of parts) loss += new Float32Array(b)[0];
       return { loss: loss / o.gradAccum, gradNorm: m[2], tripped: new Uint32Array(buf)[3] !== 0 };
     })();
-    return { index, batches, observer, lr, memory, answer, guarded };
+    return {
+      index,
+      batches,
+      observer,
+      lr: learningRate(o.schedule, index),
+      memory,
+      answer,
+      guarded,
+    };
+  }
+
+  /**
+   * Encode step `index` of a data-parallel run: backward with the losses scaled by
+   * 1 / (ranks x micro-batches), the sum of the gradients (and of the scaled losses: the global
+   * batch's mean loss) over the ranks, then the update. Resolves once the update is encoded,
+   * with the promise of the GPU's answer.
+   */
+  async #encodeParallel(
+    index: number,
+    batches: TokenBatch[],
+    observer: StepObserver | undefined,
+  ): Promise<{ answer: Promise<Answer> }> {
+    const reducer = this.#reducer!;
+    const scale = 1 / (this.options.gradAccum * reducer.comm.size);
+    const lossParts = this.#backward(index, batches, observer, scale, true);
+    const localLoss = Promise.all(lossParts).then((parts) => {
+      let sum = 0;
+      for (const b of parts) sum += new Float32Array(b)[0];
+      return Float32Array.of(sum * scale);
+    });
+    const [loss] = await reducer.reduce(
+      this.enc,
+      this.alloc,
+      localLoss,
+      `the gradients of step ${index + 1}`,
+    );
+    const read = this.#update(index);
+    const memory = this.alloc.report();
+    const answer = read.then((buf): Answer => ({
+      loss,
+      gradNorm: new Float32Array(buf)[2],
+      tripped: new Uint32Array(buf)[3] !== 0,
+      memory,
+    }));
+    return { answer };
   }
 
   /** Wait for a step's answer; re-run it (and the steps after it) while the guard trips. */
@@ -256,7 +399,7 @@ export class Trainer {
         for (const s of this.#inFlight.slice(from)) {
           s.answer.catch(() => {}); // superseded
           const guarded = s === step ? [...s.guarded, ...switched] : s.guarded;
-          Object.assign(s, this.#encode(s.index, s.batches, s.observer, guarded));
+          Object.assign(s, this.#start(s.index, s.batches, s.observer, guarded));
         }
         a = await step.answer;
       }
@@ -275,9 +418,9 @@ export class Trainer {
         lr: step.lr,
         gradNorm: a.gradNorm,
         ms,
-        tokensPerStep: o.tokensPerMicroBatch * o.gradAccum,
-        samplesPerStep: o.samplesPerMicroBatch * o.gradAccum,
-        memory: step.memory,
+        tokensPerStep: o.tokensPerMicroBatch * o.gradAccum * this.ranks,
+        samplesPerStep: o.samplesPerMicroBatch * o.gradAccum * this.ranks,
+        memory: a.memory ?? step.memory,
       };
       if (step.guarded.length > 0) record.guarded = step.guarded;
       return record;

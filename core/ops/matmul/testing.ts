@@ -40,9 +40,13 @@ export interface CaseDtypes {
 
 /** One product to check. */
 export interface Case {
+  /** Rows of C. */
   M: number;
+  /** Columns of C. */
   N: number;
+  /** The contracted dimension. */
   K: number;
+  /** Layout, scaling, batching and chunking. */
   opts: MatmulOptions;
   /** Old contents of C: "random" (checked by beta 1) or "nan" (beta 0 must ignore it). */
   c0?: "random" | "nan";
@@ -126,8 +130,10 @@ export async function check(f: GpuFixture, c: Case, seed: number, what: string):
 
 const T = { transA: true }, NT = { transB: true }, TT = { transA: true, transB: true };
 
-// Each layout at odd sizes (scalar loads), at multiples of 4 (vec4 loads), and mixed (vec4 along
-// m / n with odd K). M or N > 128 spans several blocked workgroups; > 64 several tiles.
+/**
+ * Each layout at odd sizes (scalar loads), at multiples of 4 (vec4 loads), and mixed (vec4 along
+ * m / n with odd K). M or N > 64 spans several blocked workgroups (8x8 blocks) and tiles.
+ */
 export const LAYOUT_CASES: [string, Case][] = [
   ["NT odd", { M: 37, N: 29, K: 19, opts: NT }],
   ["NT vec4", { M: 52, N: 140, K: 24, opts: NT }],
@@ -334,7 +340,9 @@ export function namingFixture(base: GpuFixture): GpuFixture & { enc: NamingEncod
 
 /** An encoder that logs the kernel name of each dispatch (and `(copy to texture)`). */
 export class NamingEncoder extends Encoder {
+  /** Kernel names of the dispatches, in order. */
   names: string[] = [];
+  /** Record the kernel's name, then dispatch. */
   override dispatch(...args: Parameters<Encoder["dispatch"]>): void {
     this.names.push(args[0].name);
     super.dispatch(...args);

@@ -51,9 +51,8 @@ export interface TextureVariant {
  * - "natural" (natA: A stored [K, M], i.e. op(A) = A^T; natB: B stored [K, N]): packed row r = k
  *   holds the row of m (n) as PA (PB) texels of 4 m (n) each, the rows of item b from b * sAr
  *   (b * sBr); per k4 the kernel reads 4 rows. Such operands pack by a plain copy (no transpose).
- * Loads per k4 are XM + XN texels in every layout. One kernel per beta: a runtime branch on beta
- * around the 512 guarded stores compiles 4x slower (18 s cold), and loading C unconditionally
- * (select) costs ~7% at 1024^3.
+ * Loads per k4 are XM + XN texels in every layout. One kernel per beta: beta 0 never reads C
+ * (loading it unconditionally, with a select, cost ~7% at 1024^3).
  */
 export function textureSpec(v: TextureVariant): KernelSpec {
   const { access, beta, dC, store, natA, natB } = v;
@@ -137,44 +136,36 @@ export function textureSpec(v: TextureVariant): KernelSpec {
       }
     }
     body.push("}", "let cbase = u.offC + bi * u.sC;");
-    const cAt = (i: number, j: number) => `c${i}_${j}`;
-    if (store === "quad") {
-      // C as quads (N, ldc, offC, sC multiples of 4 and n0 % 16 == 0: a group of 4 columns is
-      // all in or all out): 4 guarded quad stores (+ loads) per row.
-      body.push("let cb4 = cbase / 4u;");
-      for (let i = 0; i < XM; i++) {
-        body.push(`if (m0 + ${i}u < u.M) {`, `let cr = cb4 + ((m0 + ${i}u) * u.ldc + n0) / 4u;`);
-        for (let g = 0; g < XN / 4; g++) {
-          const c = [0, 1, 2, 3].map((q) => cAt(i, 4 * g + q)).join(", ");
-          const val = `u.alpha * vec4f(${c})${beta ? ` + C_load4(cr + ${g}u)` : ""}`;
-          body.push(`if (n0 + ${4 * g}u < u.N) { C_store4(cr + ${g}u, ${val}); }`);
-        }
-        body.push("}");
-      }
-    } else if (!beta) {
-      for (let i = 0; i < XM; i++) {
-        body.push(`if (m0 + ${i}u < u.M) {`, `let cr = cbase + (m0 + ${i}u) * u.ldc + n0;`);
-        for (let j = 0; j < XN; j++) {
-          body.push(`if (n0 + ${j}u < u.N) { C_store(cr + ${j}u, u.alpha * ${cAt(i, j)}); }`);
-        }
-        body.push("}");
-      }
-    } else {
-      // Scalar C with beta 1: unrolled guarded load + store per element compiles in ~10 s, so a
-      // loop per row over the columns in range (dynamic indexing: a slower epilogue, only for
-      // unaligned C).
-      body.push(`let nn = min(${XN}u, u.N - min(n0, u.N));`);
-      for (let i = 0; i < XM; i++) {
-        const row = Array.from({ length: XN }, (_, j) => cAt(i, j)).join(", ");
-        body.push(
-          `if (m0 + ${i}u < u.M) {`,
-          `let cr = cbase + (m0 + ${i}u) * u.ldc + n0;`,
-          `let row = array<f32, ${XN}>(${row});`,
-          "for (var j = 0u; j < nn; j++) { C_store(cr + j, u.alpha * row[j] + C_load(cr + j)); }",
-          "}",
-        );
+    // The epilogue: the accumulators go into one private array (constant indices, so the k loop
+    // keeps them in registers), then a loop over the block's rows and columns in range stores
+    // C = alpha * acc (+ C with beta 1): one guarded store (and load) in the kernel instead of
+    // 512 unrolled ones, which llvmpipe compiled up to 8x slower cold at no gain in speed.
+    const quad = store === "quad";
+    const q = quad ? 4 : 1, per = XN / q, T = quad ? "vec4f" : "f32";
+    body.push(`var out: array<${T}, ${XM * per}>;`);
+    for (let i = 0; i < XM; i++) {
+      for (let g = 0; g < per; g++) {
+        const v = quad
+          ? `vec4f(${[0, 1, 2, 3].map((c) => `c${i}_${4 * g + c}`).join(", ")})`
+          : `c${i}_${g}`;
+        body.push(`out[${i * per + g}] = ${v};`);
       }
     }
+    // C as quads (of any dtype) when N, ldc, offC and sC are multiples of 4 (n0 % 16 == 0: a
+    // quad of columns is all in or all out), else single elements; through C's accessors.
+    const at = quad ? "cb + ((m0 + r) * u.ldc + n0) / 4u" : "cb + (m0 + r) * u.ldc + n0";
+    const [ld, st] = quad ? ["C_load4", "C_store4"] : ["C_load", "C_store"];
+    body.push(
+      `let cb = cbase${quad ? " / 4u" : ""};`,
+      `let rows = min(${XM}u, u.M - min(m0, u.M));`,
+      `let cols = min(${per}u, (u.N - min(n0, u.N) + ${q - 1}u) / ${q}u);`,
+      "for (var r = 0u; r < rows; r++) {",
+      `  let cr = ${at};`,
+      "  for (var j = 0u; j < cols; j++) {",
+      `    ${st}(cr + j, u.alpha * out[r * ${per}u + j]${beta ? ` + ${ld}(cr + j)` : ""});`,
+      "  }",
+      "}",
+    );
     return {
       name,
       bindings: [{ name: "C", dtype: dC, width: cWidth(dC, store), write: true }],
