@@ -146,7 +146,9 @@ run_part() {
 RUN=("$DENO_BIN" run -A --no-check)
 if [ "$SMOKE" = 1 ]; then
   TESTS=(core/encoder_profile_test.ts)
-  MM=(--shapes 64,96 --layouts NT,TN --dtypes f32,bf16 --tiles 16x32x4/4x8/vec4/db,16x16x4/4x4)
+  # The last tile stages 132 KiB, more than any workgroup holds: it is left out, by name.
+  MM=(--shapes 64,96 --layouts NT,TN --dtypes f32,bf16
+    --tiles 16x32x4/4x8/vec4/db,16x16x4/4x4,128x128x64/8x8/vec4/db)
   BASE=(--model roberta-tiny --batch 2 --seq 16 --steps 2 --settings baseline,regen)
   LARGE=(--model roberta-tiny --batch 2 --seq 32 --steps 2 --settings baseline,regen)
   PAPER=(--model roberta-tiny --seq 32 --steps 2 --memory-limit 3MiB --settings baseline,regen)

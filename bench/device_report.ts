@@ -108,7 +108,9 @@ export function summary(r: DeviceReport): string[] {
         }(${x.variant}${x.tile ? ` ${x.tile}` : ""})`,
       );
     }
-    if (r.matmul.skipped.length) out.push(`  skipped for time: ${r.matmul.skipped.length} cells`);
+    if (r.matmul.skipped.length) {
+      out.push(`  skipped (unfit tiles, out of time): ${r.matmul.skipped.length}`);
+    }
   }
   const steps = (what: string, t: { cases: StepCase[] } | null) => {
     for (const c of t?.cases ?? []) {

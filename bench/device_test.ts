@@ -35,6 +35,10 @@ Deno.test({
     if (m.results.length !== 2 * 2 * 2 * 4 || cells.size !== 4) {
       throw new Error(`matmul cells: ${m.results.length}, variants ${[...cells]}`);
     }
+    // A tile no workgroup holds (132 KiB of staging) is left out by name, not fatal.
+    if (!m.skipped.some((s) => s.startsWith("tiled 128x128x64/8x8/vec4/db: "))) {
+      throw new Error(`unfit tile not listed as skipped: ${JSON.stringify(m.skipped)}`);
+    }
     if (m.results.some((x) => !((x.gpuGflops ?? x.wallGflops ?? 0) > 0))) {
       throw new Error(`a matmul cell has no rate: ${JSON.stringify(m.results)}`);
     }

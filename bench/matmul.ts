@@ -29,6 +29,7 @@
 import { Allocator } from "../core/allocator.ts";
 import type { FloatDType } from "../core/dtype.ts";
 import { Encoder } from "../core/encoder.ts";
+import { TempoError } from "../core/errors.ts";
 import { acquireGpu, type Gpu, withKernels } from "../core/gpu.ts";
 import { encodeHalves } from "../core/half.ts";
 import {
@@ -102,7 +103,7 @@ export interface MatmulReport {
   peak: { name: string; f32Tflops: number } | null;
   timing: string;
   results: MatmulResult[];
-  /** Cells not run because `--budget` ran out. */
+  /** Cells not run because `--budget` ran out, and tiles the device's workgroups cannot hold. */
   skipped: string[];
   firstCallMs: Record<string, number>;
 }
@@ -174,7 +175,6 @@ function upload(enc: Encoder, t: Tensor, seed: number): void {
 export async function main(args: string[] = []): Promise<MatmulReport> {
   const gpu = await acquireGpu();
   const alloc = new Allocator({ device: gpu.device });
-  const variants = variantsOf(gpu, args);
   const layouts = (arg(args, "layouts") ?? "NT,NN,TN").split(",");
   for (const l of layouts) if (!(l in LAYOUTS)) throw new Error(`--layouts: unknown '${l}'`);
   const dtypes = (arg(args, "dtypes") ?? "f32").split(",") as FloatDType[];
@@ -191,11 +191,22 @@ export async function main(args: string[] = []): Promise<MatmulReport> {
   const started = performance.now();
   const info = (await navigator.gpu.requestAdapter())?.info;
   const peak = peakOf([info?.vendor ?? "", info?.device ?? "", gpu.description]);
-  // One encoder per variant, on a view of the GPU whose policy runs it for every product.
-  const encs = new Map(variants.map((v) => [
-    v.label,
-    new Encoder(withKernels(gpu, { matmul: v.kernel, ...(v.tile ? { tile: v.tile } : {}) })),
-  ]));
+  // One encoder per variant, on a view of the GPU whose policy runs it for every product; a tile
+  // this device's workgroups cannot hold is left out (said, and listed as skipped), not fatal.
+  const encs = new Map<string, Encoder>();
+  const unfit: string[] = [];
+  for (const v of variantsOf(gpu, args)) {
+    try {
+      const view = withKernels(gpu, { matmul: v.kernel, ...(v.tile ? { tile: v.tile } : {}) });
+      encs.set(v.label, new Encoder(view));
+    } catch (e) {
+      if (!(e instanceof TempoError)) throw e;
+      console.log(`${v.label}: left out: ${e.message}`);
+      unfit.push(`${v.label}: ${e.message}`);
+    }
+  }
+  const variants = variantsOf(gpu, args).filter((v) => encs.has(v.label));
+  if (variants.length === 0) throw new Error("no variant fits this device");
   const shapes = shapesOf(arg(args, "shapes")?.split(","));
   console.log(`adapter: ${gpu.description} (software: ${gpu.isSoftware})`);
   console.log(
@@ -212,7 +223,7 @@ export async function main(args: string[] = []): Promise<MatmulReport> {
     peak,
     timing,
     results: [],
-    skipped: [],
+    skipped: unfit,
     firstCallMs: {},
   };
   const compiled = new Set<string>();
@@ -323,7 +334,7 @@ export async function main(args: string[] = []): Promise<MatmulReport> {
   const first = Object.entries(report.firstCallMs).map(([k, ms]) => `${k} ${ms.toFixed(0)} ms`);
   console.log(`\nfirst call (compile + one product at ${shapes[0]?.name}): ${first.join(", ")}`);
   if (report.skipped.length) {
-    console.log(`skipped (--budget ran out): ${report.skipped.length} cells`);
+    console.log(`skipped (tiles that do not fit, cells past --budget): ${report.skipped.length}`);
   }
   const backend = [...encs.values()].reduce((s, e) => s + e.backendBytes, 0);
   console.log(`encoder backend bytes at the end: ${MiB(backend)}`);
