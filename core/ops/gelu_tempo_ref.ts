@@ -1,7 +1,9 @@
 /**
  * Plain reference of the Tempo GELU (f64): the branch mask and the inversion of `gelu_tempo.ts`,
  * step for step (polynomial window near x_min, Newton on the right branch, Newton on
- * ln(-gelu) on the left branch), with the exact f64 functions of `gelu_ref.ts`.
+ * ln(-gelu) on the left branch), with the exact f64 functions of `gelu_ref.ts`; and the exact
+ * inverse of a branch by bisection (`geluInverseExactRef`), what the error floor of a rounded
+ * output is measured against.
  * @module
  */
 import type { GeluForm } from "./gelu.ts";
@@ -83,4 +85,44 @@ export function geluTempoBackwardRef(
   steps: GeluTempoSteps = GELU_TEMPO_STEPS[form],
 ): Float64Array {
   return Float64Array.from(y, (v, i) => dy[i] * geluInverseRef(v, mask[i] !== 0, form, steps)[1]);
+}
+
+/** The minimum x_min of gelu in f64: bisection on the sign of gelu'. */
+export function geluMinimumRef(form: GeluForm): number {
+  let a = -1, b = -0.5;
+  for (let k = 0; k < 200; k++) {
+    const m = (a + b) / 2;
+    if (geluGradRef(m, form) < 0) a = m;
+    else b = m;
+  }
+  return (a + b) / 2;
+}
+
+const MINIMUM: Partial<Record<GeluForm, number>> = {};
+
+/**
+ * The exact inverse of gelu on a branch, [x, gelu'(x)], in f64 by bisection: x >= x_min with
+ * gelu(x) = y (right), else x <= x_min. A y below y_min has no preimage: x_min (gelu' = 0 there);
+ * y >= 0 on the left branch is the limit x -> -inf (gelu' -> 0). No Newton, no starting point:
+ * what an exact inversion of a stored y gives, the error floor of any inversion of that y.
+ */
+export function geluInverseExactRef(y: number, right: boolean, form: GeluForm): [number, number] {
+  const xm = MINIMUM[form] ??= geluMinimumRef(form);
+  if (!(y > geluRef(xm, form))) return [xm, 0];
+  if (!right && y >= 0) return [-Infinity, 0];
+  // [a, b] brackets the root: gelu rises from a to b on the right, falls on the left.
+  let a = xm, b = xm;
+  if (right) b = Math.max(2 * y + 2, 0);
+  else {
+    a = -1;
+    while (geluRef(a, form) <= y) a *= 2;
+  }
+  for (let k = 0; k < 2000; k++) {
+    const m = (a + b) / 2;
+    if (m === a || m === b) break;
+    if ((geluRef(m, form) < y) === right) a = m;
+    else b = m;
+  }
+  const x = (a + b) / 2;
+  return [x, geluGradRef(x, form)];
 }

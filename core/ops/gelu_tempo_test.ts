@@ -11,26 +11,17 @@ import {
   geluTempoForward,
 } from "./gelu_tempo.ts";
 import {
+  geluInverseExactRef,
   geluInverseRef,
+  geluMinimumRef,
   geluTempoBackwardRef,
   geluTempoMaskRef,
   geluTempoPolyRef,
 } from "./gelu_tempo_ref.ts";
 import { packMaskRef } from "./dropout_ref.ts";
-import { halfClose, halfDtypes, uploadAs } from "./half_testing.ts";
+import { halfClose, halfDtypes, halfValues, uploadAs } from "./half_testing.ts";
 
 const FORMS: GeluForm[] = ["erf", "tanh"];
-
-/** The minimum of gelu in f64: bisection on the sign of gelu'. */
-function minimumOf(form: GeluForm): number {
-  let a = -1, b = -0.5;
-  for (let k = 0; k < 200; k++) {
-    const m = (a + b) / 2;
-    if (geluGradRef(m, form) < 0) a = m;
-    else b = m;
-  }
-  return (a + b) / 2;
-}
 
 /** x grid: [-8, 8] step 1e-4 (160001 points), x_min +/- 0.01 step 1e-6, as f32. */
 function fineGrid(form: GeluForm): Float64Array {
@@ -42,7 +33,7 @@ function fineGrid(form: GeluForm): Float64Array {
 
 Deno.test("gelu minima and the Taylor window match the f64 reference", () => {
   for (const form of FORMS) {
-    const xm = minimumOf(form), ym = geluRef(xm, form);
+    const xm = geluMinimumRef(form), ym = geluRef(xm, form);
     // The published 7-digit constants.
     assertClose([GELU_MIN[form].x, GELU_MIN[form].y], [xm, ym], 5e-8, 0, `x_min, y_min ${form}`);
     const { c, y0, a } = GELU_TEMPO_POLY[form];
@@ -64,15 +55,23 @@ Deno.test("gelu minima and the Taylor window match the f64 reference", () => {
   }
 });
 
-Deno.test("gelu tempo reference inversion (f64) recovers the exact derivative", () => {
+Deno.test("gelu tempo reference inversions (f64) recover the exact derivative", () => {
   for (const form of FORMS) {
     let worst = 0;
     for (const x of fineGrid(form).filter((_, i) => i % 17 === 0)) {
-      const [, g] = geluInverseRef(geluRef(x, form), x >= GELU_TEMPO_POLY[form].c, form);
-      worst = Math.max(worst, Math.abs(g - geluGradRef(x, form)));
+      const y = geluRef(x, form), right = x >= GELU_TEMPO_POLY[form].c, want = geluGradRef(x, form);
+      const [, g] = geluInverseRef(y, right, form), [, exact] = geluInverseExactRef(y, right, form);
+      worst = Math.max(worst, Math.abs(g - want), Math.abs(exact - want));
     }
-    // f64: limited by the inverse's conditioning at x_min (sqrt of 1e-17) and the 4 steps.
+    // f64: limited by the inverse's conditioning at x_min (sqrt of 1e-17) and the 4 steps (the
+    // bisection's: by the conditioning alone).
     if (!(worst <= 1e-7)) throw new Error(`f64 inversion error ${worst} (${form})`);
+    // No preimage: below y_min the minimum (gelu' = 0), y >= 0 on the left the limit -inf.
+    const below = geluInverseExactRef(GELU_MIN[form].y - 1e-4, true, form);
+    const zero = geluInverseExactRef(0, false, form);
+    if (below[0] !== geluMinimumRef(form) || below[1] !== 0 || zero[0] !== -Infinity) {
+      throw new Error(`exact inverse off the range: ${below}, ${zero} (${form})`);
+    }
   }
 });
 
@@ -275,6 +274,50 @@ Deno.test(
           geluTempoBackward(f.enc, { dx: g, dy: g, y: t, ...common });
           assertClose(await f.readF32(g), got, 0, 0, `${what} in place`);
         }
+      }
+    }
+  },
+);
+
+// Tempo GELU from a 16-bit y against gelu'(x) itself, on every f16 and bf16 value in [-8, 8]
+// (dy = 1, dx f32). Two bounds, both derived:
+// - At the floor: |dx - gelu'(x*)| <= 1e-6, x* the exact (f64) inverse of the kernel's own stored
+//   y on its branch: the f32 inversion's own error (<= 7e-7 away from x_min in the f32 test above)
+//   plus Mesa folding the y_min split hi + lo into one f32 constant (5.3e-9 of y, which moves a
+//   16-bit-rounded root by 2.2e-7 in gelu'). Measured 4.0e-7 (erf f16), 3.5e-7 (erf bf16).
+// - Near x_min: y = y_min + a1 d^2 stored with |error| <= h (half an ulp at |y| ~ 0.17: 2^-14 f16,
+//   2^-11 bf16) puts the recovered d off by up to sqrt(h / a1), hence gelu' = 2 a1 d by up to
+//   2 sqrt(a1 h): 7.26e-3 (f16), 2.05e-2 (bf16); the cubic term adds < 3% at those d. Measured
+//   (bench/half_gelu_error.ts): erf 6.44e-3 / 1.53e-2, tanh 7.04e-3 / 1.19e-2.
+Deno.test(
+  {
+    name: "gelu tempo at f16 and bf16: dx at the floor of y's rounding (every value)",
+    ...GPU_TEST,
+  },
+  async () => {
+    const f = await gpuFixture();
+    for (const d of halfDtypes(f)) {
+      const h = d === "f16" ? 2 ** -14 : 2 ** -11;
+      for (const form of FORMS) {
+        const x = halfValues(d, -8, 8), n = x.length;
+        const y = f.alloc.alloc([n], d, "workspace", "y");
+        const mask = f.alloc.alloc([n], "bit", "workspace", "m");
+        const common = { mask, n, form, maskDtype: "bit" as const };
+        geluTempoForward(f.enc, { y, x: f.upload(x, [n], d), ...common });
+        const dx = f.alloc.alloc([n], "f32", "workspace", "dx");
+        const one = f.upload(new Float64Array(n).fill(1), [n], d);
+        geluTempoBackward(f.enc, { dx, dy: one, y, ...common });
+        const [got, yGot] = [await f.readF32(dx), await f.readF32(y)];
+        const c = GELU_TEMPO_POLY[form].c;
+        const floor = Float64Array.from(yGot, (v, i) => geluInverseExactRef(v, x[i] >= c, form)[1]);
+        const what = `${form} ${d}`;
+        const gap = assertClose(got, floor, 1e-6, 0, `dx vs exact inversion of its y, ${what}`);
+        const bound = 2 * Math.sqrt(GELU_TEMPO_POLY[form].a[1] * h) * 1.03 + 1e-6;
+        const err = assertClose(got, x.map((v) => geluGradRef(v, form)), bound, 0, `dx ${what}`);
+        console.log(
+          `gelu tempo ${what}: max |dx - gelu'(x)| ${err.toExponential(2)} (bound ` +
+            `${bound.toExponential(2)}), vs the exact inversion of its y ${gap.toExponential(2)}`,
+        );
       }
     }
   },

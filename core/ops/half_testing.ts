@@ -8,7 +8,7 @@
  * @module
  */
 import { type FloatDType, type HalfDType, unitRoundoff } from "../dtype.ts";
-import { roundedTo } from "../half.ts";
+import { fromHalfBits, roundedTo } from "../half.ts";
 import { Encoder } from "../encoder.ts";
 import type { Tensor } from "../tensor.ts";
 import { assertClose, type GpuFixture } from "../testing.ts";
@@ -54,6 +54,16 @@ export function halfClose(
   }
   if (REPORT) console.log(`${what}: max abs error ${abs.toExponential(2)}, ${ulps.toFixed(2)} u`);
   return { abs, ulps };
+}
+
+/** Every finite value of 16-bit `d` in [lo, hi], ascending, zero once (exhaustive grids). */
+export function halfValues(d: HalfDType, lo: number, hi: number): Float64Array {
+  const xs: number[] = [];
+  for (let h = 0; h < 0x10000; h++) {
+    const v = fromHalfBits(d, h);
+    if (v >= lo && v <= hi && !Object.is(v, -0)) xs.push(v);
+  }
+  return Float64Array.from(xs).sort();
 }
 
 /** Upload `data` as a [shape] tensor of `d` and return it with the values it holds (rounded). */
