@@ -21,13 +21,15 @@ import { groups1d, type KernelSpec, LINEAR_INDEX } from "../kernel.ts";
 import { cachedSpec } from "../spec_cache.ts";
 import type { Tensor } from "../tensor.ts";
 import { needF32 } from "./checks.ts";
+import type { KvCallShape } from "./kv_cache.ts";
 
 const WG = 64;
 /** Largest head size the private arrays take (GPT-2 XL's is 64; 256 leaves room). */
 export const CACHED_ATTENTION_MAX_HS = 256;
 
 /** What `cachedAttention` reads and writes. */
-export interface CachedAttentionArgs {
+/** n is the number of queries, `start` the first one's position (earlier keys are cached). */
+export interface CachedAttentionArgs extends KvCallShape {
   /** [B, n, C] f32 output. */
   out: Tensor;
   /** [B, n, 3C] f32: the new positions' fused projection (only its Q third is read). */
@@ -36,18 +38,6 @@ export interface CachedAttentionArgs {
   k: Tensor;
   /** [B, NH, Tmax, HS] f32 value cache, likewise. */
   v: Tensor;
-  /** Batch. */
-  B: number;
-  /** New positions (queries). */
-  n: number;
-  /** Heads. */
-  NH: number;
-  /** Head size (C = NH * HS). */
-  HS: number;
-  /** Positions the cache holds. */
-  Tmax: number;
-  /** Position of the first query (keys before it come from earlier calls). */
-  start: number;
   /** Multiplies q . k (1 / sqrt(HS)). */
   scale: number;
   /** Query t sees keys up to its own position (GPT-2); otherwise every key in the cache. */

@@ -14,14 +14,8 @@ import { needF32 } from "./checks.ts";
 
 const WG = 64;
 
-/** What `kvAppend` reads and writes. */
-export interface KvAppendArgs {
-  /** [B, n, 3C] f32: the new positions' fused projection (only its K and V thirds are read). */
-  qkv: Tensor;
-  /** [B, NH, Tmax, HS] f32 key cache, written at rows start .. start + n - 1. */
-  k: Tensor;
-  /** [B, NH, Tmax, HS] f32 value cache, likewise. */
-  v: Tensor;
+/** Shapes of a call on a layer's KV cache: n new positions after `start` cached ones. */
+export interface KvCallShape {
   /** Batch. */
   B: number;
   /** New positions. */
@@ -32,8 +26,18 @@ export interface KvAppendArgs {
   HS: number;
   /** Positions the cache holds. */
   Tmax: number;
-  /** First position written (the number already cached). */
+  /** First new position (the number already cached). */
   start: number;
+}
+
+/** What `kvAppend` reads and writes. */
+export interface KvAppendArgs extends KvCallShape {
+  /** [B, n, 3C] f32: the new positions' fused projection (only its K and V thirds are read). */
+  qkv: Tensor;
+  /** [B, NH, Tmax, HS] f32 key cache, written at rows start .. start + n - 1. */
+  k: Tensor;
+  /** [B, NH, Tmax, HS] f32 value cache, likewise. */
+  v: Tensor;
 }
 
 function specOf(vec: 1 | 4): KernelSpec {
