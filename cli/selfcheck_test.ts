@@ -39,7 +39,8 @@ Deno.test("TEMPO_KERNELS: a bad value is one clear line naming the valid kernels
   const err = out.find((l) => l.startsWith("error: "));
   if (
     code !== 1 ||
-    err !== "error: TEMPO_KERNELS: unknown layernorm kernel 'fastest'; valid: row, workgroup" ||
+    err !==
+      "error: TEMPO_KERNELS: unknown layernorm kernel 'fastest'; valid: row, workgroup, subgroup" ||
     /\n\s+at /.test(text)
   ) {
     throw new Error(`exit ${code}: ${text}`);

@@ -10,6 +10,7 @@
 import { DeviceError, NoAdapterError, OutOfMemoryError } from "./errors.ts";
 import {
   applyKernels,
+  checkKernelFeatures,
   checkTileFits,
   defaultKernels,
   type KernelOverrides,
@@ -106,9 +107,14 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
   const isSoftware =
     (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ===
       true || /llvmpipe|lavapipe|swiftshader|software/i.test(description);
-  let kernels = applyKernels(defaultKernels({ isSoftware, workgroup: device.limits }), fromEnv);
+  const hasSubgroups = device.features.has("subgroups");
+  let kernels = applyKernels(
+    defaultKernels({ isSoftware, workgroup: device.limits, hasSubgroups }),
+    fromEnv,
+  );
   if (options.kernels) kernels = applyKernels(kernels, options.kernels);
   checkTileFits(kernels.tile, device.limits);
+  checkKernelFeatures(kernels, { hasSubgroups });
   const gpu: Gpu = {
     device,
     description,
@@ -116,7 +122,7 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
     kernels,
     hasF16: device.features.has("shader-f16"),
     hasTimestamps: device.features.has("timestamp-query"),
-    hasSubgroups: device.features.has("subgroups"),
+    hasSubgroups,
     maxBinding: device.limits.maxStorageBufferBindingSize,
     storageAlign: device.limits.minStorageBufferOffsetAlignment,
     uniformAlign: device.limits.minUniformBufferOffsetAlignment,
@@ -168,6 +174,7 @@ async function requestDevice(
 export function withKernels(gpu: Gpu, overrides: KernelOverrides): Gpu {
   const kernels = applyKernels(gpu.kernels, overrides);
   checkTileFits(kernels.tile, gpu.device.limits);
+  checkKernelFeatures(kernels, gpu);
   return { ...gpu, kernels };
 }
 

@@ -128,6 +128,12 @@ export interface KernelSpec {
    * adapter needs `shader-f16`, checked by `compile`.
    */
   readonly f16?: boolean;
+  /**
+   * Uses the WGSL subgroup built-ins (the device feature `subgroups`, checked by `compile`; no
+   * `enable` line, which naga refuses). `main` then sets the module-scope `sg_id`
+   * (subgroup_invocation_id) and `sg_size` (subgroup_size) first, so prelude functions see them.
+   */
+  readonly subgroups?: boolean;
 }
 
 /** A compiled kernel. */
@@ -221,12 +227,18 @@ export function wgslOf(spec: KernelSpec): string {
   for (const t of used) {
     lines.push(textureAccessorWgsl(t.name, t.access, t.format ?? "rgba32float"));
   }
+  const sg = spec.subgroups === true;
+  if (sg) lines.push("var<private> sg_id: u32;", "var<private> sg_size: u32;");
   if (spec.prelude) lines.push(spec.prelude);
   lines.push(
     `@compute @workgroup_size(${x}, ${y}, ${z})`,
     "fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id) lid: vec3u,",
     "        @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,",
-    "        @builtin(local_invocation_index) lidx: u32) {",
+    sg
+      ? "        @builtin(local_invocation_index) lidx: u32,\n" +
+        "        @builtin(subgroup_invocation_id) sg_id_in: u32, " +
+        "@builtin(subgroup_size) sg_size_in: u32) {\n  sg_id = sg_id_in;\n  sg_size = sg_size_in;"
+      : "        @builtin(local_invocation_index) lidx: u32) {",
     "  _ = gid; _ = lid; _ = wid; _ = nwg; _ = lidx;",
     spec.body,
     "}",
@@ -245,6 +257,21 @@ export function uniformBindingOf(spec: KernelSpec): number {
   return spec.bindings.length + (spec.textures?.length ?? 0);
 }
 
+/**
+ * Throw unless `gpu` has the device features `spec` needs: `shader-f16` (a DTypeError) or
+ * `subgroups` (a KernelError naming the kernel; the kernel policy refuses a subgroup variant on
+ * such a device before any op runs, so this is the last guard).
+ */
+function needFeatures(gpu: Gpu, spec: KernelSpec): void {
+  if (needsF16(spec)) needDtypeSupport(gpu, "f16");
+  if (spec.subgroups && !gpu.hasSubgroups) {
+    throw new KernelError(
+      spec.name,
+      `uses subgroup built-ins, but ${gpu.description} lacks 'subgroups'`,
+    );
+  }
+}
+
 /** Per device: by spec object (fast path), and by generated source (specs built per call). */
 const caches = new WeakMap<
   GPUDevice,
@@ -260,7 +287,7 @@ export function compile(gpu: Gpu, spec: KernelSpec): Compiled {
   if (!cache) caches.set(gpu.device, cache = { bySpec: new WeakMap(), bySource: new Map() });
   const hit = cache.bySpec.get(spec);
   if (hit) return hit;
-  if (needsF16(spec)) needDtypeSupport(gpu, "f16");
+  needFeatures(gpu, spec);
   const code = wgslOf(spec);
   const same = cache.bySource.get(code);
   if (same) {
@@ -315,7 +342,7 @@ export function compile(gpu: Gpu, spec: KernelSpec): Compiled {
 
 /** Compile `spec` and wait for the compiler's verdict; throws KernelError with its messages. */
 export async function checkKernel(gpu: Gpu, spec: KernelSpec): Promise<void> {
-  if (needsF16(spec)) needDtypeSupport(gpu, "f16");
+  needFeatures(gpu, spec);
   const device = gpu.device;
   device.pushErrorScope("validation");
   const module = device.createShaderModule({ label: spec.name, code: wgslOf(spec) });

@@ -14,8 +14,9 @@
  * The Gpu carries the policy (`gpu.kernels`); ops read it through `enc.gpu`.
  *
  * Variant names say what one invocation (or workgroup) computes, the same words in every family:
- * `row` one invocation per row, `workgroup` one workgroup per row, `blocked` a block of outputs
- * per invocation in registers, `element` one output per invocation.
+ * `row` one invocation per row, `workgroup` one workgroup per row, `subgroup` one workgroup per row
+ * reducing with subgroup operations, `blocked` a block of outputs per invocation in registers,
+ * `element` one output per invocation.
  * @module
  */
 import { TempoError } from "./errors.ts";
@@ -27,8 +28,13 @@ import { TempoError } from "./errors.ts";
  */
 export type MatmulKernel = "texture" | "blocked" | "tiled";
 
-/** Softmax, LayerNorm (baseline and Tempo), cross-entropy: `row` or `workgroup` per row. */
-export type RowKernel = "row" | "workgroup";
+/**
+ * Softmax, LayerNorm (baseline and Tempo), cross-entropy: `row` (one invocation per row: the
+ * software adapter), `workgroup` (one workgroup per row, tree reductions in workgroup memory) or
+ * `subgroup` (one workgroup per row reducing with subgroupAdd/subgroupMax within subgroups and
+ * workgroup memory only across them: needs the device feature `subgroups`).
+ */
+export type RowKernel = "row" | "workgroup" | "subgroup";
 
 /**
  * Bias ops: `blocked` (addBias: one bias vec4 added to 8 rows per invocation; sumRows: 4 columns
@@ -140,9 +146,9 @@ export interface KernelPolicy {
 /** The op families an override may name, with their valid kernels. */
 export const KERNEL_FAMILIES = {
   matmul: ["texture", "blocked", "tiled"],
-  softmax: ["row", "workgroup"],
-  layernorm: ["row", "workgroup"],
-  crossEntropy: ["row", "workgroup"],
+  softmax: ["row", "workgroup", "subgroup"],
+  layernorm: ["row", "workgroup", "subgroup"],
+  crossEntropy: ["row", "workgroup", "subgroup"],
   bias: ["blocked", "element"],
   geluTempo: ["grouped", "ordered"],
   attention: ["blocked", "tiled"],
@@ -195,6 +201,8 @@ export interface AdapterKind {
   isSoftware: boolean;
   /** The device's workgroup limits: the GPU tile is GPU_TILE where it fits, else SMALL_GPU_TILE. */
   workgroup?: WorkgroupLimits;
+  /** The device has `subgroups` (default false): GPUs then take the `subgroup` row kernels. */
+  hasSubgroups?: boolean;
 }
 
 /**
@@ -203,7 +211,9 @@ export interface AdapterKind {
  * channels, cross-entropy up to 65536 classes), blocked bias kernels (sumRows up to n = 1024),
  * the grouped GELU order and blocked fused attention; on other adapters the tiled matmul
  * (GPU_TILE, or SMALL_GPU_TILE where the workgroup limits are too small for it),
- * workgroup-per-row kernels, element bias kernels, the ordered GELU and tiled fused attention.
+ * workgroup-per-row kernels (`subgroup` where the device has subgroups, else `workgroup`),
+ * element bias kernels, the ordered GELU and tiled fused attention. A software adapter keeps
+ * `row` even with subgroups (llvmpipe grants them; its defaults are measured, docs/design.md).
  */
 export function defaultKernels(adapter: AdapterKind): KernelPolicy {
   const p = adapterDefaults(adapter);
@@ -233,13 +243,14 @@ function adapterDefaults(adapter: AdapterKind): Omit<KernelPolicy, "label"> {
     };
   }
   const fits = !adapter.workgroup || tileFits(GPU_TILE, adapter.workgroup) === "";
+  const rows: RowKernel = adapter.hasSubgroups ? "subgroup" : "workgroup";
   return {
     matmul: "tiled",
     tile: fits ? GPU_TILE : SMALL_GPU_TILE,
     block: DEFAULT_BLOCK,
-    softmax: "workgroup",
-    layernorm: "workgroup",
-    crossEntropy: "workgroup",
+    softmax: rows,
+    layernorm: rows,
+    crossEntropy: rows,
     bias: "element",
     geluTempo: "ordered",
     attention: "tiled",
@@ -330,6 +341,38 @@ function tileFits(t: MatmulTile, limits: WorkgroupLimits): string {
     } stages ${bytes} bytes in workgroup memory; this device allows ${limits.maxComputeWorkgroupStorageSize}`;
   }
   return "";
+}
+
+/** What a device offers that some kernels need (a Gpu has it). */
+export interface KernelFeatures {
+  /** The device has `subgroups`. */
+  readonly hasSubgroups: boolean;
+}
+
+/** The row families (their kernels are RowKernels). */
+const ROW_FAMILIES = ["softmax", "layernorm", "crossEntropy"] as const;
+
+/** Why `family=kernel` cannot run on a device with `features`, or "" when it can. */
+export function kernelUnsupported(
+  family: KernelFamily,
+  kernel: string,
+  features: KernelFeatures,
+): string {
+  if (kernel === "subgroup" && !features.hasSubgroups) {
+    return `${family}=subgroup needs the device feature 'subgroups', which this adapter lacks`;
+  }
+  return "";
+}
+
+/**
+ * Throw a TempoError (one line, naming the family and a kernel to use instead) unless every
+ * kernel of policy `p` can run on a device with `features`.
+ */
+export function checkKernelFeatures(p: KernelPolicy, features: KernelFeatures): void {
+  for (const f of ROW_FAMILIES) {
+    const why = kernelUnsupported(f, p[f], features);
+    if (why) throw new TempoError(`kernel policy: ${why}; use ${f}=workgroup`);
+  }
 }
 
 /** Throw a TempoError unless the tiled matmul with tile `t` fits a workgroup on this device. */

@@ -2,11 +2,13 @@ import { TempoError } from "./errors.ts";
 import { withKernels } from "./gpu.ts";
 import {
   applyKernels,
+  checkKernelFeatures,
   checkTileFits,
   DEFAULT_TILE,
   defaultKernels,
   describeKernels,
   GPU_TILE,
+  kernelUnsupported,
   matmulKernelFor,
   parseKernels,
   parseTile,
@@ -56,6 +58,51 @@ Deno.test("kernel policy: adapter defaults, and their shape limits", () => {
   const line = "matmul=texture softmax=row layernorm=row crossEntropy=row bias=blocked " +
     "geluTempo=grouped attention=blocked";
   if (sw.label !== line || describeKernels(sw) !== line) throw new Error(sw.label);
+});
+
+Deno.test("kernel policy: subgroup row kernels on GPUs with subgroups, never on software", () => {
+  const rows = (p: ReturnType<typeof defaultKernels>) =>
+    [p.softmax, p.layernorm, p.crossEntropy].join();
+  const hw = defaultKernels({ isSoftware: false, hasSubgroups: true });
+  if (rows(hw) !== "subgroup,subgroup,subgroup") throw new Error(hw.label);
+  if (rowKernelFor(hw, "crossEntropy", 50257) !== "subgroup") throw new Error("GPU CE limited");
+  if (
+    rows(defaultKernels({ isSoftware: false, hasSubgroups: false })) !==
+      "workgroup,workgroup,workgroup"
+  ) {
+    throw new Error("a GPU without subgroups took them");
+  }
+  // lavapipe grants subgroups: its measured defaults stay exactly as without them.
+  const sw = defaultKernels({ isSoftware: true }),
+    swSg = defaultKernels({ isSoftware: true, hasSubgroups: true });
+  if (JSON.stringify(swSg) !== JSON.stringify(sw)) throw new Error(swSg.label);
+  const p = applyKernels(
+    sw,
+    parseKernels("softmax=subgroup,layernorm=subgroup,crossEntropy=subgroup"),
+  );
+  if (
+    rows(p) !== "subgroup,subgroup,subgroup" || rowKernelFor(p, "softmax", 1 << 16) !== "subgroup"
+  ) {
+    throw new Error(p.label);
+  }
+  checkKernelFeatures(p, { hasSubgroups: true });
+  if (kernelUnsupported("softmax", "subgroup", { hasSubgroups: true }) !== "") {
+    throw new Error("subgroup refused with subgroups");
+  }
+  if (kernelUnsupported("softmax", "workgroup", { hasSubgroups: false }) !== "") {
+    throw new Error("workgroup refused without subgroups");
+  }
+  // Without the feature: one line naming the family, the feature and what to use instead.
+  for (const f of ["softmax", "layernorm", "crossEntropy"] as const) {
+    const q = applyKernels(sw, { [f]: "subgroup" });
+    expectError(
+      () => checkKernelFeatures(q, { hasSubgroups: false }),
+      new RegExp(
+        `^kernel policy: ${f}=subgroup needs the device feature 'subgroups', which this adapter lacks; use ${f}=workgroup$`,
+      ),
+      f,
+    );
+  }
 });
 
 Deno.test("kernel policy: an override runs its kernel at every shape and says so", () => {
@@ -167,6 +214,16 @@ Deno.test(
     }
     if (gpu.kernels.overrides !== withKernels(gpu, {}).kernels.overrides) {
       throw new Error("withKernels changed the original");
+    }
+    // A subgroup kernel on a device without subgroups is refused by name (not at dispatch).
+    expectError(
+      () => withKernels({ ...gpu, hasSubgroups: false }, { layernorm: "subgroup" }),
+      /layernorm=subgroup needs the device feature 'subgroups'/,
+      "withKernels without subgroups",
+    );
+    if (gpu.hasSubgroups) {
+      const sg = withKernels(gpu, { layernorm: "subgroup" });
+      if (sg.kernels.layernorm !== "subgroup") throw new Error(sg.kernels.label);
     }
   },
 );

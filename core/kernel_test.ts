@@ -1,5 +1,12 @@
 import { Encoder } from "./encoder.ts";
-import { hasReadOnlyStorageTextures, type KernelSpec, uniformBindingOf, wgslOf } from "./kernel.ts";
+import { KernelError } from "./errors.ts";
+import {
+  compile,
+  hasReadOnlyStorageTextures,
+  type KernelSpec,
+  uniformBindingOf,
+  wgslOf,
+} from "./kernel.ts";
 import { GPU_TEST, gpuFixture } from "./testing.ts";
 
 function assert(ok: boolean, what: string): void {
@@ -135,5 +142,35 @@ Deno.test(
     enc.releaseScratch();
     assert(enc.scratchBytes === 0, "released");
     assert(new Encoder(null).scratchTexture("x", 4, 4) === null, "planning mode");
+  },
+);
+
+Deno.test(
+  { name: "kernel: subgroup kernels get sg_id/sg_size, or fail by name", ...GPU_TEST },
+  async () => {
+    const spec: KernelSpec = {
+      name: "test_subgroup_size",
+      bindings: [{ name: "out", type: "u32", write: true }],
+      workgroupSize: [32],
+      subgroups: true,
+      body: "if (lidx == 0u) { out[0] = sg_size; out[1] = sg_id; }",
+    };
+    const code = wgslOf(spec);
+    assert(code.includes("@builtin(subgroup_size) sg_size_in: u32"), "the builtin is declared");
+    assert(!code.includes("enable subgroups"), "no enable line (naga refuses it)");
+    assert(!wgslOf({ ...spec, subgroups: false }).includes("sg_size_in"), "only when asked");
+    const f = await gpuFixture();
+    let message = "";
+    try {
+      compile({ ...f.gpu, hasSubgroups: false }, spec);
+    } catch (e) {
+      message = e instanceof KernelError ? e.message : `${e}`;
+    }
+    assert(/'test_subgroup_size'.*lacks 'subgroups'/.test(message), `refusal: ${message}`);
+    if (!f.gpu.hasSubgroups) return;
+    const out = f.alloc.alloc([2], "u32", "workspace", "out");
+    f.enc.dispatch(spec, { out }, {}, [1, 1, 1]);
+    const [size, id] = await f.readU32(out);
+    assert(size >= 4 && size <= 128 && id === 0, `subgroup size ${size}, invocation 0 id ${id}`);
   },
 );

@@ -8,7 +8,12 @@ import { type DType, isHalf } from "./dtype.ts";
 import { Encoder } from "./encoder.ts";
 import { acquireGpu, type Gpu, withKernels } from "./gpu.ts";
 import { encodeHalves } from "./half.ts";
-import { KERNEL_FAMILIES, type KernelFamily, type KernelOverrides } from "./kernel_policy.ts";
+import {
+  KERNEL_FAMILIES,
+  type KernelFamily,
+  type KernelOverrides,
+  kernelUnsupported,
+} from "./kernel_policy.ts";
 import type { Category, Tensor } from "./tensor.ts";
 
 /** Why this process has no WebGPU adapter, or "" when it has one. */
@@ -118,14 +123,22 @@ export type KernelOf<F extends KernelFamily> = (typeof KERNEL_FAMILIES)[F][numbe
 
 /**
  * Run `body` once per kernel of `family` (every variant tested against the same reference), each
- * time on a fresh fixture whose policy runs that kernel at every shape.
+ * time on a fresh fixture whose policy runs that kernel at every shape. A kernel the test device
+ * cannot run (a `subgroup` variant without the `subgroups` feature) is skipped, and one line
+ * says which and why.
  */
 export async function forEachKernel<F extends KernelFamily>(
   family: F,
   body: (f: GpuFixture, kernel: KernelOf<F>) => Promise<void>,
   kernels: readonly KernelOf<F>[] = KERNEL_FAMILIES[family],
 ): Promise<void> {
+  const gpu = await testGpu();
   for (const kernel of kernels) {
+    const why = kernelUnsupported(family, kernel, gpu);
+    if (why) {
+      console.log(`tempo: skipping ${family}=${kernel} on ${gpu.description}: ${why}`);
+      continue;
+    }
     await body(await gpuFixture({ kernels: { [family]: kernel } }), kernel);
   }
 }

@@ -1,8 +1,10 @@
 /**
  * Fused softmax cross-entropy over rows of logits [N, V]: per-row losses, and the gradient written
- * over the logits in place (no second [N, V] buffer). Two kernels, picked by the kernel policy
+ * over the logits in place (no second [N, V] buffer). Three kernels, picked by the kernel policy
  * (`crossEntropy`): `workgroup`, one workgroup per row looping over V (odd V such as 50257 is
- * fine; real GPUs, and long rows on the software adapter); `row`, one invocation per row (no
+ * fine; real GPUs, and long rows on the software adapter); `subgroup`, the same kernel combining
+ * the row's max and sum with subgroup operations (GPUs with `subgroups`,
+ * `row_reduce_subgroup.ts`); `row`, one invocation per row (no
  * barriers; vec4 when V % 4 == 0) with an online max/sum, so each logit is read twice and written
  * once. Logits larger than one binding are chunked over rows inside the op.
  * `meanLoss` averages the losses over the counted targets deterministically in one workgroup.
@@ -29,6 +31,7 @@ import {
   rowWordsWgsl,
   store2nWgsl,
 } from "./half_kernels.ts";
+import { subgroupOnlineMaxSumWgsl } from "./row_reduce_subgroup.ts";
 
 const WG = 256;
 /** Invocations per workgroup of the row-per-invocation kernel (small: few rows still spread). */
@@ -123,9 +126,12 @@ function rowSpecOf(name: string, w: number, d: FloatDType): KernelSpec {
   };
 }
 
-/** The reduction of the workgroup kernels: online max and sum of exp, fixed tree order. */
-const WG_STATS =
-  `// Online max and sum of exp over this thread's strided columns (ignored rows skip the loop).
+/**
+ * The reduction of the workgroup kernels: online max and sum of exp, in a fixed tree order, or
+ * (`sg`: the `subgroup` variant) with subgroup operations (`online_max_sum` of SUBGROUP_PRELUDE).
+ */
+function wgStats(sg: boolean): string {
+  return `// Online max and sum of exp over this thread's strided columns (ignored rows skip the loop).
   let len = select(0u, u.V, valid);
   var m = LOWEST;
   var s = 0.0;
@@ -133,7 +139,22 @@ const WG_STATS =
     let x = logits_load(base + j);
     if (x > m) { s = s * exp(m - x) + 1.0; m = x; } else { s += exp(x - m); }
   }
-  red_m[lidx] = m;
+  ${sg ? SUBGROUP_STATS : TREE_STATS}
+  if (lidx == 0u) {
+    var loss = 0.0;
+    if (valid) { loss = mx + log(sum) - xt; }
+    if (t >= 0 && !valid) { loss = bitcast<f32>(0x7fc00000u); } // target >= V: NaN, loudly
+    losses_store(n, loss);
+  }`;
+}
+
+/** The subgroup variant's combine of (m, s) over the workgroup. */
+const SUBGROUP_STATS = `let ms = online_max_sum(m, s, lidx);
+  let mx = ms.x;
+  let sum = ms.y;`;
+
+/** The workgroup variant's combine of (m, s): a tree in workgroup memory. */
+const TREE_STATS = `red_m[lidx] = m;
   red_s[lidx] = s;
   workgroupBarrier();
   for (var h = WG_X / 2u; h > 0u; h >>= 1u) {
@@ -147,13 +168,16 @@ const WG_STATS =
     workgroupBarrier();
   }
   let mx = red_m[0];
-  let sum = red_s[0];
-  if (lidx == 0u) {
-    var loss = 0.0;
-    if (valid) { loss = mx + log(sum) - xt; }
-    if (t >= 0 && !valid) { loss = bitcast<f32>(0x7fc00000u); } // target >= V: NaN, loudly
-    losses_store(n, loss);
-  }`;
+  let sum = red_s[0];`;
+
+/** Workgroup memory and functions of the workgroup (`sg` false) or subgroup kernels. */
+function wgPrelude(sg: boolean): string {
+  return sg
+    ? `const LOWEST: f32 = -3.4028234e38;${subgroupOnlineMaxSumWgsl("online_max_sum", "LOWEST")}`
+    : `var<workgroup> red_m: array<f32, ${WG}>;
+var<workgroup> red_s: array<f32, ${WG}>;
+const LOWEST: f32 = -3.4028234e38;`;
+}
 
 /** Per row of a block: its target, whether it counts, and the row's first element. */
 function rowHead(row: string): string {
@@ -168,12 +192,17 @@ function rowHead(row: string): string {
  * then the gradient of the block's words (`workgroup`: one workgroup per block, threads striding
  * over the words).
  */
-function wordsSpecOf(name: string, d: FloatDType, workgroup: boolean): KernelSpec {
+function wordsSpecOf(
+  name: string,
+  d: FloatDType,
+  workgroup: boolean,
+  sg = false,
+): KernelSpec {
   const stats = workgroup
     ? `${rowHead("row")}
     var xt = 0.0;
     if (lidx == 0u && valid) { xt = logits_load(base + u32(t)); } // read before anyone overwrites it
-    ${WG_STATS}
+    ${wgStats(sg)}
     workgroupBarrier(); // red_m, red_s are read above before the next row writes them
     let tu = select(0xffffffffu, u32(t), valid);`
     : `${rowHead("row")}
@@ -200,11 +229,10 @@ function wordsSpecOf(name: string, d: FloatDType, workgroup: boolean): KernelSpe
     bindings: bindingsOf(1, d),
     uniforms: uniformsOf(true),
     workgroupSize: [workgroup ? WG : ROW_WG],
-    prelude: (workgroup
-      ? `var<workgroup> red_m: array<f32, ${WG}>;
-var<workgroup> red_s: array<f32, ${WG}>;
-`
-      : "") + `const LOWEST: f32 = -3.4028234e38;\n${store2nWgsl("logits", d)}`,
+    prelude: `${workgroup ? wgPrelude(sg) : "const LOWEST: f32 = -3.4028234e38;"}\n${
+      store2nWgsl("logits", d)
+    }`,
+    subgroups: sg,
     body: `${workgroup ? "" : LINEAR_INDEX}
   ${blockHeadWgsl(workgroup ? "wid.x + wid.y * nwg.x" : "i", "u.rows")}
   var mxs: array<f32, 2>;
@@ -234,24 +262,26 @@ var<workgroup> red_s: array<f32, ${WG}>;
   };
 }
 
-/** The workgroup kernel: one workgroup per row looping over V (16-bit logits: per block). */
-function workgroupSpec(d: FloatDType): KernelSpec {
-  const name = `cross_entropy${dtypeSuffix({ logits: d })}`;
+/**
+ * The workgroup kernel: one workgroup per row looping over V (16-bit logits: per block); `sg`:
+ * the `subgroup` variant.
+ */
+function workgroupSpec(d: FloatDType, sg: boolean): KernelSpec {
+  const name = `cross_entropy${sg ? "_sg" : ""}${dtypeSuffix({ logits: d })}`;
   return cachedSpec(name, () =>
-    d !== "f32" ? wordsSpecOf(name, d, true) : {
+    d !== "f32" ? wordsSpecOf(name, d, true, sg) : {
       name,
       bindings: bindingsOf(1, d),
       uniforms: uniformsOf(false),
       workgroupSize: [WG],
-      prelude: `var<workgroup> red_m: array<f32, ${WG}>;
-var<workgroup> red_s: array<f32, ${WG}>;
-const LOWEST: f32 = -3.4028234e38;`,
+      prelude: wgPrelude(sg),
+      subgroups: sg,
       body: `let row = wid.x + wid.y * nwg.x;
   if (row >= u.rows) { return; }
   ${rowHead("row")}
   var xt = 0.0;
   if (lidx == 0u && valid) { xt = logits_load(base + u32(t)); } // read before anyone overwrites it
-  ${WG_STATS}
+  ${wgStats(sg)}
   // Gradient over the logits: scale * (softmax - onehot); zero for ignored rows.
   let k = u.scale / sum;
   for (var j = lidx; j < u.V; j += WG_X) {
@@ -286,7 +316,8 @@ export interface CrossEntropyArgs extends ChunkOptions {
  * logits[n, targets[n]], and logits[n, :] is OVERWRITTEN with the gradient
  * gradScale * (softmax(logits[n, :]) - onehot(targets[n])). Rows with a negative target (-1 =
  * ignore): loss 0 and a zero gradient row. A target >= V is a caller bug: its loss is NaN.
- * Per row: a fixed-order (strided, then tree) reduction, so results are deterministic.
+ * Per row: a fixed-order reduction (strided, then a tree or the device's subgroup operations), so
+ * results are deterministic.
  */
 export function crossEntropy(enc: Encoder, a: CrossEntropyArgs): void {
   const { losses, logits, targets, N, V, gradScale } = a;
@@ -298,12 +329,12 @@ export function crossEntropy(enc: Encoder, a: CrossEntropyArgs): void {
   if (enc.gpu && 4 * N > enc.gpu.maxBinding) throw new Error(`${op}: N=${N} rows unsupported`);
   const gpu = enc.gpu;
   if (!gpu || N === 0) return;
-  const rowWise = rowKernelFor(gpu.kernels, "crossEntropy", V) === "row";
+  const kernel = rowKernelFor(gpu.kernels, "crossEntropy", V), rowWise = kernel === "row";
   const rpi = rowsPerBlock(V);
   for (const ch of chunksOf(gpu, logits, N * V, V, a.maxBindingBytes)) {
     // vec4 needs whole vec4s: V % 4 == 0 makes base and the range size multiples of 4 elements.
     const w = rowWise && V % 4 === 0 && ch.base % 4 === 0 ? 4 : 1;
-    const spec = rowWise ? rowSpec(w, d) : workgroupSpec(d);
+    const spec = rowWise ? rowSpec(w, d) : workgroupSpec(d, kernel === "subgroup");
     // 16-bit logits outside the vec4 kernel: blocks of rpi rows, stored by words.
     const words = w === 1 && d !== "f32";
     const u: Record<string, number> = {

@@ -3,15 +3,16 @@
  * (R = N = B*T tokens, C hidden): y = gamma * xhat + beta, xhat = (x - mean) * rstd,
  * rstd = 1 / sqrt(var + eps) with the biased variance (two passes over the row).
  *
- * Row kernels come in two variants, both with a fixed summation order (deterministic), picked by
- * the kernel policy (`layernorm`, also for the Tempo backward): `workgroup`, one workgroup per
- * row reducing in workgroup memory (fixed tree order: real GPUs); `row`, one invocation per row
- * with no barriers, reading vec4 when C % 4 == 0 (the software adapter: llvmpipe runs a
- * workgroup as a fiber of 8-lane SIMD along x, where barriers and idle lanes cost a lot). The
- * parameter gradients are a column kernel, one invocation per channel (`row`: per 4 channels,
- * vec4) looping over the rows in order (no atomics, no scratch). Operands larger than one storage
- * binding are split into spans of whole rows (multiples of storageAlign / 4 rows, so every
- * offset aligns).
+ * Row kernels come in three variants, each deterministic, picked by the kernel policy
+ * (`layernorm`, also for the Tempo backward): `workgroup`, one workgroup per row reducing in
+ * workgroup memory (fixed tree order: real GPUs); `subgroup`, the same kernels reducing with
+ * subgroup operations (the hardware's order: GPUs with `subgroups`, `row_reduce_subgroup.ts`);
+ * `row`, one invocation per row with no barriers, reading vec4 when C % 4 == 0 (the software
+ * adapter: llvmpipe runs a workgroup as a fiber of 8-lane SIMD along x, where barriers and idle
+ * lanes cost a lot). The parameter gradients are a column kernel, one invocation per channel
+ * (`row`: per 4 channels, vec4) looping over the rows in order (no atomics, no scratch). Operands
+ * larger than one storage binding are split into spans of whole rows (multiples of
+ * storageAlign / 4 rows, so every offset aligns).
  *
  * The activations x, y, dy, dx are f32, f16 or bf16, each its own; the statistics (mean, rstd),
  * gamma, beta and their gradients stay f32 (as in Apex's and Megatron's fused LayerNorm: the
@@ -38,6 +39,7 @@ import {
   rowWordsWgsl,
   store2nWgsl,
 } from "./half_kernels.ts";
+import { subgroupReduceWgsl } from "./row_reduce_subgroup.ts";
 
 /** Threads per row workgroup (a power of two, a multiple of 8 for the software adapter's lanes). */
 export const LN_ROW_WG = 128;
@@ -67,6 +69,11 @@ export function layernormCacheC(C: number): number {
 export function layernormWidth(gpu: Gpu, C: number): 0 | 1 | 4 {
   if (rowKernelFor(gpu.kernels, "layernorm", C) !== "row") return 0;
   return C % 4 === 0 ? 4 : 1;
+}
+
+/** Whether the workgroup-per-row kernels for C channels on `gpu` reduce with subgroups. */
+function layernormSubgroups(gpu: Gpu, C: number): boolean {
+  return rowKernelFor(gpu.kernels, "layernorm", C) === "subgroup";
 }
 
 /** WGSL: `hsum(v)`, a fixed-order horizontal sum of a width-w value. */
@@ -105,6 +112,17 @@ fn wg_sum2(v: vec2f, lidx: u32) -> vec2f {
 fn wg_sum(v: f32, lidx: u32) -> f32 { return wg_sum2(vec2f(v, 0.0), lidx).x; }
 `;
 
+/** LN_ROW_PRELUDE's functions for the `subgroup` kernels (`row_reduce_subgroup.ts`). */
+export const LN_ROW_PRELUDE_SUBGROUP = `
+fn row_index(wid: vec3u, nwg: vec3u) -> u32 { return wid.x + wid.y * nwg.x; }
+${subgroupReduceWgsl("wg_sum2", "vec2f", "add")}
+fn wg_sum(v: f32, lidx: u32) -> f32 { return wg_sum2(vec2f(v, 0.0), lidx).x; }
+`;
+
+/** The row prelude of the workgroup (`sg` false) or subgroup kernels. */
+function rowPrelude(sg: boolean): string {
+  return sg ? LN_ROW_PRELUDE_SUBGROUP : LN_ROW_PRELUDE;
+}
 /**
  * Spans of whole rows such that the [rows, C] ranges of `dtypes` fit `maxBindingBytes` (default
  * gpu.maxBinding); span starts are multiples of storageAlign / 4 rows (so that [rows, C] ranges
@@ -171,11 +189,11 @@ function statsBindings(withMean: boolean): TypedBindingSpec[] {
   ];
 }
 
-function forwardSpec(withMean: boolean, d: LnDtypes): KernelSpec {
+function forwardSpec(withMean: boolean, d: LnDtypes, sg: boolean): KernelSpec {
   const inPlace = !("x" in d);
-  const name = `layernorm_fwd${withMean ? "_mean" : ""}${inPlace ? "_inplace" : ""}${
-    dtypeSuffix(d)
-  }`;
+  const name = `layernorm_fwd${sg ? "_sg" : ""}${withMean ? "_mean" : ""}${
+    inPlace ? "_inplace" : ""
+  }${dtypeSuffix(d)}`;
   return cachedSpec(name, () => {
     const X = inPlace ? "y" : "x";
     const words = d.y !== "f32";
@@ -230,8 +248,9 @@ function forwardSpec(withMean: boolean, d: LnDtypes): KernelSpec {
       ],
       uniforms: [["R", "u32"], ["C", "u32"], ["eps", "f32"], ...rpiUniform(words)],
       workgroupSize: [LN_ROW_WG],
-      prelude: LN_ROW_PRELUDE + (words ? store2nWgsl("y", d.y) : ""),
+      prelude: rowPrelude(sg) + (words ? store2nWgsl("y", d.y) : ""),
       body,
+      subgroups: sg,
     };
   });
 }
@@ -519,11 +538,11 @@ export function backwardColSpec(src: ParamSources, d: LnDtypes, w: number): Kern
 /**
  * The backward row kernel (workgroup per row): dx = rstd * (dxhat - mean(dxhat) - xhat *
  * mean(dxhat * xhat)), dxhat = dy * gamma. `dx` may alias `dy` (in place). A 16-bit dx makes it
- * one workgroup per block of `u.rpi` rows storing words.
+ * one workgroup per block of `u.rpi` rows storing words. `sg`: reduce with subgroups.
  */
-export function backwardRowSpec(src: DxSources, d: LnDtypes): KernelSpec {
+export function backwardRowSpec(src: DxSources, d: LnDtypes, sg = false): KernelSpec {
   const inPlace = !("dx" in d);
-  const name = `${src.name}${inPlace ? "_inplace" : ""}${dtypeSuffix(d)}`;
+  const name = `${src.name}${sg ? "_sg" : ""}${inPlace ? "_inplace" : ""}${dtypeSuffix(d)}`;
   return cachedSpec(name, () => {
     const out = dxOut(d);
     const words = d[out] !== "f32";
@@ -577,8 +596,9 @@ export function backwardRowSpec(src: DxSources, d: LnDtypes): KernelSpec {
       ],
       uniforms: [["R", "u32"], ["C", "u32"], ...rpiUniform(words)],
       workgroupSize: [LN_ROW_WG],
-      prelude: LN_ROW_PRELUDE + src.prelude(1) + (words ? store2nWgsl(out, d[out]) : ""),
+      prelude: rowPrelude(sg) + src.prelude(1) + (words ? store2nWgsl(out, d[out]) : ""),
       body,
+      subgroups: sg,
     };
   });
 }
@@ -655,7 +675,7 @@ export function layernormForward(enc: Encoder, a: LayernormForwardArgs): void {
   const w = layernormWidth(gpu, C);
   const spec = w
     ? forwardRowsSpec(mean !== null, d, w, layernormCacheC(C))
-    : forwardSpec(mean !== null, d);
+    : forwardSpec(mean !== null, d, layernormSubgroups(gpu, C));
   const v4 = w === 4;
   // A 16-bit y outside the vec4 kernel is stored by words, in blocks of rpi rows.
   const words = w !== 4 && dy !== "f32", rpi = rowsPerBlock(C);
@@ -740,7 +760,7 @@ export function runBackward(
   const col = backwardColSpec(run.params, colDtypes, v4 ? 4 : 1);
   const row = w
     ? backwardRowsSpec(run.dx, dtypes, w, layernormCacheC(C))
-    : backwardRowSpec(run.dx, dtypes);
+    : backwardRowSpec(run.dx, dtypes, layernormSubgroups(gpu, C));
   const out = inPlace ? "dy" : "dx";
   const words = w !== 4 && dtypes[out] !== "f32", rpi = rowsPerBlock(C);
   const all = Object.values(run.dtypes);

@@ -3,18 +3,20 @@
  * and key-padding masks (masked entries get probability 0; a fully masked row gives zeros, not
  * NaN); backward dS = scale * P * (dP - rowsum(dP * P)), which needs only P (Tempo keeps P, not S).
  * Rows are laid out [B, NH, T] (rows = B*NH*T, query position t = row % T), cols = T keys.
- * Two kernel variants, each with a fixed summation order (deterministic), picked by the kernel
- * policy (`softmax`): `workgroup`, one workgroup per row reducing in workgroup memory (real GPUs,
- * and long rows); `row`, one invocation per row, no barriers, vec4 loads when cols % 4 == 0, and
- * causal rows only read keys j <= q (the software adapter: llvmpipe runs a workgroup as a fiber,
- * 8 SIMD lanes along x, where barriers and idle lanes are costly). Operands larger than one
- * binding are split into spans of whole rows with aligned offsets.
+ * Three kernel variants, each deterministic, picked by the kernel policy (`softmax`):
+ * `workgroup`, one workgroup per row reducing in workgroup memory (a fixed tree: real GPUs, and
+ * long rows); `subgroup`, the same kernel reducing with subgroup operations (the hardware's
+ * order: GPUs with `subgroups`, `row_reduce_subgroup.ts`); `row`, one invocation per row, no
+ * barriers, vec4 loads when cols % 4 == 0, and causal rows only read keys j <= q (the software
+ * adapter: llvmpipe runs a workgroup as a fiber, 8 SIMD lanes along x, where barriers and idle
+ * lanes are costly). Operands larger than one binding are split into spans of whole rows with
+ * aligned offsets.
  *
  * S, P, dP, dS are f32, f16 or bf16, each its own; the arithmetic (max, exp, sums) is f32 and each
  * output element is rounded once to its dtype (Megatron's fused softmax keeps probabilities in
  * 16 bits the same way). A 16-bit output is written in whole words (`half_kernels.ts`): the vec4
  * row kernels as in f32 (rows of whole quads), the others word by word in blocks of one row, or
- * two rows when rows have odd length (odd T), so both variants take every T.
+ * two rows when rows have odd length (odd T), so every variant takes every T.
  * @module
  */
 import { elementBytes, type FloatDType } from "../dtype.ts";
@@ -34,6 +36,7 @@ import {
   rowWordsWgsl,
   store2nWgsl,
 } from "./half_kernels.ts";
+import { subgroupReduceWgsl } from "./row_reduce_subgroup.ts";
 
 /** What `softmaxForward` reads and writes, and how. */
 export interface SoftmaxForwardArgs extends ChunkOptions {
@@ -70,6 +73,7 @@ const ROW_WG = 64;
 const CACHE_MAX_COLS = 128;
 const NEG = "-3.40282347e38";
 
+/** `wg_reduce(v, lidx, is_max)`: the `workgroup` variant's tree in workgroup memory. */
 const PRELUDE = `
 var<workgroup> red: array<f32, WG_X>;
 fn wg_reduce(v: f32, lidx: u32, is_max: bool) -> f32 {
@@ -85,6 +89,15 @@ fn wg_reduce(v: f32, lidx: u32, is_max: bool) -> f32 {
   let total = red[0];
   workgroupBarrier();
   return total;
+}
+`;
+
+/** `wg_reduce(v, lidx, is_max)` of the `subgroup` variant (`row_reduce_subgroup.ts`). */
+const SUBGROUP_PRELUDE = `${subgroupReduceWgsl("sg_sum", "f32", "add")}
+${subgroupReduceWgsl("sg_max", "f32", "max")}
+fn wg_reduce(v: f32, lidx: u32, is_max: bool) -> f32 {
+  if (is_max) { return sg_max(v, lidx); }
+  return sg_sum(v, lidx);
 }
 `;
 
@@ -113,17 +126,27 @@ function forwardUniforms(words: boolean): KernelSpec["uniforms"] {
   ];
 }
 
-function forwardSpec(pad: boolean, d: Dtypes): KernelSpec {
+/**
+ * The workgroup reductions (`wg_reduce`) of a workgroup-per-row kernel: a tree in workgroup
+ * memory, or (`sg`: the `subgroup` variant) subgroup operations.
+ */
+function reducePrelude(sg: boolean): string {
+  return sg ? SUBGROUP_PRELUDE : PRELUDE;
+}
+
+function forwardSpec(pad: boolean, d: Dtypes, sg: boolean): KernelSpec {
   const inPlace = !("S" in d);
-  const name = `softmax_fwd${pad ? "_pad" : ""}${inPlace ? "_inplace" : ""}${dtypeSuffix(d)}`;
-  return cachedSpec(name, () => forwardSpecOf(name, pad, d));
+  const name = `softmax_fwd${sg ? "_sg" : ""}${pad ? "_pad" : ""}${inPlace ? "_inplace" : ""}${
+    dtypeSuffix(d)
+  }`;
+  return cachedSpec(name, () => ({ ...forwardSpecOf(name, pad, d, sg), subgroups: sg }));
 }
 
 /**
  * Forward, one workgroup per row (f32 P), or per block of rows (16-bit P: the rows' statistics,
  * then the block's words, each by one invocation).
  */
-function forwardSpecOf(name: string, pad: boolean, d: Dtypes): KernelSpec {
+function forwardSpecOf(name: string, pad: boolean, d: Dtypes, sg: boolean): KernelSpec {
   const inPlace = !("S" in d);
   const S = inPlace ? "P" : "S";
   const words = d.P !== "f32";
@@ -188,7 +211,7 @@ function forwardSpecOf(name: string, pad: boolean, d: Dtypes): KernelSpec {
     ],
     uniforms: forwardUniforms(words),
     workgroupSize: [WG],
-    prelude: `${PRELUDE}
+    prelude: `${reducePrelude(sg)}
 fn masked(j: u32, q: u32, b: u32) -> bool {
   var m = u.causal != 0u && j > q;
   ${pad ? "m = m || pad[b * u.cols + j] == 0;" : "_ = b;"}
@@ -198,9 +221,9 @@ fn masked(j: u32, q: u32, b: u32) -> bool {
   };
 }
 
-function backwardSpec(d: Dtypes): KernelSpec {
+function backwardSpec(d: Dtypes, sg: boolean): KernelSpec {
   const inPlace = !("dS" in d);
-  const name = `softmax_bwd${inPlace ? "_inplace" : ""}${dtypeSuffix(d)}`;
+  const name = `softmax_bwd${sg ? "_sg" : ""}${inPlace ? "_inplace" : ""}${dtypeSuffix(d)}`;
   return cachedSpec(name, () => {
     const out = outOf("bwd", d);
     const words = d[out] !== "f32";
@@ -243,8 +266,9 @@ function backwardSpec(d: Dtypes): KernelSpec {
       ],
       uniforms: [["rows", "u32"], ["cols", "u32"], ["scale", "f32"], ...rpiUniform(words)],
       workgroupSize: [WG],
-      prelude: PRELUDE + (words ? store2nWgsl(out, d[out]) : ""),
+      prelude: reducePrelude(sg) + (words ? store2nWgsl(out, d[out]) : ""),
       body,
+      subgroups: sg,
     };
   });
 }
@@ -614,12 +638,12 @@ export function softmaxForward(enc: Encoder, opts: SoftmaxForwardArgs): void {
   if (!gpu || rows === 0) return;
   const inPlace = P === S;
   const d: Dtypes = inPlace ? { P: dP } : { S: dS, P: dP };
-  const rowWise = rowKernelFor(gpu.kernels, "softmax", cols) === "row";
+  const kernel = rowKernelFor(gpu.kernels, "softmax", cols), rowWise = kernel === "row";
   const w = rowWise && cols % 4 === 0 ? 4 : 1;
   const cacheCols = cols <= CACHE_MAX_COLS ? cols : 0;
   const spec = rowWise
     ? forwardRowSpec(pad !== null, d, w, cacheCols)
-    : forwardSpec(pad !== null, d);
+    : forwardSpec(pad !== null, d, kernel === "subgroup");
   // A 16-bit P outside the vec4 kernel is stored by words, in blocks of rpi rows.
   const words = w === 1 && dP !== "f32", rpi = rowsPerBlock(cols);
   for (const ch of rowSpans(op, gpu, rows, cols, Object.values(d), opts.maxBindingBytes)) {
@@ -674,10 +698,10 @@ export function softmaxBackward(enc: Encoder, a: SoftmaxBackwardArgs): void {
   if (!gpu || rows === 0) return;
   const inPlace = dS === dP;
   if (inPlace) delete d.dS;
-  const rowWise = rowKernelFor(gpu.kernels, "softmax", cols) === "row";
+  const kernel = rowKernelFor(gpu.kernels, "softmax", cols), rowWise = kernel === "row";
   const w = rowWise && cols % 4 === 0 ? 4 : 1;
   const cacheCols = cols <= CACHE_MAX_COLS ? cols : 0;
-  const spec = rowWise ? backwardRowSpec(d, w, cacheCols) : backwardSpec(d);
+  const spec = rowWise ? backwardRowSpec(d, w, cacheCols) : backwardSpec(d, kernel === "subgroup");
   const words = w === 1 && d[outOf("bwd", d)] !== "f32", rpi = rowsPerBlock(cols);
   for (const ch of rowSpans(op, gpu, rows, cols, Object.values(d), a.maxBindingBytes)) {
     const range = (t: Tensor): Bindable => spanOf(t, ch, cols, w === 4);
