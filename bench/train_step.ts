@@ -6,8 +6,13 @@
  * Targets: the step's model FLOP rate >= 70% of that matmul rate; Tempo's overhead <= 5%.
  * Rounds: 101 for the tiny config (its ~70 ms steps vary by +-10 ms on a 2-core machine), 7 for the
  * bert-base shape; --steps sets both.
+ * `--model NAME` times that preset alone (e.g. bert-large --layers 24 --seq 512);
+ * `--settings baseline,bits,regen` picks the Tempo settings (all three by default: off, on with bit
+ * masks, on with regenerated dropout masks); `--memory-limit 11GiB` runs each setting at its own
+ * largest batch under that limit (`maxBatch`, planning mode) instead of `--batch`: the paper's
+ * experiment (tokens/s side by side). `--json FILE` writes every case.
  * Run: deno run -A bench/train_step.ts [--layers 2] [--batch 4] [--seq 128] [--steps N]
- * [--only gpt2|bert]
+ * [--only gpt2|bert] [--model NAME] [--settings LIST] [--memory-limit SIZE] [--json FILE]
  * @module
  */
 import { Allocator } from "../core/allocator.ts";
@@ -19,7 +24,7 @@ import { Trainer } from "../core/train/trainer.ts";
 import { ALL_TEMPO, BASELINE, tempoLabel, type TempoOptions } from "../layers/tempo_options.ts";
 import { archOf } from "../models/arch.ts";
 import { type ModelConfig, resolveConfig } from "../models/config.ts";
-import { syntheticSource, trainDefaults } from "../models/plan.ts";
+import { maxBatch, syntheticSource, trainDefaults } from "../models/plan.ts";
 import { Transformer } from "../models/transformer.ts";
 
 /** Model FLOPs of one training step (forward + backward = 3x forward; matmuls only). */
@@ -82,25 +87,52 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
+/** One setting's figures. */
+export interface StepRow {
+  /** The Tempo setting (`tempoLabel`). */
+  label: string;
+  /** Sequences per step. */
+  batch: number;
+  msPerStep: number;
+  tokensPerSec: number;
+  /** Model FLOP rate (`stepFlops`) in GFLOP/s. */
+  gflops: number;
+  /** The step's peak of live tensor bytes. */
+  peakBytes: number;
+}
+
+/** One model shape: its settings side by side. */
+export interface StepCase {
+  model: string;
+  layers: number;
+  hidden: number;
+  seq: number;
+  rounds: number;
+  /** GFLOP/s of the reference matmul (NT, B*T x ffn x hidden, the first setting's batch). */
+  matmulGflops: number;
+  /** Set when each setting ran at its own largest batch under this limit (bytes). */
+  memoryLimit?: number;
+  rows: StepRow[];
+}
+
 /**
- * ms/step of each Tempo setting and the reference matmul's GFLOP/s, measured side by side: the
- * settings' models all live at once and each round times the reference product, then one step of
- * each setting, in turn (the order rotating from round to round), so that drift in the machine's
- * speed (other processes, thermal) hits every figure alike. Medians over rounds.
+ * ms/step of each Tempo setting at its batch and the reference matmul's GFLOP/s, measured side by
+ * side: the settings' models all live at once and each round times the reference product, then
+ * one step of each setting, in turn (the order rotating from round to round), so that drift in
+ * the machine's speed (other processes, thermal) hits every figure alike. Medians over rounds.
  */
 async function timeSteps(
   gpu: Gpu,
   cfg: ModelConfig,
-  B: number,
   T: number,
-  settings: readonly TempoOptions[],
+  settings: readonly { tempo: TempoOptions; batch: number }[],
   rounds: number,
 ): Promise<{ rate: number; rows: { ms: number; peak: number }[] }> {
-  const M = B * T, N = cfg.ffn, K = cfg.hidden;
+  const M = settings[0].batch * T, N = cfg.ffn, K = cfg.hidden;
   const probe = matmulProbe(gpu, M, N, K);
   await probe.seconds(); // compile
   const runs = [];
-  for (const t of settings) runs.push(await setup(gpu, cfg, B, T, t));
+  for (const s of settings) runs.push(await setup(gpu, cfg, s.batch, T, s.tempo));
   const times: number[][] = settings.map(() => []);
   const peaks = settings.map(() => 0);
   const probeSeconds: number[] = [];
@@ -126,62 +158,141 @@ async function timeSteps(
   };
 }
 
-/** Run the benchmark and print a table. */
-export async function main(args: string[] = []): Promise<void> {
-  const arg = (k: string, d: number) => {
-    const i = args.indexOf(`--${k}`);
-    return i >= 0 ? Number(args[i + 1]) : d;
+/** The settings `--settings` names: baseline, Tempo with bit masks, Tempo with regenerated ones. */
+const SETTINGS: Record<string, TempoOptions> = {
+  baseline: BASELINE,
+  bits: { ...ALL_TEMPO, masks: "bits" },
+  regen: ALL_TEMPO,
+};
+
+/**
+ * A size like `11GiB`, `512MiB`, `1e9` (binary units, bytes when none). Not cli/format.ts's
+ * parseBytes: that module pulls in an npm package (cli-table3), which a device run has no cache
+ * of (bench/device.sh runs offline).
+ */
+function parseSize(s: string): number {
+  const m = /^([0-9.e+]+)\s*(KiB|MiB|GiB|B)?$/i.exec(s.trim());
+  const units: Record<string, number> = { b: 1, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30 };
+  const v = m ? Number(m[1]) * units[(m[2] ?? "b").toLowerCase()] : NaN;
+  if (!(v > 0)) throw new Error(`--memory-limit '${s}': write a size like 11GiB or 512MiB`);
+  return Math.floor(v);
+}
+
+/** Time one model shape's settings (at `batch`, or each at its largest batch under `limit`). */
+export async function stepCase(
+  gpu: Gpu,
+  cfg: ModelConfig,
+  o: { batch: number; seq: number; rounds: number; settings: string[]; memoryLimit?: number },
+): Promise<StepCase> {
+  const T = o.seq;
+  const settings = o.settings.map((name) => {
+    const tempo = SETTINGS[name];
+    if (!tempo) throw new Error(`--settings: unknown '${name}'; valid: ${Object.keys(SETTINGS)}`);
+    const batch = o.memoryLimit === undefined ? o.batch : maxBatch(cfg, T, tempo, o.memoryLimit);
+    if (batch < 1) throw new Error(`${cfg.name} T=${T} ${name}: batch 1 does not fit the limit`);
+    return { tempo, batch };
+  });
+  const { rate, rows } = await timeSteps(gpu, cfg, T, settings, o.rounds);
+  return {
+    model: cfg.name,
+    layers: cfg.layers,
+    hidden: cfg.hidden,
+    seq: T,
+    rounds: o.rounds,
+    matmulGflops: rate,
+    memoryLimit: o.memoryLimit,
+    rows: rows.map((r, i) => {
+      const B = settings[i].batch;
+      return {
+        label: tempoLabel(settings[i].tempo),
+        batch: B,
+        msPerStep: r.ms,
+        tokensPerSec: (B * T * 1000) / r.ms,
+        gflops: stepFlops(cfg, B, T) / (r.ms / 1000) / 1e9,
+        peakBytes: r.peak,
+      };
+    }),
   };
-  const steps = args.includes("--steps") ? arg("steps", 7) : null, layers = arg("layers", 2);
-  const batch = arg("batch", 4), seq = arg("seq", 128);
+}
+
+function printCase(c: StepCase): void {
+  const limit = c.memoryLimit !== undefined
+    ? `; each at its largest batch under ${(c.memoryLimit / 2 ** 30).toFixed(2)} GiB`
+    : "";
+  console.log(
+    `\n${c.model} (L=${c.layers}, C=${c.hidden}), T=${c.seq}: reference matmul ` +
+      `${c.matmulGflops.toFixed(1)} GFLOP/s; ${c.rounds} rounds${limit}`,
+  );
+  for (const r of c.rows) {
+    console.log(
+      `  ${r.label.padEnd(12)} B=${String(r.batch).padStart(4)} ${
+        r.msPerStep.toFixed(1).padStart(8)
+      } ` +
+        `ms/step ${Math.round(r.tokensPerSec).toString().padStart(8)} tok/s ${
+          r.gflops.toFixed(1).padStart(7)
+        } GFLOP/s (${((100 * r.gflops) / c.matmulGflops).toFixed(0)}% of matmul)  peak ${
+          (r.peakBytes / 2 ** 20).toFixed(1)
+        } MiB`,
+    );
+  }
+  const base = c.rows[0];
+  for (const r of c.rows.slice(1)) {
+    console.log(
+      c.memoryLimit !== undefined
+        ? `  ${r.label}: ${(r.tokensPerSec / base.tokensPerSec).toFixed(2)}x the baseline's ` +
+          `tokens/s (batch ${r.batch} vs ${base.batch})`
+        : `  ${r.label}: Tempo overhead at the same batch ${
+          ((r.msPerStep / base.msPerStep - 1) * 100).toFixed(1)
+        }%, peak ${(base.peakBytes / r.peakBytes).toFixed(2)}x lower`,
+    );
+  }
+}
+
+/** Run the benchmark and print a table (and write every case as JSON with --json FILE). */
+export async function main(args: string[] = []): Promise<StepCase[]> {
+  const get = (k: string) => {
+    const i = args.indexOf(`--${k}`);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const num = (k: string, d: number) => (get(k) !== undefined ? Number(get(k)) : d);
+  const steps = get("steps") !== undefined ? num("steps", 7) : null, layers = num("layers", 2);
+  const batch = num("batch", 4), seq = num("seq", 128);
+  const settings = (get("settings") ?? "baseline,bits,regen").split(",");
+  const memoryLimit = get("memory-limit") !== undefined
+    ? parseSize(get("memory-limit")!)
+    : undefined;
   const gpu = await acquireGpu();
   console.log(
     `adapter: ${gpu.description}; medians over rounds (each: the reference matmul, then one ` +
       "step of each setting) after one warm-up step each",
   );
-  const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : "";
-  const cases: [ModelConfig, number, number][] = [
-    [resolveConfig("gpt2-tiny"), 8, 64] as [ModelConfig, number, number],
-    [resolveConfig("bert-base", { layers, vocabSize: 30522 }), batch, seq] as [
-      ModelConfig,
-      number,
-      number,
-    ],
-  ].filter(([cfg]) => !only || cfg.name.startsWith(only));
+  const only = get("only") ?? "";
+  const model = get("model");
+  const cases: [ModelConfig, number, number][] = model
+    ? [[resolveConfig(model, model.endsWith("tiny") ? {} : { layers }), batch, seq]]
+    : [
+      [resolveConfig("gpt2-tiny"), 8, 64] as [ModelConfig, number, number],
+      [resolveConfig("bert-base", { layers, vocabSize: 30522 }), batch, seq] as [
+        ModelConfig,
+        number,
+        number,
+      ],
+    ].filter(([cfg]) => !only || cfg.name.startsWith(only));
+  const out: StepCase[] = [];
   for (const [cfg, B, T] of cases) {
-    const flops = stepFlops(cfg, B, T);
     const rounds = steps ?? (cfg.hidden < 256 ? 101 : 7);
-    const settings = [BASELINE, { ...ALL_TEMPO, masks: "bits" as const }, ALL_TEMPO];
-    const { rate, rows: timed } = await timeSteps(gpu, cfg, B, T, settings, rounds);
-    console.log(
-      `\n${cfg.name} (L=${cfg.layers}, C=${cfg.hidden}), B=${B}, T=${T}: ${
-        (flops / 1e9).toFixed(2)
-      } GFLOP/step; ` +
-        `matmul NT ${B * T}x${cfg.ffn}x${cfg.hidden}: ${rate.toFixed(1)} GFLOP/s; ${rounds} rounds`,
-    );
-    const rows: { label: string; ms: number; peak: number }[] = [];
-    for (const [i, t] of settings.entries()) {
-      const r = timed[i];
-      rows.push({ label: tempoLabel(t), ...r });
-      const gf = flops / (r.ms / 1000) / 1e9;
-      console.log(
-        `  ${tempoLabel(t).padEnd(12)} ${r.ms.toFixed(1).padStart(8)} ms/step  ${
-          Math.round((B * T * 1000) / r.ms).toString().padStart(7)
-        } tok/s  ` +
-          `${gf.toFixed(1).padStart(6)} GFLOP/s (${
-            ((100 * gf) / rate).toFixed(0)
-          }% of matmul)  peak ${(r.peak / 2 ** 20).toFixed(1)} MiB`,
-      );
-    }
-    for (const r of rows.slice(1)) {
-      console.log(
-        `  ${r.label}: Tempo overhead at the same batch ${
-          ((r.ms / rows[0].ms - 1) * 100).toFixed(1)
-        }%, ` +
-          `peak ${(rows[0].peak / r.peak).toFixed(2)}x lower`,
-      );
-    }
+    const c = await stepCase(gpu, cfg, { batch: B, seq: T, rounds, settings, memoryLimit });
+    printCase(c);
+    out.push(c);
   }
+  const json = get("json");
+  if (json) {
+    await Deno.writeTextFile(
+      json,
+      JSON.stringify({ adapter: gpu.description, cases: out }, null, 1),
+    );
+  }
+  return out;
 }
 
 if (import.meta.main) await main(Deno.args);

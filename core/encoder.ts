@@ -3,6 +3,8 @@
  * submit + wait costs ~11 ms on the software adapter, a dispatch ~25 us). Uniforms of all
  * dispatches go into one arena written right before each submit, bound with dynamic offsets.
  * In planning mode (no GPU) every method is a no-op, so the same model code runs in both.
+ * Where the device has `timestamp-query`, a profiling mode (`startProfile`/`stopProfile`) gives
+ * each dispatch its own pass with timestamps, so a real step's kernels are timed on the GPU.
  * @module
  */
 import { sizeClass } from "./allocator.ts";
@@ -52,7 +54,28 @@ export function rangeOf(t: Tensor, start: number, count: number): TensorRange {
 /** What `dispatch` binds: a storage binding, or a whole texture for a texture binding. */
 export type DispatchBinding = Bindable | GPUTexture;
 
+/** One profiled dispatch: its kernel's name and the GPU time of its pass. */
+export interface DispatchTiming {
+  /** The kernel spec's name. */
+  name: string;
+  /** Nanoseconds from the start to the end of its pass, by the device's timestamps. */
+  ns: number;
+}
+
 const ARENA_BYTES = 1 << 20;
+
+/** Dispatches per timestamp query set (two queries each; WebGPU allows 4096 queries a set). */
+const PROFILE_BATCH = 2048;
+
+/** A profiling session: the query set, the names of this batch, the batches being read. */
+interface Profile {
+  querySet: GPUQuerySet;
+  resolve: GPUBuffer;
+  names: string[];
+  /** Reads to start once the current command buffer is submitted. */
+  submitted: (() => void)[];
+  reads: Promise<DispatchTiming[]>[];
+}
 
 let bufferIds = new WeakMap<GPUBuffer | GPUTexture, number>();
 let nextBufferId = 1;
@@ -81,6 +104,7 @@ export class Encoder {
   #stagingBytes = 0;
   #scratch = new Map<string, GPUTexture>(); // by slot and format
   #views = new WeakMap<GPUTexture, GPUTextureView>();
+  #profile: Profile | null = null;
 
   constructor(gpu: Gpu | null) {
     this.gpu = gpu;
@@ -187,12 +211,103 @@ export class Encoder {
         else this.#arenaView.setInt32(at, v | 0, true);
       }
     }
-    const pass = this.#beginPass();
+    const profile = this.#profile;
+    if (profile && profile.names.length === PROFILE_BATCH) this.submit(); // resolves the batch
+    const pass = profile ? this.#beginTimedPass(profile, spec.name) : this.#beginPass();
     pass.setPipeline(compiled.pipeline);
     const group = this.#bindGroup(spec, compiled.layout, compiled.uniformBytes, bindings);
     pass.setBindGroup(0, group, compiled.uniformBytes > 0 ? [uniformOffset] : []);
     pass.dispatchWorkgroups(gx, gy, gz);
+    if (profile) this.#endPass();
     this.dispatches++;
+  }
+
+  /** True while `startProfile` is in effect. */
+  get profiling(): boolean {
+    return this.#profile !== null;
+  }
+
+  /**
+   * Start timing dispatches on the GPU: until `stopProfile`, each dispatch runs in its own
+   * compute pass whose `timestampWrites` mark its start and end (copies and clears, which run
+   * outside passes, are not timed). Costs a pass per dispatch; meant for profiling one step.
+   * Needs the device feature `timestamp-query` (`Gpu.hasTimestamps`); throws otherwise.
+   */
+  startProfile(): void {
+    const gpu = this.gpu;
+    if (!gpu) return;
+    if (!gpu.hasTimestamps) {
+      throw new Error(
+        `startProfile: ${gpu.description} has no 'timestamp-query'; time kernels by replaying them`,
+      );
+    }
+    if (this.#profile) throw new Error("startProfile: already profiling");
+    if (this.#encoder) this.submit(); // earlier work stays out of the profile
+    this.#profile = {
+      querySet: gpu.device.createQuerySet({ type: "timestamp", count: 2 * PROFILE_BATCH }),
+      resolve: gpu.device.createBuffer({
+        label: "profile-resolve",
+        size: 16 * PROFILE_BATCH,
+        usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+      }),
+      names: [],
+      submitted: [],
+      reads: [],
+    };
+  }
+
+  /**
+   * Stop profiling: submits what is pending and resolves, once the GPU has run it, to the timing
+   * of every dispatch since `startProfile`, in order.
+   */
+  async stopProfile(): Promise<DispatchTiming[]> {
+    const profile = this.#profile;
+    if (!profile) return [];
+    this.submit();
+    this.#profile = null;
+    const batches = await Promise.all(profile.reads);
+    profile.querySet.destroy();
+    profile.resolve.destroy();
+    return batches.flat();
+  }
+
+  #beginTimedPass(profile: Profile, name: string): GPUComputePassEncoder {
+    this.#endPass();
+    const i = profile.names.length;
+    profile.names.push(name);
+    return this.#pass = this.#commandEncoder().beginComputePass({
+      timestampWrites: {
+        querySet: profile.querySet,
+        beginningOfPassWriteIndex: 2 * i,
+        endOfPassWriteIndex: 2 * i + 1,
+      },
+    });
+  }
+
+  /** Resolve this batch's timestamps into a mappable buffer (recorded before the submit). */
+  #resolveProfile(profile: Profile): void {
+    const n = profile.names.length;
+    if (n === 0) return;
+    const device = this.gpu!.device;
+    const out = device.createBuffer({
+      label: "profile-read",
+      size: 16 * n,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const enc = this.#commandEncoder();
+    enc.resolveQuerySet(profile.querySet, 0, 2 * n, profile.resolve, 0);
+    enc.copyBufferToBuffer(profile.resolve, 0, out, 0, 16 * n);
+    const names = profile.names;
+    profile.names = [];
+    // Mapped only once the command buffer that fills it is submitted (`submit`).
+    profile.submitted.push(() =>
+      profile.reads.push((async () => {
+        await out.mapAsync(GPUMapMode.READ);
+        const t = new BigUint64Array(out.getMappedRange().slice(0));
+        out.destroy();
+        return names.map((name, i) => ({ name, ns: Number(t[2 * i + 1] - t[2 * i]) }));
+      })())
+    );
   }
 
   /** Copy `bytes` from `src` to `dst` (both at byte offsets). */
@@ -281,6 +396,7 @@ export class Encoder {
     checkErrors(gpu);
     if (!this.#encoder) return;
     this.#endPass();
+    if (this.#profile) this.#resolveProfile(this.#profile);
     if (this.#arenaUsed > 0) {
       gpu.device.queue.writeBuffer(this.#uniformArena(), 0, this.#arenaData, 0, this.#arenaUsed);
       this.#arenaUsed = 0;
@@ -288,6 +404,7 @@ export class Encoder {
     gpu.device.queue.submit([this.#encoder.finish()]);
     this.#encoder = null;
     this.submits++;
+    if (this.#profile) { for (const start of this.#profile.submitted.splice(0)) start(); }
   }
 
   /**

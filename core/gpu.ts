@@ -1,6 +1,8 @@
 /**
- * Device acquisition: the adapter's real limits are requested (the defaults are far lower), GPU
- * errors and device loss are captured and re-thrown at the next sync point with their message.
+ * Device acquisition: the adapter's real limits are requested (the defaults are far lower), and
+ * the optional features tempo uses where the adapter has them (`shader-f16`, `timestamp-query`,
+ * `subgroups`: see `acquireGpu`); GPU errors and device loss are captured and re-thrown at the
+ * next sync point with their message.
  * The Gpu carries the kernel policy (`kernels`): the adapter's defaults, then `TEMPO_KERNELS`,
  * then `AcquireOptions.kernels`; `withKernels` gives a view with another policy.
  * @module
@@ -25,6 +27,13 @@ export interface Gpu {
   isSoftware: boolean;
   /** Whether `shader-f16` is available. */
   hasF16: boolean;
+  /**
+   * Whether `timestamp-query` is available: compute passes can carry `timestampWrites`
+   * (`Encoder.profile`); resolved values are nanoseconds.
+   */
+  hasTimestamps: boolean;
+  /** Whether `subgroups` was granted: WGSL subgroup built-ins may be used (no `enable` line). */
+  hasSubgroups: boolean;
   /** Largest storage binding in bytes. */
   maxBinding: number;
   /** Alignment of storage-buffer binding offsets. */
@@ -88,14 +97,16 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
     if (typeof v === "number") requiredLimits[name] = v;
   }
   const features: GPUFeatureName[] = [];
-  if (adapter.features.has("shader-f16")) features.push("shader-f16");
-  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures: features });
+  for (const f of ["shader-f16", "timestamp-query"] as const) {
+    if (adapter.features.has(f)) features.push(f);
+  }
+  const device = await requestDevice(adapter, requiredLimits, features);
   const info = adapter.info;
   const description = info.description || info.device || info.vendor || "unknown adapter";
   const isSoftware =
     (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ===
       true || /llvmpipe|lavapipe|swiftshader|software/i.test(description);
-  let kernels = applyKernels(defaultKernels({ isSoftware }), fromEnv);
+  let kernels = applyKernels(defaultKernels({ isSoftware, workgroup: device.limits }), fromEnv);
   if (options.kernels) kernels = applyKernels(kernels, options.kernels);
   checkTileFits(kernels.tile, device.limits);
   const gpu: Gpu = {
@@ -103,7 +114,9 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
     description,
     isSoftware,
     kernels,
-    hasF16: features.includes("shader-f16"),
+    hasF16: device.features.has("shader-f16"),
+    hasTimestamps: device.features.has("timestamp-query"),
+    hasSubgroups: device.features.has("subgroups"),
     maxBinding: device.limits.maxStorageBufferBindingSize,
     storageAlign: device.limits.minStorageBufferOffsetAlignment,
     uniformAlign: device.limits.minUniformBufferOffsetAlignment,
@@ -121,6 +134,31 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<Gpu> {
     }
   });
   return gpu;
+}
+
+/**
+ * The device, with `subgroups` too when the adapter grants it. Deno lists `subgroups` in
+ * `adapter.features` only where wgpu reports it, yet lavapipe (Mesa 25) grants it when asked
+ * (measured: `subgroupAdd` runs, size 8). So the probe is the request itself: with `subgroups`
+ * added (unless listed already), and where that is refused — Deno rejects a feature the adapter
+ * lacks with a TypeError before any device exists, and the adapter stays usable (measured with
+ * `texture-compression-astc` on lavapipe) — again without it. Any other failure is the device's.
+ */
+async function requestDevice(
+  adapter: GPUAdapter,
+  requiredLimits: Record<string, number>,
+  features: GPUFeatureName[],
+): Promise<GPUDevice> {
+  const subgroups = "subgroups" as GPUFeatureName;
+  try {
+    return await adapter.requestDevice({
+      requiredLimits,
+      requiredFeatures: [...features, subgroups],
+    });
+  } catch (e) {
+    if (!(e instanceof TypeError)) throw e;
+    return await adapter.requestDevice({ requiredLimits, requiredFeatures: features });
+  }
 }
 
 /**

@@ -52,21 +52,29 @@ export type GeluTempoOrder = "grouped" | "ordered";
 export type AttentionKernel = "blocked" | "tiled";
 
 /**
- * Tile of the `tiled` matmul: a workgroup computes an m x n block of C, staging k-slices of A
- * [m, k] and B [k, n] through workgroup memory; each invocation accumulates tm x tn outputs, so
- * the workgroup is (n / tn) x (m / tm) invocations.
+ * Tile of the `tiled` matmul (the register-tiled kernel for real GPUs, `core/ops/matmul/tiled.ts`):
+ * a workgroup computes an m x n block of C, staging k-slices of A [m, k] and B [k, n] through
+ * workgroup memory; each invocation accumulates tm x tn outputs in registers, so the workgroup is
+ * (n / tn) x (m / tm) invocations. `vec4` reads an operand from memory 4 elements at a time where
+ * its layout allows; `buffers` 2 double-buffers the staging (the next slice is loaded into
+ * registers while the current one is multiplied: one barrier per slice instead of two).
+ * Spelled `MxNxK/TMxTN[/vec4][/db]` (`tileText`), e.g. `128x128x8/8x8/vec4/db`.
  */
 export interface MatmulTile {
-  /** Rows of C per workgroup. */
+  /** Rows of C per workgroup (BM). */
   readonly m: number;
-  /** Columns of C per workgroup. */
+  /** Columns of C per workgroup (BN). */
   readonly n: number;
-  /** k per staged slice. */
+  /** k per staged slice (BK). */
   readonly k: number;
-  /** Rows of C per invocation (divides m). */
+  /** Rows of C per invocation (TM: a multiple of 4 dividing m). */
   readonly tm: number;
-  /** Columns of C per invocation (divides n). */
+  /** Columns of C per invocation (TN: a multiple of 4 dividing n). */
   readonly tn: number;
+  /** Read operands as 4-element vectors where their layout allows (needs k % 4 == 0). */
+  readonly vec4: boolean;
+  /** Staging buffers in workgroup memory: 1, or 2 (double buffering). */
+  readonly buffers: 1 | 2;
 }
 
 /** Block of the `blocked` matmul: outputs per invocation in registers (multiples of 4). */
@@ -149,8 +157,30 @@ export type KernelFamily = keyof typeof KERNEL_FAMILIES;
  */
 export type KernelOverrides = Partial<Pick<KernelPolicy, KernelFamily | "tile" | "block">>;
 
-/** The tiled matmul's default tile: 64x64 outputs, k-slices of 16, 4x4 per invocation. */
-export const DEFAULT_TILE: MatmulTile = { m: 64, n: 64, k: 16, tm: 4, tn: 4 };
+/**
+ * The tiled matmul's tile on GPUs: 128x128 outputs per workgroup of 16x16 invocations, each 8x8,
+ * k-slices of 8, vec4 loads, double-buffered (the classic SGEMM register-blocking shape: 64
+ * multiply-adds per 4 vec4 reads of workgroup memory; 16.5 KiB of it). A device run picks among
+ * settings with bench/device.sh.
+ */
+export const GPU_TILE: MatmulTile = { m: 128, n: 128, k: 8, tm: 8, tn: 8, vec4: true, buffers: 2 };
+
+/**
+ * The tile for devices whose workgroups cannot hold GPU_TILE (WebGPU's default limits: 256
+ * invocations, 16 KiB of workgroup memory): 64x64 in 16x16 invocations of 4x4 (8.5 KiB).
+ */
+export const SMALL_GPU_TILE: MatmulTile = {
+  m: 64,
+  n: 64,
+  k: 8,
+  tm: 4,
+  tn: 4,
+  vec4: true,
+  buffers: 2,
+};
+
+/** The tiled matmul's default tile (GPU_TILE). */
+export const DEFAULT_TILE: MatmulTile = GPU_TILE;
 
 /**
  * The blocked matmul's default block, 8x8: by default it runs only the products too small for
@@ -163,13 +193,16 @@ export const DEFAULT_BLOCK: MatmulBlock = { tm: 8, tn: 8 };
 export interface AdapterKind {
   /** A software adapter (llvmpipe / lavapipe / SwiftShader). */
   isSoftware: boolean;
+  /** The device's workgroup limits: the GPU tile is GPU_TILE where it fits, else SMALL_GPU_TILE. */
+  workgroup?: WorkgroupLimits;
 }
 
 /**
  * The adapter's default policy: on a software adapter the texture matmul (blocked below 32^3
  * multiply-adds), row-per-invocation kernels (softmax up to 2048 keys, LayerNorm up to 4096
  * channels, cross-entropy up to 65536 classes), blocked bias kernels (sumRows up to n = 1024),
- * the grouped GELU order and blocked fused attention; on other adapters the tiled matmul,
+ * the grouped GELU order and blocked fused attention; on other adapters the tiled matmul
+ * (GPU_TILE, or SMALL_GPU_TILE where the workgroup limits are too small for it),
  * workgroup-per-row kernels, element bias kernels, the ordered GELU and tiled fused attention.
  */
 export function defaultKernels(adapter: AdapterKind): KernelPolicy {
@@ -199,9 +232,10 @@ function adapterDefaults(adapter: AdapterKind): Omit<KernelPolicy, "label"> {
       overrides: "",
     };
   }
+  const fits = !adapter.workgroup || tileFits(GPU_TILE, adapter.workgroup) === "";
   return {
     matmul: "tiled",
-    tile: DEFAULT_TILE,
+    tile: fits ? GPU_TILE : SMALL_GPU_TILE,
     block: DEFAULT_BLOCK,
     softmax: "workgroup",
     layernorm: "workgroup",
@@ -241,6 +275,13 @@ function checkTile(t: MatmulTile, source?: string): MatmulTile {
   if (t.m % t.tm !== 0 || t.n % t.tn !== 0) {
     bad(`tile ${tileText(t)}: tm must divide m and tn must divide n`, source);
   }
+  if (t.tm % 4 !== 0 || t.tn % 4 !== 0) {
+    bad(`tile ${tileText(t)}: tm and tn must be multiples of 4 (vec4 registers)`, source);
+  }
+  if (t.vec4 && t.k % 4 !== 0) bad(`tile ${tileText(t)}: vec4 needs k a multiple of 4`, source);
+  if (t.buffers !== 1 && t.buffers !== 2) {
+    bad(`tile buffers must be 1 or 2, got ${t.buffers}`, source);
+  }
   const invocations = (t.m / t.tm) * (t.n / t.tn);
   if (invocations > 1024) {
     bad(`tile ${tileText(t)} needs ${invocations} invocations (max 1024)`, source);
@@ -260,35 +301,48 @@ export interface WorkgroupLimits {
   readonly maxComputeWorkgroupStorageSize: number;
 }
 
-/** Throw a TempoError unless the tiled matmul with tile `t` fits a workgroup on this device. */
-export function checkTileFits(t: MatmulTile, limits: WorkgroupLimits): void {
-  const x = t.n / t.tn, y = t.m / t.tm, bytes = 4 * (t.m + t.n) * t.k;
-  if (x * y > limits.maxComputeInvocationsPerWorkgroup) {
-    bad(
-      `tile ${tileText(t)} needs ${
-        x * y
-      } invocations per workgroup; this device allows ${limits.maxComputeInvocationsPerWorkgroup}`,
-    );
-  }
-  if (x > limits.maxComputeWorkgroupSizeX || y > limits.maxComputeWorkgroupSizeY) {
-    bad(
-      `tile ${
-        tileText(t)
-      } needs a ${x}x${y} workgroup; this device allows ${limits.maxComputeWorkgroupSizeX}x${limits.maxComputeWorkgroupSizeY}`,
-    );
-  }
-  if (bytes > limits.maxComputeWorkgroupStorageSize) {
-    bad(
-      `tile ${
-        tileText(t)
-      } stages ${bytes} bytes in workgroup memory; this device allows ${limits.maxComputeWorkgroupStorageSize}`,
-    );
-  }
+/**
+ * Workgroup-memory layout of the tiled matmul's staging: per buffer, k rows of m / 4 + 1 vec4 of
+ * A (m along the row, one vec4 of padding so that an operand stored along k, scattered into it,
+ * does not hit the same banks every 4 k) and k rows of n / 4 + 1 vec4 of B.
+ */
+export function tileLayout(t: MatmulTile): { rowA: number; rowB: number; bytes: number } {
+  const rowA = t.m / 4 + 1, rowB = t.n / 4 + 1;
+  return { rowA, rowB, bytes: 16 * t.buffers * t.k * (rowA + rowB) };
 }
 
-/** `mxnxk/tmxtn`, e.g. "64x64x16/4x4" (the TEMPO_KERNELS spelling of a tile). */
+/** Why the tiled matmul with tile `t` does not fit a workgroup on this device ("" if it does). */
+function tileFits(t: MatmulTile, limits: WorkgroupLimits): string {
+  const x = t.n / t.tn, y = t.m / t.tm, bytes = tileLayout(t).bytes;
+  if (x * y > limits.maxComputeInvocationsPerWorkgroup) {
+    return `tile ${tileText(t)} needs ${
+      x * y
+    } invocations per workgroup; this device allows ${limits.maxComputeInvocationsPerWorkgroup}`;
+  }
+  if (x > limits.maxComputeWorkgroupSizeX || y > limits.maxComputeWorkgroupSizeY) {
+    return `tile ${
+      tileText(t)
+    } needs a ${x}x${y} workgroup; this device allows ${limits.maxComputeWorkgroupSizeX}x${limits.maxComputeWorkgroupSizeY}`;
+  }
+  if (bytes > limits.maxComputeWorkgroupStorageSize) {
+    return `tile ${
+      tileText(t)
+    } stages ${bytes} bytes in workgroup memory; this device allows ${limits.maxComputeWorkgroupStorageSize}`;
+  }
+  return "";
+}
+
+/** Throw a TempoError unless the tiled matmul with tile `t` fits a workgroup on this device. */
+export function checkTileFits(t: MatmulTile, limits: WorkgroupLimits): void {
+  const why = tileFits(t, limits);
+  if (why) bad(why);
+}
+
+/** `MxNxK/TMxTN[/vec4][/db]`, e.g. "128x128x8/8x8/vec4/db" (the TEMPO_KERNELS spelling). */
 export function tileText(t: MatmulTile): string {
-  return `${t.m}x${t.n}x${t.k}/${t.tm}x${t.tn}`;
+  return `${t.m}x${t.n}x${t.k}/${t.tm}x${t.tn}${t.vec4 ? "/vec4" : ""}${
+    t.buffers === 2 ? "/db" : ""
+  }`;
 }
 
 function checkBlock(b: MatmulBlock, source?: string): MatmulBlock {
@@ -311,16 +365,29 @@ function parseBlock(s: string, source: string): MatmulBlock {
   return checkBlock({ tm: Number(m[1]), tn: Number(m[2]) }, source);
 }
 
-function parseTile(s: string, source: string): MatmulTile {
-  const m = /^(\d+)x(\d+)x(\d+)\/(\d+)x(\d+)$/.exec(s);
-  if (!m) bad(`tile '${s}' is not MxNxK/TMxTN (e.g. tile=64x64x16/4x4)`, source);
-  const [mm, n, k, tm, tn] = m.slice(1).map(Number);
-  return checkTile({ m: mm, n, k, tm, tn }, source);
+/** Parse `MxNxK/TMxTN[/vec4][/db]` (see `tileText`); throws a TempoError naming the spelling. */
+export function parseTile(s: string, source = "tile"): MatmulTile {
+  const m = /^(\d+)x(\d+)x(\d+)\/(\d+)x(\d+)((?:\/(?:vec4|db))*)$/.exec(s);
+  if (!m) {
+    bad(`tile '${s}' is not MxNxK/TMxTN[/vec4][/db] (e.g. tile=128x128x8/8x8/vec4/db)`, source);
+  }
+  const [mm, n, k, tm, tn] = m.slice(1, 6).map(Number);
+  const flags = m[6].split("/").filter((f) => f !== "");
+  if (new Set(flags).size !== flags.length) bad(`tile '${s}' repeats a flag`, source);
+  return checkTile({
+    m: mm,
+    n,
+    k,
+    tm,
+    tn,
+    vec4: flags.includes("vec4"),
+    buffers: flags.includes("db") ? 2 : 1,
+  }, source);
 }
 
 /**
  * Parse a TEMPO_KERNELS value: comma-separated `family=kernel` pairs (families: matmul, softmax,
- * layernorm, crossEntropy, bias, geluTempo, attention), `tile=MxNxK/TMxTN` for the tiled matmul and
+ * layernorm, crossEntropy, bias, geluTempo, attention), `tile=MxNxK/TMxTN[/vec4][/db]` for the tiled matmul and
  * `block=TMxTN` for the blocked one. Empty or blank: no override. Throws a TempoError naming the valid families or kernels otherwise.
  */
 export function parseKernels(text: string, source = "TEMPO_KERNELS"): KernelOverrides {
@@ -403,10 +470,20 @@ export function describeKernels(p: Omit<KernelPolicy, "label">): string {
     (p.overrides ? ` (override: ${p.overrides})` : "");
 }
 
-/** The matmul kernel for a product of `macs` multiply-adds (M*N*K*batch). */
-export function matmulKernelFor(p: KernelPolicy, macs: number): MatmulKernel {
+/**
+ * The matmul kernel for a product of `macs` multiply-adds (M*N*K*batch). `unalignedHalfC`: C is
+ * 16-bit and its rows do not all start at multiples of 4 elements, which the texture kernel does
+ * not store (it writes 16-bit C in quads only, to keep its costly variants few): such products
+ * run `blocked` whatever the policy says.
+ */
+export function matmulKernelFor(
+  p: KernelPolicy,
+  macs: number,
+  unalignedHalfC = false,
+): MatmulKernel {
+  if (p.matmul !== "texture") return p.matmul;
   const min = p.limits.textureMinMacs;
-  return p.matmul === "texture" && min !== undefined && macs < min ? "blocked" : p.matmul;
+  return unalignedHalfC || (min !== undefined && macs < min) ? "blocked" : "texture";
 }
 
 /** The row kernel of a row family for rows of `len` elements. */

@@ -6,10 +6,14 @@ import {
   DEFAULT_TILE,
   defaultKernels,
   describeKernels,
+  GPU_TILE,
   matmulKernelFor,
   parseKernels,
+  parseTile,
   rowKernelFor,
+  SMALL_GPU_TILE,
   sumRowsKernelFor,
+  tileText,
 } from "./kernel_policy.ts";
 import { GPU_TEST, testGpu } from "./testing.ts";
 
@@ -36,12 +40,14 @@ Deno.test("kernel policy: adapter defaults, and their shape limits", () => {
   const cases: [string, string, string][] = [
     [matmulKernelFor(sw, 32 ** 3 - 1), "blocked", "tiny product"],
     [matmulKernelFor(sw, 32 ** 3), "texture", "32^3"],
+    [matmulKernelFor(sw, 32 ** 3, true), "blocked", "16-bit C, rows not 4-aligned"],
     [rowKernelFor(sw, "softmax", 2048), "row", "softmax 2048"],
     [rowKernelFor(sw, "softmax", 2049), "workgroup", "softmax 2049"],
     [rowKernelFor(sw, "layernorm", 4097), "workgroup", "layernorm 4097"],
     [rowKernelFor(sw, "crossEntropy", 65536), "row", "cross-entropy 65536"],
     [sumRowsKernelFor(sw, 1025), "element", "sumRows 1025"],
     [matmulKernelFor(hw, 1), "tiled", "GPU tiny product"],
+    [matmulKernelFor(hw, 1 << 30, true), "tiled", "GPU 16-bit C, rows not 4-aligned"],
     [rowKernelFor(hw, "layernorm", 8), "workgroup", "GPU layernorm"],
   ];
   for (const [got, want, what] of cases) {
@@ -56,6 +62,8 @@ Deno.test("kernel policy: an override runs its kernel at every shape and says so
   const sw = defaultKernels({ isSoftware: true });
   const p = applyKernels(sw, parseKernels(" matmul=texture, layernorm=row ,bias=blocked"));
   if (matmulKernelFor(p, 1) !== "texture") throw new Error("texture override kept the limit");
+  // ... but not its capability: the texture kernel stores 16-bit C in quads only.
+  if (matmulKernelFor(p, 1, true) !== "blocked") throw new Error("texture took unaligned 16-bit C");
   if (rowKernelFor(p, "layernorm", 1 << 20) !== "row") throw new Error("row override limited");
   if (sumRowsKernelFor(p, 1 << 20) !== "blocked") throw new Error("blocked override limited");
   // Families not named keep their defaults and limits.
@@ -65,12 +73,21 @@ Deno.test("kernel policy: an override runs its kernel at every shape and says so
     throw new Error(line);
   }
   const tiled = applyKernels(p, parseKernels("matmul=tiled,tile=128x64x8/8x4"));
-  if (tiled.tile.m !== 128 || tiled.tile.n !== 64 || tiled.tile.k !== 8 || tiled.tile.tn !== 4) {
-    throw new Error(JSON.stringify(tiled.tile));
+  const t = tiled.tile;
+  if (t.m !== 128 || t.n !== 64 || t.k !== 8 || t.tn !== 4 || t.vec4 || t.buffers !== 1) {
+    throw new Error(JSON.stringify(t));
   }
   if (!describeKernels(tiled).startsWith("matmul=tiled 128x64x8/8x4 ")) {
     throw new Error(describeKernels(tiled));
   }
+  // Flags in any order; the spelling round-trips.
+  for (const text of ["64x32x16/4x8/vec4/db", "64x32x16/4x8/db/vec4"]) {
+    const u = parseTile(text);
+    if (!u.vec4 || u.buffers !== 2 || tileText(u) !== "64x32x16/4x8/vec4/db") {
+      throw new Error(`${text}: ${JSON.stringify(u)}`);
+    }
+  }
+  if (tileText(GPU_TILE) !== "128x128x8/8x8/vec4/db") throw new Error(tileText(GPU_TILE));
   const blocked = applyKernels(p, parseKernels("matmul=blocked,block=16x16"));
   if (blocked.block.tm !== 16 || !blocked.label.startsWith("matmul=blocked 16x16 ")) {
     throw new Error(blocked.label);
@@ -87,7 +104,11 @@ Deno.test("kernel policy: bad overrides fail with one line naming the valid choi
     ["softmax=row,softmax=workgroup", /'softmax' is given twice/],
     ["tile=64x64", /tile '64x64' is not MxNxK\/TMxTN/],
     ["tile=64x64x16/5x4", /tm must divide m/],
-    ["tile=512x512x8/1x1", /needs 262144 invocations/],
+    ["tile=64x64x16/2x2", /tm and tn must be multiples of 4/],
+    ["tile=64x64x6/4x4/vec4", /vec4 needs k a multiple of 4/],
+    ["tile=64x64x8/4x4/vec8", /tile '64x64x8\/4x4\/vec8' is not MxNxK\/TMxTN\[\/vec4\]\[\/db\]/],
+    ["tile=64x64x8/4x4/db/db", /repeats a flag/],
+    ["tile=512x512x8/4x4", /needs 16384 invocations/],
     ["block=6x8", /block tm must be a multiple of 4 from 4 to 32, got 6/],
     ["block=8", /block '8' is not TMxTN/],
   ];
@@ -104,14 +125,21 @@ Deno.test("kernel policy: bad overrides fail with one line naming the valid choi
     maxComputeWorkgroupSizeY: 256,
     maxComputeWorkgroupStorageSize: 16384,
   };
-  checkTileFits(DEFAULT_TILE, small);
+  // WebGPU's default limits take the small GPU tile; the GPU tile (16.5 KiB staged) needs more.
+  checkTileFits(SMALL_GPU_TILE, small);
+  const hw = defaultKernels({ isSoftware: false, workgroup: small });
+  if (hw.tile !== SMALL_GPU_TILE) throw new Error(`small device: ${JSON.stringify(hw.tile)}`);
+  const big = { ...small, maxComputeWorkgroupStorageSize: 32768 };
+  if (defaultKernels({ isSoftware: false, workgroup: big }).tile !== DEFAULT_TILE) {
+    throw new Error("a 32 KiB device does not take the GPU tile");
+  }
   expectError(
-    () => checkTileFits({ m: 128, n: 128, k: 32, tm: 8, tn: 8 }, small),
-    /stages 32768 bytes in workgroup memory; this device allows 16384/,
+    () => checkTileFits(GPU_TILE, small),
+    /stages 16896 bytes in workgroup memory; this device allows 16384/,
     "workgroup memory",
   );
   expectError(
-    () => checkTileFits({ m: 64, n: 64, k: 8, tm: 2, tn: 2 }, small),
+    () => checkTileFits(parseTile("128x128x8/4x4"), small),
     /needs 1024 invocations per workgroup; this device allows 256/,
     "invocations",
   );

@@ -4,7 +4,9 @@
  * lanes along x). Operands are read with vec4 loads where the layout allows (along k, or along
  * m / n), scalar loads otherwise. With an operand read as vec4 along k (K % 4 == 0) it steps 4 k
  * at a time with `dot()` of vec4 pairs ("quad" mode); otherwise one k per step with vec4
- * multiply-adds (no tail, no masking). On llvmpipe the speed of large products grows with the
+ * multiply-adds (no tail, no masking). A, B and C are f32, f16 or bf16 (loaded and stored in f32
+ * through the generated accessors); 16-bit C is stored in pairs of columns (`c_store.ts`). On
+ * llvmpipe the speed of large products grows with the
  * block (fewer loads per multiply-add) and so does the cold compile, steeply; the default block
  * is sized for the kernel's default role, the products too small for the texture kernel (see
  * docs/design.md).
@@ -13,7 +15,8 @@
 import type { KernelSpec } from "../../kernel.ts";
 import type { MatmulBlock } from "../../kernel_policy.ts";
 import { cachedSpec } from "../../spec_cache.ts";
-import { bufferKernel } from "./buffer_kernel.ts";
+import { bufferKernel, type Dtypes, dtypeTag } from "./buffer_kernel.ts";
+import { type CStore, storeTag } from "./c_store.ts";
 
 /** Workgroup 8x8 (SIMD lanes run along x on llvmpipe). */
 const BWG = 8;
@@ -44,6 +47,11 @@ interface Operand {
   ld: string;
 }
 
+/** WGSL loading element (or, for a vec4 operand, quad) `idx` of the operand, in f32. */
+function ld(o: Operand, idx: string): string {
+  return `${o.bind}_load${o.vec ? "4" : ""}(${idx})`;
+}
+
 /** Setup lines: per-row base indices, computed once per invocation. */
 function setup(o: Operand): string[] {
   const { p, t, dim, o0 } = o;
@@ -69,13 +77,13 @@ function setup(o: Operand): string[] {
  * vec4 over k..k+3 for each of the operand's t rows.
  */
 function loadQuad(o: Operand): string[] {
-  const { p, t, bind } = o;
+  const { p, t } = o;
   const lines: string[] = [];
   if (o.kContig && o.vec) {
-    for (let i = 0; i < t; i++) lines.push(`let ${p}f${i} = ${bind}[${p}r${i} + k4];`);
+    for (let i = 0; i < t; i++) lines.push(`let ${p}f${i} = ${ld(o, `${p}r${i} + k4`)};`);
   } else if (o.kContig) {
     for (let i = 0; i < t; i++) {
-      const e = [0, 1, 2, 3].map((kk) => `${bind}[${p}r${i} + k + ${kk}u]`);
+      const e = [0, 1, 2, 3].map((kk) => ld(o, `${p}r${i} + k + ${kk}u`));
       lines.push(`let ${p}f${i} = vec4f(${e.join(", ")});`);
     }
   } else {
@@ -85,7 +93,7 @@ function loadQuad(o: Operand): string[] {
     if (o.vec) {
       for (let g = 0; g < t / 4; g++) {
         for (let kk = 0; kk < 4; kk++) {
-          lines.push(`let ${p}q${kk}_${g} = ${bind}[${p}k${kk} + ${p}c${g}];`);
+          lines.push(`let ${p}q${kk}_${g} = ${ld(o, `${p}k${kk} + ${p}c${g}`)};`);
         }
         for (let c = 0; c < 4; c++) {
           const q = [0, 1, 2, 3].map((kk) => `${p}q${kk}_${g}[${c}]`);
@@ -94,7 +102,7 @@ function loadQuad(o: Operand): string[] {
       }
     } else {
       for (let i = 0; i < t; i++) {
-        const e = [0, 1, 2, 3].map((kk) => `${bind}[${p}k${kk} + ${p}c${i}]`);
+        const e = [0, 1, 2, 3].map((kk) => ld(o, `${p}k${kk} + ${p}c${i}`));
         lines.push(`let ${p}f${i} = vec4f(${e.join(", ")});`);
       }
     }
@@ -107,16 +115,16 @@ function loadQuad(o: Operand): string[] {
  * `${p}f${i}`, or as vec4 groups `${p}q${g}` along the outer dimension.
  */
 function loadStep(o: Operand): string[] {
-  const { p, t, bind } = o;
+  const { p, t } = o;
   if (o.kContig) {
-    return Array.from({ length: t }, (_, i) => `let ${p}f${i} = ${bind}[${p}r${i} + k];`);
+    return Array.from({ length: t }, (_, i) => `let ${p}f${i} = ${ld(o, `${p}r${i} + k`)};`);
   }
   const lines = [`let ${p}k = ${p}base + k * u.${o.ld};`];
   if (o.vec) {
-    for (let g = 0; g < t / 4; g++) lines.push(`let ${p}q${g} = ${bind}[${p}k + ${p}c${g}];`);
+    for (let g = 0; g < t / 4; g++) lines.push(`let ${p}q${g} = ${ld(o, `${p}k + ${p}c${g}`)};`);
     for (let i = 0; i < t; i++) lines.push(`let ${p}f${i} = ${p}q${i >> 2}[${i & 3}];`);
   } else {
-    for (let i = 0; i < t; i++) lines.push(`let ${p}f${i} = ${bind}[${p}k + ${p}c${i}];`);
+    for (let i = 0; i < t; i++) lines.push(`let ${p}f${i} = ${ld(o, `${p}k + ${p}c${i}`)};`);
   }
   return lines;
 }
@@ -139,18 +147,27 @@ function accumulate(TM: number, TN: number, quad: boolean, bq: boolean): string[
   return lines;
 }
 
-/** Blocked (register) kernel for a layout, a vec4 choice per operand and a block. */
-export function blockedSpec(
-  transA: boolean,
-  transB: boolean,
-  vecA: boolean,
-  vecB: boolean,
-  block: MatmulBlock,
-): KernelSpec {
+/** How a blocked kernel reads and writes: layout, vec4 per operand, storage types, C's store. */
+export interface BlockedVariant extends Dtypes {
+  /** A stored [K, M]. */
+  transA: boolean;
+  /** B stored [N, K]. */
+  transB: boolean;
+  /** A read as vec4. */
+  vecA: boolean;
+  /** B read as vec4. */
+  vecB: boolean;
+  /** C stored one element (`single`) or a pair of columns (`pair`, 16-bit C) at a time. */
+  store: Exclude<CStore, "quad">;
+}
+
+/** Blocked (register) kernel for a variant and a block. */
+export function blockedSpec(v: BlockedVariant, block: MatmulBlock): KernelSpec {
+  const { transA, transB, vecA, vecB, store } = v;
   const TM = block.tm, TN = block.tn;
   const key = `matmul_blocked_${transA ? "T" : "N"}${
     transB ? "T" : "N"
-  }_${+vecA}${+vecB}_${TM}x${TN}`;
+  }_${+vecA}${+vecB}_${TM}x${TN}_${dtypeTag(v)}_${storeTag(store)}`;
   return cachedSpec(key, () => {
     const a: Operand = {
       bind: "A",
@@ -209,17 +226,28 @@ export function blockedSpec(
       );
     }
     body.push("let cbase = u.offC + bi * u.sC;");
+    const acc = (i: number, j: number) => `acc${i}_${j >> 2}[${j & 3}]`;
     for (let i = 0; i < TM; i++) {
       body.push(`if (m0 + ${i}u < u.M) {`, `let cr = cbase + (m0 + ${i}u) * u.ldc + n0;`);
-      for (let j = 0; j < TN; j++) {
-        body.push(`if (n0 + ${j}u < u.N) { store_c(cr + ${j}u, acc${i}_${j >> 2}[${j & 3}]); }`);
+      if (store === "pair") {
+        // cr is even (N, offC, sC even; n0 a multiple of 4): pair j/2 holds columns j, j + 1.
+        for (let j = 0; j < TN; j += 2) {
+          body.push(
+            `if (n0 + ${j}u < u.N) { out2((cr + ${j}u) / 2u, vec2f(${acc(i, j)}, ${
+              acc(i, j + 1)
+            })); }`,
+          );
+        }
+      } else {
+        for (let j = 0; j < TN; j++) {
+          body.push(`if (n0 + ${j}u < u.N) { out1(cr + ${j}u, ${acc(i, j)}); }`);
+        }
       }
       body.push("}");
     }
     return bufferKernel({
       name: key,
-      vecA,
-      vecB,
+      ...v,
       workgroupSize: [BWG, BWG],
       body: body.join("\n  "),
     });

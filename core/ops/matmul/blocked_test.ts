@@ -1,5 +1,12 @@
 import { GPU_TEST } from "../../testing.ts";
-import { check, checkBatched, checkChunked, fixtureFor, LAYOUT_CASES } from "./testing.ts";
+import {
+  check,
+  checkBatched,
+  checkChunked,
+  checkHalf,
+  fixtureFor,
+  LAYOUT_CASES,
+} from "./testing.ts";
 
 // The policy's default block (8x8) in every layout and vec4 mode; M or N > 64 spans several
 // workgroups.
@@ -32,3 +39,7 @@ Deno.test(
     }
   },
 );
+
+Deno.test({ name: "matmul blocked: 16-bit operands and outputs", ...GPU_TEST }, async () => {
+  await checkHalf(await fixtureFor("blocked"), "blocked");
+});

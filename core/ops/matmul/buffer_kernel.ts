@@ -1,10 +1,14 @@
 /**
- * What the two buffer kernels (`blocked`, `tiled`) share: A, B and C as storage buffers, one set
- * of uniforms (the chunk's sizes, leading dimensions, offsets and batch strides, in elements of
- * each binding's type), and the store epilogue C = alpha * v + (beta != 0 ? C : 0).
+ * What the two buffer kernels (`blocked`, `tiled`) share: A, B and C as storage bindings of their
+ * dtypes (f32, f16, bf16; read and written in f32 through the generated accessors), one set of
+ * uniforms (the chunk's sizes, leading dimensions, offsets and batch strides, in elements of each
+ * binding's storage type: vec4 bindings count quads), and the store epilogue C = alpha * v +
+ * (beta != 0 ? C : 0) at the kernel's store width (`c_store.ts`).
  * @module
  */
+import type { FloatDType } from "../../dtype.ts";
 import type { KernelSpec } from "../../kernel.ts";
+import { type CStore, cWidth, epilogueWgsl } from "./c_store.ts";
 
 /** Uniforms of the buffer kernels. */
 const UNIFORMS: KernelSpec["uniforms"] = [
@@ -24,39 +28,52 @@ const UNIFORMS: KernelSpec["uniforms"] = [
   ["beta", "f32"],
 ];
 
-/** WGSL `store_c(idx, v)`: C[idx] = alpha * v, plus C[idx] when beta is 1 (never read at 0). */
-const STORE_FN = `fn store_c(idx: u32, v: f32) {
-  C[idx] = u.alpha * v + select(0.0, C[idx], u.beta != 0.0);
-}`;
+/** Storage types of a product's operands. */
+export interface Dtypes {
+  /** A's storage type. */
+  dA: FloatDType;
+  /** B's storage type. */
+  dB: FloatDType;
+  /** C's storage type. */
+  dC: FloatDType;
+}
+
+/** `_f32bf16f32`-style name suffix of a product's storage types. */
+export function dtypeTag(d: Dtypes): string {
+  return `${d.dA}${d.dB}${d.dC}`;
+}
 
 /** The parts of a buffer kernel that differ between kernels. */
-export interface BufferKernelParts {
+export interface BufferKernelParts extends Dtypes {
   /** Unique spec name. */
   name: string;
-  /** A read as vec4 (else f32). */
+  /** A read as vec4 (its binding has width 4). */
   vecA: boolean;
-  /** B read as vec4 (else f32). */
+  /** B read as vec4. */
   vecB: boolean;
+  /** How C is stored (the body calls `out1`, `out2` or `out4`). */
+  store: CStore;
   /** Workgroup size, x along n. */
   workgroupSize: readonly [number, number];
-  /** Module-scope WGSL besides `store_c` (e.g. workgroup arrays). */
+  /** Module-scope WGSL besides the epilogue (e.g. workgroup arrays). */
   prelude?: string;
-  /** Body of main; writes C through `store_c`. */
+  /** Body of main; writes C through the epilogue. */
   body: string;
 }
 
 /** A buffer kernel's spec. */
 export function bufferKernel(k: BufferKernelParts): KernelSpec {
+  const epilogue = epilogueWgsl(k.store);
   return {
     name: k.name,
     bindings: [
-      { name: "A", type: k.vecA ? "vec4<f32>" : "f32" },
-      { name: "B", type: k.vecB ? "vec4<f32>" : "f32" },
-      { name: "C", type: "f32", write: true },
+      { name: "A", dtype: k.dA, width: k.vecA ? 4 : 1 },
+      { name: "B", dtype: k.dB, width: k.vecB ? 4 : 1 },
+      { name: "C", dtype: k.dC, width: cWidth(k.dC, k.store), write: true },
     ],
     uniforms: UNIFORMS,
     workgroupSize: k.workgroupSize,
-    prelude: k.prelude ? `${k.prelude}\n${STORE_FN}` : STORE_FN,
+    prelude: k.prelude ? `${k.prelude}\n${epilogue}` : epilogue,
     body: k.body,
   };
 }

@@ -5,6 +5,7 @@
  */
 import type { KernelPolicy } from "../../kernel_policy.ts";
 import { blockedPerWorkgroup, blockedSpec } from "./blocked.ts";
+import { cStoreOf } from "./c_store.ts";
 import { planChunks } from "./chunks.ts";
 import { bindC, bindRange, type Product } from "./product.ts";
 import { tiledSpec } from "./tiled.ts";
@@ -18,11 +19,19 @@ export function matmulBuffers(
   const { enc, gpu, A, B, M, N, K, transA, transB, alpha, beta, batch, sA, sB, sC } = p;
   const blocked = kernel === "blocked";
   // vec4 reads need the vector axis, the batch stride and every chunk origin to be multiples of 4.
-  const vecA = blocked && (transA ? M % 4 === 0 : K % 4 === 0) && (batch === 1 || sA % 4 === 0);
-  const vecB = blocked && (transB ? K % 4 === 0 : N % 4 === 0) && (batch === 1 || sB % 4 === 0);
+  const vec = blocked || policy.tile.vec4;
+  const vecA = vec && (transA ? M % 4 === 0 : K % 4 === 0) && (batch === 1 || sA % 4 === 0);
+  const vecB = vec && (transB ? K % 4 === 0 : N % 4 === 0) && (batch === 1 || sB % 4 === 0);
+  // The blocked kernel stores single elements or pairs; the tiled one quads where C allows.
+  const store = cStoreOf(p, !blocked);
+  if (store === null) throw new Error(`matmul: no store for ${p.C} with N = ${N}`); // refused before
+  const d = { dA: p.dA, dB: p.dB, dC: p.dC };
   const spec = blocked
-    ? blockedSpec(transA, transB, vecA, vecB, policy.block)
-    : tiledSpec(transA, transB, policy.tile);
+    ? blockedSpec(
+      { transA, transB, vecA, vecB, ...d, store: store === "quad" ? "single" : store },
+      policy.block,
+    )
+    : tiledSpec({ transA, transB, vecA, vecB, ...d, store }, policy.tile);
   const per = blocked ? blockedPerWorkgroup(policy.block) : policy.tile;
   const perM = per.m, perN = per.n;
   const ch = planChunks(p, { m: 65535 * perM, n: 65535 * perN });

@@ -1,8 +1,11 @@
 /**
- * Matrix multiply: C = alpha * op(A) @ op(B) + beta * C, f32, batched, any layout (NN, NT, TN, TT),
- * any M, N, K >= 1. Three kernel families, picked by the kernel policy (`matmul`, see
- * kernel_policy.ts; the software adapter's default takes `blocked` for products under 32^3
- * multiply-adds):
+ * Matrix multiply: C = alpha * op(A) @ op(B) + beta * C, batched, any layout (NN, NT, TN, TT),
+ * any M, N, K >= 1. A, B and C are each stored f32, f16 or bf16 (16-bit operands with f32
+ * accumulation: e.g. 16-bit activations times f32 weights, converted inside the kernel, or
+ * dW += dY^T X from 16-bit dY and X into an f32 gradient); bf16 C needs N even (`c_store.ts`).
+ * Every kernel family takes every combination. Three kernel families, picked by the kernel policy
+ * (`matmul`, see kernel_policy.ts; the software adapter's default takes `blocked` for products
+ * under 32^3 multiply-adds):
  * - `texture` (software adapter, `texture.ts`): per chunk, each operand is packed into one of the
  *   encoder's two rgba32float scratch textures, by a buffer-to-texture copy where its rows are
  *   already laid out as texture lines (`texture_pack.ts`): op(A) and op(B)^T stored along k as
@@ -11,17 +14,23 @@
  *   textures with 32x16 outputs per invocation and writes C (`texture_kernel.ts`).
  * - `blocked` (`blocked.ts`): buffers only, a block of outputs per invocation in registers (the
  *   policy's block), vec4 loads where the layout allows.
- * - `tiled` (real GPUs, `tiled.ts`): shared-memory tiles of the policy's tile size.
+ * - `tiled` (real GPUs, `tiled.ts`): register tiling over workgroup memory, the policy's tile
+ *   (block tile, outputs per invocation, vec4 loads, double buffering).
  * Operands larger than one storage binding are split into chunks (over batch, m, n or k,
  * whichever shrinks the operand: `chunks.ts`) bound as aligned ranges; a k split accumulates
- * into C with beta 1. Ops never allocate: A, B, C are the caller's.
+ * into C with beta 1 (for 16-bit C, C is rounded once per k chunk). Ops never allocate: A, B, C
+ * are the caller's.
  * @module
  */
+import type { FloatDType } from "../../dtype.ts";
+import { needDtype, needDtypeSupport } from "../../dtype_check.ts";
 import type { Encoder } from "../../encoder.ts";
+import { DTypeError } from "../../errors.ts";
 import { matmulKernelFor } from "../../kernel_policy.ts";
 import type { Tensor } from "../../tensor.ts";
 import { bindingLimit } from "../chunking.ts";
 import { matmulBuffers } from "./buffers.ts";
+import { rowsAligned } from "./c_store.ts";
 import { alignElems, type Product } from "./product.ts";
 import { matmulTexture } from "./texture.ts";
 
@@ -70,8 +79,9 @@ function checkDim(name: string, v: number, min: number): void {
 
 /**
  * C = alpha * op(A) @ op(B) + beta * C, batched: for each b < batch, the matrices start at element
- * b * strideX of their tensor. op(A) is [M,K], op(B) is [K,N], all f32, row-major. The kernel is
- * the policy's (`enc.gpu.kernels.matmul`).
+ * b * strideX of their tensor. op(A) is [M,K], op(B) is [K,N], row-major, each of A, B, C f32,
+ * f16 or bf16 (f16 needs the adapter's `shader-f16`; bf16 C needs N even, and strideC even when
+ * batch > 1). The kernel is the policy's (`enc.gpu.kernels.matmul`).
  * @param enc the encoder
  * @param C [batch, M, N] output (or strided by `strideC`); must not alias A or B
  * @param A [batch, M, K], or [batch, K, M] with `transA` (e.g. x [N,C] in a Linear)
@@ -98,11 +108,18 @@ export function matmul(
   checkDim("K", K, 1);
   checkDim("batch", batch, 1);
   if (beta !== 0 && beta !== 1) throw new Error(`matmul: beta must be 0 or 1, got ${beta}`);
-  for (const t of [A, B, C]) {
-    if (t.dtype !== "f32") throw new Error(`matmul: only f32 is supported, got ${t}`);
-  }
+  const floats: FloatDType[] = ["f32", "f16", "bf16"];
+  const dA = needDtype("matmul", "A", A, floats), dB = needDtype("matmul", "B", B, floats);
+  const dC = needDtype("matmul", "C", C, floats);
   if (C === A || C === B) throw new Error("matmul: C must not alias A or B");
   const sA = opts.strideA ?? M * K, sB = opts.strideB ?? K * N, sC = opts.strideC ?? M * N;
+  if (dC === "bf16" && !rowsAligned({ dC, N, batch, sC }, 2)) {
+    throw new DTypeError(
+      `matmul: C ${C} is bf16 with ${N % 2 ? `N = ${N} odd` : `strideC = ${sC} odd`}: ` +
+        "its rows would share u32 words whose halves two invocations store at once; keep C " +
+        "f32 (the accumulation is f32 anyway) or f16, or pad N to even",
+    );
+  }
   checkDim("strideA", sA, 0);
   checkDim("strideB", sB, 0);
   checkDim("strideC", sC, 0);
@@ -118,6 +135,7 @@ export function matmul(
   }
   const gpu = enc.gpu;
   if (!gpu) return;
+  if (dA === "f16" || dB === "f16" || dC === "f16") needDtypeSupport(gpu, "f16");
   const maxBytes = bindingLimit(gpu, opts.maxBindingBytes);
   const limit = Math.floor(maxBytes / 4) - alignElems(gpu) - 4;
   if (limit < 64) throw new Error(`matmul: maxBindingBytes ${maxBytes} is too small`);
@@ -139,8 +157,12 @@ export function matmul(
     sB,
     sC,
     limit,
+    dA,
+    dB,
+    dC,
   };
-  const kernel = matmulKernelFor(gpu.kernels, M * N * K * batch);
+  const unalignedHalfC = dC !== "f32" && !rowsAligned({ dC, N, batch, sC }, 4);
+  const kernel = matmulKernelFor(gpu.kernels, M * N * K * batch, unalignedHalfC);
   if (kernel === "texture") {
     matmulTexture(p, {
       maxScratchBytes: opts.maxScratchBytes ?? SCRATCH_BYTES,

@@ -1,4 +1,6 @@
+import type { DType } from "../../dtype.ts";
 import { Encoder } from "../../encoder.ts";
+import { DTypeError } from "../../errors.ts";
 import { GPU_TEST, type GpuFixture, gpuFixture } from "../../testing.ts";
 import { matmul } from "./matmul.ts";
 import { check, NamingEncoder } from "./testing.ts";
@@ -60,3 +62,49 @@ Deno.test(
     }
   },
 );
+
+Deno.test({ name: "matmul: dtypes it refuses, by name", ...GPU_TEST }, async () => {
+  const f = await gpuFixture();
+  const t = (n: number, dtype: DType) => f.alloc.alloc([n], dtype, "workspace", `x${dtype}`);
+  const expect = (fn: () => void, pattern: RegExp, what: string) => {
+    try {
+      fn();
+    } catch (e) {
+      if (e instanceof DTypeError && pattern.test(e.message)) return;
+      throw new Error(`${what}: expected a DTypeError matching ${pattern}, got ${e}`);
+    }
+    throw new Error(`${what}: no error`);
+  };
+  const plan = new Encoder(null);
+  // bf16 C rows of odd length share words between rows (also in planning mode).
+  expect(
+    () => matmul(plan, t(21, "bf16"), t(21, "f32"), t(49, "f32"), 3, 7, 7),
+    /C .* is bf16 with N = 7 odd: .*keep C f32/,
+    "bf16 C, odd N",
+  );
+  expect(
+    () =>
+      matmul(plan, t(2 * 25, "bf16"), t(24, "f32"), t(24, "f32"), 4, 6, 3, {
+        batch: 2,
+        strideA: 0,
+        strideB: 0,
+        strideC: 25,
+      }),
+    /strideC = 25 odd/,
+    "bf16 C, odd strideC",
+  );
+  expect(
+    () => matmul(plan, t(4, "f32"), t(4, "i32"), t(4, "f32"), 2, 2, 1),
+    /A must be f32, f16 or bf16/,
+    "i32 A",
+  );
+  // f16 needs shader-f16: a view of the GPU without it refuses, naming the feature.
+  const noF16 = new Encoder({ ...f.gpu, hasF16: false });
+  expect(
+    () => matmul(noF16, t(4, "f32"), t(4, "f16"), t(4, "f32"), 2, 2, 1),
+    /f16 needs the adapter feature 'shader-f16'/,
+    "f16 without shader-f16",
+  );
+  // f16 C of odd N is fine (single f16 stores): checked in the kernels' 16-bit tests.
+  await f.enc.sync();
+});

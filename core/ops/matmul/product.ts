@@ -3,13 +3,15 @@
  * binds an element range of an operand.
  * @module
  */
+import { elementBits, type FloatDType } from "../../dtype.ts";
 import type { Encoder, TensorRange } from "../../encoder.ts";
 import type { Gpu } from "../../gpu.ts";
 import type { Tensor } from "../../tensor.ts";
 
 /**
  * C = alpha * op(A) @ op(B) + beta * C for each of `batch` products: op(A) is [M, K], op(B)
- * [K, N], C [M, N], all f32 row-major, matrix b starting at element b * s of its tensor.
+ * [K, N], C [M, N], row-major, matrix b starting at element b * s of its tensor. Each of A, B
+ * and C is stored f32, f16 or bf16 (`dA`, `dB`, `dC`); kernels multiply and accumulate in f32.
  */
 export interface Product {
   /** The encoder (on a GPU: `gpu` is `enc.gpu`). */
@@ -46,22 +48,35 @@ export interface Product {
   sC: number;
   /** Elements one storage binding may span (chunks keep every operand range within it). */
   limit: number;
+  /** Storage type of A. */
+  dA: FloatDType;
+  /** Storage type of B. */
+  dB: FloatDType;
+  /** Storage type of C. */
+  dC: FloatDType;
 }
 
-/** Elements between aligned binding offsets (at least a vec4). */
+/** Elements of `t` between aligned binding offsets (at least a vec4 of them). */
+function alignOf(gpu: Gpu, t: Tensor): number {
+  return Math.max(4, (gpu.storageAlign * 8) / elementBits(t.dtype));
+}
+
+/** f32 elements between aligned binding offsets (at least a vec4). */
 export function alignElems(gpu: Gpu): number {
   return Math.max(4, gpu.storageAlign / 4);
 }
 
 /**
- * The binding of elements [s, e) of `t`: offset aligned down, size rounded up to whole vec4s
- * (within the buffer); returns it with the element offset of s inside it.
+ * The binding of elements [s, e) of `t` (any float dtype): offset aligned down, size rounded up
+ * to whole quads of elements (within the buffer); returns it with the element offset of s inside
+ * it.
  */
 export function bindRange(gpu: Gpu, t: Tensor, s: number, e: number): [TensorRange, number] {
-  const alignEl = alignElems(gpu);
+  const bits = elementBits(t.dtype), alignEl = alignOf(gpu, t);
   const base = Math.floor(s / alignEl) * alignEl;
-  const end = Math.min(Math.ceil(e / 4) * 4, Math.floor(t.gpu.size / 4));
-  return [{ tensor: t, offset: base * 4, size: (end - base) * 4 }, s - base];
+  const end = Math.min(Math.ceil(e / 4) * 4, Math.floor(((t.gpu.size - t.offset) * 8) / bits));
+  const bytes = (n: number) => (n * bits) / 8;
+  return [{ tensor: t, offset: bytes(base), size: 4 * Math.ceil(bytes(end - base) / 4) }, s - base];
 }
 
 /**

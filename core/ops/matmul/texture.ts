@@ -5,10 +5,11 @@
  * @module
  */
 import { hasReadOnlyStorageTextures } from "../../kernel.ts";
+import { cStoreOf } from "./c_store.ts";
 import { bindC, bindRange, type Product } from "./product.ts";
 import { rowShift, textureGeometry, type TextureLimits } from "./texture_geometry.ts";
 import { TEXTURE_BLOCK, TEXTURE_PER_WORKGROUP, textureSpec } from "./texture_kernel.ts";
-import { type PackSteps, packSteps } from "./texture_pack.ts";
+import { type PackSteps, packSteps, textureFormatOf } from "./texture_pack.ts";
 
 const XM = TEXTURE_BLOCK.m, XN = TEXTURE_BLOCK.n;
 
@@ -17,16 +18,21 @@ export function matmulTexture(p: Product, limits: TextureLimits): void {
   const { enc, gpu, A, B, M, N, K, transA, transB, alpha, beta, batch, sA, sB, sC } = p;
   const g = textureGeometry(p, limits);
   const { ch, natA, natB, W } = g;
-  const texA = enc.scratchTexture("matmul.A", g.texA.width, g.texA.height)!;
-  const texB = enc.scratchTexture("matmul.B", g.texB.width, g.texB.height)!;
+  const formatA = textureFormatOf(p.dA), formatB = textureFormatOf(p.dB);
+  const texA = enc.scratchTexture("matmul.A", g.texA.width, g.texA.height, formatA)!;
+  const texB = enc.scratchTexture("matmul.B", g.texB.width, g.texB.height, formatB)!;
   const access = hasReadOnlyStorageTextures() ? "read" : "sampled";
   // op(A)[m, k] = A[m * ldr + k * ldk]; op(B)^T[n, k] likewise.
   const [ldrA, ldkA] = transA ? [1, M] : [K, 1];
   const [ldrB, ldkB] = transB ? [K, 1] : [1, N];
   const bind = (t: typeof A, s: number, e: number) => bindRange(gpu, t, s, e);
-  // C as vec4 when every row and batch item starts on a vec4 (chunk origins along n are
-  // multiples of 4; offC, from bindC, then is too).
-  const vecC = N % 4 === 0 && (batch === 1 || sC % 4 === 0);
+  // C as quads when every row and batch item starts on a vec4 (chunk origins along n are
+  // multiples of 4; offC, from bindC, then is too), else single elements (f32 only: 16-bit C
+  // with unaligned rows runs the blocked kernel, `matmulKernelFor`).
+  const store = cStoreOf(p, true);
+  if (store !== "quad" && p.dC !== "f32") {
+    throw new Error(`matmul texture: 16-bit ${p.C} with rows not 4-aligned (N = ${N})`);
+  }
   let packedA = "", packedB = "";
   for (let b0 = 0; b0 < batch; b0 += ch.bb) {
     const nb = Math.min(ch.bb, batch - b0);
@@ -132,7 +138,16 @@ export function matmulTexture(p: Product, limits: TextureLimits): void {
           for (const j of jobs) j.after?.();
           const [rc, offC] = bindC(p, b0, nb, m0, mc, n0, nc);
           const kb = k0 === 0 ? beta : 1;
-          const spec = textureSpec(access, kb, vecC, natA !== null, natB !== null);
+          const spec = textureSpec({
+            access,
+            beta: kb,
+            dC: p.dC,
+            store: store === "quad" ? "quad" : "single",
+            natA: natA !== null,
+            natB: natB !== null,
+            formatA,
+            formatB,
+          });
           enc.dispatch(spec, { C: rc, A: texA, B: texB }, {
             M: mc,
             N: nc,

@@ -1,13 +1,17 @@
 /**
  * The texture matmul kernel (the software adapter): C = alpha * op(A) op(B) (+ C when beta is 1)
- * read from the two packed rgba32float scratch textures (`texture_pack.ts`), XM x XN = 32x16
- * outputs per invocation in workgroups of 8x4. A texel load is vectorised on llvmpipe where a
- * storage-buffer load is a per-lane loop, so the operands come from textures and only C is a
- * buffer (vec4 when its rows and items start on vec4s).
+ * read from the two packed scratch textures (`texture_pack.ts`: rgba32float, or rgba16float for
+ * f16 operands), XM x XN = 32x16 outputs per invocation in workgroups of 8x4. A texel load is
+ * vectorised on llvmpipe where a storage-buffer load is a per-lane loop, so the operands come
+ * from textures and only C is a buffer (f32, f16 or bf16; quads when its rows and items start on
+ * vec4s, else single elements, f32 only: 16-bit C with unaligned rows goes to the blocked kernel,
+ * whose variants compile in a fraction of the time: `matmulKernelFor`).
  * @module
  */
-import type { KernelSpec } from "../../kernel.ts";
+import type { FloatDType } from "../../dtype.ts";
+import type { KernelSpec, TextureFormat } from "../../kernel.ts";
 import { cachedSpec } from "../../spec_cache.ts";
+import { type CStore, cWidth, storeTag } from "./c_store.ts";
 
 /** Outputs per invocation along m and n. */
 const XM = 32, XN = 16;
@@ -19,6 +23,25 @@ export const TEXTURE_BLOCK = { m: XM, n: XN } as const;
 /** Rows and columns of C per workgroup. */
 export const TEXTURE_PER_WORKGROUP = { m: XWG_Y * XM, n: XWG_X * XN } as const;
 
+/** What distinguishes one texture kernel from another. */
+export interface TextureVariant {
+  /** How the textures are read (`hasReadOnlyStorageTextures`). */
+  access: "read" | "sampled";
+  /** 0 (C overwritten) or 1 (accumulate): one kernel each (see `textureSpec`). */
+  beta: 0 | 1;
+  /** C's storage type. */
+  dC: FloatDType;
+  /** How C is stored: quads, or single elements (f32 C only). */
+  store: Exclude<CStore, "pair">;
+  /** A packed in its natural layout (A stored [K, M]). */
+  natA: boolean;
+  /** B packed in its natural layout (B stored [K, N]). */
+  natB: boolean;
+  /** Formats of A's and B's textures. */
+  formatA: TextureFormat;
+  formatB: TextureFormat;
+}
+
 /**
  * The texture kernel: C[m, n] = alpha * sum_k op(A)[m, k] op(B)[k, n] (+ C when beta is 1) over
  * packed textures, XM x XN outputs per invocation. Each operand is packed one of two ways:
@@ -28,18 +51,17 @@ export const TEXTURE_PER_WORKGROUP = { m: XWG_Y * XM, n: XWG_X * XN } as const;
  * - "natural" (natA: A stored [K, M], i.e. op(A) = A^T; natB: B stored [K, N]): packed row r = k
  *   holds the row of m (n) as PA (PB) texels of 4 m (n) each, the rows of item b from b * sAr
  *   (b * sBr); per k4 the kernel reads 4 rows. Such operands pack by a plain copy (no transpose).
- * Loads per k4 are XM + XN texels in every layout. One kernel per beta: beta 0 never reads C
- * (loading it unconditionally, with a select, cost ~7% at 1024^3).
+ * Loads per k4 are XM + XN texels in every layout. One kernel per beta: a runtime branch on beta
+ * around the 512 guarded stores compiles 4x slower (18 s cold), and loading C unconditionally
+ * (select) costs ~7% at 1024^3.
  */
-export function textureSpec(
-  access: "read" | "sampled",
-  beta: 0 | 1,
-  vecC: boolean,
-  natA = false,
-  natB = false,
-): KernelSpec {
+export function textureSpec(v: TextureVariant): KernelSpec {
+  const { access, beta, dC, store, natA, natB } = v;
   const lay = natA || natB ? `_${natA ? "t" : "n"}${natB ? "n" : "t"}` : "";
-  const name = `matmul_texture_${access}_b${beta}${vecC ? "_c4" : ""}${lay}`;
+  const fmt = (f: TextureFormat) => (f === "rgba16float" ? "h" : "f");
+  const name = `matmul_texture_${access}_b${beta}_${fmt(v.formatA)}${fmt(v.formatB)}_${dC}_${
+    storeTag(store)
+  }${lay}`;
   return cachedSpec(name, () => {
     const load = (t: string, x: string, y: string) =>
       access === "read"
@@ -115,38 +137,51 @@ export function textureSpec(
       }
     }
     body.push("}", "let cbase = u.offC + bi * u.sC;");
-    // The epilogue: the accumulators go into one private array (constant indices, so the k loop
-    // keeps them in registers), then a loop over the block's rows and columns in range stores
-    // C = alpha * acc (+ C with beta 1): one guarded store (and load) in the kernel instead of
-    // 512 unrolled ones, which llvmpipe compiled up to 8x slower cold at no gain in speed.
-    const q = vecC ? 4 : 1, per = XN / q, T = vecC ? "vec4f" : "f32";
-    body.push(`var out: array<${T}, ${XM * per}>;`);
-    for (let i = 0; i < XM; i++) {
-      for (let g = 0; g < per; g++) {
-        const v = vecC
-          ? `vec4f(${[0, 1, 2, 3].map((c) => `c${i}_${4 * g + c}`).join(", ")})`
-          : `c${i}_${g}`;
-        body.push(`out[${i * per + g}] = ${v};`);
+    const cAt = (i: number, j: number) => `c${i}_${j}`;
+    if (store === "quad") {
+      // C as quads (N, ldc, offC, sC multiples of 4 and n0 % 16 == 0: a group of 4 columns is
+      // all in or all out): 4 guarded quad stores (+ loads) per row.
+      body.push("let cb4 = cbase / 4u;");
+      for (let i = 0; i < XM; i++) {
+        body.push(`if (m0 + ${i}u < u.M) {`, `let cr = cb4 + ((m0 + ${i}u) * u.ldc + n0) / 4u;`);
+        for (let g = 0; g < XN / 4; g++) {
+          const c = [0, 1, 2, 3].map((q) => cAt(i, 4 * g + q)).join(", ");
+          const val = `u.alpha * vec4f(${c})${beta ? ` + C_load4(cr + ${g}u)` : ""}`;
+          body.push(`if (n0 + ${4 * g}u < u.N) { C_store4(cr + ${g}u, ${val}); }`);
+        }
+        body.push("}");
+      }
+    } else if (!beta) {
+      for (let i = 0; i < XM; i++) {
+        body.push(`if (m0 + ${i}u < u.M) {`, `let cr = cbase + (m0 + ${i}u) * u.ldc + n0;`);
+        for (let j = 0; j < XN; j++) {
+          body.push(`if (n0 + ${j}u < u.N) { C_store(cr + ${j}u, u.alpha * ${cAt(i, j)}); }`);
+        }
+        body.push("}");
+      }
+    } else {
+      // Scalar C with beta 1: unrolled guarded load + store per element compiles in ~10 s, so a
+      // loop per row over the columns in range (dynamic indexing: a slower epilogue, only for
+      // unaligned C).
+      body.push(`let nn = min(${XN}u, u.N - min(n0, u.N));`);
+      for (let i = 0; i < XM; i++) {
+        const row = Array.from({ length: XN }, (_, j) => cAt(i, j)).join(", ");
+        body.push(
+          `if (m0 + ${i}u < u.M) {`,
+          `let cr = cbase + (m0 + ${i}u) * u.ldc + n0;`,
+          `let row = array<f32, ${XN}>(${row});`,
+          "for (var j = 0u; j < nn; j++) { C_store(cr + j, u.alpha * row[j] + C_load(cr + j)); }",
+          "}",
+        );
       }
     }
-    // C as vec4 when N, ldc, offC and sC are multiples of 4 (n0 % 16 == 0: a vec4 of columns is
-    // all in or all out).
-    const at = vecC ? "cb + ((m0 + r) * u.ldc + n0) / 4u" : "cb + (m0 + r) * u.ldc + n0";
-    body.push(
-      `let cb = cbase${vecC ? " / 4u" : ""};`,
-      `let rows = min(${XM}u, u.M - min(m0, u.M));`,
-      `let cols = min(${per}u, (u.N - min(n0, u.N) + ${q - 1}u) / ${q}u);`,
-      "for (var r = 0u; r < rows; r++) {",
-      `  let cr = ${at};`,
-      "  for (var j = 0u; j < cols; j++) {",
-      `    C[cr + j] = u.alpha * out[r * ${per}u + j]${beta ? " + C[cr + j]" : ""};`,
-      "  }",
-      "}",
-    );
     return {
       name,
-      bindings: [{ name: "C", type: vecC ? "vec4<f32>" : "f32", write: true }],
-      textures: [{ name: "A", access }, { name: "B", access }],
+      bindings: [{ name: "C", dtype: dC, width: cWidth(dC, store), write: true }],
+      textures: [
+        { name: "A", access, format: v.formatA },
+        { name: "B", access, format: v.formatB },
+      ],
       uniforms: [
         ["M", "u32"],
         ["N", "u32"],

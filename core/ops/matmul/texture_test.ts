@@ -7,8 +7,10 @@ import {
   checkBatched,
   checkChunked,
   fixtureFor,
+  HALF_CASES,
   LAYOUT_CASES,
   NamingEncoder,
+  namingFixture,
 } from "./testing.ts";
 
 Deno.test({ name: "matmul texture: every layout, odd and vec4 sizes", ...GPU_TEST }, async () => {
@@ -209,4 +211,24 @@ Deno.test({
       throw new Error(`${what}: dispatched ${names}; expected ${layout} kernels, ${how}`);
     }
   }
+});
+
+Deno.test({ name: "matmul texture: 16-bit operands and outputs", ...GPU_TEST }, async () => {
+  // f16 operands go into rgba16float textures (copied where their layout allows), bf16 ones are
+  // packed into rgba32float; 16-bit C is stored in quads, and 16-bit C whose rows are not
+  // 4-aligned runs the blocked kernel instead (the cases marked so).
+  const f = namingFixture(await fixtureFor("texture"));
+  let seed = 1700, copiedF16 = false;
+  for (const [what, c] of HALF_CASES) {
+    f.enc.names = [];
+    await check(f, c, seed += 3, `texture ${what}`);
+    const names = f.enc.names.join(" ");
+    const want = /texture: blocked/.test(what) ? "matmul_blocked" : "matmul_texture";
+    const ok = f.enc.names.every((n) =>
+      n.startsWith(want) || (want === "matmul_texture" && /^(matmul_pack|\(copy)/.test(n))
+    );
+    if (!ok) throw new Error(`${what}: dispatched ${names}; expected ${want}`);
+    copiedF16 ||= c.dtypes?.B === "f16" && names.includes("(copy to texture)");
+  }
+  if (!copiedF16) throw new Error("no f16 operand was copied into an rgba16float texture");
 });

@@ -1,33 +1,81 @@
+import { GPU_TILE } from "../../kernel_policy.ts";
 import { GPU_TEST } from "../../testing.ts";
-import { check, checkBatched, checkChunked, fixtureFor, LAYOUT_CASES } from "./testing.ts";
+import {
+  check,
+  checkBatched,
+  checkChunked,
+  checkHalf,
+  fixtureFor,
+  LAYOUT_CASES,
+  tile,
+} from "./testing.ts";
 
-// The policy's default tile (64x64x16/4x4) in every layout; M or N > 64 spans several tiles.
-Deno.test({ name: "matmul tiled: every layout, odd and vec4 sizes", ...GPU_TEST }, async () => {
-  const f = await fixtureFor("tiled");
+// The register-tiled kernel is a GPU kernel: on llvmpipe its barriers make it slow and each
+// variant costs seconds to compile cold, so the tests run small tiles that still reach every
+// path: several workgroups per dimension, workgroups inside C (unguarded loads and stores) and at
+// its edges (guarded), full k-slices and a partial last one, vec4 and scalar loads of each
+// layout, quad, pair and single stores, one and two staging buffers, several column and row
+// groups per invocation, staging rounds that do and do not divide the workgroup. LAYOUT_CASES
+// have M, N from 20 to 140 and K from 13 to 24. The batched and chunked cases reuse the layout
+// cases' variants (same tile): 1 more kernel.
+
+/**
+ * 16x32 per workgroup of 4x4 invocations of 4x8 (two column groups), k-slices of 4, vec4,
+ * double-buffered: A's slice is one vec4 per invocation, B's two.
+ */
+const VEC_DB = tile(16, 32, 4, 4, 8, true, 2);
+/** 32x16 of 4x4 invocations of 8x4 (two row groups), k-slices of 2, scalar loads, one buffer. */
+const SCALAR = tile(32, 16, 2, 8, 4, false, 1);
+
+Deno.test({
+  name: "matmul tiled: every layout, odd and vec4 sizes (vec4, double-buffered)",
+  ...GPU_TEST,
+}, async () => {
+  const f = await fixtureFor("tiled", { tile: VEC_DB });
   let seed = 10;
   for (const [what, c] of LAYOUT_CASES) await check(f, c, seed += 3, `tiled ${what}`);
 });
 
 Deno.test({
+  name: "matmul tiled: scalar loads and one buffer (NN and TT: both staging orientations)",
+  ...GPU_TEST,
+}, async () => {
+  const f = await fixtureFor("tiled", { tile: SCALAR });
+  let seed = 30;
+  for (const [what, c] of LAYOUT_CASES.filter(([w]) => /^(NN|TT) odd$/.test(w))) {
+    await check(f, c, seed += 3, `tiled scalar ${what}`);
+  }
+});
+
+Deno.test({
   name: "matmul tiled: batch strides, broadcast B, alpha, beta 1, beta 0 over NaN",
   ...GPU_TEST,
-}, async () => await checkBatched(await fixtureFor("tiled"), "tiled"));
+}, async () => await checkBatched(await fixtureFor("tiled", { tile: VEC_DB }), "tiled"));
 
 Deno.test(
   { name: "matmul tiled: operands over maxBindingBytes are chunked", ...GPU_TEST },
-  async () => await checkChunked(await fixtureFor("tiled"), "tiled"),
+  async () => await checkChunked(await fixtureFor("tiled", { tile: VEC_DB }), "tiled"),
 );
 
+Deno.test({ name: "matmul tiled: 16-bit operands and outputs", ...GPU_TEST }, async () => {
+  await checkHalf(await fixtureFor("tiled", { tile: VEC_DB }), "tiled", true);
+});
+
 Deno.test(
-  { name: "matmul tiled: a policy tile whose staging does not divide its workgroup", ...GPU_TEST },
+  { name: "matmul tiled: a tile whose staging does not divide its workgroup", ...GPU_TEST },
   async () => {
-    // 12x16 outputs in 4x3 invocations of 4x4: B's 16x4 slice is 64 elements over 12
-    // invocations (a guarded last round). NN and TT stage both operands both ways; M, N span
-    // several tiles.
-    const f = await fixtureFor("tiled", { tile: { m: 12, n: 16, k: 4, tm: 4, tn: 4 } });
+    // 12x16 outputs in 4x3 invocations of 4x4: B's 16x4 slice is 16 vec4 (NN odd: 64 scalars)
+    // over 12 invocations (a guarded last round); M, N span several tiles.
+    const f = await fixtureFor("tiled", { tile: tile(12, 16, 4, 4, 4, true, 2) });
     let seed = 50;
-    for (const [what, c] of LAYOUT_CASES.filter(([w]) => /^(NN|TT) /.test(w))) {
+    for (const [what, c] of LAYOUT_CASES.filter(([w]) => /^(NN odd|TT vec4)$/.test(w))) {
       await check(f, c, seed += 3, `tiled 12x16x4/4x4 ${what}`);
     }
   },
 );
+
+Deno.test({ name: "matmul tiled: the GPU tile (128x128x8/8x8/vec4/db)", ...GPU_TEST }, async () => {
+  // Two workgroups per dimension: one inside C, one at its edge; 3 k-slices and a partial one.
+  const f = await fixtureFor("tiled", { tile: GPU_TILE });
+  await check(f, { M: 131, N: 140, K: 28, opts: { transB: true } }, 90, "tiled GPU tile NT");
+});
