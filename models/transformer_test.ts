@@ -158,6 +158,12 @@ Deno.test({
         );
       }
     }
+    // 16-bit activations: the same equality (the planner measures what the layers allocate).
+    const real = await train(gpu, cfg, ALL_TEMPO, 2, { precision: "bf16" });
+    const planned = planModel(cfg, SHAPE, ALL_TEMPO, { precision: "bf16" });
+    if (real.peaks[1] !== planned.peakBytes) {
+      throw new Error(`${name} bf16: GPU peak ${real.peaks[1]}, planned ${planned.peakBytes}`);
+    }
   }
 });
 
