@@ -3,7 +3,8 @@
  * 60): gpt2-tiny and bert-tiny on the embedded corpus, batch 2 x seq 16, constant lr 3e-3, all
  * Tempo layers, at f32, bf16 and f16 (f16 with GradScaler's dynamic loss scaling), and the
  * baseline at each 16-bit precision; prints the largest |loss difference| of each curve against
- * f32 (and Tempo against the baseline at the same precision), the mean of the last 50 losses,
+ * f32 (and Tempo against the baseline at the same precision), step by step (where, with both
+ * losses) and of 25-step means (the curves without batch noise), the mean of the last 50 losses,
  * and the steps f16 skipped.
  * Run: deno run -A bench/precision_parity.ts [--steps 300] [--only gpt2|bert]
  * @module
@@ -65,6 +66,25 @@ async function curve(
 }
 
 const maxDiff = (a: number[], b: number[]) => Math.max(...a.map((x, i) => Math.abs(x - b[i])));
+
+/** Means of consecutive windows of 25 steps (the curve without its batch-to-batch noise). */
+const windows = (a: number[]) =>
+  Array.from(
+    { length: Math.floor(a.length / 25) },
+    (_, w) => a.slice(25 * w, 25 * w + 25).reduce((s, x) => s + x, 0) / 25,
+  );
+
+/** The largest |difference| of two curves' 25-step means. */
+const maxWindowDiff = (a: number[], b: number[]) => maxDiff(windows(a), windows(b));
+
+/** The step (1-based) where two curves differ most, and both losses there. */
+function worst(a: number[], b: number[]): string {
+  let k = 0;
+  a.forEach((x, i) => {
+    if (Math.abs(x - b[i]) > Math.abs(a[k] - b[k])) k = i;
+  });
+  return `step ${k + 1}: ${a[k].toFixed(3)} vs ${b[k].toFixed(3)}`;
+}
 const tailMean = (a: number[]) => a.slice(-50).reduce((s, x) => s + x, 0) / Math.min(50, a.length);
 
 /** Run and print; returns the figures. */
@@ -83,21 +103,28 @@ export async function main(args: string[] = []): Promise<Record<string, unknown>
     const f32Base = await curve(gpu, cfg, BASELINE, "f32", steps);
     console.log(
       `${name} f32 : last-50 mean ${tailMean(f32.losses).toFixed(4)}; Tempo vs baseline max ` +
-        `|diff| ${maxDiff(f32.losses, f32Base.losses).toFixed(5)}`,
+        `|diff| ${maxDiff(f32.losses, f32Base.losses).toFixed(5)} (${
+          worst(f32.losses, f32Base.losses)
+        }), of 25-step means ${maxWindowDiff(f32.losses, f32Base.losses).toFixed(5)}`,
     );
     for (const p of ["bf16", "f16"] as const) {
       const on = await curve(gpu, cfg, ALL_TEMPO, p, steps);
       const off = await curve(gpu, cfg, BASELINE, p, steps);
       const r = {
         vsF32: maxDiff(on.losses, f32.losses),
+        vsF32Windows: maxWindowDiff(on.losses, f32.losses),
         tempoVsBaseline: maxDiff(on.losses, off.losses),
+        tempoVsBaselineWindows: maxWindowDiff(on.losses, off.losses),
         tailMean: tailMean(on.losses),
         skipped: on.skipped,
       };
       out[`${name}:${p}`] = r;
       console.log(
-        `${name} ${p.padEnd(4)}: max |loss - f32 loss| ${r.vsF32.toFixed(5)}; Tempo vs baseline ` +
-          `${r.tempoVsBaseline.toFixed(5)}; last-50 mean ${r.tailMean.toFixed(4)} (f32 ` +
+        `${name} ${p.padEnd(4)}: max |loss - f32 loss| ${r.vsF32.toFixed(5)} (${
+          worst(on.losses, f32.losses)
+        }), of 25-step means ${r.vsF32Windows.toFixed(5)}; Tempo vs baseline ` +
+          `${r.tempoVsBaseline.toFixed(5)} (${worst(on.losses, off.losses)}), of 25-step means ` +
+          `${r.tempoVsBaselineWindows.toFixed(5)}; last-50 mean ${r.tailMean.toFixed(4)} (f32 ` +
           `${tailMean(f32.losses).toFixed(4)}); skipped steps: ${
             r.skipped.length ? r.skipped.join(",") : "none"
           }`,
