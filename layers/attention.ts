@@ -63,11 +63,16 @@ export class Attention implements Layer {
   ) {}
 
   /**
-   * Storage of the scores, P, P~ and their gradients: the layer's dtype, but f32 for bf16 at an
-   * odd T, whose rows of T would share u32 words between the matmul's invocations.
+   * Storage of the scores, P, P~ and their gradients (one buffer holds S, then P, and another
+   * dP~, dP, then dS): the layer's dtype, but bf16 in an f16 run and f32 for bf16 at an odd T.
+   * f16's range cannot hold the loss-scaled dP = dC V^T (measured on gpt2-tiny at lr 3e-3: f16
+   * scores made steps 94, 96 and 97 overflow and step 94's loss depart from f32's by 0.46; bf16
+   * scores in the same run removed both, at the same bytes). Rows of odd T in bf16 would share
+   * u32 words between the matmul's invocations.
    */
   get scoresDtype(): FloatDType {
-    return this.dtype === "bf16" && this.shape.T % 2 === 1 ? "f32" : this.dtype;
+    const d = this.dtype === "f16" ? "bf16" : this.dtype;
+    return d === "bf16" && this.shape.T % 2 === 1 ? "f32" : d;
   }
 
   saves(): SavedSpec[] {

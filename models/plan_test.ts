@@ -30,7 +30,7 @@ Deno.test("per-layer saved bytes: each layer's declared saves, a tensor counted 
     ["bert-tiny", { batch: 3, seqLen: 11 }, { nsp: true }],
   ];
   // Each precision: bf16 at these odd T keeps the attention scores f32 (Attention.scoresDtype),
-  // f16 stores them in 16 bits; both keep every other activation in 16 bits.
+  // f16 stores them in bf16 (its range); both keep every other activation in 16 bits.
   for (const [name, shape, over] of cases) {
     const cfg = resolveConfig(name, over);
     for (const t of SWITCHES) {
