@@ -23,7 +23,7 @@ import { bf16Option, fp16Option, precisionOf, precisionOption } from "./precisio
  * Largest |loss difference| between Tempo and the baseline over the 5 steps, by precision. f32
  * differs only by f32 rounding; in 16 bits Tempo's layers rebuild their inputs from 16-bit
  * outputs, so their gradients differ from the baseline's by about the dtype's unit roundoff
- * (measured on lavapipe: at most 5e-4 for bf16, 1e-4 for f16).
+ * (measured on lavapipe: at most 5e-4 for bf16 and for f16).
  */
 const SELFCHECK_TOLERANCE: Record<Precision, number> = { f32: 1e-3, f16: 5e-3, bf16: 5e-3 };
 
