@@ -4,7 +4,8 @@
  * fused attention (alone and with the other Tempo layers), at seq 128, 384 and 512; the largest
  * batch under 11 GiB and 16 GiB, baseline vs all Tempo vs all Tempo with fused attention; and
  * GPT-2-medium at seq 1024, 2048 and 4096 (positions raised by config where the preset has
- * fewer), where only fused attention keeps the saved bytes per token flat.
+ * fewer), where only fused attention keeps the saved bytes per token flat; and BERT-Large with
+ * 16-bit activations (`--precision bf16`/`f16`) beside f32.
  * Every number comes from planning mode (`planModel`, `maxBatch`: the real training step through the
  * real allocator, no GPU), which a GPU test holds equal to a real step's measured peak.
  * Run: deno run -A bench/memory.ts
@@ -96,10 +97,34 @@ export function main(): Record<string, unknown> {
     }
     console.log([name.padEnd(24), ...cells].join(""));
   }
+  // 16-bit activations (--precision bf16; f16 stores the same bytes): parameters, gradients and
+  // AdamW moments stay f32, so the saved bytes halve but the persistent ones do not.
   console.log(
-    "\n16-bit activations: not expressible yet (every layer allocates f32 activations; 16-bit " +
-      "training is a later issue), so no 16-bit figure is given.",
+    "\nBERT-Large, 16-bit activations (bf16 = f16 bytes; f32 master weights, gradients, " +
+      "moments), saved bytes per token per block, and the largest batch under 11 GiB",
   );
+  console.log(
+    ["config".padEnd(24), ...[128, 384, 512].map((s) => `seq ${s}`.padStart(24))].join(""),
+  );
+  const halfConfigs: [string, TempoOptions][] = [
+    ["baseline (byte masks)", BASELINE],
+    ["all, regenerated masks", ALL_TEMPO],
+    ["all + fused attention", ALL_FUSED],
+  ];
+  for (const [name, t] of halfConfigs) {
+    const cells: string[] = [];
+    for (const s of [128, 384, 512]) {
+      const opts = { precision: "bf16" as const };
+      const v = planModel(cfg, { batch: 1, seqLen: s }, t, opts).activationBytesPerTokenPerLayer;
+      const f32 = out[`${tempoLabel(t)}@${s}`] as number;
+      const b = maxBatch(cfg, s, t, 11 * 1024 ** 3, opts);
+      out[`16bit:${tempoLabel(t)}@${s}`] = v;
+      out[`16bit:maxBatch@11GiB:${tempoLabel(t)}@${s}`] = b;
+      cells.push(`${v.toLocaleString("en-US")} (${(f32 / v).toFixed(2)}x), b ${b}`.padStart(24));
+    }
+    console.log([name.padEnd(24), ...cells].join(""));
+  }
+  console.log("  (x: against the same configuration in f32)");
   const a512 = out[`${tempoLabel(ALL_TEMPO)}@512`] as number;
   const f512 = out[`${tempoLabel(ALL_FUSED)}@512`] as number;
   const mb = out["maxBatch@11GiB@384"] as { baseline: number; tempo: number };
@@ -116,6 +141,17 @@ export function main(): Record<string, unknown> {
       } (${f512}); its largest batch at seq 512 under 11 GiB >= 11: ${
         mf.fused >= 11 ? "met" : "MISSED"
       } (${mf.tempo} -> ${mf.fused})`,
+  );
+  const h512 = out[`16bit:${tempoLabel(ALL_TEMPO)}@512`] as number;
+  const hb512 = out[`16bit:${tempoLabel(BASELINE)}@512`] as number;
+  const hmb = out[`16bit:maxBatch@11GiB:${tempoLabel(ALL_TEMPO)}@384`] as number;
+  console.log(
+    `16-bit targets: all-Tempo regen at seq 512 <= 38,000 B/token/block: ${
+      h512 <= 38000 ? "met" : "MISSED"
+    } (${h512}; 16-bit baseline ${hb512}; f32 ${a512}); its largest batch at seq 384 under ` +
+      `11 GiB >= 16: ${
+        hmb >= 16 ? "met" : "MISSED"
+      } (${hmb}; f32 ${mb.tempo}, f32 baseline ${mb.baseline})`,
   );
   return out;
 }

@@ -11,9 +11,12 @@
  * `--settings baseline,bits,regen,fused` picks the settings (all four by default: Tempo off, on
  * with bit masks, on with regenerated dropout masks, and that with fused attention); `--memory-limit 11GiB` runs each setting at its own
  * largest batch under that limit (`maxBatch`, planning mode) instead of `--batch`: the paper's
- * experiment (tokens/s side by side). `--json FILE` writes every case.
+ * experiment (tokens/s side by side). `--precisions f32,bf16,f16` times every setting at each
+ * precision (the activations' storage; f16 loss-scaled) in the same rounds, at the same batch.
+ * `--json FILE` writes every case.
  * Run: deno run -A bench/train_step.ts [--layers 2] [--batch 4] [--seq 128] [--steps N]
- * [--only gpt2|bert] [--model NAME] [--settings LIST] [--memory-limit SIZE] [--json FILE]
+ * [--only gpt2|bert] [--model NAME] [--settings LIST] [--precisions LIST] [--memory-limit SIZE]
+ * [--json FILE]
  * @module
  */
 import { Allocator } from "../core/allocator.ts";
@@ -22,6 +25,8 @@ import { acquireGpu, type Gpu } from "../core/gpu.ts";
 import { matmul } from "../core/ops/matmul/matmul.ts";
 import { type BatchSource, maskedPerSeq } from "../core/train/batch.ts";
 import { Trainer } from "../core/train/trainer.ts";
+import { GRAD_SCALER } from "../core/train/loss_scaler.ts";
+import { parsePrecision, type Precision, scalesLoss } from "../core/precision.ts";
 import { ALL_TEMPO, BASELINE, tempoLabel, type TempoOptions } from "../layers/tempo_options.ts";
 import { archOf } from "../models/arch.ts";
 import { type ModelConfig, resolveConfig } from "../models/config.ts";
@@ -49,12 +54,16 @@ export async function setup(
   T: number,
   tempo: TempoOptions,
   enc: Encoder = new Encoder(gpu),
+  precision: Precision = "f32",
 ): Promise<{ alloc: Allocator; enc: Encoder; trainer: Trainer; src: BatchSource }> {
   const alloc = new Allocator({ device: gpu.device });
   const shape = { batch: B, seqLen: T };
-  const model = new Transformer(cfg, shape, tempo, alloc);
+  const model = new Transformer(cfg, shape, tempo, alloc, { precision });
   model.initialize(enc, 1);
-  const trainer = new Trainer(model, alloc, enc, trainDefaults(shape));
+  const trainer = new Trainer(model, alloc, enc, {
+    ...trainDefaults(shape),
+    lossScaling: scalesLoss(precision) ? GRAD_SCALER : undefined,
+  });
   const src = syntheticSource(cfg, shape);
   await trainer.step(src);
   await enc.sync();
@@ -92,6 +101,8 @@ function median(xs: number[]): number {
 export interface StepRow {
   /** The Tempo setting (`tempoLabel`). */
   label: string;
+  /** The activations' storage. */
+  precision: Precision;
   /** Sequences per step. */
   batch: number;
   msPerStep: number;
@@ -126,14 +137,16 @@ async function timeSteps(
   gpu: Gpu,
   cfg: ModelConfig,
   T: number,
-  settings: readonly { tempo: TempoOptions; batch: number }[],
+  settings: readonly { tempo: TempoOptions; batch: number; precision: Precision }[],
   rounds: number,
 ): Promise<{ rate: number; rows: { ms: number; peak: number }[] }> {
   const M = settings[0].batch * T, N = cfg.ffn, K = cfg.hidden;
   const probe = matmulProbe(gpu, M, N, K);
   await probe.seconds(); // compile
   const runs = [];
-  for (const s of settings) runs.push(await setup(gpu, cfg, s.batch, T, s.tempo));
+  for (const s of settings) {
+    runs.push(await setup(gpu, cfg, s.batch, T, s.tempo, new Encoder(gpu), s.precision));
+  }
   const times: number[][] = settings.map(() => []);
   const peaks = settings.map(() => 0);
   const probeSeconds: number[] = [];
@@ -187,15 +200,26 @@ function parseSize(s: string): number {
 export async function stepCase(
   gpu: Gpu,
   cfg: ModelConfig,
-  o: { batch: number; seq: number; rounds: number; settings: string[]; memoryLimit?: number },
+  o: {
+    batch: number;
+    seq: number;
+    rounds: number;
+    settings: string[];
+    precisions?: Precision[];
+    memoryLimit?: number;
+  },
 ): Promise<StepCase> {
   const T = o.seq;
-  const settings = o.settings.map((name) => {
+  const settings = o.settings.flatMap((name) => {
     const tempo = SETTINGS[name];
     if (!tempo) throw new Error(`--settings: unknown '${name}'; valid: ${Object.keys(SETTINGS)}`);
-    const batch = o.memoryLimit === undefined ? o.batch : maxBatch(cfg, T, tempo, o.memoryLimit);
-    if (batch < 1) throw new Error(`${cfg.name} T=${T} ${name}: batch 1 does not fit the limit`);
-    return { tempo, batch };
+    return (o.precisions ?? ["f32"]).map((precision) => {
+      const batch = o.memoryLimit === undefined
+        ? o.batch
+        : maxBatch(cfg, T, tempo, o.memoryLimit, { precision });
+      if (batch < 1) throw new Error(`${cfg.name} T=${T} ${name}: batch 1 does not fit the limit`);
+      return { tempo, batch, precision };
+    });
   });
   const { rate, rows } = await timeSteps(gpu, cfg, T, settings, o.rounds);
   return {
@@ -210,6 +234,7 @@ export async function stepCase(
       const B = settings[i].batch;
       return {
         label: tempoLabel(settings[i].tempo),
+        precision: settings[i].precision,
         batch: B,
         msPerStep: r.ms,
         tokensPerSec: (B * T * 1000) / r.ms,
@@ -230,7 +255,7 @@ function printCase(c: StepCase): void {
   );
   for (const r of c.rows) {
     console.log(
-      `  ${r.label.padEnd(36)} B=${String(r.batch).padStart(4)} ${
+      `  ${`${r.label} ${r.precision}`.padEnd(41)} B=${String(r.batch).padStart(4)} ${
         r.msPerStep.toFixed(1).padStart(8)
       } ` +
         `ms/step ${Math.round(r.tokensPerSec).toString().padStart(8)} tok/s ${
@@ -240,8 +265,19 @@ function printCase(c: StepCase): void {
         } MiB`,
     );
   }
+  // 16 bits against f32 at the same setting and batch (the precision axis).
+  for (const r of c.rows.filter((r) => r.precision !== "f32")) {
+    const f = c.rows.find((x) => x.label === r.label && x.precision === "f32");
+    if (!f) continue;
+    console.log(
+      `  ${r.label} ${r.precision} vs f32: step time ${(r.msPerStep / f.msPerStep).toFixed(2)}x` +
+        `${r.batch === f.batch ? " at the same batch" : ` (batch ${r.batch} vs ${f.batch})`}, ` +
+        `tokens/s ${(r.tokensPerSec / f.tokensPerSec).toFixed(2)}x, peak ` +
+        `${(f.peakBytes / r.peakBytes).toFixed(2)}x lower`,
+    );
+  }
   const base = c.rows[0];
-  for (const r of c.rows.slice(1)) {
+  for (const r of c.rows.slice(1).filter((r) => r.precision === base.precision)) {
     console.log(
       c.memoryLimit !== undefined
         ? `  ${r.label}: ${(r.tokensPerSec / base.tokensPerSec).toFixed(2)}x the baseline's ` +
@@ -272,6 +308,7 @@ export async function main(args: string[] = []): Promise<StepCase[]> {
   const steps = get("steps") !== undefined ? num("steps", 7) : null, layers = num("layers", 2);
   const batch = num("batch", 4), seq = num("seq", 128);
   const settings = (get("settings") ?? "baseline,bits,regen,fused").split(",");
+  const precisions = (get("precisions") ?? "f32").split(",").map((p) => parsePrecision(p));
   const memoryLimit = get("memory-limit") !== undefined
     ? parseSize(get("memory-limit")!)
     : undefined;
@@ -295,7 +332,14 @@ export async function main(args: string[] = []): Promise<StepCase[]> {
   const out: StepCase[] = [];
   for (const [cfg, B, T] of cases) {
     const rounds = steps ?? (cfg.hidden < 256 ? 101 : 7);
-    const c = await stepCase(gpu, cfg, { batch: B, seq: T, rounds, settings, memoryLimit });
+    const c = await stepCase(gpu, cfg, {
+      batch: B,
+      seq: T,
+      rounds,
+      settings,
+      precisions,
+      memoryLimit,
+    });
     printCase(c);
     out.push(c);
   }

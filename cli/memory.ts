@@ -7,6 +7,10 @@ import { Command, Option } from "@commander-js/extra-typings";
 import pc from "picocolors";
 import { TempoError } from "../core/errors.ts";
 import { CATEGORIES } from "../core/tensor.ts";
+import type { ByDtype } from "../core/allocator.ts";
+import { DTYPES } from "../core/dtype.ts";
+import { parsePrecision, type Precision } from "../core/precision.ts";
+import { bf16Option, fp16Option, precisionOf, precisionOption } from "./precision_flags.ts";
 import {
   ATTENTION_KINDS,
   parseAttention,
@@ -83,6 +87,12 @@ export function peakActivationNote(plan: ModelPlan): string | null {
   return `${head} the peak is reached at ${plan.peakAt}, outside forward and backward`;
 }
 
+/** `f32 1.2 GiB, bf16 800 MiB, bit 3 MiB`: the nonzero dtypes of a per-dtype record. */
+export function formatDtypes(b: ByDtype): string {
+  const parts = DTYPES.filter((d) => b[d] > 0).map((d) => `${d} ${formatBytes(b[d])}`);
+  return parts.length > 0 ? parts.join(", ") : "none";
+}
+
 /** The `memory` command. */
 export function memoryCommand() {
   return new Command("memory")
@@ -99,6 +109,9 @@ export function memoryCommand() {
       ),
     )
     .addOption(attentionOption())
+    .addOption(precisionOption())
+    .addOption(fp16Option())
+    .addOption(bf16Option())
     .option("--dropout <p>", "dropout probability (default: the preset's)", Number)
     .option("--config <file>", "JSON object of config overrides")
     .option("--json", "print one JSON object")
@@ -107,17 +120,21 @@ export function memoryCommand() {
       if (o.dropout !== undefined) over.dropout = o.dropout;
       const cfg = resolveConfig(o.model, over);
       const tempo = parseTempo(o.tempo, o.masks, o.attention);
-      const plan = planModel(cfg, { batch: o.batchSize, seqLen: o.seqLen }, tempo);
+      const precision = precisionOf(o);
+      const plan = planModel(cfg, { batch: o.batchSize, seqLen: o.seqLen }, tempo, { precision });
       const record = {
         model: cfg.name,
         batchSize: o.batchSize,
         seqLen: o.seqLen,
         tempo: tempoLabel(tempo),
         attention: tempo.attentionKind,
+        precision,
         parameters: plan.parameters,
         peakBytes: plan.peakBytes,
         peakAt: plan.peakAt,
         bytesByCategory: plan.peakByCategory,
+        bytesByDtype: plan.peakByDtype,
+        activationBytesByDtype: plan.activationByDtype,
         persistentBytes: plan.persistent,
         activationBytes: plan.activationBytes,
         activationBytesPerTokenPerLayer: plan.activationBytesPerTokenPerLayer,
@@ -128,7 +145,8 @@ export function memoryCommand() {
         return;
       }
       console.log(
-        `${cfg.name}, batch ${o.batchSize} x seq ${o.seqLen}, tempo ${tempoLabel(tempo)}: ` +
+        `${cfg.name}, batch ${o.batchSize} x seq ${o.seqLen}, tempo ${tempoLabel(tempo)}, ` +
+          `${precision}: ` +
           `${plan.parameters.toLocaleString("en-US")} parameters`,
       );
       const cats = table(["category", "at peak", "persistent"]);
@@ -137,6 +155,7 @@ export function memoryCommand() {
       }
       cats.push(["peak", formatBytes(plan.peakBytes), `at ${plan.peakAt}`]);
       console.log(cats.toString());
+      console.log(`by dtype at the peak: ${formatDtypes(plan.peakByDtype)}`);
       const layers = table(["layer (block 1 shown; all blocks alike)", "saved", "per token"]);
       const N = o.batchSize * o.seqLen;
       for (const l of plan.savedByLayer) {
@@ -149,11 +168,27 @@ export function memoryCommand() {
       console.log(layers.toString());
       console.log(
         `saved activations: ${formatBytes(plan.activationBytes)} when forward ends; ` +
-          `${plan.activationBytesPerTokenPerLayer.toFixed(0)} bytes per token per block`,
+          `${plan.activationBytesPerTokenPerLayer.toFixed(0)} bytes per token per block ` +
+          `(${formatDtypes(plan.activationByDtype)})`,
       );
       const note = peakActivationNote(plan);
       if (note) console.log(note);
     });
+}
+
+/**
+ * The precisions of a command that compares several (max-batch, sweep): `--precision` words or
+ * comma lists, and `--fp16` / `--bf16` adding theirs; f32 when none is given. Duplicates are
+ * dropped.
+ */
+export function precisionList(
+  o: { precision: readonly string[]; fp16?: boolean; bf16?: boolean },
+): Precision[] {
+  const words = o.precision.flatMap((v) => v.split(",")).map((v) => v.trim()).filter(Boolean);
+  const out = words.map((w) => parsePrecision(w));
+  if (o.fp16) out.push("f16");
+  if (o.bf16) out.push("bf16");
+  return out.length > 0 ? [...new Set(out)] : ["f32"];
 }
 
 /** The `max-batch` command. */
@@ -177,6 +212,14 @@ export function maxBatchCommand() {
     .addOption(
       new Option("--attention <kinds...>", ATTENTION_LIST_HELP).default(["standard"], "standard"),
     )
+    .addOption(
+      new Option(
+        "--precision <ps...>",
+        "precisions to compare: f32 | f16 | bf16, as separate words or a comma list",
+      ).default([] as string[], "f32"),
+    )
+    .addOption(fp16Option())
+    .addOption(bf16Option())
     .option("--config <json|file>", "config overrides, e.g. '{\"maxPositions\": 4096}'")
     .option("--json", "print one JSON object per configuration")
     .action(async (o) => {
@@ -189,23 +232,30 @@ export function maxBatchCommand() {
       if (specs.length === 0) throw new TempoError("--tempo names no configuration");
       const kinds = o.attention.flatMap((v) => v.split(",")).map((v) => v.trim()).filter(Boolean)
         .map((v) => parseAttention(v));
-      const configs = specs.flatMap((spec) => kinds.map((kind) => parseTempo(spec, o.masks, kind)));
-      const rows = configs.map((tempo) => {
-        const b = maxBatch(cfg, o.seqLen, tempo, limit);
+      const precisions = precisionList(o);
+      const configs = specs.flatMap((spec) =>
+        kinds.flatMap((kind) =>
+          precisions.map((precision) => ({ tempo: parseTempo(spec, o.masks, kind), precision }))
+        )
+      );
+      const rows = configs.map(({ tempo, precision }) => {
+        const b = maxBatch(cfg, o.seqLen, tempo, limit, { precision });
         if (b === 0) {
           throw new TempoError(
             `${cfg.name} at seq ${o.seqLen} does not fit ${
               formatBytes(limit)
-            } even at batch 1 (tempo ${tempoLabel(tempo)})`,
+            } even at batch 1 (tempo ${tempoLabel(tempo)}, ${precision})`,
             "raise --memory-limit or lower --seq-len",
           );
         }
-        const peak = planModel(cfg, { batch: b, seqLen: o.seqLen }, tempo).peakBytes;
+        const shape = { batch: b, seqLen: o.seqLen };
+        const peak = planModel(cfg, shape, tempo, { precision }).peakBytes;
         return {
           model: cfg.name,
           seqLen: o.seqLen,
           tempo: tempoLabel(tempo),
           attention: tempo.attentionKind,
+          precision,
           memoryLimitBytes: limit,
           maxBatch: b,
           peakBytes: peak,
@@ -215,10 +265,11 @@ export function maxBatchCommand() {
         for (const r of rows) console.log(JSON.stringify(r));
         return;
       }
-      const t = table(["tempo", "max batch", "peak at that batch", "vs first"]);
+      const t = table(["tempo", "precision", "max batch", "peak at that batch", "vs first"]);
       for (const r of rows) {
         t.push([
           r.tempo,
+          r.precision,
           r.maxBatch,
           formatBytes(r.peakBytes),
           `${(r.maxBatch / rows[0].maxBatch).toFixed(2)}x`,

@@ -24,6 +24,14 @@ import { RunFolder } from "../core/train/run_folder.ts";
 import type { ScheduleKind } from "../core/train/schedule.ts";
 import { ADAMW_DEFAULTS, type StepRecord, Trainer } from "../core/train/trainer.ts";
 import { parseTempo, tempoLabel } from "../layers/tempo_options.ts";
+import {
+  needPrecisionSupport,
+  parsePrecision,
+  type Precision,
+  scalesLoss,
+} from "../core/precision.ts";
+import { checkScalerState, GRAD_SCALER, type LossScaling } from "../core/train/loss_scaler.ts";
+import { bf16Option, fp16Option, precisionOf, precisionOption } from "./precision_flags.ts";
 import { type ModelConfig, resolveConfig } from "../models/config.ts";
 import { type HfImport, initFromHf } from "../models/hf/import.ts";
 import { maxBatch } from "../models/plan.ts";
@@ -113,6 +121,20 @@ export function pretrainCommand() {
         "attention layer: standard (baseline or Tempo, as --tempo says) | fused (keeps no " +
           "probabilities: long sequences)",
       ).choices(["standard", "fused"] as const).default("standard" as const),
+    )
+    .addOption(precisionOption())
+    .addOption(fp16Option())
+    .addOption(bf16Option())
+    .option(
+      "--loss-scale-init <x>",
+      `f16: the first step's loss scale, a power of two (default ${GRAD_SCALER.init}, as ` +
+        "PyTorch's GradScaler)",
+      parsePowerOfTwo("loss-scale-init"),
+    )
+    .option(
+      "--min-loss-scale <x>",
+      `f16: stop when the loss scale falls below this (default ${GRAD_SCALER.minScale})`,
+      parseFloatFlag("min-loss-scale", 0),
     )
     .option("--batch-size <n>", "sequences per micro-batch", parseIntFlag("batch-size"), 8)
     .option("--grad-accum <n>", "micro-batches per optimizer step", parseIntFlag("grad-accum"), 1)
@@ -355,12 +377,17 @@ async function pretrainOn(
   if (o.initFrom && o.resume) {
     throw new TempoError("--init-from starts a new run; --resume continues one: give one of them");
   }
-  let settings: RunSettings = settingsOf(o, await readConfigOverrides(o.config));
+  const precisionFlags = { ...o, precision: precisionOf(o) };
+  let settings: RunSettings = settingsOf(precisionFlags, await readConfigOverrides(o.config));
   let ref: CheckpointRef | null = null;
   if (o.resume) {
     ref = await findCheckpoint(o.resume);
+    // --fp16 and --bf16 give --precision.
+    const given = o.given && (o.given.includes("fp16") || o.given.includes("bf16"))
+      ? [...o.given, "precision"]
+      : o.given;
     settings = resumeSettings(settings, ref.state.run.settings as Partial<RunSettings>, {
-      given: o.given,
+      given,
       allowChanges: o.allowChanges,
       checkpoint: ref.dir,
       step: ref.step,
@@ -374,6 +401,8 @@ async function pretrainOn(
   if (s.dropout !== null) overrides.dropout = s.dropout;
   const cfg = resolveConfig(s.model, overrides);
   const tempo = parseTempo(s.tempo, s.masks ?? undefined, s.attention);
+  const precision = parsePrecision(s.precision);
+  needPrecisionSupport(gpu, precision);
   const B = s.batchSize, T = s.seqLen;
   const memoryLimit = o.memoryLimit ? parseBytes(o.memoryLimit, "--memory-limit") : undefined;
   const out = rank0 ? o.out ?? ref?.runDir : undefined;
@@ -408,9 +437,16 @@ async function pretrainOn(
         ? { parts: N * s.gradAccum, first: comm.rank * s.gradAccum, count: s.gradAccum }
         : undefined,
     });
+    const scaling = scalesLoss(precision)
+      ? {
+        ...GRAD_SCALER,
+        init: o.lossScaleInit ?? GRAD_SCALER.init,
+        minScale: o.minLossScale ?? GRAD_SCALER.minScale,
+      }
+      : null;
     let model: Transformer, trainer: Trainer, initFrom: HfImport | null = null;
     try {
-      model = new Transformer(cfg, { batch: B, seqLen: T }, tempo, alloc);
+      model = new Transformer(cfg, { batch: B, seqLen: T }, tempo, alloc, { precision });
       model.initialize(enc, s.seed);
       if (o.initFrom) initFrom = await initFromHf(o.initFrom, cfg, enc, model.params);
       trainer = new Trainer(model, alloc, enc, {
@@ -429,14 +465,20 @@ async function pretrainOn(
         tokensPerMicroBatch: B * T,
         samplesPerMicroBatch: B,
         collectives: comm,
+        lossScaling: scaling ?? undefined,
       });
     } catch (e) {
-      throw explainOom(e, cfg, T, tempo, memoryLimit);
+      throw explainOom(e, cfg, T, tempo, memoryLimit, precision);
     }
     if (ref) {
       await loadCheckpointTensors(ref, enc, model.params, trainer.moments);
       trainer.stepsDone = ref.step;
       data.train.restore(ref.state.data);
+      // The scaler continues where it was (a run resumed at f16 from another precision, which
+      // --allow-changes precision permits, starts a fresh one).
+      if (scaling && ref.state.scaler) {
+        trainer.restoreScaler(checkScalerState(ref.state.scaler, ref.dir));
+      }
       if (data.val && ref.state.val) data.val.restore(ref.state.val);
       reporter.record({ resumed: true, step: ref.step, checkpoint: ref.dir });
     }
@@ -457,6 +499,7 @@ async function pretrainOn(
       params: model.store.count(),
       tempo: tempoLabel(tempo),
       attention: tempo.attentionKind,
+      precision: precisionLabel(precision, scaling),
       batch: N > 1
         ? `${N} ranks x ${B} x ${s.gradAccum} x ${T} = ${N * B * s.gradAccum * T} tokens/step`
         : `${B} x ${s.gradAccum} x ${T} = ${B * s.gradAccum * T} tokens/step`,
@@ -506,7 +549,7 @@ async function pretrainOn(
         onSave: (step, d) => reporter.saved(step, d),
       });
     } catch (e) {
-      throw explainOom(e, cfg, T, tempo, memoryLimit);
+      throw explainOom(e, cfg, T, tempo, memoryLimit, precision);
     }
     const ranks = N > 1 ? await rankTotals(comm, summary, trainer.reduceStats) : {};
     return reporter.summary(summary, {
@@ -514,6 +557,7 @@ async function pretrainOn(
       model: cfg.name,
       tempo: tempoLabel(tempo),
       attention: tempo.attentionKind,
+      precision,
       batchSize: B,
       seqLen: T,
       gradAccum: s.gradAccum,
@@ -525,6 +569,27 @@ async function pretrainOn(
   } finally {
     folder?.close();
   }
+}
+
+/** The header's precision line. */
+function precisionLabel(p: Precision, scaling: LossScaling | null): string {
+  if (p === "f32") return "f32";
+  const scaled = scaling ? `, dynamic loss scale from ${scaling.init}` : ", no loss scaling";
+  return `${p} activations, f32 master weights, gradients and AdamW moments${scaled}`;
+}
+
+/** Parse a positive power of two (a loss scale). */
+function parsePowerOfTwo(name: string): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!(n > 0 && Number.isFinite(n) && 2 ** Math.round(Math.log2(n)) === n)) {
+      throw new TempoError(
+        `--${name} must be a power of two, got '${v}'`,
+        "e.g. 65536 (2^16); scaling by a power of two is exact",
+      );
+    }
+    return n;
+  };
 }
 
 /**
@@ -558,15 +623,18 @@ function explainOom(
   T: number,
   tempo: ReturnType<typeof parseTempo>,
   limit: number | undefined,
+  precision: Precision,
 ): unknown {
   if (!(e instanceof OutOfMemoryError) || limit === undefined) return e;
-  const fit = maxBatch(cfg, T, tempo, limit);
+  const fit = maxBatch(cfg, T, tempo, limit, { precision });
   return new TempoError(
     `--batch-size does not fit in --memory-limit ${formatBytes(limit)}: ${
       e.message.split("\n")[0]
     }`,
     fit > 0
-      ? `the largest batch that fits is --batch-size ${fit} (${tempoLabel(tempo)}, seq ${T})`
+      ? `the largest batch that fits is --batch-size ${fit} (${
+        tempoLabel(tempo)
+      }, ${precision}, seq ${T})`
       : `even --batch-size 1 does not fit; raise --memory-limit or lower --seq-len`,
     e,
   );

@@ -97,6 +97,8 @@ export class Reporter {
   /** Steps and milliseconds since the last printed line: step times are averaged over the window,
    * because two steps can complete within one readback poll (~11 ms on the software adapter). */
   #windowSteps = 0;
+  /** Steps whose update the loss scaler skipped. */
+  #skipped = 0;
   #windowMs = 0;
   #start = performance.now();
   #seen = 0;
@@ -163,6 +165,15 @@ export class Reporter {
   /** One step's record. */
   step(r: StepRecord): void {
     this.#peak = Math.max(this.#peak, r.memory.peak);
+    if (r.skipped) {
+      // GradScaler's skipped step: always logged (JSONL and a line), whatever --log-every says.
+      this.#skipped++;
+      this.record({ step: r.step, skipped: true, lossScale: r.lossScale, loss: r.loss });
+      this.#print(pc.yellow(
+        `step ${String(r.step).padStart(5)} | gradients overflowed f16 at loss scale ` +
+          `${r.lossScale}: update skipped, scale backed off`,
+      ));
+    }
     const compile = this.#seen === 0;
     this.#seen++;
     if (!compile) this.#steadyMs += r.ms;
@@ -185,6 +196,7 @@ export class Reporter {
         samplesPerSec: r.samplesPerStep * rate,
         peakBytes: r.memory.peak,
         peakByCategory: r.memory.peakByCategory,
+        ...(r.lossScale !== undefined ? { lossScale: r.lossScale } : {}),
       });
     }
     if (this.o.quiet) return;
@@ -256,6 +268,8 @@ export class Reporter {
       interrupted: !!stop,
       signal: stop?.signal ?? null,
       checkpoint: s.saved?.dir ?? null,
+      skippedSteps: this.#skipped,
+      lossScale: last?.lossScale ?? null,
     };
     this.record(summary);
     this.#file?.close();
@@ -300,6 +314,15 @@ export class Reporter {
             }% of a step; ${formatBytes(Number(run.gradientBytes))} of gradients a rank)`,
         );
       }
+    }
+    if (typeof run.precision === "string") {
+      lines.push(
+        `  precision  ${run.precision}` +
+          (last?.lossScale !== undefined
+            ? `: loss scale ${last.lossScale} at the last step, ${this.#skipped} step(s) skipped ` +
+              "on overflow"
+            : ""),
+      );
     }
     if (Array.isArray(run.guardedLayerNorms) && run.guardedLayerNorms.length > 0) {
       lines.push(

@@ -18,6 +18,8 @@ export interface RunSettings {
   masks: string | null;
   /** --attention (standard or fused). */
   attention: string;
+  /** --precision (f32, f16 or bf16; --fp16 and --bf16 give it too). */
+  precision: string;
   /** --batch-size. */
   batchSize: number;
   /** --grad-accum. */
@@ -59,6 +61,7 @@ export const RUN_SETTING_KEYS: readonly (keyof RunSettings)[] = [
   "tempo",
   "masks",
   "attention",
+  "precision",
   "batchSize",
   "gradAccum",
   "seqLen",
@@ -76,6 +79,9 @@ export const RUN_SETTING_KEYS: readonly (keyof RunSettings)[] = [
   "valEvery",
   "valSteps",
 ];
+
+/** What checkpoints written before a setting existed ran with. */
+const LEGACY: Partial<Record<keyof RunSettings, unknown>> = { precision: "f32" };
 
 /** `batchSize` -> `--batch-size`. */
 export function flagOf(key: string): string {
@@ -159,8 +165,10 @@ export function resumeSettings(
   const out = { ...flags } as Record<string, unknown>;
   const differences: string[] = [];
   for (const k of RUN_SETTING_KEYS) {
-    if (!(k in saved)) continue; // a setting newer than the checkpoint: the flag's value stands
-    const was = (saved as Record<string, unknown>)[k] ?? null;
+    // A setting newer than the checkpoint: the flag's value stands, unless the checkpoint's
+    // value is known (runs before --precision were f32).
+    if (!(k in saved) && !(k in LEGACY)) continue;
+    const was = (k in saved ? (saved as Record<string, unknown>)[k] : LEGACY[k]) ?? null;
     const isGiven = given ? given.has(k) : true;
     if (!isGiven) {
       out[k] = was;

@@ -105,3 +105,20 @@ Deno.test("resume settings: flag names and keys", () => {
     if (keyOf(f) !== "batchSize") throw new Error(f);
   }
 });
+
+Deno.test("resume settings: a checkpoint from before --precision was f32", () => {
+  const { precision: _, ...old } = { ...SAVED, precision: "f32" };
+  const bf16 = { ...SAVED, precision: "bf16", steps: 8 };
+  const e = refusal(() => resumeSettings(bf16, old, { ...at, given: ["precision"] }));
+  if (!e.message.includes("--precision bf16 differs from the checkpoint's f32")) {
+    throw new Error(e.message);
+  }
+  const s = resumeSettings({ ...SAVED, precision: "bf16" }, old, { ...at, given: [] });
+  if (s.precision !== "f32") throw new Error(`left out: ${s.precision}`);
+  const allowed = resumeSettings(bf16, old, {
+    ...at,
+    given: ["precision"],
+    allowChanges: "precision",
+  });
+  if (allowed.precision !== "bf16") throw new Error(`allowed: ${allowed.precision}`);
+});

@@ -8,10 +8,13 @@ import { GPU_TEST } from "../core/testing.ts";
 const GPU_POLICY = kernelsText(defaultKernels({ isSoftware: false }));
 
 /** `tempo selfcheck` in a subprocess with TEMPO_KERNELS set; its exit code and output lines. */
-async function selfcheck(kernels: string): Promise<{ code: number; out: string[]; text: string }> {
+async function selfcheck(
+  kernels: string,
+  flags: string[] = [],
+): Promise<{ code: number; out: string[]; text: string }> {
   const main = new URL("./main.ts", import.meta.url).pathname;
   const run = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", main, "selfcheck"],
+    args: ["run", "-A", main, "selfcheck", ...flags],
     env: { TEMPO_KERNELS: kernels, NO_COLOR: "1" },
     stdout: "piped",
     stderr: "piped",
@@ -30,6 +33,20 @@ Deno.test({ name: "tempo selfcheck passes on this adapter and says so", ...GPU_T
     !kernels?.startsWith("kernels: matmul=tiled ") || !kernels.includes(`(override: ${GPU_POLICY})`)
   ) {
     throw new Error(`kernels line: ${kernels}`);
+  }
+});
+
+Deno.test({
+  name: "tempo selfcheck --bf16: 16-bit Tempo agrees with the 16-bit baseline",
+  ...GPU_TEST,
+}, async () => {
+  const { code, out, text } = await selfcheck(GPU_POLICY, ["--bf16"]);
+  if (code !== 0 || !out.includes("selfcheck passed") || !out.includes("precision: bf16")) {
+    throw new Error(text);
+  }
+  const bad = await selfcheck(GPU_POLICY, ["--precision", "fp8"]);
+  if (bad.code !== 1 || !bad.out.includes("error: unknown --precision 'fp8'")) {
+    throw new Error(`exit ${bad.code}: ${bad.text}`);
   }
 });
 

@@ -25,7 +25,9 @@ import { resolveConfig } from "../models/config.ts";
 import { planModel } from "../models/plan.ts";
 import { peakMemoryChart, throughputChart } from "./charts.ts";
 import { formatBytes, parseFloatFlag, parseIntFlag, parseIntList } from "./format.ts";
-import { memoryBudgetOption, memoryLimitOf, TEMPO_LIST_HELP } from "./memory.ts";
+import { memoryBudgetOption, memoryLimitOf, precisionList, TEMPO_LIST_HELP } from "./memory.ts";
+import { bf16Option, fp16Option } from "./precision_flags.ts";
+import type { Precision } from "../core/precision.ts";
 import { pretrain, type PretrainOptions } from "./pretrain.ts";
 import {
   gridHash,
@@ -52,6 +54,8 @@ export interface SweepRecord {
   masks: MaskStorage;
   /** The attention layer (`--attention`). */
   attention: AttentionKind;
+  /** The activations' storage (`--precision`). */
+  precision: Precision;
   /** Sequences per micro-batch. */
   batchSize: number;
   /** Tokens per sequence. */
@@ -82,6 +86,7 @@ export const CSV_COLUMNS: readonly (keyof SweepRecord)[] = [
   "tempo",
   "masks",
   "attention",
+  "precision",
   "batchSize",
   "seqLen",
   "steps",
@@ -105,6 +110,8 @@ export interface SweepOptions {
   masks: readonly (MaskStorage | undefined)[];
   /** Attention layers (default `["standard"]`). */
   attentions?: readonly AttentionKind[];
+  /** Precisions (default `["f32"]`). */
+  precisions?: readonly Precision[];
   /** Batch sizes. */
   batchSizes: readonly number[];
   /** Sequence lengths. */
@@ -145,6 +152,8 @@ export interface SweepJob {
   resolvedMasks: MaskStorage;
   /** The attention layer. */
   attention: AttentionKind;
+  /** The activations' storage. */
+  precision: Precision;
   /** Sequences per micro-batch. */
   batchSize: number;
   /** Tokens per sequence. */
@@ -176,7 +185,7 @@ export interface SweepHooks {
 
 /**
  * Expand the grid in the order model, sequence length, Tempo configuration, masks, attention
- * layer, batch size.
+ * layer, precision, batch size.
  * Validates every model and spec first (a TempoError names the bad one); configurations that
  * resolve to the same label (`all` and `gelu,layernorm,attention`) run once.
  */
@@ -205,17 +214,20 @@ export function sweepJobs(o: SweepOptions): SweepJob[] {
   for (const model of unique(o.models)) {
     for (const seqLen of unique(o.seqLens)) {
       for (const c of configs) {
-        for (const batchSize of unique(o.batchSizes)) {
-          jobs.push({
-            model,
-            tempoSpec: c.spec,
-            masks: c.masks,
-            tempo: c.label,
-            resolvedMasks: c.resolved,
-            attention: c.attention,
-            batchSize,
-            seqLen,
-          });
+        for (const precision of unique<Precision>(o.precisions ?? ["f32"])) {
+          for (const batchSize of unique(o.batchSizes)) {
+            jobs.push({
+              model,
+              tempoSpec: c.spec,
+              masks: c.masks,
+              tempo: c.label,
+              resolvedMasks: c.resolved,
+              attention: c.attention,
+              precision,
+              batchSize,
+              seqLen,
+            });
+          }
         }
       }
     }
@@ -240,6 +252,7 @@ export function pretrainOptions(o: SweepOptions, job: SweepJob): PretrainOptions
     tempo: job.tempoSpec,
     masks: job.masks,
     attention: job.attention,
+    precision: job.precision,
     batchSize: job.batchSize,
     gradAccum: o.gradAccum,
     seqLen: job.seqLen,
@@ -291,6 +304,7 @@ export async function runSweep(o: SweepOptions, hooks: SweepHooks = {}): Promise
       tempo: job.tempo,
       masks: job.resolvedMasks,
       attention: job.attention,
+      precision: job.precision,
       batchSize: job.batchSize,
       seqLen: job.seqLen,
       steps: o.steps,
@@ -307,7 +321,9 @@ export async function runSweep(o: SweepOptions, hooks: SweepHooks = {}): Promise
       const cfg = resolveConfig(job.model, o.dropout !== undefined ? { dropout: o.dropout } : {});
       const tempo = parseTempo(job.tempoSpec, job.masks, job.attention);
       record.predictedPeakBytes =
-        planModel(cfg, { batch: job.batchSize, seqLen: job.seqLen }, tempo).peakBytes;
+        planModel(cfg, { batch: job.batchSize, seqLen: job.seqLen }, tempo, {
+          precision: job.precision,
+        }).peakBytes;
     } catch (e) {
       Object.assign(record, classifyError(e));
     }
@@ -387,6 +403,7 @@ export function sweepTable(records: SweepRecord[]): string {
     head: [
       "model",
       "tempo",
+      "precision",
       "batch",
       "seq",
       "status",
@@ -401,6 +418,7 @@ export function sweepTable(records: SweepRecord[]): string {
     t.push([
       r.model,
       r.tempo,
+      r.precision ?? "f32",
       r.batchSize,
       r.seqLen,
       STATUS_COLOR[r.status](r.status),
@@ -469,6 +487,14 @@ export function sweepCommand() {
         .argParser(parseAttentionList).default(["standard"] as AttentionKind[], "standard"),
     )
     .addOption(
+      new Option(
+        "--precision <ps...>",
+        "precisions to compare: f32 | f16 | bf16, as separate words or a comma list (an axis)",
+      ).default([] as string[], "f32"),
+    )
+    .addOption(fp16Option())
+    .addOption(bf16Option())
+    .addOption(
       new Option("--batch-sizes <list>", "comma list of batch sizes")
         .argParser(parseIntList("batch-sizes")).default([4, 8, 16], "4,8,16"),
     )
@@ -530,6 +556,7 @@ export function sweepCommand() {
         tempos,
         masks: o.masks && o.masks.length > 0 ? o.masks : [undefined],
         attentions: o.attention,
+        precisions: precisionList(o),
         batchSizes: o.batchSizes,
         seqLens: o.seqLens,
         steps: o.steps,

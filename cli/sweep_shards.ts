@@ -144,19 +144,26 @@ function runSettings(o: SweepOptions): Record<string, unknown> {
 /** The key of one run: its job and the training settings. */
 export function runKey(o: SweepOptions, job: SweepJob): Promise<string> {
   const { model, tempo, batchSize, seqLen } = job;
-  return sha(JSON.stringify({ model, tempo, batchSize, seqLen, ...runSettings(o) }));
+  // f32 runs keep the keys they had before --precision existed.
+  const precision = job.precision === "f32" ? {} : { precision: job.precision };
+  return sha(JSON.stringify({ model, tempo, ...precision, batchSize, seqLen, ...runSettings(o) }));
 }
 
 /** The hash of a grid: its jobs in order and the training settings. */
 export function gridHash(o: SweepOptions, jobs: readonly SweepJob[]): Promise<string> {
-  const order = jobs.map((j) => [j.model, j.tempo, j.batchSize, j.seqLen]);
+  const order = jobs.map((j) =>
+    j.precision === "f32"
+      ? [j.model, j.tempo, j.batchSize, j.seqLen]
+      : [j.model, j.tempo, j.precision, j.batchSize, j.seqLen]
+  );
   return sha(JSON.stringify({ order, ...runSettings(o) }));
 }
 
 /** The run's file name under runs/: readable, and unique by its key. */
 export function runFileName(job: SweepJob, key: string): string {
   const tempo = job.tempo.replaceAll("/", "-").replaceAll(",", "+");
-  return `${job.model}_seq${job.seqLen}_${tempo}_b${job.batchSize}_${key.slice(0, 10)}.json`;
+  const p = job.precision === "f32" ? "" : `_${job.precision}`;
+  return `${job.model}_seq${job.seqLen}_${tempo}${p}_b${job.batchSize}_${key.slice(0, 10)}.json`;
 }
 
 /** Write a run's file (atomically: a temporary name, then a rename). */

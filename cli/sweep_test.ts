@@ -7,6 +7,7 @@ import { main } from "./main.ts";
 import type { PretrainOptions } from "./pretrain.ts";
 import {
   classifyError,
+  pretrainOptions,
   runSweep,
   sweepJobs,
   type SweepOptions,
@@ -75,6 +76,20 @@ Deno.test("sweepJobs: grid order, ';' specs, duplicate labels run once, bad spec
       ]),
     `fused axis ${JSON.stringify(fused.map((j) => j.tempo))}`,
   );
+  // The precision axis: between the attention layer and the batch size; f32 by default.
+  const mixed = sweepJobs({
+    ...base,
+    tempos: ["all"],
+    precisions: ["f32", "bf16"],
+    batchSizes: [2, 4],
+  });
+  assert(
+    JSON.stringify(mixed.map((j) => [j.precision, j.batchSize])) ===
+      JSON.stringify([["f32", 2], ["f32", 4], ["bf16", 2], ["bf16", 4]]),
+    `precision axis ${JSON.stringify(mixed.map((j) => [j.precision, j.batchSize]))}`,
+  );
+  assert(fused.every((j) => j.precision === "f32"), "default precision f32");
+  assert(pretrainOptions(base, mixed[2]).precision === "bf16", "the run gets --precision");
   for (const bad of [{ models: ["gpt5"] }, { tempos: ["flash"] }]) {
     let threw = false;
     try {
@@ -102,6 +117,7 @@ Deno.test("classifyError and toCsv", () => {
     tempo: "gelu,layernorm/bits",
     masks: "bits",
     attention: "standard",
+    precision: "bf16",
     batchSize: 2,
     seqLen: 16,
     steps: 2,
@@ -115,11 +131,14 @@ Deno.test("classifyError and toCsv", () => {
     error: 'say "no"',
   }]).split("\n");
   assert(
-    csv[0].startsWith("model,tempo,masks,attention,batchSize,seqLen,steps,status,finalLoss"),
+    csv[0].startsWith(
+      "model,tempo,masks,attention,precision,batchSize,seqLen,steps,status,finalLoss",
+    ),
     csv[0],
   );
   assert(
-    csv[1] === `gpt2-tiny,"gelu,layernorm/bits",bits,standard,2,16,2,failed,,,,,,1000,"say ""no"""`,
+    csv[1] ===
+      `gpt2-tiny,"gelu,layernorm/bits",bits,standard,bf16,2,16,2,failed,,,,,,1000,"say ""no"""`,
     csv[1],
   );
 });
@@ -286,7 +305,7 @@ Deno.test({
       assert(recs[1].peakBytes! < recs[0].peakBytes!, "Tempo lowers the measured peak");
       const csv = (await Deno.readTextFile(`${out}/runs.csv`)).trim().split("\n");
       assert(
-        csv.length === 3 && csv[1].startsWith("gpt2-tiny,none/bytes,bytes,standard,2,16,2,ok,"),
+        csv.length === 3 && csv[1].startsWith("gpt2-tiny,none/bytes,bytes,standard,f32,2,16,2,ok,"),
         csv[1],
       );
       for (const f of ["peak_memory.svg", "throughput.svg"]) {

@@ -50,6 +50,8 @@ export interface MemoryReport {
   liveByDtype: ByDtype;
   /** Live bytes per dtype at the moment of the peak (sums to `peak`). */
   peakByDtype: ByDtype;
+  /** Live bytes of category `activation` per dtype now (sums to `live.activation`). */
+  activationByDtype: ByDtype;
   /** Bytes of GPU buffers held (in use and pooled); 0 in planning mode. */
   pooledBytes: number;
 }
@@ -83,6 +85,7 @@ export class Allocator {
   #peakAt = "";
   readonly #liveByDtype = zeroByDtype();
   #peakByDtype = zeroByDtype();
+  readonly #activationByDtype = zeroByDtype();
   #pooledBytes = 0;
   readonly #liveTensors = new Set<Tensor>();
 
@@ -138,6 +141,8 @@ export class Allocator {
     if (t.category === category) return;
     this.#live[t.category] -= t.bytes;
     this.#live[category] += t.bytes;
+    if (t.category === "activation") this.#activationByDtype[t.dtype] -= t.bytes;
+    if (category === "activation") this.#activationByDtype[t.dtype] += t.bytes;
     t.category = category;
   }
 
@@ -164,6 +169,7 @@ export class Allocator {
       peakAt: this.#peakAt,
       liveByDtype: { ...this.#liveByDtype },
       peakByDtype: { ...this.#peakByDtype },
+      activationByDtype: { ...this.#activationByDtype },
       pooledBytes: this.#pooledBytes,
     };
   }
@@ -195,6 +201,7 @@ export class Allocator {
   #add(category: Category, dtype: DType, bytes: number, label: string): void {
     this.#live[category] += bytes;
     this.#liveByDtype[dtype] += bytes;
+    if (category === "activation") this.#activationByDtype[dtype] += bytes;
     this.#liveTotal += bytes;
     if (this.#liveTotal > this.#peak) {
       this.#peak = this.#liveTotal;

@@ -122,6 +122,11 @@ Deno.test({
     assertEq(totalOfDtypes(r.liveByDtype), r.liveTotal, "live dtypes sum to the total");
     assertEq(totalOfDtypes(r.peakByDtype), r.peak, "peak dtypes sum to the peak");
     assertEq(r.live.activation, 224 + 132 + 20, "by category");
+    assertEq(
+      r.activationByDtype,
+      { f32: 0, f16: 0, bf16: 224, u32: 0, i32: 20, u8: 0, bit: 132 },
+      "activations by dtype (recategorized ids included)",
+    );
     al.resetPeak();
     assertEq(al.report().peakByDtype, r.liveByDtype, "reset: peak split = live split");
   }

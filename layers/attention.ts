@@ -12,6 +12,7 @@ import { matmul } from "../core/ops/matmul/matmul.ts";
 import { softmaxBackward, softmaxForward } from "../core/ops/softmax.ts";
 import { dropoutOffset, dropoutStream, type StepContext } from "../core/step.ts";
 import type { Tensor } from "../core/tensor.ts";
+import type { FloatDType } from "../core/dtype.ts";
 import { maskDtype } from "./dropout.ts";
 import { drop, type Layer, need, type SavedSpec } from "./layer.ts";
 import type { MaskStorage } from "./tempo_options.ts";
@@ -54,35 +55,54 @@ export class Attention implements Layer {
     /** Tempo variant. */
     readonly tempo: boolean,
     readonly masks: MaskStorage,
+    /**
+     * Storage of qkv, Q, K, V, the probabilities and every gradient (the run's precision).
+     * Softmax computes in f32 and stores P in it, as Megatron's and Apex's fused kernels do.
+     */
+    readonly dtype: FloatDType = "f32",
   ) {}
+
+  /**
+   * Storage of the scores, P, P~ and their gradients (one buffer holds S, then P, and another
+   * dP~, dP, then dS): the layer's dtype, but bf16 in an f16 run and f32 for bf16 at an odd T.
+   * f16's range cannot hold the loss-scaled dP = dC V^T (measured on gpt2-tiny at lr 3e-3: f16
+   * scores made steps 94, 96 and 97 overflow and step 94's loss depart from f32's by 0.46; bf16
+   * scores in the same run removed both, at the same bytes). Rows of odd T in bf16 would share
+   * u32 words between the matmul's invocations.
+   */
+  get scoresDtype(): FloatDType {
+    const d = this.dtype === "f16" ? "bf16" : this.dtype;
+    return d === "bf16" && this.shape.T % 2 === 1 ? "f32" : d;
+  }
 
   saves(): SavedSpec[] {
     const { B, T, NH, HS } = this.shape;
     const heads = [B, NH, T, HS], scores = [B, NH, T, T];
     const dt = maskDtype(this.masks);
     const drops = this.p > 0;
+    const d = this.dtype, ds = this.scoresDtype;
     const saves: SavedSpec[] = [
-      { name: "Q", shape: heads, dtype: "f32", of: "own" },
-      { name: "K", shape: heads, dtype: "f32", of: "own" },
-      { name: "V", shape: heads, dtype: "f32", of: "own" },
-      { name: "P", shape: scores, dtype: "f32", of: "own" },
+      { name: "Q", shape: heads, dtype: d, of: "own" },
+      { name: "K", shape: heads, dtype: d, of: "own" },
+      { name: "V", shape: heads, dtype: d, of: "own" },
+      { name: "P", shape: scores, dtype: ds, of: "own" },
     ];
     if (drops && dt) saves.push({ name: "mask", shape: scores, dtype: dt, of: "own" });
-    if (drops && !this.tempo) saves.push({ name: "Pdrop", shape: scores, dtype: "f32", of: "own" });
+    if (drops && !this.tempo) saves.push({ name: "Pdrop", shape: scores, dtype: ds, of: "own" });
     return saves;
   }
 
   forward(ctx: StepContext, inputs: readonly Tensor[]): Tensor {
     const [qkv, pad] = inputs;
     const { B, T, NH, HS } = this.shape;
-    const a = ctx.alloc, enc = ctx.enc, L = this.name;
+    const a = ctx.alloc, enc = ctx.enc, L = this.name, d = this.dtype, ds = this.scoresDtype;
     const BH = B * NH, n = BH * T * T;
     const cat = ctx.training ? "activation" : "workspace";
-    const q = a.alloc([B, NH, T, HS], "f32", cat, `${L}.Q`);
-    const k = a.alloc([B, NH, T, HS], "f32", cat, `${L}.K`);
-    const v = a.alloc([B, NH, T, HS], "f32", cat, `${L}.V`);
+    const q = a.alloc([B, NH, T, HS], d, cat, `${L}.Q`);
+    const k = a.alloc([B, NH, T, HS], d, cat, `${L}.K`);
+    const v = a.alloc([B, NH, T, HS], d, cat, `${L}.V`);
     splitHeads(enc, { q, k, v, qkv, B, T, NH, HS });
-    const P = a.alloc([B, NH, T, T], "f32", cat, `${L}.P`); // S, then P in place
+    const P = a.alloc([B, NH, T, T], ds, cat, `${L}.P`); // S, then P in place
     matmul(enc, P, q, k, T, T, HS, { transB: true, batch: BH });
     softmaxForward(enc, {
       P,
@@ -99,16 +119,16 @@ export class Attention implements Layer {
     let pd = P, mask: Tensor | null = null;
     if (drops) {
       const dt = maskDtype(this.masks);
-      pd = a.alloc([B, NH, T, T], "f32", this.tempo ? "workspace" : "activation", `${L}.Pdrop`);
+      pd = a.alloc([B, NH, T, T], ds, this.tempo ? "workspace" : "activation", `${L}.Pdrop`);
       mask = dt ? a.alloc([n], dt, "activation", `${L}.mask`) : null;
       this.#stream = dropoutStream(ctx, this.site);
       this.#offset = dropoutOffset(ctx, n);
       const rng = { p: this.p, seed: ctx.seed, stream: this.#stream, offset: this.#offset };
       dropoutForward(enc, { y: pd, x: P, n, ...rng, mask, maskDtype: dt ?? undefined });
     }
-    const c4 = a.alloc([B, NH, T, HS], "f32", "workspace", `${L}.ctx`);
+    const c4 = a.alloc([B, NH, T, HS], d, "workspace", `${L}.ctx`);
     matmul(enc, c4, pd, v, T, HS, T, { batch: BH });
-    const out = a.alloc([B, T, NH * HS], "f32", "workspace", `${L}.out`);
+    const out = a.alloc([B, T, NH * HS], d, "workspace", `${L}.out`);
     mergeHeads(enc, { out, ctx: c4, B, T, NH, HS });
     a.release(c4);
     if (!ctx.training) {
@@ -126,7 +146,7 @@ export class Attention implements Layer {
 
   backward(ctx: StepContext, dout: Tensor): (Tensor | null)[] {
     const { B, T, NH, HS } = this.shape;
-    const a = ctx.alloc, enc = ctx.enc, L = this.name;
+    const a = ctx.alloc, enc = ctx.enc, L = this.name, d = this.dtype, ds = this.scoresDtype;
     const BH = B * NH, n = BH * T * T;
     const q = need(this.#q, L, "Q"), k = need(this.#k, L, "K"), v = need(this.#v, L, "V");
     const P = need(this.#p, L, "P");
@@ -135,10 +155,10 @@ export class Attention implements Layer {
     const source: DropoutSource = this.#mask && dt
       ? { mask: this.#mask, maskDtype: dt }
       : { seed: ctx.seed, stream: this.#stream, offset: this.#offset };
-    const dc = a.alloc([B, NH, T, HS], "f32", "workspace", `${L}.dctx`);
+    const dc = a.alloc([B, NH, T, HS], d, "workspace", `${L}.dctx`);
     splitHeadsOf(enc, { dctx: dc, dout, B, T, NH, HS });
-    const dv = a.alloc([B, NH, T, HS], "f32", "workspace", `${L}.dV`);
-    const buf = a.alloc([B, NH, T, T], "f32", "workspace", `${L}.dP`);
+    const dv = a.alloc([B, NH, T, HS], d, "workspace", `${L}.dV`);
+    const buf = a.alloc([B, NH, T, T], ds, "workspace", `${L}.dP`);
     let pd = P, bits: Tensor | null = null, second: DropoutSource = source;
     if (drops && this.#pd) pd = this.#pd;
     else if (drops && "mask" in source) {
@@ -158,11 +178,11 @@ export class Attention implements Layer {
     if (bits) a.release(bits);
     const rows = BH * T, scale = 1 / Math.sqrt(HS);
     softmaxBackward(enc, { dS: buf, dP: buf, P, rows, cols: T, scale }); // dS (scale folded in)
-    const dq = a.alloc([B, NH, T, HS], "f32", "workspace", `${L}.dQ`);
-    const dk = a.alloc([B, NH, T, HS], "f32", "workspace", `${L}.dK`);
+    const dq = a.alloc([B, NH, T, HS], d, "workspace", `${L}.dQ`);
+    const dk = a.alloc([B, NH, T, HS], d, "workspace", `${L}.dK`);
     matmul(enc, dq, buf, k, T, HS, T, { batch: BH }); // dQ = dS K
     matmul(enc, dk, buf, q, T, HS, T, { transA: true, batch: BH }); // dK = dS^T Q
-    const dqkv = a.alloc([B, T, 3 * NH * HS], "f32", "workspace", `${L}.dqkv`);
+    const dqkv = a.alloc([B, T, 3 * NH * HS], d, "workspace", `${L}.dqkv`);
     joinHeads(enc, { dqkv, dq, dk, dv, B, T, NH, HS });
     drop(ctx, dc, dv, buf, dq, dk);
     drop(ctx, q, k, v, P, this.#pd, this.#mask);

@@ -4,6 +4,7 @@
  * @module
  */
 import { dropoutBackward, dropoutForward } from "../core/ops/dropout.ts";
+import type { FloatDType } from "../core/dtype.ts";
 import { dropoutOffset, dropoutStream, type StepContext } from "../core/step.ts";
 import type { Tensor } from "../core/tensor.ts";
 import { drop, type Layer, type SavedSpec } from "./layer.ts";
@@ -27,6 +28,8 @@ export class Dropout implements Layer {
     readonly p: number,
     readonly site: number,
     readonly masks: MaskStorage,
+    /** Storage of x, y, dy and dx. */
+    readonly dtype: FloatDType = "f32",
   ) {
     this.#n = shape.reduce((a, b) => a * b, 1);
   }
@@ -43,7 +46,7 @@ export class Dropout implements Layer {
 
   forward(ctx: StepContext, [x]: readonly Tensor[]): Tensor {
     if (!this.active || !ctx.training) return ctx.alloc.retain(x);
-    const y = ctx.alloc.alloc(this.shape, "f32", "workspace", `${this.name}.y`);
+    const y = ctx.alloc.alloc(this.shape, this.dtype, "workspace", `${this.name}.y`);
     const dt = maskDtype(this.masks);
     this.#stream = dropoutStream(ctx, this.site);
     this.#offset = dropoutOffset(ctx, this.#n);
@@ -56,7 +59,7 @@ export class Dropout implements Layer {
 
   backward(ctx: StepContext, dy: Tensor): (Tensor | null)[] {
     if (!this.active) return [ctx.alloc.retain(dy)];
-    const dx = ctx.alloc.alloc(this.shape, "f32", "workspace", `${this.name}.dx`);
+    const dx = ctx.alloc.alloc(this.shape, this.dtype, "workspace", `${this.name}.dx`);
     const dt = maskDtype(this.masks);
     const source = this.#mask && dt
       ? { mask: this.#mask, maskDtype: dt }

@@ -5,6 +5,7 @@
  * @module
  */
 import { embeddingBackward, embeddingForward } from "../core/ops/embedding.ts";
+import type { FloatDType } from "../core/dtype.ts";
 import type { StepContext } from "../core/step.ts";
 import type { Tensor } from "../core/tensor.ts";
 import type { BatchTensors, GatherIndexTensors } from "./batch_tensors.ts";
@@ -33,6 +34,8 @@ export class Embeddings implements Layer {
     readonly std: number,
     /** The current batch's tensors. */
     readonly batch: () => BatchTensors,
+    /** Storage of the output and its gradient (the tables and their gradients stay f32). */
+    readonly dtype: FloatDType = "f32",
   ) {
     const C = channels;
     this.wte = params.create(`${name}.word`, [vocab, C], { kind: "normal", std }, true);
@@ -48,7 +51,7 @@ export class Embeddings implements Layer {
 
   forward(ctx: StepContext): Tensor {
     const b = this.batch(), N = this.rows, C = this.channels, enc = ctx.enc;
-    const out = ctx.alloc.alloc([N, C], "f32", "workspace", `${this.name}.out`);
+    const out = ctx.alloc.alloc([N, C], this.dtype, "workspace", `${this.name}.out`);
     embeddingForward(enc, { out, table: this.wte.value, ids: b.ids, N, C });
     embeddingForward(enc, { out, table: this.wpe.value, ids: b.positions, N, C, accumulate: true });
     if (this.wtt && b.types) {

@@ -11,6 +11,7 @@
  * stores it, whatever `--masks` says (a stored [B, NH, T, T] mask would defeat the layer).
  * @module
  */
+import type { FloatDType } from "../core/dtype.ts";
 import { TempoError } from "../core/errors.ts";
 import {
   FLASH_MAX_HS,
@@ -42,6 +43,8 @@ export class FusedAttention implements Layer {
     readonly site: number,
     /** Causal (GPT-2) or bidirectional. */
     readonly causal: boolean,
+    /** Storage of qkv, out and their gradients (the log-sum-exps stay f32). */
+    readonly dtype: FloatDType = "f32",
   ) {
     const HS = shape.HS;
     if (HS % 4 !== 0 || HS > FLASH_MAX_HS) {
@@ -56,8 +59,8 @@ export class FusedAttention implements Layer {
   saves(): SavedSpec[] {
     const { B, T, NH, HS } = this.shape, C = NH * HS;
     return [
-      { name: "qkv", shape: [B, T, 3 * C], dtype: "f32", of: "input" },
-      { name: "out", shape: [B, T, C], dtype: "f32", of: "output" },
+      { name: "qkv", shape: [B, T, 3 * C], dtype: this.dtype, of: "input" },
+      { name: "out", shape: [B, T, C], dtype: this.dtype, of: "output" },
       { name: "lse", shape: [B, NH, T], dtype: "f32", of: "own" },
     ];
   }
@@ -75,7 +78,7 @@ export class FusedAttention implements Layer {
     const [qkv, pad] = inputs;
     const { B, T, NH, HS } = this.shape;
     const a = ctx.alloc, L = this.name;
-    const out = a.alloc([B, T, NH * HS], "f32", "workspace", `${L}.out`);
+    const out = a.alloc([B, T, NH * HS], this.dtype, "workspace", `${L}.out`);
     const cat = ctx.training ? "activation" : "workspace";
     const lse = a.alloc([B, NH, T], "f32", cat, `${L}.lse`);
     if (this.p > 0 && ctx.training) this.#stream = dropoutStream(ctx, this.site);
@@ -100,7 +103,7 @@ export class FusedAttention implements Layer {
     const qkv = need(this.#qkv, L, "qkv"), out = need(this.#out, L, "out");
     const lse = need(this.#lse, L, "lse");
     const D = a.alloc([B, NH, T], "f32", "workspace", `${L}.D`);
-    const dqkv = a.alloc([B, T, 3 * NH * HS], "f32", "workspace", `${L}.dqkv`);
+    const dqkv = a.alloc([B, T, 3 * NH * HS], this.dtype, "workspace", `${L}.dqkv`);
     const masks = this.#masks(ctx, this.#pad);
     flashAttentionBackward(ctx.enc, { B, T, NH, HS, ...masks, dqkv, D, dout, out, lse, qkv });
     drop(ctx, D, qkv, out, lse, this.#pad);

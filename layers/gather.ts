@@ -5,6 +5,7 @@
  */
 import { fill } from "../core/ops/elementwise.ts";
 import { gatherRows, scatterRowsAdd } from "../core/ops/rows.ts";
+import type { FloatDType } from "../core/dtype.ts";
 import type { StepContext } from "../core/step.ts";
 import type { Tensor } from "../core/tensor.ts";
 import type { BatchTensors } from "./batch_tensors.ts";
@@ -23,6 +24,8 @@ export class GatherRows implements Layer {
     readonly batch: () => BatchTensors,
     /** Which batch positions: the MLM's masked ones, or each sequence's first token (NSP). */
     readonly which: "maskedPositions" | "clsPositions" = "maskedPositions",
+    /** Storage of the rows and their gradients. */
+    readonly dtype: FloatDType = "f32",
   ) {}
 
   saves(): SavedSpec[] {
@@ -33,7 +36,7 @@ export class GatherRows implements Layer {
     const pos = need(this.batch()[this.which], this.name, this.which);
     const out = ctx.alloc.alloc(
       [this.picked, this.channels],
-      "f32",
+      this.dtype,
       "workspace",
       `${this.name}.out`,
     );
@@ -43,7 +46,12 @@ export class GatherRows implements Layer {
 
   backward(ctx: StepContext, dy: Tensor): (Tensor | null)[] {
     const pos = need(this.batch()[this.which], this.name, this.which);
-    const dh = ctx.alloc.alloc([this.rows, this.channels], "f32", "workspace", `${this.name}.dh`);
+    const dh = ctx.alloc.alloc(
+      [this.rows, this.channels],
+      this.dtype,
+      "workspace",
+      `${this.name}.dh`,
+    );
     fill(ctx.enc, dh, 0);
     scatterRowsAdd(ctx.enc, { dx: dh, dout: dy, positions: pos, M: this.picked, C: this.channels });
     return [dh];

@@ -7,6 +7,7 @@
  */
 import { geluBackward, type GeluForm, geluForward } from "../core/ops/gelu.ts";
 import { geluTempoBackward, geluTempoForward } from "../core/ops/gelu_tempo.ts";
+import type { FloatDType } from "../core/dtype.ts";
 import type { StepContext } from "../core/step.ts";
 import type { Tensor } from "../core/tensor.ts";
 import { drop, keep, type Layer, need, type SavedSpec } from "./layer.ts";
@@ -29,6 +30,8 @@ export class Gelu implements Layer {
     readonly tempo: boolean,
     /** Branch-mask storage: bytes keeps one byte per element; bits and regen pack 32 per word. */
     readonly masks: MaskStorage,
+    /** Storage of x, y, dy and dx. */
+    readonly dtype: FloatDType = "f32",
   ) {
     this.#n = shape.reduce((a, b) => a * b, 1);
   }
@@ -42,14 +45,14 @@ export class Gelu implements Layer {
     const n = this.#n;
     return this.tempo
       ? [
-        { name: "y", shape: this.shape, dtype: "f32", of: "output" },
+        { name: "y", shape: this.shape, dtype: this.dtype, of: "output" },
         { name: "mask", shape: [n], dtype: this.maskDtype, of: "own" },
       ]
-      : [{ name: "x", shape: this.shape, dtype: "f32", of: "input" }];
+      : [{ name: "x", shape: this.shape, dtype: this.dtype, of: "input" }];
   }
 
   forward(ctx: StepContext, [x]: readonly Tensor[]): Tensor {
-    const y = ctx.alloc.alloc(this.shape, "f32", "workspace", `${this.name}.y`);
+    const y = ctx.alloc.alloc(this.shape, this.dtype, "workspace", `${this.name}.y`);
     if (!ctx.training) {
       geluForward(ctx.enc, { y, x, n: this.#n, form: this.form });
       return y;
@@ -74,7 +77,7 @@ export class Gelu implements Layer {
   }
 
   backward(ctx: StepContext, dy: Tensor): (Tensor | null)[] {
-    const dx = ctx.alloc.alloc(this.shape, "f32", "workspace", `${this.name}.dx`);
+    const dx = ctx.alloc.alloc(this.shape, this.dtype, "workspace", `${this.name}.dx`);
     if (this.tempo) {
       const y = need(this.#y, this.name, "y"), mask = need(this.#mask, this.name, "mask");
       const { form, maskDtype } = this;

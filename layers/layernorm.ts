@@ -10,6 +10,7 @@ import type { Allocator } from "../core/allocator.ts";
 import type { Encoder } from "../core/encoder.ts";
 import { layernormBackward, layernormForward } from "../core/ops/layernorm.ts";
 import { layernormTempoBackward, minAbsGammaFlag } from "../core/ops/layernorm_tempo.ts";
+import type { FloatDType } from "../core/dtype.ts";
 import type { StepContext } from "../core/step.ts";
 import { type Tensor, view } from "../core/tensor.ts";
 import type { StepGuard } from "../core/train/model.ts";
@@ -42,6 +43,8 @@ export class LayerNorm implements Layer {
     readonly eps: number,
     /** Tempo variant. */
     readonly tempo: boolean,
+    /** Storage of x, y, dy and dx (the statistics, gamma and beta stay f32). */
+    readonly dtype: FloatDType = "f32",
   ) {
     this.gamma = params.create(`${name}.weight`, [channels], { kind: "ones" }, false);
     this.beta = params.create(`${name}.bias`, [channels], { kind: "zeros" }, false);
@@ -56,11 +59,11 @@ export class LayerNorm implements Layer {
     const { rows: N, channels: C } = this;
     return this.usesTempo
       ? [
-        { name: "y", shape: [N, C], dtype: "f32", of: "output" },
+        { name: "y", shape: [N, C], dtype: this.dtype, of: "output" },
         { name: "rstd", shape: [N], dtype: "f32", of: "own" },
       ]
       : [
-        { name: "x", shape: [N, C], dtype: "f32", of: "input" },
+        { name: "x", shape: [N, C], dtype: this.dtype, of: "input" },
         { name: "mean", shape: [N], dtype: "f32", of: "own" },
         { name: "rstd", shape: [N], dtype: "f32", of: "own" },
       ];
@@ -69,7 +72,7 @@ export class LayerNorm implements Layer {
   forward(ctx: StepContext, [x]: readonly Tensor[]): Tensor {
     const { rows: N, channels: C } = this;
     const a = ctx.alloc;
-    const y = a.alloc([N, C], "f32", "workspace", `${this.name}.y`); // [N,C]
+    const y = a.alloc([N, C], this.dtype, "workspace", `${this.name}.y`); // [N,C]
     const cat = ctx.training ? "activation" : "workspace";
     const mean = a.alloc([N], "f32", cat, `${this.name}.mean`); // [N]
     const rstd = a.alloc([N], "f32", cat, `${this.name}.rstd`); // [N]
@@ -93,7 +96,7 @@ export class LayerNorm implements Layer {
   backward(ctx: StepContext, dy: Tensor): (Tensor | null)[] {
     const { rows: N, channels: C } = this;
     const rstd = need(this.#rstd, this.name, "rstd");
-    const dx = ctx.alloc.alloc([N, C], "f32", "workspace", `${this.name}.dx`); // [N,C]
+    const dx = ctx.alloc.alloc([N, C], this.dtype, "workspace", `${this.name}.dx`); // [N,C]
     const g = this.gamma, b = this.beta;
     if (this.#y) {
       layernormTempoBackward(ctx.enc, {

@@ -9,6 +9,7 @@
 import { addBias, sumRows } from "../core/ops/bias.ts";
 import { crossEntropy, meanLoss } from "../core/ops/cross_entropy.ts";
 import { matmul } from "../core/ops/matmul/matmul.ts";
+import type { FloatDType } from "../core/dtype.ts";
 import type { StepContext } from "../core/step.ts";
 import { type Tensor, view } from "../core/tensor.ts";
 import type { BatchTensors } from "./batch_tensors.ts";
@@ -44,6 +45,11 @@ export class LMLoss implements Layer {
     readonly batch: () => BatchTensors,
     /** Targets: the LM/MLM targets, or the next-sentence labels (NSP head). */
     readonly which: "lm" | "nsp" = "lm",
+    /**
+     * Storage of h and dh (the run's precision). The logits chunk stays f32: the cross-entropy
+     * reads it, overwrites it with its gradient and both matmuls read that, all in f32.
+     */
+    readonly dtype: FloatDType = "f32",
   ) {
     const V = weight.shape[0];
     this.bias = withBias ? params.create(`${name}.bias`, [V], { kind: "zeros" }, false) : null;
@@ -51,7 +57,7 @@ export class LMLoss implements Layer {
 
   saves(): SavedSpec[] {
     // dh, computed in forward, is backward's result: moved to workspace and returned there.
-    return [{ name: "dh", shape: [this.rows, this.channels], dtype: "f32", of: "own" }];
+    return [{ name: "dh", shape: [this.rows, this.channels], dtype: this.dtype, of: "own" }];
   }
 
   forward(ctx: StepContext, [h]: readonly Tensor[]): Tensor {
@@ -59,7 +65,7 @@ export class LMLoss implements Layer {
     const a = ctx.alloc, enc = ctx.enc, b = this.batch();
     const W = this.weight;
     const chunk = logitsChunkRows(R, V);
-    const dh = ctx.training ? a.alloc([R, C], "f32", "activation", `${this.name}.dh`) : null;
+    const dh = ctx.training ? a.alloc([R, C], this.dtype, "activation", `${this.name}.dh`) : null;
     const losses = a.alloc([R], "f32", "workspace", `${this.name}.losses`); // [R]
     const logits = a.alloc([chunk, V], "f32", "workspace", `${this.name}.logits`); // [chunk,V]
     const targets = this.which === "lm" ? b.targets : need(b.nspLabels, this.name, "nspLabels");

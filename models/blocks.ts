@@ -7,6 +7,7 @@
  * (checkpoints, seeded initialisation) and dropout sites (RNG streams) follow from it.
  * @module
  */
+import type { FloatDType } from "../core/dtype.ts";
 import { TempoError } from "../core/errors.ts";
 import { MAX_SITES } from "../core/step.ts";
 import { Attention, type AttentionShape } from "../layers/attention.ts";
@@ -43,6 +44,8 @@ export interface AttentionSite {
   tempo: boolean;
   /** Mask storage. */
   masks: MaskStorage;
+  /** Storage of its inputs, outputs, what it keeps and the gradients (the run's precision). */
+  dtype: FloatDType;
 }
 
 /** Makes a block's attention core. */
@@ -50,11 +53,11 @@ export type AttentionFactory = (a: AttentionSite) => Layer;
 
 /** The training attention core (layers/attention.ts). */
 export const standardAttention: AttentionFactory = (a) =>
-  new Attention(a.name, a.shape, a.p, a.site, a.causal, a.tempo, a.masks);
+  new Attention(a.name, a.shape, a.p, a.site, a.causal, a.tempo, a.masks, a.dtype);
 
 /** The fused attention core (layers/fused_attention.ts): never stores the probabilities. */
 export const fusedAttention: AttentionFactory = (a) =>
-  new FusedAttention(a.name, a.shape, a.p, a.site, a.causal);
+  new FusedAttention(a.name, a.shape, a.p, a.site, a.causal, a.dtype);
 
 /** The training attention core that `tempo.attentionKind` names. */
 export function attentionOf(tempo: TempoOptions): AttentionFactory {
@@ -79,6 +82,11 @@ export interface BlockSpec {
   attention?: AttentionFactory;
   /** Every LayerNorm made is appended here (the gamma guard watches them); default a new list. */
   layerNorms?: LayerNorm[];
+  /**
+   * Storage of the activations and their gradients (`--precision`; default f32). Parameters
+   * and their gradients are f32 whatever it is.
+   */
+  dtype?: FloatDType;
 }
 
 /** Builds a node list: the trunk (`trunk()`), then the caller's heads with the same helpers. */
@@ -87,10 +95,13 @@ export class BlockBuilder {
   readonly nodes: Node[] = [];
   /** Every LayerNorm made, in order. */
   readonly layerNorms: LayerNorm[];
+  /** Storage of the activations and their gradients. */
+  readonly dtype: FloatDType;
   #site = 0;
 
   constructor(readonly spec: BlockSpec) {
     this.layerNorms = spec.layerNorms ?? [];
+    this.dtype = spec.dtype ?? "f32";
   }
 
   /** Dropout sites used so far. */
@@ -107,20 +118,35 @@ export class BlockBuilder {
   /** A LayerNorm over `rows` rows of C. */
   ln(name: string, rows: number): LayerNorm {
     const { cfg, store, tempo } = this.spec;
-    const l = new LayerNorm(name, store, rows, cfg.hidden, cfg.layerNormEps, tempo.layernorm);
+    const l = new LayerNorm(
+      name,
+      store,
+      rows,
+      cfg.hidden,
+      cfg.layerNormEps,
+      tempo.layernorm,
+      this.dtype,
+    );
     this.layerNorms.push(l);
     return l;
   }
 
   /** Dropout at the next RNG site. */
   drop(name: string, shape: number[]): Dropout {
-    return new Dropout(name, shape, this.spec.cfg.dropout, this.#site++, this.spec.tempo.masks);
+    return new Dropout(
+      name,
+      shape,
+      this.spec.cfg.dropout,
+      this.#site++,
+      this.spec.tempo.masks,
+      this.dtype,
+    );
   }
 
   /** The architecture's GELU. */
   gelu(name: string, shape: number[]): Gelu {
     const { cfg, tempo } = this.spec;
-    return new Gelu(name, shape, archOf(cfg).gelu, tempo.gelu, tempo.masks);
+    return new Gelu(name, shape, archOf(cfg).gelu, tempo.gelu, tempo.masks, this.dtype);
   }
 
   /**
@@ -142,6 +168,7 @@ export class BlockBuilder {
       C,
       cfg.initStd,
       batch,
+      this.dtype,
     );
     let x = this.node(emb, [], "emb");
     if (arch.embeddingsLayerNorm) x = this.node(this.ln("embeddings.ln", N), [x], "emb.ln");
@@ -156,7 +183,7 @@ export class BlockBuilder {
       const n = (layer: Layer, inputs: string[], out: string) =>
         this.node(layer, inputs, `${b}.${out}`);
       const lin = (name: string, i: number, o: number, std = cfg.initStd) =>
-        new Linear(`${b}.${name}`, store, N, i, o, { std });
+        new Linear(`${b}.${name}`, store, N, i, o, { std, dtype: this.dtype });
       const attnIn = pre ? n(this.ln(`${b}.ln1`, N), [x], "ln1") : x;
       const qkv = n(lin("attn.qkv", C, 3 * C), [attnIn], "qkv");
       const attn = attention({
@@ -168,18 +195,19 @@ export class BlockBuilder {
         causal: arch.attention === "causal",
         tempo: this.spec.tempo.attention,
         masks: this.spec.tempo.masks,
+        dtype: this.dtype,
       });
       const a = n(attn, [qkv, "pad"], "attn");
       const o = n(lin("attn.proj", C, C, residStd), [a], "proj");
       const od = n(this.drop(`${b}.attn.dropout`, [N, C]), [o], "proj.drop");
-      const s1 = n(new Residual(`${b}.res1`, [N, C]), [x, od], "res1");
+      const s1 = n(new Residual(`${b}.res1`, [N, C], this.dtype), [x, od], "res1");
       const x1 = pre ? s1 : n(this.ln(`${b}.ln1`, N), [s1], "ln1");
       const ffnIn = pre ? n(this.ln(`${b}.ln2`, N), [x1], "ln2") : x1;
       const u = n(lin("ffn.fc1", C, F), [ffnIn], "fc1");
       const g = n(this.gelu(`${b}.gelu`, [N, F]), [u], "gelu");
       const f = n(lin("ffn.fc2", F, C, residStd), [g], "fc2");
       const fd = n(this.drop(`${b}.ffn.dropout`, [N, C]), [f], "fc2.drop");
-      const s2 = n(new Residual(`${b}.res2`, [N, C]), [x1, fd], pre ? "out" : "res2");
+      const s2 = n(new Residual(`${b}.res2`, [N, C], this.dtype), [x1, fd], pre ? "out" : "res2");
       x = pre ? s2 : n(this.ln(`${b}.ln2`, N), [s2], "out");
     }
     // A pre-LN stack leaves the residual stream unnormalised: one final LayerNorm before the head.

@@ -111,7 +111,7 @@ export class Graph {
           scaleAcc(ctx.enc, g, dx, 1, 1); // g += dx in place
           ctx.alloc.release(dx);
         } else {
-          const sum = ctx.alloc.alloc(g.shape, "f32", "workspace", `d${x}`);
+          const sum = ctx.alloc.alloc(g.shape, g.dtype, "workspace", `d${x}`);
           add(ctx.enc, sum, g, dx);
           ctx.alloc.release(g);
           ctx.alloc.release(dx);

@@ -6,6 +6,7 @@
  */
 import { Allocator } from "../core/allocator.ts";
 import { Encoder } from "../core/encoder.ts";
+import type { Precision } from "../core/precision.ts";
 import { type BatchSource, maskedPerSeq, type TokenBatch } from "../core/train/batch.ts";
 import { type LayerSaved, measureStep, type StepMemory } from "../core/train/memory.ts";
 import { ADAMW_DEFAULTS, Trainer, type TrainOptions } from "../core/train/trainer.ts";
@@ -24,10 +25,21 @@ export interface ModelPlan extends StepMemory {
   blockLayers: LayerSaved[];
 }
 
+/** Choices of a plan beyond the config, shape and Tempo switches. */
+export interface PlanOptions {
+  /** Storage of the activations (`--precision`; default f32). */
+  precision?: Precision;
+}
+
 /** The memory of one training step of `cfg` at `shape`, measured in planning mode. */
-export function planModel(cfg: ModelConfig, shape: RunShape, tempo: TempoOptions): ModelPlan {
+export function planModel(
+  cfg: ModelConfig,
+  shape: RunShape,
+  tempo: TempoOptions,
+  options: PlanOptions = {},
+): ModelPlan {
   const alloc = new Allocator();
-  const model = new Transformer(cfg, shape, tempo, alloc);
+  const model = new Transformer(cfg, shape, tempo, alloc, { precision: options.precision });
   const trainer = new Trainer(model, alloc, new Encoder(null), trainDefaults(shape));
   const step = measureStep(trainer, syntheticSource(cfg, shape));
   // Each tensor is counted at its first keeper. A middle block (block 1) then counts exactly one
@@ -99,11 +111,19 @@ const MAX_BATCH = 1 << 20;
  * search starts at the line through batches 1 and 2, gallops to a bracket and bisects it, so the
  * answer is exact whatever the curve's shape (4 probes when it is a line).
  */
-export function maxBatch(cfg: ModelConfig, T: number, tempo: TempoOptions, limit: number): number {
+export function maxBatch(
+  cfg: ModelConfig,
+  T: number,
+  tempo: TempoOptions,
+  limit: number,
+  options: PlanOptions = {},
+): number {
   const peaks = new Map<number, number>();
   const peak = (b: number) => {
     let p = peaks.get(b);
-    if (p === undefined) peaks.set(b, p = planModel(cfg, { batch: b, seqLen: T }, tempo).peakBytes);
+    if (p === undefined) {
+      peaks.set(b, p = planModel(cfg, { batch: b, seqLen: T }, tempo, options).peakBytes);
+    }
     return p;
   };
   const fits = (b: number) => peak(b) <= limit;

@@ -1,7 +1,8 @@
 import { Allocator } from "../core/allocator.ts";
 import { Encoder } from "../core/encoder.ts";
 import type { StepContext } from "../core/step.ts";
-import { totalOf } from "../core/allocator.ts";
+import { totalOf, totalOfDtypes } from "../core/allocator.ts";
+import { type Precision, PRECISIONS } from "../core/precision.ts";
 import { savedBytes } from "../layers/layer.ts";
 import { ALL_TEMPO, BASELINE, tempoLabel, type TempoOptions } from "../layers/tempo_options.ts";
 import { type ModelConfig, resolveConfig } from "./config.ts";
@@ -28,44 +29,67 @@ Deno.test("per-layer saved bytes: each layer's declared saves, a tensor counted 
     ["roberta-tiny", { batch: 3, seqLen: 13 }, {}],
     ["bert-tiny", { batch: 3, seqLen: 11 }, { nsp: true }],
   ];
+  // Each precision: bf16 at these odd T keeps the attention scores f32 (Attention.scoresDtype),
+  // f16 stores them in bf16 (its range); both keep every other activation in 16 bits.
   for (const [name, shape, over] of cases) {
     const cfg = resolveConfig(name, over);
     for (const t of SWITCHES) {
-      const plan = planModel(cfg, shape, t);
-      const model = new Transformer(cfg, shape, t, new Allocator());
-      // The declarations, with tensors named by the node list (every dropout here is active, so
-      // no layer passes its input through as its output).
-      const counted = new Set<string>();
-      const want = model.graph.nodes.map((n) => {
-        let bytes = 0;
-        for (const s of n.layer.saves()) {
-          const id = s.of === "own"
-            ? `${n.layer.name}:${s.name}`
-            : s.of === "input"
-            ? n.inputs[0]
-            : n.output;
-          if (counted.has(id)) continue;
-          counted.add(id);
-          bytes += savedBytes(s);
-        }
-        return { name: n.layer.name, bytes };
-      });
-      const what = `${name} ${JSON.stringify(over)} ${tempoLabel(t)}`;
-      if (JSON.stringify(plan.savedByLayer) !== JSON.stringify(want)) {
-        const i = want.findIndex((w, j) => w.bytes !== plan.savedByLayer[j]?.bytes);
-        throw new Error(
-          `${what}: ${want[i]?.name} measured ${plan.savedByLayer[i]?.bytes}, declared ${
-            want[i]?.bytes
-          }`,
-        );
-      }
-      const kept = keptAfterForward(cfg, shape, t);
-      if (plan.activationBytes !== kept) {
-        throw new Error(`${what}: ${plan.activationBytes} != ${kept}`);
+      for (const precision of PRECISIONS) {
+        checkDeclared(cfg, shape, t, precision, `${name} ${JSON.stringify(over)}`);
       }
     }
   }
 });
+
+function checkDeclared(
+  cfg: ModelConfig,
+  shape: RunShape,
+  t: TempoOptions,
+  precision: Precision,
+  label: string,
+): void {
+  const plan = planModel(cfg, shape, t, { precision });
+  const model = new Transformer(cfg, shape, t, new Allocator(), { precision });
+  // The declarations, with tensors named by the node list (every dropout here is active, so
+  // no layer passes its input through as its output).
+  const counted = new Set<string>();
+  const want = model.graph.nodes.map((n) => {
+    let bytes = 0;
+    for (const s of n.layer.saves()) {
+      const id = s.of === "own"
+        ? `${n.layer.name}:${s.name}`
+        : s.of === "input"
+        ? n.inputs[0]
+        : n.output;
+      if (counted.has(id)) continue;
+      counted.add(id);
+      bytes += savedBytes(s);
+    }
+    return { name: n.layer.name, bytes };
+  });
+  const what = `${label} ${tempoLabel(t)} ${precision}`;
+  if (JSON.stringify(plan.savedByLayer) !== JSON.stringify(want)) {
+    const i = want.findIndex((w, j) => w.bytes !== plan.savedByLayer[j]?.bytes);
+    throw new Error(
+      `${what}: ${want[i]?.name} measured ${plan.savedByLayer[i]?.bytes}, declared ${
+        want[i]?.bytes
+      }`,
+    );
+  }
+  const kept = keptAfterForward(cfg, shape, t, precision);
+  if (plan.activationBytes !== kept) {
+    throw new Error(`${what}: ${plan.activationBytes} != ${kept}`);
+  }
+  const byDtype = totalOfDtypes(plan.activationByDtype);
+  if (byDtype !== plan.activationBytes) {
+    throw new Error(`${what}: saved by dtype ${byDtype} != ${plan.activationBytes}`);
+  }
+  if (
+    precision !== "f32" && !(plan.activationByDtype[precision] > plan.activationByDtype.f32)
+  ) {
+    throw new Error(`${what}: ${JSON.stringify(plan.activationByDtype)} not mostly 16-bit`);
+  }
+}
 
 Deno.test("planned peak: persistent bytes are the model's and the trainer's tensors, the peak is named", () => {
   const cfg = resolveConfig("gpt2-tiny"), shape = { batch: 2, seqLen: 16 };
@@ -83,9 +107,14 @@ Deno.test("planned peak: persistent bytes are the model's and the trainer's tens
 });
 
 /** Activation bytes live at the end of a training forward, measured by the allocator (plan mode). */
-function keptAfterForward(cfg: ModelConfig, shape: RunShape, tempo: TempoOptions): number {
+function keptAfterForward(
+  cfg: ModelConfig,
+  shape: RunShape,
+  tempo: TempoOptions,
+  precision: Precision = "f32",
+): number {
   const alloc = new Allocator();
-  const model = new Transformer(cfg, shape, tempo, alloc);
+  const model = new Transformer(cfg, shape, tempo, alloc, { precision });
   const ctx: StepContext = {
     enc: new Encoder(null),
     alloc,

@@ -7,6 +7,7 @@
  * @module
  */
 import type { Allocator } from "../core/allocator.ts";
+import type { Precision } from "../core/precision.ts";
 import type { Encoder } from "../core/encoder.ts";
 import { TempoError } from "../core/errors.ts";
 import type { StepContext } from "../core/step.ts";
@@ -46,6 +47,12 @@ export interface TransformerOptions {
    * masked-token or next-token accuracy). The loss is computed from the same tensors either way.
    */
   predictions?: boolean;
+  /**
+   * Storage of the activations and their gradients (`--precision`; default f32): what layers
+   * pass between them and keep for backward. Parameters, their gradients, the loss and the
+   * logits stay f32.
+   */
+  precision?: Precision;
 }
 
 /** Names of the batch tensors the graph reads from outside. */
@@ -67,6 +74,8 @@ export class Transformer implements Model {
   readonly layerNorms: LayerNorm[] = [];
   /** The gamma guard of the Tempo LayerNorms, checked at every training step. */
   readonly guard: GammaGuard = new GammaGuard(this.layerNorms);
+  /** Storage of the activations and their gradients. */
+  readonly precision: Precision;
   /** R: rows the loss is computed over (N for GPT-2, M for MLM). */
   readonly lossRows: number;
   #batch: BatchTensors | null = null;
@@ -98,7 +107,17 @@ export class Transformer implements Model {
       if (!this.#batch) throw new Error("no batch uploaded");
       return this.#batch;
     };
-    const b = new BlockBuilder({ cfg, B, T, tempo, store, batch, layerNorms: this.layerNorms });
+    const dtype = this.precision = options.precision ?? "f32";
+    const b = new BlockBuilder({
+      cfg,
+      B,
+      T,
+      tempo,
+      store,
+      batch,
+      layerNorms: this.layerNorms,
+      dtype,
+    });
     const { x, embeddings: emb } = b.trunk();
     let predictions: Tensor | null = null;
     // The loss head, with the optional prediction probe reading the head's input just before it.
@@ -120,31 +139,58 @@ export class Transformer implements Model {
     if (arch.objective === "lm") {
       this.lossRows = N;
       if (options.predictions) predictions = alloc.alloc([N], "i32", "workspace", "predictions");
-      head(new LMLoss("lm_head", store, N, C, emb.wte, false, this.loss, batch), x);
+      head(new LMLoss("lm_head", store, N, C, emb.wte, false, this.loss, batch, "lm", dtype), x);
     } else {
       if (this.nspLoss) {
         // Next-sentence prediction: pooler (dense + tanh) on each sequence's first token, then a
         // 2-way classifier with its own cross-entropy. Placed before the MLM head so that the MLM
         // loss stays the graph's final node.
-        b.node(new GatherRows("nsp.gather", N, B, C, batch, "clsPositions"), [x], "nsp.cls");
-        const pooler = new Linear("nsp.pooler", store, B, C, C, { std: cfg.initStd });
+        b.node(new GatherRows("nsp.gather", N, B, C, batch, "clsPositions", dtype), [x], "nsp.cls");
+        const pooler = new Linear("nsp.pooler", store, B, C, C, { std: cfg.initStd, dtype });
         b.node(pooler, ["nsp.cls"], "nsp.pooled");
-        b.node(new Tanh("nsp.tanh", [B, C]), ["nsp.pooled"], "nsp.tanh");
+        b.node(new Tanh("nsp.tanh", [B, C], dtype), ["nsp.pooled"], "nsp.tanh");
         const w = store.create("nsp.classifier.weight", [2, C], {
           kind: "normal",
           std: cfg.initStd,
         }, true);
-        const cls = new LMLoss("nsp.classifier", store, B, C, w, true, this.nspLoss, batch, "nsp");
+        const cls = new LMLoss(
+          "nsp.classifier",
+          store,
+          B,
+          C,
+          w,
+          true,
+          this.nspLoss,
+          batch,
+          "nsp",
+          dtype,
+        );
         b.node(cls, ["nsp.tanh"], "nsp.loss");
       }
       const M = B * maskedPerSeq(T);
       this.lossRows = M;
       if (options.predictions) predictions = alloc.alloc([M], "i32", "workspace", "predictions");
-      b.node(new GatherRows("mlm.gather", N, M, C, batch), [x], "mlm.x");
-      b.node(new Linear("mlm.dense", store, M, C, C, { std: cfg.initStd }), ["mlm.x"], "mlm.dense");
+      b.node(new GatherRows("mlm.gather", N, M, C, batch, "maskedPositions", dtype), [x], "mlm.x");
+      b.node(
+        new Linear("mlm.dense", store, M, C, C, { std: cfg.initStd, dtype }),
+        ["mlm.x"],
+        "mlm.dense",
+      );
       b.node(b.gelu("mlm.gelu", [M, C]), ["mlm.dense"], "mlm.gelu");
       b.node(b.ln("mlm.ln", M), ["mlm.gelu"], "mlm.ln");
-      head(new LMLoss("mlm.decoder", store, M, C, emb.wte, true, this.loss, batch), "mlm.ln");
+      const decoder = new LMLoss(
+        "mlm.decoder",
+        store,
+        M,
+        C,
+        emb.wte,
+        true,
+        this.loss,
+        batch,
+        "lm",
+        dtype,
+      );
+      head(decoder, "mlm.ln");
     }
     this.predictions = predictions;
     b.checkSites();

@@ -71,6 +71,9 @@ const SUM_SQUARES: KernelSpec = {
 
 const FINISH_WG = 256;
 
+/** The bit of the overflow word that `globalGradNorm` sets on a non-finite gradient. */
+export const OVERFLOW_BIT = 2;
+
 const FINISH: KernelSpec = {
   name: "grad_norm_finish",
   bindings: [{ name: "partials", type: "f32" }, { name: "out", type: "f32", write: true }],
@@ -89,6 +92,37 @@ const FINISH: KernelSpec = {
   }`,
 };
 
+/**
+ * The finish of a loss-scaled run: the partials hold the squares of gradients scaled by the loss
+ * scale S, so the norm and the clip factor are multiplied by 1/S (a power of two: exact), and a
+ * non-finite sum (an Inf or NaN gradient) sets bit 1 (value 2) of `overflow[0]`, which is never
+ * cleared here: a step that overflowed keeps every later step skipped until the host clears it.
+ */
+const FINISH_SCALED: KernelSpec = {
+  name: "grad_norm_finish_scaled",
+  bindings: [
+    { name: "partials", type: "f32" },
+    { name: "out", type: "f32", write: true },
+    { name: "overflow", type: "u32", write: true },
+  ],
+  uniforms: [["count", "u32"], ["maxNorm", "f32"], ["unscale", "f32"]],
+  workgroupSize: [FINISH_WG],
+  prelude: `var<workgroup> red: array<f32, ${FINISH_WG}>;`,
+  body: `var s = 0.0;
+  for (var i = lidx; i < u.count; i += WG_X) { s += partials[i]; }
+  red[lidx] = s;
+  workgroupBarrier();
+  ${TREE}
+  if (lidx == 0u) {
+    let sum = red[0];
+    // Inf and NaN have all exponent bits set (a bit test: compilers may assume no NaN).
+    if ((bitcast<u32>(sum) & 0x7f800000u) == 0x7f800000u) { overflow[0] = overflow[0] | ${OVERFLOW_BIT}u; }
+    let norm = sqrt(sum) * u.unscale;
+    out[0] = norm;
+    out[1] = select(1.0, min(1.0, u.maxNorm / (norm + 1e-6)), u.maxNorm > 0.0) * u.unscale;
+  }`,
+};
+
 /** What `globalGradNorm` reads and writes. */
 export interface GradNormArgs extends ChunkOptions {
   /** [2] f32 output: the norm and the clip factor. */
@@ -99,6 +133,12 @@ export interface GradNormArgs extends ChunkOptions {
   grads: readonly Tensor[];
   /** Clip threshold; <= 0 or not finite: no clipping (factor 1). */
   maxNorm: number;
+  /**
+   * Loss scaling: the gradients are scaled by `scale` (a power of two); the norm and the clip
+   * factor are those of the unscaled gradients, and an Inf or NaN among them ORs OVERFLOW_BIT
+   * into `overflow[0]` (u32).
+   */
+  scaled?: { scale: number; overflow: Tensor };
 }
 
 /**
@@ -113,6 +153,15 @@ export function globalGradNorm(enc: Encoder, a: GradNormArgs): void {
   const total = gradNormScratchBytes(grads) / 4;
   needF32(op, "scratch", scratch, total);
   grads.forEach((t, i) => needF32(op, `grads[${i}]`, t, 0));
+  if (a.scaled) {
+    const { scale, overflow } = a.scaled;
+    if (!(scale > 0 && Number.isFinite(scale) && 2 ** Math.round(Math.log2(scale)) === scale)) {
+      throw new Error(`${op}: the loss scale must be a power of two, got ${scale}`);
+    }
+    if (overflow.dtype !== "u32" || overflow.size < 1) {
+      throw new Error(`${op}: overflow must be a u32 tensor of at least 1 word, got ${overflow}`);
+    }
+  }
   const gpu = enc.gpu;
   if (!gpu) return;
   if (4 * total > gpu.maxBinding) throw new Error(`${op}: ${total} partials exceed one binding`);
@@ -131,5 +180,14 @@ export function globalGradNorm(enc: Encoder, a: GradNormArgs): void {
     p0 += partialsOf(t);
   }
   const clip = Number.isFinite(maxNorm) && maxNorm > 0 ? maxNorm : 0;
-  enc.dispatch(FINISH, { partials: scratch, out }, { count: total, maxNorm: clip }, [1, 1, 1]);
+  const sc = a.scaled;
+  if (!sc) {
+    enc.dispatch(FINISH, { partials: scratch, out }, { count: total, maxNorm: clip }, [1, 1, 1]);
+    return;
+  }
+  enc.dispatch(FINISH_SCALED, { partials: scratch, out, overflow: sc.overflow }, {
+    count: total,
+    maxNorm: clip,
+    unscale: 1 / sc.scale,
+  }, [1, 1, 1]);
 }

@@ -6,6 +6,7 @@ import {
   ELEMS_PER_GROUP,
   globalGradNorm,
   gradNormScratchBytes,
+  OVERFLOW_BIT,
   PARTIALS_PER_GROUP,
 } from "./grad_norm.ts";
 import { globalGradNormRef } from "./grad_norm_ref.ts";
@@ -123,3 +124,44 @@ Deno.test("globalGradNorm refuses 16-bit gradients by op, binding and tensor (f3
     "f16 grad",
   );
 });
+
+Deno.test(
+  {
+    name: "globalGradNorm, loss-scaled: unscaled norm and factor, a sticky overflow bit",
+    ...GPU_TEST,
+  },
+  async () => {
+    const f = await gpuFixture();
+    const S = 2 ** 16;
+    const g = Float32Array.from(randn(E + 37, 9, 0.1)), scaled = g.map((x) => x * S);
+    const grads = [f.upload(scaled, [g.length])];
+    const scratch = f.alloc.alloc([gradNormScratchBytes(grads) / 4], "f32", "workspace", "scratch");
+    const overflow = f.alloc.alloc([1], "u32", "workspace", "overflow");
+    f.enc.clear(overflow);
+    const out = f.upload([0, 0], [2]);
+    globalGradNorm(f.enc, { out, scratch, grads, maxNorm: 1, scaled: { scale: S, overflow } });
+    // The norm of the unscaled gradients; the factor also carries 1/S (AdamW multiplies by it).
+    const [norm, factor] = globalGradNormRef([g], 1);
+    assertClose(await f.readF32(out), [norm, factor / S], 0, 2e-6, "unscaled");
+    if ((await f.readU32(overflow))[0] !== 0) throw new Error("finite gradients flagged");
+    // An Inf among them sets OVERFLOW_BIT; a later finite call does not clear it.
+    const bad = Float32Array.from(scaled);
+    bad[E + 5] = Infinity;
+    const inf = [f.upload(bad, [bad.length])];
+    globalGradNorm(f.enc, { out, scratch, grads: inf, maxNorm: 1, scaled: { scale: S, overflow } });
+    if ((await f.readU32(overflow))[0] !== OVERFLOW_BIT) throw new Error("Inf not flagged");
+    bad[E + 5] = NaN;
+    const nan = [f.upload(bad, [bad.length])];
+    f.enc.clear(overflow);
+    globalGradNorm(f.enc, { out, scratch, grads: nan, maxNorm: 1, scaled: { scale: S, overflow } });
+    globalGradNorm(f.enc, { out, scratch, grads, maxNorm: 1, scaled: { scale: S, overflow } });
+    if ((await f.readU32(overflow))[0] !== OVERFLOW_BIT) throw new Error("NaN not kept flagged");
+    let refused = false;
+    try {
+      globalGradNorm(f.enc, { out, scratch, grads, maxNorm: 1, scaled: { scale: 3, overflow } });
+    } catch (e) {
+      refused = /power of two/.test(String(e));
+    }
+    if (!refused) throw new Error("a scale of 3 accepted");
+  },
+);

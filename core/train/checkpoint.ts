@@ -10,6 +10,7 @@
  * against its manifest; a damaged newest checkpoint is refused by name, never skipped silently.
  * @module
  */
+import type { ScalerState } from "./loss_scaler.ts";
 import type { Encoder } from "../encoder.ts";
 import { TempoError } from "../errors.ts";
 import { fsCause, fsErrorCode, withFsError } from "../fs_error.ts";
@@ -58,6 +59,8 @@ export interface CheckpointState {
   val: Record<string, unknown> | null;
   /** The run's settings and anything else the caller restores (config, flags, seed). */
   run: Record<string, unknown>;
+  /** The loss scaler's state for the next step (loss-scaled f16 runs only). */
+  scaler?: ScalerState;
 }
 
 /** Optimizer moments of one parameter. */

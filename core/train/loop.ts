@@ -78,6 +78,8 @@ export async function runLoop(
       val: val ? val.state() : null,
       run: options.run,
     };
+    const scaler = trainer.scalerState;
+    if (scaler) state.scaler = scaler;
     const dir = await saveCheckpoint(
       options.out,
       trainer.enc,

@@ -7,7 +7,7 @@
  * attributes the saved activations to the layers and the peak to the call that reached it.
  * @module
  */
-import type { Allocator, ByCategory } from "../allocator.ts";
+import type { Allocator, ByCategory, ByDtype } from "../allocator.ts";
 import type { StepObserver } from "../step.ts";
 import type { BatchSource } from "./batch.ts";
 import type { Trainer } from "./trainer.ts";
@@ -26,6 +26,8 @@ export interface StepMemory {
   peakBytes: number;
   /** Live bytes by category at that peak. */
   peakByCategory: ByCategory;
+  /** Live bytes by dtype at that peak (16-bit activations show as f16 or bf16). */
+  peakByDtype: ByDtype;
   /**
    * Where the peak was reached: `forward:<layer>` or `backward:<layer>` inside a layer call
    * (with the executor's bookkeeping of it), else the label of the allocation that set it.
@@ -37,6 +39,8 @@ export interface StepMemory {
   activationBytes: number;
   /** Saved activation bytes per layer, in forward order (every layer, zeros included). */
   savedByLayer: LayerSaved[];
+  /** Saved activation bytes when forward ends, by dtype (masks are u8 or bit). */
+  activationByDtype: ByDtype;
 }
 
 /**
@@ -59,10 +63,12 @@ export function measureStep(trainer: Trainer, source: BatchSource): StepMemory {
   return {
     peakBytes: r.peak,
     peakByCategory: r.peakByCategory,
+    peakByDtype: r.peakByDtype,
     peakAt: recorder.peakAt !== null && recorder.peakSeen === r.peak ? recorder.peakAt : r.peakAt,
     persistent,
     activationBytes: savedByLayer.reduce((s, l) => s + l.bytes, 0),
     savedByLayer,
+    activationByDtype: recorder.activationByDtype ?? r.activationByDtype,
   };
 }
 
@@ -73,6 +79,8 @@ class LayerRecorder implements StepObserver {
   /** The last call that raised the peak, and the peak it raised it to. */
   peakAt: string | null = null;
   peakSeen = -1;
+  /** Saved activation bytes by dtype after the last forward call (the end of forward). */
+  activationByDtype: ByDtype | null = null;
   #peak = 0;
   #activation = 0;
 
@@ -86,7 +94,10 @@ class LayerRecorder implements StepObserver {
 
   leave(phase: "forward" | "backward", name: string): void {
     const r = this.alloc.report();
-    if (phase === "forward") this.saved.set(name, r.live.activation - this.#activation);
+    if (phase === "forward") {
+      this.saved.set(name, r.live.activation - this.#activation);
+      this.activationByDtype = r.activationByDtype;
+    }
     if (r.peak > this.#peak) {
       this.peakAt = `${phase}:${name}`;
       this.peakSeen = r.peak;

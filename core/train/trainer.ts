@@ -22,12 +22,19 @@ import type { Collectives } from "../collectives/collectives.ts";
 import type { Encoder } from "../encoder.ts";
 import { TempoError } from "../errors.ts";
 import { adamw } from "../ops/adamw.ts";
-import { globalGradNorm, gradNormScratchBytes } from "../ops/grad_norm.ts";
+import { globalGradNorm, gradNormScratchBytes, OVERFLOW_BIT } from "../ops/grad_norm.ts";
 import type { StepContext, StepObserver } from "../step.ts";
 import type { Tensor } from "../tensor.ts";
 import type { BatchSource, TokenBatch } from "./batch.ts";
 import { DEFAULT_BUCKET_BYTES, GradientReducer, type ReduceStats } from "./data_parallel.ts";
 import type { Model } from "./model.ts";
+import {
+  afterGoodStep,
+  afterOverflow,
+  initialScaler,
+  type LossScaling,
+  type ScalerState,
+} from "./loss_scaler.ts";
 import { learningRate, type Schedule } from "./schedule.ts";
 
 /** AdamW's moment decays and epsilon unless a run says otherwise (torch.optim.AdamW's defaults). */
@@ -63,6 +70,8 @@ export interface TrainOptions {
   collectives?: Collectives;
   /** Bytes of gradients per all-reduce bucket; default DEFAULT_BUCKET_BYTES. */
   bucketBytes?: number;
+  /** Dynamic loss scaling (f16 runs: `GRAD_SCALER`); absent: none (f32, bf16). */
+  lossScaling?: LossScaling;
 }
 
 /** One optimizer step's record, reported when its loss has been read. */
@@ -86,6 +95,13 @@ export interface StepRecord {
   samplesPerStep: number;
   /** Peak bytes of the step on this rank and the split at that peak. */
   memory: MemoryReport;
+  /** The loss scale the step's gradients were computed at (loss-scaled runs only). */
+  lossScale?: number;
+  /**
+   * The step's gradients overflowed (an Inf or NaN) at `lossScale`: AdamW skipped it and the
+   * scale was backed off (loss-scaled runs only). Its loss is still the loss of its batch.
+   */
+  skipped?: boolean;
   /**
    * What the model's guard switched at this step (e.g. Tempo LayerNorms that now keep their
    * input), when it tripped: the step was then run again, and this is the record of that run.
@@ -105,8 +121,8 @@ interface Answer {
   loss: number;
   /** Global gradient norm before clipping. */
   gradNorm: number;
-  /** The model's guard tripped: AdamW skipped this step. */
-  tripped: boolean;
+  /** The skip word: GUARD_BIT when the model's guard tripped, OVERFLOW_BIT when the gradients overflowed (AdamW skipped the step either way). */
+  flags: number;
   /** The allocator's report at the end of encoding, when it came after `step()` returned. */
   memory?: MemoryReport;
 }
@@ -127,7 +143,12 @@ interface InFlight {
   answer: Promise<Answer>;
   /** What the guard switched before the run that `answer` belongs to. */
   guarded: string[];
+  /** The loss scaler's state the step was encoded at (loss-scaled runs; else null). */
+  scaler: ScalerState | null;
 }
+
+/** The bit minAbsGammaFlag ORs into the skip word (the guard's). */
+const GUARD_BIT = 1;
 
 /** Trains a model. Construct, then call `step()` repeatedly (or hand it to `runLoop`). */
 export class Trainer {
@@ -143,6 +164,14 @@ export class Trainer {
   readonly #reducer: GradientReducer | null;
   /** The last step's encoding (data parallel: steps are encoded one after another). */
   #encoding: Promise<void> = Promise.resolve();
+  /**
+   * Loss scaling: the state the next step is encoded at (it assumes that every step in flight
+   * is good), the state after the last settled step (what a checkpoint keeps), and the sticky
+   * overflow word on the GPU that makes AdamW skip every step from an overflowed one on.
+   */
+  #encScaler: ScalerState | null = null;
+  #settledScaler: ScalerState | null = null;
+  readonly #overflow: Tensor | null = null;
 
   constructor(
     readonly model: Model,
@@ -159,6 +188,11 @@ export class Trainer {
     });
     this.#norm = alloc.alloc([2], "f32", "workspace", "grad_norm");
     this.#metrics = alloc.alloc([4], "f32", "workspace", "metrics");
+    if (options.lossScaling) {
+      this.#encScaler = this.#settledScaler = initialScaler(options.lossScaling);
+      this.#overflow = alloc.alloc([1], "u32", "workspace", "loss_scale.overflow");
+      enc.clear(this.#overflow);
+    }
     const comm = options.collectives;
     this.#reducer = comm && comm.size > 1
       ? new GradientReducer(
@@ -186,6 +220,22 @@ export class Trainer {
    */
   encoded(): Promise<void> {
     return this.#encoding;
+  }
+
+  /**
+   * The loss scaler's state after the last settled step (what a checkpoint keeps), or null
+   * without loss scaling. After `runLoop` has settled every step, the next step's.
+   */
+  get scalerState(): ScalerState | null {
+    return this.#settledScaler ? { ...this.#settledScaler } : null;
+  }
+
+  /** Continue from a checkpoint's scaler state (before the first step of this trainer). */
+  restoreScaler(st: ScalerState): void {
+    if (!this.options.lossScaling) throw new Error("restoreScaler: the run has no loss scaling");
+    if (this.#inFlight.length > 0) throw new Error("restoreScaler: steps are in flight");
+    this.#encScaler = { ...st };
+    this.#settledScaler = { ...st };
   }
 
   /** The optimizer moments (for checkpoints), in parameter order. */
@@ -218,8 +268,10 @@ export class Trainer {
     observer: StepObserver | undefined,
     guarded: string[],
   ): InFlight {
-    if (!this.#reducer) return this.#encode(index, batches, observer, guarded);
-    const run = () => this.#encodeParallel(index, batches, observer);
+    const scaler = this.#encScaler;
+    if (scaler) this.#encScaler = afterGoodStep(this.options.lossScaling!, scaler);
+    if (!this.#reducer) return this.#encode(index, batches, observer, guarded, scaler);
+    const run = () => this.#encodeParallel(index, batches, observer, scaler);
     const encoded = this.#encoding.then(run, run);
     this.#encoding = encoded.then(() => {}, () => {});
     return {
@@ -230,6 +282,7 @@ export class Trainer {
       memory: this.alloc.report(),
       answer: encoded.then((e) => e.answer),
       guarded,
+      scaler,
     };
   }
 
@@ -274,7 +327,7 @@ export class Trainer {
    * The global gradient norm and clip factor, the guard, AdamW and the copy of loss, norm and
    * flag into the metrics; returns the read of the metrics.
    */
-  #update(index: number): Promise<ArrayBuffer> {
+  #update(index: number, scaler: ScalerState | null): Promise<ArrayBuffer> {
     const { model, alloc, enc, options: o } = this;
     const grads = model.params.map((p) => p.grad);
     const scratch = alloc.alloc(
@@ -284,15 +337,21 @@ export class Trainer {
       "grad_norm.scratch",
     );
     const maxNorm = o.gradClip > 0 ? o.gradClip : Infinity;
-    globalGradNorm(enc, { out: this.#norm, scratch, grads, maxNorm });
+    const overflow = this.#overflow;
+    const scaled = scaler && overflow ? { scale: scaler.scale, overflow } : undefined;
+    globalGradNorm(enc, { out: this.#norm, scratch, grads, maxNorm, scaled });
     alloc.release(scratch);
     // The guard reads parameters only, which nothing has changed since the forward: checked here,
     // after backward, its flag is not live at the step's peak.
+    // The skip word: the overflow word's value (sticky: see #settle), the guard's bit ORed in.
     const words = model.guard?.words() ?? 0;
-    const flag = words > 0 ? alloc.alloc([words], "u32", "workspace", "guard.flags") : null;
+    const flag = words > 0 || overflow
+      ? alloc.alloc([Math.max(1, words)], "u32", "workspace", "guard.flags")
+      : null;
     if (flag) {
-      enc.clear(flag);
-      model.guard!.check(enc, flag);
+      if (overflow) enc.copy(overflow, flag, 4, 0, 0);
+      else enc.clear(flag);
+      if (words > 0) model.guard!.check(enc, flag);
     }
     const lr = learningRate(o.schedule, index);
     model.params.forEach((p, i) => {
@@ -323,10 +382,12 @@ export class Trainer {
     batches: TokenBatch[],
     observer: StepObserver | undefined,
     guarded: string[],
+    scaler: ScalerState | null,
   ): InFlight {
     const o = this.options;
-    const lossParts = this.#backward(index, batches, observer, 1 / o.gradAccum, false);
-    const read = this.#update(index);
+    const lossScale = (scaler?.scale ?? 1) / o.gradAccum;
+    const lossParts = this.#backward(index, batches, observer, lossScale, false);
+    const read = this.#update(index, scaler);
     const memory = this.alloc.report();
     const answer = (async (): Promise<Answer> => {
       const parts = await Promise.all(lossParts);
@@ -334,7 +395,7 @@ export class Trainer {
       const m = new Float32Array(buf);
       let loss = m[0];
       for (const b of parts) loss += new Float32Array(b)[0];
-      return { loss: loss / o.gradAccum, gradNorm: m[2], tripped: new Uint32Array(buf)[3] !== 0 };
+      return { loss: loss / o.gradAccum, gradNorm: m[2], flags: new Uint32Array(buf)[3] };
     })();
     return {
       index,
@@ -344,6 +405,7 @@ export class Trainer {
       memory,
       answer,
       guarded,
+      scaler,
     };
   }
 
@@ -357,10 +419,12 @@ export class Trainer {
     index: number,
     batches: TokenBatch[],
     observer: StepObserver | undefined,
+    scaler: ScalerState | null,
   ): Promise<{ answer: Promise<Answer> }> {
     const reducer = this.#reducer!;
     const scale = 1 / (this.options.gradAccum * reducer.comm.size);
-    const lossParts = this.#backward(index, batches, observer, scale, true);
+    const lossScale = scale * (scaler?.scale ?? 1);
+    const lossParts = this.#backward(index, batches, observer, lossScale, true);
     const localLoss = Promise.all(lossParts).then((parts) => {
       let sum = 0;
       for (const b of parts) sum += new Float32Array(b)[0];
@@ -372,12 +436,12 @@ export class Trainer {
       localLoss,
       `the gradients of step ${index + 1}`,
     );
-    const read = this.#update(index);
+    const read = this.#update(index, scaler);
     const memory = this.alloc.report();
     const answer = read.then((buf): Answer => ({
       loss,
       gradNorm: new Float32Array(buf)[2],
-      tripped: new Uint32Array(buf)[3] !== 0,
+      flags: new Uint32Array(buf)[3],
       memory,
     }));
     return { answer };
@@ -388,20 +452,32 @@ export class Trainer {
     const o = this.options;
     try {
       let a = await step.answer;
-      while (a.tripped) {
+      while (a.flags & GUARD_BIT) {
         const switched = await this.model.guard!.resolve(this.enc, this.alloc);
         if (switched.length === 0) {
           throw new Error(`step ${step.index + 1}: the model's guard tripped but switched nothing`);
         }
         // This step and every later one encoded so far were skipped on the GPU (the parameters
-        // they saw did not change); encode them again, in order, on the switched path.
-        const from = this.#inFlight.indexOf(step);
-        for (const s of this.#inFlight.slice(from)) {
-          s.answer.catch(() => {}); // superseded
-          const guarded = s === step ? [...s.guarded, ...switched] : s.guarded;
-          Object.assign(s, this.#start(s.index, s.batches, s.observer, guarded));
-        }
+        // they saw did not change); encode them again, in order, on the switched path, at the
+        // loss scales they were encoded at.
+        this.#reencode(
+          step,
+          true,
+          step.scaler,
+          (s) => s === step ? [...s.guarded, ...switched] : s.guarded,
+        );
         a = await step.answer;
+      }
+      const scaling = this.options.lossScaling;
+      const overflowed = (a.flags & OVERFLOW_BIT) !== 0;
+      if (scaling && step.scaler) {
+        if (Number.isFinite(a.loss) && overflowed) {
+          // AdamW skipped this step and, the overflow word being sticky, every later one encoded
+          // so far: back off, clear the word and encode those again at the scales that follow.
+          const next = afterOverflow(scaling, step.scaler, step.index + 1);
+          this.#settledScaler = next;
+          this.#reencode(step, false, next, (s) => s.guarded);
+        } else this.#settledScaler = afterGoodStep(scaling, step.scaler);
       }
       const now = performance.now();
       const ms = now - this.#lastTime;
@@ -422,11 +498,34 @@ export class Trainer {
         samplesPerStep: o.samplesPerMicroBatch * o.gradAccum * this.ranks,
         memory: a.memory ?? step.memory,
       };
+      if (step.scaler) record.lossScale = step.scaler.scale;
+      if (step.scaler && overflowed) record.skipped = true;
       if (step.guarded.length > 0) record.guarded = step.guarded;
       return record;
     } finally {
       this.#inFlight.splice(this.#inFlight.indexOf(step), 1);
     }
+  }
+
+  /**
+   * Encode again the steps in flight from `step` on (`self`: `step` included, else the ones
+   * after it), in order, the first of them at loss-scaler state `scaler`, and clear the sticky
+   * overflow word before them.
+   */
+  #reencode(
+    step: InFlight,
+    self: boolean,
+    scaler: ScalerState | null,
+    guardedOf: (s: InFlight) => string[],
+  ): void {
+    if (this.#overflow) this.enc.clear(this.#overflow);
+    this.#encScaler = scaler ? { ...scaler } : null;
+    const from = this.#inFlight.indexOf(step) + (self ? 0 : 1);
+    for (const s of this.#inFlight.slice(from)) {
+      s.answer.catch(() => {}); // superseded
+      Object.assign(s, this.#start(s.index, s.batches, s.observer, guardedOf(s)));
+    }
+    // Nothing re-encoded: the next step to encode starts from `scaler`.
   }
 
   /** Reset the step timer (e.g. after a pause for validation or a checkpoint). */
