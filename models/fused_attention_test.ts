@@ -24,10 +24,11 @@ async function train(
   tempo: TempoOptions,
   steps: number,
   memoryLimit?: number,
+  precision: "f32" | "bf16" = "f32",
 ): Promise<{ losses: number[]; peaks: number[] }> {
   const alloc = new Allocator({ device: gpu.device, memoryLimit });
   const enc = new Encoder(gpu);
-  const model = new Transformer(cfg, shape, tempo, alloc);
+  const model = new Transformer(cfg, shape, tempo, alloc, { precision });
   model.initialize(enc, 1);
   const trainer = new Trainer(model, alloc, enc, {
     ...trainDefaults(shape),
@@ -65,6 +66,27 @@ Deno.test({
     if (fused.peaks[1] !== planned) {
       throw new Error(`${name}: fused GPU peak ${fused.peaks[1]}, planned ${planned}`);
     }
+  }
+});
+
+// bf16 (no loss scaling): the fused layer stores its output and takes its gradient in 16 bits
+// like the standard one; the curves agree within the 16-bit parity test's bf16 tolerance
+// (models/transformer_test.ts), and planning mode's peak is the GPU's.
+Deno.test({
+  name: "fused vs standard attention at bf16: the same loss curve for 30 steps, GPT-2",
+  ...GPU_TEST,
+}, async () => {
+  const gpu = await testGpu(), shape = { batch: 2, seqLen: 16 };
+  const cfg = tiny("gpt2-tiny");
+  const std = await train(gpu, cfg, shape, ALL_TEMPO, 30, undefined, "bf16");
+  const fused = await train(gpu, cfg, shape, FUSED, 30, undefined, "bf16");
+  const worst = Math.max(...std.losses.map((x, i) => Math.abs(x - fused.losses[i])));
+  console.log(`  bf16: fused vs standard losses differ by at most ${worst}`);
+  if (!(worst < 5e-2)) throw new Error(`bf16: fused vs standard differ by up to ${worst}`);
+  if (!(fused.losses[29] < fused.losses[0] - 0.5)) throw new Error("bf16: loss did not fall");
+  const planned = planModel(cfg, shape, FUSED, { precision: "bf16" }).peakBytes;
+  if (fused.peaks[1] !== planned) {
+    throw new Error(`bf16 fused peak ${fused.peaks[1]} != ${planned}`);
   }
 });
 
