@@ -1,5 +1,4 @@
-import { defaultKernels, kernelsText } from "../core/kernel_policy.ts";
-import { GPU_TEST } from "../core/testing.ts";
+import { GPU_CLASS_KERNELS, GPU_TEST } from "../core/testing.ts";
 
 /** Run deno with args in `cwd` (with `env` added); returns exit code and output. */
 async function deno(args: string[], cwd: string, env: Record<string, string> = {}) {
@@ -42,7 +41,7 @@ Deno.test({
   // The bundle is under test here, not the kernels (core/ops tests them): its pretrain runs a real
   // GPU's kernel policy, which compiles in seconds on the software adapter (its defaults take
   // minutes cold), and shows TEMPO_KERNELS reaching a bundled run.
-  const kernels = kernelsText(defaultKernels({ isSoftware: false }));
+  const kernels = GPU_CLASS_KERNELS;
   const run = await deno(
     [
       "run",

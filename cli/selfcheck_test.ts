@@ -1,11 +1,10 @@
-import { defaultKernels, kernelsText } from "../core/kernel_policy.ts";
-import { GPU_TEST } from "../core/testing.ts";
+import { GPU_CLASS_KERNELS, GPU_TEST } from "../core/testing.ts";
 
-// A real GPU's kernel policy, through TEMPO_KERNELS in a subprocess (the variable is read per
-// process): the GPU-class kernels (tiled matmul, workgroup row kernels) train both tiny models
+// A real GPU's kernel policy (one at WebGPU's default limits: GPU_CLASS_KERNELS), through
+// TEMPO_KERNELS in a subprocess (the variable is read per process): the GPU-class kernels (tiled matmul, workgroup row kernels) train both tiny models
 // end to end here, and they compile in seconds on the software adapter, where its own defaults
 // take minutes cold (those train end to end in models/transformer_test.ts).
-const GPU_POLICY = kernelsText(defaultKernels({ isSoftware: false }));
+const GPU_POLICY = GPU_CLASS_KERNELS;
 
 /** `tempo selfcheck` in a subprocess with TEMPO_KERNELS set; its exit code and output lines. */
 async function selfcheck(

@@ -9,9 +9,11 @@ import { Encoder } from "./encoder.ts";
 import { acquireGpu, type Gpu, withKernels } from "./gpu.ts";
 import { encodeHalves } from "./half.ts";
 import {
+  defaultKernels,
   KERNEL_FAMILIES,
   type KernelFamily,
   type KernelOverrides,
+  kernelsText,
   kernelUnsupported,
 } from "./kernel_policy.ts";
 import type { Category, Tensor } from "./tensor.ts";
@@ -221,3 +223,20 @@ export function assertClose(
   }
   return maxErr;
 }
+
+/**
+ * The kernel policy of a GPU at WebGPU's default limits (256 invocations and 16 KiB of workgroup
+ * memory per workgroup, no subgroups), as TEMPO_KERNELS text: the GPU-class kernels with the
+ * small tiled-matmul tile, which llvmpipe compiles in about half the time of the large one (a cold
+ * `selfcheck --bf16`: 28 s against 48 s). Tests run it in subprocesses (cli/selfcheck_test.ts,
+ * cli/bundle_test.ts).
+ */
+export const GPU_CLASS_KERNELS: string = kernelsText(defaultKernels({
+  isSoftware: false,
+  workgroup: {
+    maxComputeInvocationsPerWorkgroup: 256,
+    maxComputeWorkgroupSizeX: 256,
+    maxComputeWorkgroupSizeY: 256,
+    maxComputeWorkgroupStorageSize: 16384,
+  },
+}));
