@@ -43,8 +43,12 @@ Deno.test({ name: "encoder: profiling times each dispatch on the GPU", ...GPU_TE
   enc.startProfile();
   for (let i = 0; i < 2050; i++) enc.dispatch(BUSY, { x }, { n: i === 2049 ? 100000 : 1 }, [1]);
   const many = await enc.stopProfile();
-  if (many.length !== 2050 || many[2049].ns < 10 * many[2048].ns) {
-    throw new Error(`${many.length} timings; last two ${many[2048]?.ns}, ${many[2049]?.ns} ns`);
+  // The last, 100000x the work, against the median of the others (one of them can be slowed by
+  // the machine: a single neighbour is no reference).
+  const rest = many.slice(0, 2049).map((d) => d.ns).sort((a, b) => a - b);
+  const median = rest[Math.floor(rest.length / 2)];
+  if (many.length !== 2050 || !(many[2049].ns > 10 * median)) {
+    throw new Error(`${many.length} timings; median ${median}, last ${many[2049]?.ns} ns`);
   }
   // Without timestamp-query it says so by name.
   const plain = new Encoder({ ...f.gpu, hasTimestamps: false });
