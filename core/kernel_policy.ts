@@ -51,6 +51,15 @@ export type BiasKernel = "blocked" | "element";
 export type GeluTempoOrder = "grouped" | "ordered";
 
 /**
+ * Gradient norm (core/ops/grad_norm.ts): `partials` (no workgroup reduction in the first pass:
+ * one partial per invocation, for llvmpipe, where every barrier switches coroutines), `workgroup`
+ * (the first pass reduces each workgroup in workgroup memory to one partial: 64x fewer for the
+ * one-workgroup finish to read) or `subgroup` (both passes reduce with subgroupAdd: needs the
+ * device feature `subgroups`).
+ */
+export type GradNormKernel = "partials" | "workgroup" | "subgroup";
+
+/**
  * Fused attention (core/ops/flash_attention.ts): `blocked` (a block of rows per invocation in
  * registers, no workgroup memory: the software adapter) or `tiled` (a workgroup of rows sharing
  * tiles of the other side staged in workgroup memory: real GPUs).
@@ -132,6 +141,8 @@ export interface KernelPolicy {
   readonly geluTempo: GeluTempoOrder;
   /** Fused attention forward and backward. */
   readonly attention: AttentionKernel;
+  /** The global gradient norm's reductions. */
+  readonly gradNorm: GradNormKernel;
   /** Shape limits of the adapter defaults (see KernelLimits). */
   readonly limits: KernelLimits;
   /** The override applied on top of the adapter defaults, normalised ("" when none). */
@@ -152,6 +163,7 @@ export const KERNEL_FAMILIES = {
   bias: ["blocked", "element"],
   geluTempo: ["grouped", "ordered"],
   attention: ["blocked", "tiled"],
+  gradNorm: ["partials", "workgroup", "subgroup"],
 } as const satisfies Record<string, readonly string[]>;
 
 /** An op family's name. */
@@ -209,10 +221,11 @@ export interface AdapterKind {
  * The adapter's default policy: on a software adapter the texture matmul (blocked below 32^3
  * multiply-adds), row-per-invocation kernels (softmax up to 2048 keys, LayerNorm up to 4096
  * channels, cross-entropy up to 65536 classes), blocked bias kernels (sumRows up to n = 1024),
- * the grouped GELU order and blocked fused attention; on other adapters the tiled matmul
- * (GPU_TILE, or SMALL_GPU_TILE where the workgroup limits are too small for it),
- * workgroup-per-row kernels (`subgroup` where the device has subgroups, else `workgroup`),
- * element bias kernels, the ordered GELU and tiled fused attention. A software adapter keeps
+ * the grouped GELU order, blocked fused attention and the `partials` gradient norm; on other
+ * adapters the tiled matmul (GPU_TILE, or SMALL_GPU_TILE where the workgroup limits are too small
+ * for it), workgroup-per-row kernels and gradient-norm reductions (`subgroup` where the device has
+ * subgroups, else `workgroup`), element bias kernels, the ordered GELU and tiled fused attention.
+ * A software adapter keeps
  * `row` even with subgroups (llvmpipe grants them; its defaults are measured, docs/design.md).
  */
 export function defaultKernels(adapter: AdapterKind): KernelPolicy {
@@ -232,6 +245,7 @@ function adapterDefaults(adapter: AdapterKind): Omit<KernelPolicy, "label"> {
       bias: "blocked",
       geluTempo: "grouped",
       attention: "blocked",
+      gradNorm: "partials",
       limits: {
         textureMinMacs: 32 ** 3,
         softmaxRowMax: 2048,
@@ -254,6 +268,7 @@ function adapterDefaults(adapter: AdapterKind): Omit<KernelPolicy, "label"> {
     bias: "element",
     geluTempo: "ordered",
     attention: "tiled",
+    gradNorm: adapter.hasSubgroups ? "subgroup" : "workgroup",
     limits: {},
     overrides: "",
   };
@@ -268,6 +283,7 @@ const LIMITS_OF: Record<KernelFamily, readonly (keyof KernelLimits)[]> = {
   bias: ["sumRowsBlockedMax"],
   geluTempo: [],
   attention: [],
+  gradNorm: [],
 };
 
 const SYNTAX =
@@ -350,7 +366,8 @@ export interface KernelFeatures {
 }
 
 /** The row families (their kernels are RowKernels). */
-const ROW_FAMILIES = ["softmax", "layernorm", "crossEntropy"] as const;
+/** The families with a `subgroup` variant (each also has `workgroup`). */
+const SUBGROUP_FAMILIES = ["softmax", "layernorm", "crossEntropy", "gradNorm"] as const;
 
 /** Why `family=kernel` cannot run on a device with `features`, or "" when it can. */
 export function kernelUnsupported(
@@ -369,7 +386,7 @@ export function kernelUnsupported(
  * kernel of policy `p` can run on a device with `features`.
  */
 export function checkKernelFeatures(p: KernelPolicy, features: KernelFeatures): void {
-  for (const f of ROW_FAMILIES) {
+  for (const f of SUBGROUP_FAMILIES) {
     const why = kernelUnsupported(f, p[f], features);
     if (why) throw new TempoError(`kernel policy: ${why}; use ${f}=workgroup`);
   }
@@ -510,7 +527,7 @@ export function describeKernels(p: Omit<KernelPolicy, "label">): string {
     : p.matmul;
   return `matmul=${matmul} softmax=${p.softmax} layernorm=${p.layernorm} ` +
     `crossEntropy=${p.crossEntropy} bias=${p.bias} geluTempo=${p.geluTempo}` +
-    ` attention=${p.attention}` +
+    ` attention=${p.attention} gradNorm=${p.gradNorm}` +
     (p.overrides ? ` (override: ${p.overrides})` : "");
 }
 

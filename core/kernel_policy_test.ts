@@ -33,9 +33,11 @@ Deno.test("kernel policy: adapter defaults, and their shape limits", () => {
   const sw = defaultKernels({ isSoftware: true }), hw = defaultKernels({ isSoftware: false });
   const pick = (
     p: typeof sw,
-  ) => [p.matmul, p.softmax, p.layernorm, p.crossEntropy, p.bias, p.geluTempo];
-  if (pick(sw).join() !== "texture,row,row,row,blocked,grouped") throw new Error(`${pick(sw)}`);
-  if (pick(hw).join() !== "tiled,workgroup,workgroup,workgroup,element,ordered") {
+  ) => [p.matmul, p.softmax, p.layernorm, p.crossEntropy, p.bias, p.geluTempo, p.gradNorm];
+  if (pick(sw).join() !== "texture,row,row,row,blocked,grouped,partials") {
+    throw new Error(`${pick(sw)}`);
+  }
+  if (pick(hw).join() !== "tiled,workgroup,workgroup,workgroup,element,ordered,workgroup") {
     throw new Error(`${pick(hw)}`);
   }
   // The software defaults hand over by shape; a real GPU's never do.
@@ -56,7 +58,7 @@ Deno.test("kernel policy: adapter defaults, and their shape limits", () => {
     if (got !== want) throw new Error(`${what}: ${got}, want ${want}`);
   }
   const line = "matmul=texture softmax=row layernorm=row crossEntropy=row bias=blocked " +
-    "geluTempo=grouped attention=blocked";
+    "geluTempo=grouped attention=blocked gradNorm=partials";
   if (sw.label !== line || describeKernels(sw) !== line) throw new Error(sw.label);
 });
 
@@ -65,6 +67,7 @@ Deno.test("kernel policy: subgroup row kernels on GPUs with subgroups, never on 
     [p.softmax, p.layernorm, p.crossEntropy].join();
   const hw = defaultKernels({ isSoftware: false, hasSubgroups: true });
   if (rows(hw) !== "subgroup,subgroup,subgroup") throw new Error(hw.label);
+  if (hw.gradNorm !== "subgroup") throw new Error(`GPU gradient norm: ${hw.label}`);
   if (rowKernelFor(hw, "crossEntropy", 50257) !== "subgroup") throw new Error("GPU CE limited");
   if (
     rows(defaultKernels({ isSoftware: false, hasSubgroups: false })) !==

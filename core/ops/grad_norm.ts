@@ -1,8 +1,12 @@
 /**
  * Global gradient L2 norm over a list of tensors, and the clip factor, without a host sync.
  * Pass 1: each workgroup sums the squares of a fixed block of ELEMS_PER_GROUP elements of one
- * tensor, one partial per invocation (PARTIALS_PER_GROUP of them, in scratch). Pass 2: one
- * workgroup sums all partials in a fixed order.
+ * tensor into PARTIALS_PER_GROUP scratch slots: one partial per invocation (kernel `partials`,
+ * the software adapter's), or the workgroup's sum in the block's first slot (`workgroup`: a tree
+ * in workgroup memory; `subgroup`: subgroupAdd), which the finish then reads with a stride of
+ * PARTIALS_PER_GROUP. Pass 2: one workgroup sums the partials in a fixed order (tree or
+ * subgroups, as pass 1). The kernel policy's `gradNorm` picks the variant; the scratch is the same
+ * size for all three.
  * Both passes are fixed-order (strided, then tree), so the result is deterministic. Blocks never
  * straddle a binding chunk (chunks are whole blocks), so the scratch size depends only on the sizes.
  * Clipping is PyTorch's clip_grad_norm_: factor = min(1, maxNorm / (norm + 1e-6)).
@@ -12,10 +16,13 @@
  */
 import type { Encoder } from "../encoder.ts";
 import { groups1d, type KernelSpec } from "../kernel.ts";
+import type { GradNormKernel } from "../kernel_policy.ts";
+import { cachedSpec } from "../spec_cache.ts";
 import type { Tensor } from "../tensor.ts";
 import { needF32 } from "./checks.ts";
 import { type ChunkOptions, chunksOf } from "./chunking.ts";
 import { widenTo16 } from "./rows.ts";
+import { subgroupReduceWgsl } from "./row_reduce_subgroup.ts";
 
 const WG = 64;
 const PER_THREAD = 256;
@@ -43,16 +50,36 @@ const TREE = `for (var h = WG_X / 2u; h > 0u; h >>= 1u) {
     workgroupBarrier();
   }`;
 
-// No workgroup memory and no barrier: each invocation writes its own partial. (A tree reduction
-// per workgroup costs a coroutine switch per SIMD group per barrier on llvmpipe: 208 ms of a
-// bert-base-shaped step against ~40 ms for this.)
-const SUM_SQUARES: KernelSpec = {
-  name: "grad_norm_partials",
-  bindings: [{ name: "x", type: "vec4<f32>" }, { name: "partials", type: "f32", write: true }],
-  uniforms: [["n", "u32"], ["base4", "u32"], ["groups", "u32"], ["p0", "u32"]],
-  workgroupSize: [WG],
-  body: `let g = wid.x + wid.y * nwg.x;
-  if (g >= u.groups) { return; }
+/** WGSL `fn wg_sum(v: f32, lidx: u32) -> f32` of a reducing variant (every invocation gets it). */
+function reduceWgsl(kernel: GradNormKernel, wg: number): string {
+  if (kernel === "subgroup") return subgroupReduceWgsl("wg_sum", "f32", "add");
+  return `var<workgroup> red: array<f32, ${wg}>;
+fn wg_sum(v: f32, lidx: u32) -> f32 {
+  red[lidx] = v;
+  workgroupBarrier();
+  ${TREE}
+  let total = red[0];
+  workgroupBarrier();
+  return total;
+}`;
+}
+
+// `partials`: no workgroup memory and no barrier: each invocation writes its own partial. (A tree
+// reduction per workgroup costs a coroutine switch per SIMD group per barrier on llvmpipe: 208 ms
+// of a bert-base-shaped step against ~40 ms for this.) The others write one sum per workgroup.
+function sumSquaresSpec(kernel: GradNormKernel): KernelSpec {
+  const name = `grad_norm_partials${kernel === "partials" ? "" : `_${kernel}`}`;
+  return cachedSpec(name, () => ({
+    name,
+    bindings: [{ name: "x", type: "vec4<f32>" }, { name: "partials", type: "f32", write: true }],
+    uniforms: [["n", "u32"], ["base4", "u32"], ["groups", "u32"], ["p0", "u32"]],
+    workgroupSize: [WG],
+    subgroups: kernel === "subgroup",
+    prelude: kernel === "partials" ? undefined : reduceWgsl(kernel, WG),
+    // A reducing variant's workgroup stays whole past u.groups (the reductions need uniform
+    // control flow); its extra invocations add nothing and write nothing.
+    body: `let g = wid.x + wid.y * nwg.x;
+  ${kernel === "partials" ? "if (g >= u.groups) { return; }" : ""}
   // n elements = full vec4s, then a partial one whose lanes past n are dropped (select, so that
   // whatever lies past the tensor, even NaN, cannot leak in).
   let nv = (u.n + 3u) / 4u;
@@ -60,68 +87,72 @@ const SUM_SQUARES: KernelSpec = {
   var s = 0.0;
   for (var k = 0u; k < ${PER_THREAD / 4}u; k++) {
     let j = (g * ${PER_THREAD / 4}u + k) * WG_X + lidx;
-    if (j < nv) {
+    if (g < u.groups && j < nv) {
       var a = x[u.base4 + j];
       if (j == nv - 1u && rem != 0u) { a = select(vec4<f32>(), a, vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(rem)); }
       s += dot(a, a);
     }
   }
-  partials[u.p0 + g * WG_X + lidx] = s;`,
-};
+  ${
+      kernel === "partials"
+        ? "partials[u.p0 + g * WG_X + lidx] = s;"
+        : `let total = wg_sum(s, lidx);
+  if (lidx == 0u && g < u.groups) { partials[u.p0 + g * WG_X] = total; }`
+    }`,
+  }));
+}
 
 const FINISH_WG = 256;
 
 /** The bit of the overflow word that `globalGradNorm` sets on a non-finite gradient. */
 export const OVERFLOW_BIT = 2;
 
-const FINISH: KernelSpec = {
-  name: "grad_norm_finish",
-  bindings: [{ name: "partials", type: "f32" }, { name: "out", type: "f32", write: true }],
-  uniforms: [["count", "u32"], ["maxNorm", "f32"]],
-  workgroupSize: [FINISH_WG],
-  prelude: `var<workgroup> red: array<f32, ${FINISH_WG}>;`,
-  body: `var s = 0.0;
-  for (var i = lidx; i < u.count; i += WG_X) { s += partials[i]; }
-  red[lidx] = s;
-  workgroupBarrier();
-  ${TREE}
-  if (lidx == 0u) {
-    let norm = sqrt(red[0]);
-    out[0] = norm;
-    out[1] = select(1.0, min(1.0, u.maxNorm / (norm + 1e-6)), u.maxNorm > 0.0);
-  }`,
-};
-
 /**
- * The finish of a loss-scaled run: the partials hold the squares of gradients scaled by the loss
- * scale S, so the norm and the clip factor are multiplied by 1/S (a power of two: exact), and a
- * non-finite sum (an Inf or NaN gradient) sets bit 1 (value 2) of `overflow[0]`, which is never
- * cleared here: a step that overflowed keeps every later step skipped until the host clears it.
+ * The finish: the sum of `count` partials at a stride of `stride` slots, then the norm and the
+ * clip factor. Scaled (a loss-scaled run): the partials hold the squares of gradients scaled by
+ * the loss scale S, so the norm and the clip factor are multiplied by 1/S (a power of two: exact),
+ * and a non-finite sum (an Inf or NaN gradient) sets bit 1 (value 2) of `overflow[0]`, which is
+ * never cleared here: a step that overflowed keeps every later step skipped until the host clears
+ * it.
  */
-const FINISH_SCALED: KernelSpec = {
-  name: "grad_norm_finish_scaled",
-  bindings: [
-    { name: "partials", type: "f32" },
-    { name: "out", type: "f32", write: true },
-    { name: "overflow", type: "u32", write: true },
-  ],
-  uniforms: [["count", "u32"], ["maxNorm", "f32"], ["unscale", "f32"]],
-  workgroupSize: [FINISH_WG],
-  prelude: `var<workgroup> red: array<f32, ${FINISH_WG}>;`,
-  body: `var s = 0.0;
-  for (var i = lidx; i < u.count; i += WG_X) { s += partials[i]; }
-  red[lidx] = s;
-  workgroupBarrier();
-  ${TREE}
+function finishSpec(kernel: GradNormKernel, scaled: boolean): KernelSpec {
+  const name = `grad_norm_finish${scaled ? "_scaled" : ""}${
+    kernel === "partials" ? "" : `_${kernel}`
+  }`;
+  return cachedSpec(name, () => ({
+    name,
+    bindings: [
+      { name: "partials", type: "f32" },
+      { name: "out", type: "f32", write: true },
+      ...(scaled ? [{ name: "overflow", type: "u32", write: true } as const] : []),
+    ],
+    uniforms: [
+      ["count", "u32"],
+      ["stride", "u32"],
+      ["maxNorm", "f32"],
+      ...(scaled ? [["unscale", "f32"] as ["unscale", "f32"]] : []),
+    ],
+    workgroupSize: [FINISH_WG],
+    subgroups: kernel === "subgroup",
+    prelude: reduceWgsl(kernel === "subgroup" ? "subgroup" : "workgroup", FINISH_WG),
+    body: `var s = 0.0;
+  for (var i = lidx; i < u.count; i += WG_X) { s += partials[i * u.stride]; }
+  let sum = wg_sum(s, lidx);
   if (lidx == 0u) {
-    let sum = red[0];
-    // Inf and NaN have all exponent bits set (a bit test: compilers may assume no NaN).
+    ${
+      scaled
+        ? `// Inf and NaN have all exponent bits set (a bit test: compilers may assume no NaN).
     if ((bitcast<u32>(sum) & 0x7f800000u) == 0x7f800000u) { overflow[0] = overflow[0] | ${OVERFLOW_BIT}u; }
     let norm = sqrt(sum) * u.unscale;
     out[0] = norm;
-    out[1] = select(1.0, min(1.0, u.maxNorm / (norm + 1e-6)), u.maxNorm > 0.0) * u.unscale;
+    out[1] = select(1.0, min(1.0, u.maxNorm / (norm + 1e-6)), u.maxNorm > 0.0) * u.unscale;`
+        : `let norm = sqrt(sum);
+    out[0] = norm;
+    out[1] = select(1.0, min(1.0, u.maxNorm / (norm + 1e-6)), u.maxNorm > 0.0);`
+    }
   }`,
-};
+  }));
+}
 
 /** What `globalGradNorm` reads and writes. */
 export interface GradNormArgs extends ChunkOptions {
@@ -165,12 +196,14 @@ export function globalGradNorm(enc: Encoder, a: GradNormArgs): void {
   const gpu = enc.gpu;
   if (!gpu) return;
   if (4 * total > gpu.maxBinding) throw new Error(`${op}: ${total} partials exceed one binding`);
+  const kernel = gpu.kernels.gradNorm;
+  const sumSquares = sumSquaresSpec(kernel);
   let p0 = 0;
   for (const t of grads) {
     if (t.size === 0) continue;
     for (const ch of chunksOf(gpu, t, t.size, ELEMS_PER_GROUP, maxBindingBytes)) {
       const n = Math.min(ch.count * ELEMS_PER_GROUP, t.size - ch.first * ELEMS_PER_GROUP);
-      enc.dispatch(SUM_SQUARES, { x: widenTo16(ch.range), partials: scratch }, {
+      enc.dispatch(sumSquares, { x: widenTo16(ch.range), partials: scratch }, {
         n,
         base4: ch.base / 4,
         groups: ch.count,
@@ -180,13 +213,21 @@ export function globalGradNorm(enc: Encoder, a: GradNormArgs): void {
     p0 += partialsOf(t);
   }
   const clip = Number.isFinite(maxNorm) && maxNorm > 0 ? maxNorm : 0;
+  // A reducing first pass leaves one sum per block, in the block's first slot.
+  const stride = kernel === "partials" ? 1 : PARTIALS_PER_GROUP;
+  const count = total / stride;
   const sc = a.scaled;
   if (!sc) {
-    enc.dispatch(FINISH, { partials: scratch, out }, { count: total, maxNorm: clip }, [1, 1, 1]);
+    enc.dispatch(finishSpec(kernel, false), { partials: scratch, out }, {
+      count,
+      stride,
+      maxNorm: clip,
+    }, [1, 1, 1]);
     return;
   }
-  enc.dispatch(FINISH_SCALED, { partials: scratch, out, overflow: sc.overflow }, {
-    count: total,
+  enc.dispatch(finishSpec(kernel, true), { partials: scratch, out, overflow: sc.overflow }, {
+    count,
+    stride,
     maxNorm: clip,
     unscale: 1 / sc.scale,
   }, [1, 1, 1]);
