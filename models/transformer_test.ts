@@ -1,84 +1,10 @@
 import { Allocator } from "../core/allocator.ts";
-import { Encoder } from "../core/encoder.ts";
-import type { Gpu } from "../core/gpu.ts";
-import type { BatchSource } from "../core/train/batch.ts";
-import { Trainer } from "../core/train/trainer.ts";
-import { GRAD_SCALER } from "../core/train/loss_scaler.ts";
-import { type Precision, scalesLoss } from "../core/precision.ts";
 import { GPU_TEST, testGpu } from "../core/testing.ts";
-import { CausalLoader } from "../datasets/causal_loader.ts";
-import { defaultCorpus } from "../datasets/default_corpus.ts";
-import { MlmLoader } from "../datasets/mlm_loader.ts";
-import { openShards } from "../datasets/shard_reader.ts";
-import { tokenizerByName } from "../datasets/tokenizer_by_name.ts";
-import { ALL_TEMPO, BASELINE, type TempoOptions } from "../layers/tempo_options.ts";
-import { archOf } from "./arch.ts";
-import { type ModelConfig, parameterCount, PRESETS, resolveConfig } from "./config.ts";
-import { planModel, trainDefaults } from "./plan.ts";
+import { ALL_TEMPO, BASELINE } from "../layers/tempo_options.ts";
+import { parameterCount, PRESETS, resolveConfig } from "./config.ts";
+import { planModel } from "./plan.ts";
 import { Transformer } from "./transformer.ts";
-
-const SHAPE = { batch: 2, seqLen: 16 };
-
-/** The tiny configurations every end-to-end test covers: each architecture, and BERT with NSP. */
-const TINY_CONFIGS: [string, Record<string, unknown>][] = [
-  ["gpt2-tiny", {}],
-  ["bert-tiny", {}],
-  ["roberta-tiny", {}],
-  ["bert-tiny", { nsp: true }],
-];
-
-async function corpusSource(cfg: ModelConfig, seed: number): Promise<BatchSource> {
-  const tok = tokenizerByName(cfg.tokenizer);
-  const ds = await defaultCorpus(tok);
-  const tokens = openShards(ds.train, { vocabSize: cfg.vocabSize });
-  const B = SHAPE.batch, T = SHAPE.seqLen;
-  const arch = archOf(cfg);
-  return arch.masking === null ? new CausalLoader({ tokens, B, T, seed }) : new MlmLoader({
-    tokens,
-    tokenizer: tok,
-    B,
-    T,
-    seed,
-    masking: arch.masking,
-    nsp: cfg.nsp,
-  });
-}
-
-async function train(
-  gpu: Gpu,
-  cfg: ModelConfig,
-  tempo: TempoOptions,
-  steps: number,
-  opts: { seed?: number; lr?: number; precision?: Precision } = {},
-): Promise<{ losses: number[]; peaks: number[]; skipped: number; scaled: boolean }> {
-  const alloc = new Allocator({ device: gpu.device });
-  const enc = new Encoder(gpu);
-  const precision = opts.precision ?? "f32";
-  const model = new Transformer(cfg, SHAPE, tempo, alloc, { precision });
-  model.initialize(enc, opts.seed ?? 1);
-  const lr = opts.lr ?? 3e-3;
-  const trainer = new Trainer(model, alloc, enc, {
-    ...trainDefaults(SHAPE),
-    seed: opts.seed ?? 1,
-    schedule: { kind: "constant", lr, minLr: lr, warmup: 0, steps },
-    lossScaling: scalesLoss(precision) ? GRAD_SCALER : undefined,
-  });
-  const src = await corpusSource(cfg, opts.seed ?? 1);
-  const losses: number[] = [], peaks: number[] = [];
-  let skipped = 0, scaled = false;
-  let pending = trainer.step(src);
-  for (let i = 1; i <= steps; i++) {
-    const next = i < steps ? trainer.step(src) : null;
-    const r = await pending;
-    losses.push(r.loss);
-    peaks.push(r.memory.peak);
-    if (r.skipped) skipped++;
-    if (r.lossScale !== undefined) scaled = true;
-    if (next) pending = next;
-  }
-  alloc.trim();
-  return { losses, peaks, skipped, scaled };
-}
+import { SHAPE, TINY_CONFIGS, train } from "./training_testing.ts";
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
@@ -163,49 +89,6 @@ Deno.test({
     const planned = planModel(cfg, SHAPE, ALL_TEMPO, { precision: "bf16" });
     if (real.peaks[1] !== planned.peakBytes) {
       throw new Error(`${name} bf16: GPU peak ${real.peaks[1]}, planned ${planned.peakBytes}`);
-    }
-  }
-});
-
-/**
- * Mixed precision on the tiny presets, 60 steps on the embedded corpus (bench/precision_parity.ts
- * runs the full 300): 16-bit curves against f32 within PARITY, and Tempo on vs off at the same
- * precision within the f32 test's 2e-2. bf16 is never loss-scaled; f16 is, and at GradScaler's
- * 2^16 these models' gradients do not overflow (a skipped step would show in `skipped`).
- */
-const PARITY: Record<"f16" | "bf16", number> = { f16: 2e-2, bf16: 5e-2 };
-
-Deno.test({
-  name: "16-bit training: bf16 and f16 loss curves track f32; Tempo on vs off agree at 16 bits",
-  ...GPU_TEST,
-}, async () => {
-  const gpu = await testGpu();
-  const steps = 60;
-  for (const name of ["gpt2-tiny", "bert-tiny"]) {
-    const cfg = resolveConfig(name);
-    const f32 = await train(gpu, cfg, ALL_TEMPO, steps);
-    for (const precision of ["bf16", "f16"] as const) {
-      const on = await train(gpu, cfg, ALL_TEMPO, steps, { precision });
-      const off = await train(gpu, cfg, BASELINE, steps, { precision });
-      const vsF32 = Math.max(...on.losses.map((x, i) => Math.abs(x - f32.losses[i])));
-      const vsBase = Math.max(...on.losses.map((x, i) => Math.abs(x - off.losses[i])));
-      const what = `${name} ${precision}`;
-      if (!(vsF32 < PARITY[precision])) throw new Error(`${what}: vs f32 up to ${vsF32}`);
-      if (!(vsBase < 2e-2)) throw new Error(`${what}: Tempo vs baseline up to ${vsBase}`);
-      if (precision === "bf16" && (on.scaled || on.skipped > 0)) {
-        throw new Error(`${what}: bf16 was loss-scaled or skipped steps`);
-      }
-      if (precision === "f16" && !(on.scaled && on.skipped === 0)) {
-        throw new Error(`${what}: f16 scaled ${on.scaled}, skipped ${on.skipped} steps`);
-      }
-      if (!(Math.max(...on.peaks) < Math.max(...f32.peaks))) {
-        throw new Error(`${what}: 16-bit peak not below f32's`);
-      }
-      if (Deno.env.get("TEMPO_PARITY")) {
-        console.log(
-          `${what}: |vs f32| <= ${vsF32.toFixed(5)}, |Tempo vs off| <= ${vsBase.toFixed(5)}`,
-        );
-      }
     }
   }
 });

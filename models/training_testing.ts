@@ -1,0 +1,91 @@
+/**
+ * Helpers of the models' end-to-end training tests (transformer_test.ts, precision_test.ts): the
+ * shape, the tiny configurations, a corpus loader and a training loop.
+ * @module
+ */
+import { Allocator } from "../core/allocator.ts";
+import { Encoder } from "../core/encoder.ts";
+import type { Gpu } from "../core/gpu.ts";
+import type { BatchSource } from "../core/train/batch.ts";
+import { Trainer } from "../core/train/trainer.ts";
+import { GRAD_SCALER } from "../core/train/loss_scaler.ts";
+import { type Precision, scalesLoss } from "../core/precision.ts";
+import { CausalLoader } from "../datasets/causal_loader.ts";
+import { defaultCorpus } from "../datasets/default_corpus.ts";
+import { MlmLoader } from "../datasets/mlm_loader.ts";
+import { openShards } from "../datasets/shard_reader.ts";
+import { tokenizerByName } from "../datasets/tokenizer_by_name.ts";
+import type { TempoOptions } from "../layers/tempo_options.ts";
+import { archOf } from "./arch.ts";
+import type { ModelConfig } from "./config.ts";
+import { trainDefaults } from "./plan.ts";
+import { Transformer } from "./transformer.ts";
+
+/** The batch shape of the end-to-end tests: B = 2, T = 16. */
+export const SHAPE = { batch: 2, seqLen: 16 };
+
+/** The tiny configurations every end-to-end test covers: each architecture, and BERT with NSP. */
+export const TINY_CONFIGS: [string, Record<string, unknown>][] = [
+  ["gpt2-tiny", {}],
+  ["bert-tiny", {}],
+  ["roberta-tiny", {}],
+  ["bert-tiny", { nsp: true }],
+];
+
+/** A seeded loader over the embedded corpus for `cfg`, at SHAPE. */
+export async function corpusSource(cfg: ModelConfig, seed: number): Promise<BatchSource> {
+  const tok = tokenizerByName(cfg.tokenizer);
+  const ds = await defaultCorpus(tok);
+  const tokens = openShards(ds.train, { vocabSize: cfg.vocabSize });
+  const B = SHAPE.batch, T = SHAPE.seqLen;
+  const arch = archOf(cfg);
+  return arch.masking === null ? new CausalLoader({ tokens, B, T, seed }) : new MlmLoader({
+    tokens,
+    tokenizer: tok,
+    B,
+    T,
+    seed,
+    masking: arch.masking,
+    nsp: cfg.nsp,
+  });
+}
+
+/**
+ * `steps` steps of `cfg` at SHAPE on the embedded corpus (constant lr, f16 loss-scaled): losses,
+ * step peaks, skipped steps and whether a loss scale was used.
+ */
+export async function train(
+  gpu: Gpu,
+  cfg: ModelConfig,
+  tempo: TempoOptions,
+  steps: number,
+  opts: { seed?: number; lr?: number; precision?: Precision } = {},
+): Promise<{ losses: number[]; peaks: number[]; skipped: number; scaled: boolean }> {
+  const alloc = new Allocator({ device: gpu.device });
+  const enc = new Encoder(gpu);
+  const precision = opts.precision ?? "f32";
+  const model = new Transformer(cfg, SHAPE, tempo, alloc, { precision });
+  model.initialize(enc, opts.seed ?? 1);
+  const lr = opts.lr ?? 3e-3;
+  const trainer = new Trainer(model, alloc, enc, {
+    ...trainDefaults(SHAPE),
+    seed: opts.seed ?? 1,
+    schedule: { kind: "constant", lr, minLr: lr, warmup: 0, steps },
+    lossScaling: scalesLoss(precision) ? GRAD_SCALER : undefined,
+  });
+  const src = await corpusSource(cfg, opts.seed ?? 1);
+  const losses: number[] = [], peaks: number[] = [];
+  let skipped = 0, scaled = false;
+  let pending = trainer.step(src);
+  for (let i = 1; i <= steps; i++) {
+    const next = i < steps ? trainer.step(src) : null;
+    const r = await pending;
+    losses.push(r.loss);
+    peaks.push(r.memory.peak);
+    if (r.skipped) skipped++;
+    if (r.lossScale !== undefined) scaled = true;
+    if (next) pending = next;
+  }
+  alloc.trim();
+  return { losses, peaks, skipped, scaled };
+}
