@@ -1,27 +1,10 @@
 import { TempoError } from "../core/errors.ts";
 import { needPrecisionSupport, parsePrecision } from "../core/precision.ts";
-import { GPU_TEST, testGpu } from "../core/testing.ts";
+import { GPU_TEST } from "../core/testing.ts";
 import { decodeSafetensors } from "../core/train/safetensors.ts";
-import { parsePretrainArgs, pretrain } from "./pretrain.ts";
+import { tinyInProcess } from "./pretrain_testing.ts";
 
-const TINY = [
-  "--model",
-  "gpt2-tiny",
-  "--batch-size",
-  "2",
-  "--seq-len",
-  "16",
-  "--log-every",
-  "1",
-  "--quiet",
-];
-
-async function run(args: string[]) {
-  return await pretrain(parsePretrainArgs([...TINY, ...args]), {
-    gpu: await testGpu(),
-    silent: true,
-  });
-}
+const run = tinyInProcess;
 
 /** The JSONL records of a run, summaries and resume markers left out. */
 async function records(path: string): Promise<Record<string, unknown>[]> {

@@ -1,28 +1,12 @@
 import { TempoError } from "../core/errors.ts";
-import { GPU_TEST, testGpu } from "../core/testing.ts";
+import { GPU_TEST } from "../core/testing.ts";
 import { writeShard } from "../datasets/shard.ts";
 import { encodeShardHeader } from "../datasets/shard_format.ts";
 import { main } from "./main.ts";
-import { parsePretrainArgs, pretrain } from "./pretrain.ts";
+import { parsePretrainArgs } from "./pretrain.ts";
+import { tinyInProcess } from "./pretrain_testing.ts";
 
-const TINY = [
-  "--model",
-  "gpt2-tiny",
-  "--batch-size",
-  "2",
-  "--seq-len",
-  "16",
-  "--log-every",
-  "1",
-  "--quiet",
-];
-
-async function run(args: string[]) {
-  return await pretrain(parsePretrainArgs([...TINY, ...args]), {
-    gpu: await testGpu(),
-    silent: true,
-  });
-}
+const run = tinyInProcess;
 
 /** Every logged number of a JSONL file by step: `loss` and `val` maps (later records win). */
 async function curves(

@@ -64,6 +64,14 @@ export async function inProcess(args: string[]): Promise<Record<string, unknown>
   });
 }
 
+/** The smallest GPT-2 run of the in-process pretrain tests: gpt2-tiny at B = 2, T = 16. */
+export const TINY_GPT2 = ["--model", "gpt2-tiny", "--batch-size", "2", "--seq-len", "16"];
+
+/** Run pretrain in this process on TINY_GPT2, with `args` after (so they win). */
+export function tinyInProcess(args: string[]): Promise<Record<string, unknown>> {
+  return inProcess([...TINY_GPT2, ...args]);
+}
+
 /** Every step record (loss) and evaluation (val loss) of JSONL files, as "kind step" -> value. */
 export async function logged(...paths: string[]): Promise<[string, number][]> {
   const out: [string, number][] = [];
