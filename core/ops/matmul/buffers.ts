@@ -46,32 +46,29 @@ export function matmulBuffers(
         for (let k0 = 0; k0 < K; k0 += ch.bk) {
           const kc = Math.min(ch.bk, K - k0);
           const last = nb - 1;
+          // Each operand's chunk: batches b0..b0+last of rows r0..r0+rc-1, columns c0..c0+cc-1
+          // of a row-major [rows, ld] matrix (A is [K, M] when transposed, B [N, K]).
+          const span = (
+            t: typeof A,
+            s: number,
+            ld: number,
+            r0: number,
+            rc: number,
+            c0: number,
+            cc: number,
+          ) =>
+            bindRange(
+              gpu,
+              t,
+              b0 * s + r0 * ld + c0,
+              (b0 + last) * s + (r0 + rc - 1) * ld + c0 + cc,
+            );
           const [ra, offA] = transA
-            ? bindRange(
-              gpu,
-              A,
-              b0 * sA + k0 * M + m0,
-              (b0 + last) * sA + (k0 + kc - 1) * M + m0 + mc,
-            )
-            : bindRange(
-              gpu,
-              A,
-              b0 * sA + m0 * K + k0,
-              (b0 + last) * sA + (m0 + mc - 1) * K + k0 + kc,
-            );
+            ? span(A, sA, ldA, k0, kc, m0, mc)
+            : span(A, sA, ldA, m0, mc, k0, kc);
           const [rb, offB] = transB
-            ? bindRange(
-              gpu,
-              B,
-              b0 * sB + n0 * K + k0,
-              (b0 + last) * sB + (n0 + nc - 1) * K + k0 + kc,
-            )
-            : bindRange(
-              gpu,
-              B,
-              b0 * sB + k0 * N + n0,
-              (b0 + last) * sB + (k0 + kc - 1) * N + n0 + nc,
-            );
+            ? span(B, sB, ldB, n0, nc, k0, kc)
+            : span(B, sB, ldB, k0, kc, n0, nc);
           const [rc, offC] = bindC(p, b0, nb, m0, mc, n0, nc);
           if (offA % qa !== 0 || offB % qb !== 0) throw new Error("matmul: misaligned vec4 chunk");
           enc.dispatch(spec, { A: ra, B: rb, C: rc }, {
