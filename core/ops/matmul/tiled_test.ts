@@ -16,8 +16,8 @@ import {
 // its edges (guarded), full k-slices and a partial last one, vec4 and scalar loads of each
 // layout, quad, pair and single stores, one and two staging buffers, several column and row
 // groups per invocation, staging rounds that do and do not divide the workgroup. LAYOUT_CASES
-// have M, N from 20 to 140 and K from 13 to 24. The batched and chunked cases reuse the layout
-// cases' variants (same tile): 1 more kernel.
+// have M, N from 20 to 140 and K from 13 to 24. The batched and chunked cases mostly reuse the
+// layout cases' variants (same tile): 2 more kernels (single stores, scalar NN).
 
 /**
  * 16x32 per workgroup of 4x4 invocations of 4x8 (two column groups), k-slices of 4, vec4,
@@ -27,13 +27,19 @@ const VEC_DB = tile(16, 32, 4, 4, 8, true, 2);
 /** 32x16 of 4x4 invocations of 8x4 (two row groups), k-slices of 2, scalar loads, one buffer. */
 const SCALAR = tile(32, 16, 2, 8, 4, false, 1);
 
+// Scalar staging is one generator for both buffer counts (only the buffer offset differs), so
+// the layouts' odd cases (scalar loads, 4 kernels of ~5 s each cold) run at the scalar and the
+// 12x16 tiles below, not again here: NN and TT scalar at one buffer, NN scalar double-buffered,
+// NN half-scalar (odd K) here, and single stores in the batched test.
 Deno.test({
-  name: "matmul tiled: every layout, odd and vec4 sizes (vec4, double-buffered)",
+  name: "matmul tiled: every layout with vec4 loads, odd K (vec4, double-buffered)",
   ...GPU_TEST,
 }, async () => {
   const f = await fixtureFor("tiled", { tile: VEC_DB });
   let seed = 10;
-  for (const [what, c] of LAYOUT_CASES) await check(f, c, seed += 3, `tiled ${what}`);
+  for (const [what, c] of LAYOUT_CASES.filter(([w]) => !/^(NT|NN|TN|TT) odd$/.test(w))) {
+    await check(f, c, seed += 3, `tiled ${what}`);
+  }
 });
 
 Deno.test({
