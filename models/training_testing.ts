@@ -1,6 +1,7 @@
 /**
- * Helpers of the models' end-to-end training tests (transformer_test.ts, precision_test.ts): the
- * shape, the tiny configurations, a corpus loader and a training loop.
+ * Helpers of the models' end-to-end training tests (transformer_test.ts, precision_*_test.ts):
+ * the shape, the tiny configurations, a corpus loader, a training loop and the 16-bit parity
+ * check.
  * @module
  */
 import { Allocator } from "../core/allocator.ts";
@@ -15,11 +16,14 @@ import { defaultCorpus } from "../datasets/default_corpus.ts";
 import { MlmLoader } from "../datasets/mlm_loader.ts";
 import { openShards } from "../datasets/shard_reader.ts";
 import { tokenizerByName } from "../datasets/tokenizer_by_name.ts";
-import type { TempoOptions } from "../layers/tempo_options.ts";
+import { ALL_TEMPO, BASELINE, type TempoOptions } from "../layers/tempo_options.ts";
 import { archOf } from "./arch.ts";
-import type { ModelConfig } from "./config.ts";
+import { type ModelConfig, resolveConfig } from "./config.ts";
 import { trainDefaults } from "./plan.ts";
 import { Transformer } from "./transformer.ts";
+
+/** Largest |16-bit loss - f32 loss| over the parity check's 60 steps, by precision. */
+export const PRECISION_PARITY: Record<"f16" | "bf16", number> = { f16: 2e-2, bf16: 5e-2 };
 
 /** The batch shape of the end-to-end tests: B = 2, T = 16. */
 export const SHAPE = { batch: 2, seqLen: 16 };
@@ -88,4 +92,41 @@ export async function train(
   }
   alloc.trim();
   return { losses, peaks, skipped, scaled };
+}
+
+/**
+ * Mixed precision on a tiny preset, 60 steps on the embedded corpus (bench/precision_parity.ts
+ * runs the full 300): the 16-bit curves against f32 within PRECISION_PARITY, and Tempo on vs off
+ * at the same precision within the f32 test's 2e-2. bf16 is never loss-scaled; f16 is, and at
+ * GradScaler's 2^16 these models' gradients do not overflow (a skipped step would show in
+ * `skipped`). One preset per test file (precision_*_test.ts), so that the runner runs them side
+ * by side.
+ */
+export async function checkPrecisionParity(gpu: Gpu, name: string): Promise<void> {
+  const steps = 60;
+  const cfg = resolveConfig(name);
+  const f32 = await train(gpu, cfg, ALL_TEMPO, steps);
+  for (const precision of ["bf16", "f16"] as const) {
+    const on = await train(gpu, cfg, ALL_TEMPO, steps, { precision });
+    const off = await train(gpu, cfg, BASELINE, steps, { precision });
+    const vsF32 = Math.max(...on.losses.map((x, i) => Math.abs(x - f32.losses[i])));
+    const vsBase = Math.max(...on.losses.map((x, i) => Math.abs(x - off.losses[i])));
+    const what = `${name} ${precision}`;
+    if (!(vsF32 < PRECISION_PARITY[precision])) throw new Error(`${what}: vs f32 up to ${vsF32}`);
+    if (!(vsBase < 2e-2)) throw new Error(`${what}: Tempo vs baseline up to ${vsBase}`);
+    if (precision === "bf16" && (on.scaled || on.skipped > 0)) {
+      throw new Error(`${what}: bf16 was loss-scaled or skipped steps`);
+    }
+    if (precision === "f16" && !(on.scaled && on.skipped === 0)) {
+      throw new Error(`${what}: f16 scaled ${on.scaled}, skipped ${on.skipped} steps`);
+    }
+    if (!(Math.max(...on.peaks) < Math.max(...f32.peaks))) {
+      throw new Error(`${what}: 16-bit peak not below f32's`);
+    }
+    if (Deno.env.get("TEMPO_PARITY")) {
+      console.log(
+        `${what}: |vs f32| <= ${vsF32.toFixed(5)}, |Tempo vs off| <= ${vsBase.toFixed(5)}`,
+      );
+    }
+  }
 }
