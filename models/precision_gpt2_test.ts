@@ -1,5 +1,5 @@
-// Mixed-precision training end to end, gpt2-tiny (each preset in its own file, so that the test
-// runner runs them beside each other and beside transformer_test.ts).
+// Mixed-precision training end to end, gpt2-tiny at bf16 and f16 (see checkPrecisionParity for
+// why the presets and precisions are in files of their own).
 import { GPU_TEST, testGpu } from "../core/testing.ts";
 import { checkPrecisionParity } from "./training_testing.ts";
 

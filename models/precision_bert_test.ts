@@ -1,9 +1,0 @@
-// Mixed-precision training end to end, bert-tiny (each preset in its own file, so that the test
-// runner runs them beside each other and beside transformer_test.ts).
-import { GPU_TEST, testGpu } from "../core/testing.ts";
-import { checkPrecisionParity } from "./training_testing.ts";
-
-Deno.test({
-  name: "16-bit training, bert-tiny: bf16 and f16 loss curves track f32; Tempo on vs off agree",
-  ...GPU_TEST,
-}, async () => await checkPrecisionParity(await testGpu(), "bert-tiny"));
