@@ -100,8 +100,8 @@ export async function train(
  * at the same precision within the f32 test's 2e-2. bf16 is never loss-scaled; f16 is, and at
  * GradScaler's 2^16 these models' gradients do not overflow (a skipped step would show in
  * `skipped`). Split over test files (precision_*_test.ts) so that the runner runs them side by
- * side: bert-tiny's steps cost several times gpt2-tiny's (its 30,522-word LM head), so its precisions are
- * two files, each with its own f32 run.
+ * side: bert-tiny's steps cost several times gpt2-tiny's (its 30,522-word LM head), so its
+ * precisions are two files, each with its own f32 run.
  */
 export async function checkPrecisionParity(
   gpu: Gpu,
