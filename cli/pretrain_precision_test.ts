@@ -2,7 +2,7 @@ import { TempoError } from "../core/errors.ts";
 import { needPrecisionSupport, parsePrecision } from "../core/precision.ts";
 import { GPU_TEST } from "../core/testing.ts";
 import { decodeSafetensors } from "../core/train/safetensors.ts";
-import { tinyInProcess } from "./pretrain_testing.ts";
+import { tinyInProcess, tinyInProcessError } from "./pretrain_testing.ts";
 
 const run = tinyInProcess;
 
@@ -12,19 +12,9 @@ async function records(path: string): Promise<Record<string, unknown>[]> {
     .filter((r) => !r.summary && !r.resumed);
 }
 
-async function expectError(args: string[], pattern: RegExp): Promise<string> {
-  let err: unknown;
-  try {
-    await run(args);
-  } catch (e) {
-    err = e;
-  }
-  const msg = err instanceof Error ? err.message : String(err);
-  if (!(err instanceof TempoError) || !pattern.test(msg)) {
-    throw new Error(`args ${args.join(" ")}: expected ${pattern}, got: ${msg}`);
-  }
-  return msg;
-}
+/** A run that must fail with a TempoError (one clear line) matching `pattern`. */
+const expectError = (args: string[], pattern: RegExp) =>
+  tinyInProcessError(args, pattern, TempoError);
 
 // 2^22: gpt2-tiny's 16-bit activation gradients overflow f16 at it, and a few halvings later they
 // do not (the issue's loss-scale semantics without waiting 2000 steps for a growth).

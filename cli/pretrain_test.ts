@@ -4,7 +4,7 @@ import { writeShard } from "../datasets/shard.ts";
 import { encodeShardHeader } from "../datasets/shard_format.ts";
 import { main } from "./main.ts";
 import { parsePretrainArgs } from "./pretrain.ts";
-import { tinyInProcess } from "./pretrain_testing.ts";
+import { tinyInProcess, tinyInProcessError } from "./pretrain_testing.ts";
 
 const run = tinyInProcess;
 
@@ -22,18 +22,7 @@ async function curves(
   return { loss, val };
 }
 
-async function expectError(args: string[], pattern: RegExp): Promise<void> {
-  let err: unknown;
-  try {
-    await run(args);
-  } catch (e) {
-    err = e;
-  }
-  const msg = err instanceof Error ? err.message : String(err);
-  if (!pattern.test(msg)) {
-    throw new Error(`args ${args.join(" ")}: expected ${pattern}, got: ${msg}`);
-  }
-}
+const expectError = tinyInProcessError;
 
 Deno.test({
   name: "pretrain: resume from a checkpoint continues exactly like an uninterrupted run",

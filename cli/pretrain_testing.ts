@@ -72,6 +72,28 @@ export function tinyInProcess(args: string[]): Promise<Record<string, unknown>> 
   return inProcess([...TINY_GPT2, ...args]);
 }
 
+/**
+ * Run tinyInProcess(args), which must fail with an error of class `kind` (default any Error)
+ * whose message matches `pattern`; returns the message.
+ */
+export async function tinyInProcessError(
+  args: string[],
+  pattern: RegExp,
+  kind: abstract new (...args: never[]) => Error = Error,
+): Promise<string> {
+  let err: unknown;
+  try {
+    await tinyInProcess(args);
+  } catch (e) {
+    err = e;
+  }
+  const msg = err instanceof Error ? err.message : String(err);
+  if (!(err instanceof kind) || !pattern.test(msg)) {
+    throw new Error(`args ${args.join(" ")}: expected ${kind.name} ${pattern}, got: ${msg}`);
+  }
+  return msg;
+}
+
 /** Every step record (loss) and evaluation (val loss) of JSONL files, as "kind step" -> value. */
 export async function logged(...paths: string[]): Promise<[string, number][]> {
   const out: [string, number][] = [];
