@@ -374,7 +374,7 @@ export async function writeSweep(
   records: SweepRecord[],
   memoryLimitBytes?: number,
 ): Promise<void> {
-  // Vega is loaded only here: imported at the top it cost every command ~0.15 s of startup.
+  // Vega is loaded only here: imported at the top, every command paid for loading it at start.
   const { peakMemoryChart, throughputChart } = await import("./charts.ts");
   await Deno.mkdir(dir, { recursive: true });
   await Deno.writeTextFile(`${dir}/runs.csv`, toCsv(records));

@@ -5,6 +5,7 @@
  * @module
  */
 import { Allocator } from "../core/allocator.ts";
+import type { HalfDType } from "../core/dtype.ts";
 import { Encoder } from "../core/encoder.ts";
 import type { Gpu } from "../core/gpu.ts";
 import type { BatchSource } from "../core/train/batch.ts";
@@ -23,7 +24,7 @@ import { trainDefaults } from "./plan.ts";
 import { Transformer } from "./transformer.ts";
 
 /** Largest |16-bit loss - f32 loss| over the parity check's 60 steps, by precision. */
-export const PRECISION_PARITY: Record<"f16" | "bf16", number> = { f16: 2e-2, bf16: 5e-2 };
+const PRECISION_PARITY: Record<HalfDType, number> = { f16: 2e-2, bf16: 5e-2 };
 
 /** The batch shape of the end-to-end tests: B = 2, T = 16. */
 export const SHAPE = { batch: 2, seqLen: 16 };
@@ -106,7 +107,7 @@ export async function train(
 export async function checkPrecisionParity(
   gpu: Gpu,
   name: string,
-  precisions: ("bf16" | "f16")[] = ["bf16", "f16"],
+  precisions: HalfDType[] = ["bf16", "f16"],
 ): Promise<void> {
   const steps = 60;
   const cfg = resolveConfig(name);

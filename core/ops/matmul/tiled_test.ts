@@ -28,9 +28,9 @@ const VEC_DB = tile(16, 32, 4, 4, 8, true, 2);
 const SCALAR = tile(32, 16, 2, 8, 4, false, 1);
 
 // Scalar staging is one generator for both buffer counts (only the buffer offset differs), so
-// the layouts' odd cases (scalar loads, 4 kernels of ~5 s each cold) run at the scalar and the
-// 12x16 tiles below, not again here: NN and TT scalar at one buffer, NN scalar double-buffered,
-// NN half-scalar (odd K) here, and single stores in the batched test.
+// the layouts' odd cases (scalar loads: 4 kernels, among this file's slowest to compile cold) run
+// at the scalar and the 12x16 tiles below, not again here: NN and TT scalar at one buffer, NN
+// scalar double-buffered, NN half-scalar (odd K) here, and single stores in the batched test.
 Deno.test({
   name: "matmul tiled: every layout with vec4 loads, odd K (vec4, double-buffered)",
   ...GPU_TEST,
